@@ -1,0 +1,49 @@
+"""The learning-algorithm contract (EP, BPTT, and whatever a plugin adds).
+
+An algorithm is built from its suite parameters (e.g. β, learning rates) and
+works on any :class:`harness.model.ConvergentRNN`. ``T`` (first-phase steps)
+and ``K`` (second-phase / truncation steps) belong to the run, because the
+paper runs EP and BPTT with the same ``T`` and ``K``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from .model import ConvergentRNN
+
+
+@dataclass
+class Processes:
+    """Per-step update processes for ``t = 0 … K−1``, batch-averaged.
+
+    Both are oriented as *updates*: EP gives ``ΔEP(t)``, BPTT gives
+    ``−∇BPTT(t)``, so the two compare directly (Theorem 1).
+    ``neurons[layer]`` has shape ``(K, *layer_shape)``; ``weights[name]`` has
+    shape ``(K, *param_shape)`` with ``name`` = ``"<group>.<index>"`` for each
+    tensor of a parameter group (e.g. ``"W01.0"`` for a weight, ``"W01.1"`` for
+    its bias).
+    """
+
+    neurons: dict[str, Tensor] = field(default_factory=dict)
+    weights: dict[str, Tensor] = field(default_factory=dict)
+
+    def to(self, device: str | torch.device) -> "Processes":
+        return Processes({k: v.to(device) for k, v in self.neurons.items()},
+                         {k: v.to(device) for k, v in self.weights.items()})
+
+
+class Algorithm(Protocol):
+    def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
+        """Update the model's parameters in place on one mini-batch (one-hot ``y``).
+
+        Returns a few tensors for logging (e.g. ``{"loss": ...}``), left on the
+        device: callers decide when to synchronise.
+        """
+
+    def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
+        """The per-step processes of the paper on one mini-batch."""

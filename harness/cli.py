@@ -1,0 +1,228 @@
+"""The ``bench`` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .aggregate import collect, summarize
+from .components import FAMILIES
+from .dataset import DATA_DIR_ENV
+from .plugins import PluginError, get_manager
+from .render import FORMATS, render
+from .runner import Runner
+from .suite import SuiteError, describe_params, load_suite
+
+RESULTS_ENV = "BENCH_RESULTS_DIR"
+
+
+def _manager():
+    try:
+        manager = get_manager()
+    except (PluginError, LookupError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for info in manager.failures():
+        click.secho(f"warning: plugin {info.name!r} ({info.distribution or '?'} {info.version}) failed to "
+                    f"load: {info.error}\n  (BENCH_DISABLE_PLUGINS={info.name} hides it; "
+                    f"BENCH_STRICT_PLUGINS=1 makes this an error)", fg="yellow", err=True)
+    return manager
+
+
+def _suite(path: str):
+    manager = _manager()
+    try:
+        return manager, load_suite(path, manager.registry)
+    except SuiteError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def results_option(f):
+    return click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path),
+                        default=lambda: os.environ.get(RESULTS_ENV, "results"), show_default="results",
+                        help=f"Where results live (or ${RESULTS_ENV}).")(f)
+
+
+def only_option(f):
+    return click.option("--only", "only", multiple=True, metavar="RUN",
+                        help="Only runs whose name or id matches (glob; repeatable).")(f)
+
+
+def data_option(f):
+    def set_data_dir(ctx, param, value):
+        if value:
+            os.environ[DATA_DIR_ENV] = str(Path(value).expanduser().resolve())
+        return value
+
+    return click.option("--data-dir", type=click.Path(file_okay=False), expose_value=False,
+                        callback=set_data_dir, is_eager=True,
+                        help=f"Dataset directory (or ${DATA_DIR_ENV}).")(f)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="bench")
+def main() -> None:
+    """Benchmarks of Equilibrium Propagation and BPTT in convergent RNNs.
+
+    Typical use: bench validate SUITE, bench run SUITE, bench table SUITE.
+    """
+
+
+@main.command()
+@click.argument("suite", type=click.Path(dir_okay=False))
+@results_option
+@data_option
+@click.option("--device", default=None, help="Override every run's device: cpu, cuda, cuda:N or auto.")
+@only_option
+@click.option("--dry-run", is_flag=True, help="List what would run, run nothing.")
+@click.option("--rerun-failed", is_flag=True, help="Also re-run failed or diverged runs.")
+@click.option("--force", is_flag=True, help="Re-run every selected run, even finished ones.")
+@click.option("--table/--no-table", "show_table", default=True, help="Print the suite's tables at the end.")
+def run(suite, results_dir, device, only, dry_run, rerun_failed, force, show_table):
+    """Run a suite's runs; finished runs are skipped (resume)."""
+    manager, s = _suite(suite)
+    runs = _select(s, only)
+    runner = Runner(s, manager.registry, results_dir, plugin_versions=manager.versions(), device=device,
+                    rerun_failed=rerun_failed, force=force)
+    if dry_run:
+        for r in runs:
+            click.echo(f"{'run ' if runner.should_run(r) else 'skip'}  {r.id}  ({runner.store(r).status()})")
+        return
+    click.echo(f"suite {s.name}: {len(runs)} run(s), results in {Path(results_dir) / s.name}", err=True)
+    outcomes = runner.execute(runs)
+    counts = {}
+    for o in outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    click.echo("summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), err=True)
+    bad = [o for o in outcomes if o.status.split(":")[-1] in ("failed", "diverged")]
+    for o in bad:
+        error = o.error or runner.store(o.run).status_record().get("error", "")
+        click.echo(f"  {o.status}: {o.run.id}: {error.strip().splitlines()[-1] if error else ''} "
+                   f"(see {runner.store(o.run).dir / 'error.txt'})", err=True)
+    if show_table and s.tables:
+        _print_tables(s, results_dir, None, "markdown", None)
+    sys.exit(1 if bad else 0)
+
+
+def _select(s, only):
+    try:
+        return s.select(only)
+    except SuiteError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@click.argument("suite", type=click.Path(dir_okay=False))
+def validate(suite):
+    """Check a suite against the installed components; run nothing."""
+    _, s = _suite(suite)
+    kinds = sorted({r.kind for r in s.runs})
+    click.echo(f"{suite}: valid: {len(s.runs)} run(s) of kind {', '.join(kinds)}; "
+               f"tables: {', '.join(s.tables) or 'none'}")
+
+
+def _print_tables(s, results_dir, name, fmt, output):
+    runs, records = collect(s, results_dir)
+    names = [name] if name else list(s.tables)
+    chunks = []
+    for n in names:
+        if n not in s.tables:
+            raise click.ClickException(f"{s.path}: no table {n!r}; tables: {', '.join(s.tables) or 'none'}")
+        chunks.append(render(s.tables[n], summarize(s, s.tables[n], runs, records), fmt))
+    text = "\n".join(chunks)
+    if output:
+        Path(output).write_text(text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text)
+
+
+@main.command()
+@click.argument("suite", type=click.Path(dir_okay=False))
+@results_option
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="markdown", show_default=True)
+@click.option("--table", "name", default=None, help="One table of the suite (default: all).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write to a file.")
+def table(suite, results_dir, fmt, name, output):
+    """Print a suite's tables from stored results."""
+    _, s = _suite(suite)
+    if not s.tables:
+        raise click.ClickException(f"{suite}: the suite declares no [tables.NAME]; add one to lay out results")
+    _print_tables(s, results_dir, name, fmt, output)
+
+
+@main.command()
+@click.argument("suite", type=click.Path(dir_okay=False))
+@results_option
+@only_option
+def status(suite, results_dir, only):
+    """Done / failed / missing, per run."""
+    _, s = _suite(suite)
+    runs, _ = collect(s, results_dir)
+    chosen = {r.id for r in _select(s, only)}
+    runs = runs[runs["run"].isin(chosen)]
+    for _, r in runs.iterrows():
+        extra = f"  {r['seconds']:.1f}s" if isinstance(r["seconds"], float) and r["seconds"] == r["seconds"] else ""
+        err = f"  {r['error']}" if isinstance(r["error"], str) and r["error"] else ""
+        click.echo(f"{r['status']:<11} {r['run']}{extra}{err}")
+    counts = runs["status"].value_counts().to_dict()
+    click.echo("total: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins(as_json):
+    """Installed plugins: distribution, version, load status, components."""
+    manager = _manager()
+    infos = [p.as_dict() for p in sorted(manager.plugins.values(), key=lambda p: p.name)]
+    if as_json:
+        click.echo(json.dumps(infos, indent=2))
+        return
+    for p in infos:
+        click.echo(f"{p['name']:<12} {p['distribution']} {p['version']}  [{p['status']}]  {p['module']}")
+        if p["error"]:
+            click.echo(f"    error: {p['error']}")
+        if p["components"]:
+            click.echo(f"    provides: {', '.join(p['components'])}")
+
+
+FAMILY_ALIASES = {"models": "model", "algorithms": "algorithm", "metrics": "metric", "datasets": "dataset",
+                  "run_kinds": "run_kind", "kinds": "run_kind"}
+
+
+@main.command(name="list")
+@click.argument("family", required=False,
+                type=click.Choice(sorted(FAMILY_ALIASES) + list(FAMILIES)))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_(family, as_json):
+    """Components with their parameters and defaults."""
+    manager = _manager()
+    family = FAMILY_ALIASES.get(family, family)
+    comps = manager.registry.all(family)
+    if as_json:
+        click.echo(json.dumps([{"family": c.family, "name": c.name, "plugin": c.plugin, "doc": c.doc,
+                                "params": describe_params(c.params),
+                                "slots": [{"name": sl.name, "family": sl.family, "many": sl.many,
+                                           "default": None if sl.required else sl.default} for sl in c.slots]}
+                               for c in comps], indent=2, default=str))
+        return
+    current = None
+    for c in comps:
+        if c.family != current:
+            current = c.family
+            click.secho(f"{c.family}s:", bold=True)
+        click.echo(f"  {c.name}  ({c.plugin})  {c.doc}")
+        for sl in c.slots:
+            default = "required" if sl.required else f"default {sl.default!r}"
+            click.echo(f"      slot {sl.name}: {'list of ' if sl.many else ''}{sl.family}, {default}")
+        for p in c.params:
+            default = "required" if p.required else f"default {p.default!r}"
+            click.echo(f"      {p.name}: {p.describe_type()}, {default}" + (f" — {p.doc}" if p.doc else ""))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,192 @@
+"""Components and their declared parameters.
+
+Every model, algorithm, metric, dataset and run kind is a *component*: a name,
+a factory, and the parameters it accepts. Declaring parameters is what lets a
+suite be validated key by key before anything runs, and lets `bench list`
+document every component without importing anything heavy.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+#: The component families the harness knows. Plugins may add families through
+#: new hooks later; these are the ones a suite can name.
+FAMILIES = ("model", "algorithm", "metric", "dataset", "run_kind")
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+#: Marker for a parameter without a default: a suite must set it.
+REQUIRED: Any = _Required()
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter a component accepts.
+
+    ``type`` is a Python type or a simple generic: ``int``, ``float``, ``bool``,
+    ``str``, ``list[int]``, ``list[float]``, ``int | None``, ``dict``.
+    ``float`` accepts integers (TOML writes ``1`` for ``1.0``).
+    """
+
+    name: str
+    type: Any
+    default: Any = REQUIRED
+    doc: str = ""
+    choices: Sequence[Any] | None = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def describe_type(self) -> str:
+        text = type_name(self.type)
+        if self.choices is not None:
+            text += " in {" + ", ".join(repr(c) for c in self.choices) + "}"
+        return text
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A place in a run kind's configuration that holds a component.
+
+    ``many`` slots hold a list of components (e.g. metrics); a ``default``
+    (a component name, or a list of names for ``many``) makes the slot optional.
+    """
+
+    name: str
+    family: str
+    doc: str = ""
+    many: bool = False
+    default: Any = REQUIRED
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+@dataclass
+class Component:
+    """A registered component: what a suite names and the runner builds."""
+
+    family: str
+    name: str
+    factory: Callable[..., Any]
+    params: tuple[Param, ...] = ()
+    doc: str = ""
+    #: Only for run kinds: the component slots the kind consumes.
+    slots: tuple[Slot, ...] = ()
+    #: The plugin (entry-point name) that registered it; set by the manager.
+    plugin: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def slot(self, name: str) -> Slot | None:
+        return next((s for s in self.slots if s.name == name), None)
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params if not p.required}
+
+    def build(self, params: dict[str, Any]) -> Any:
+        """Call the factory with the declared defaults overridden by ``params``."""
+        return self.factory(**{**self.defaults(), **params})
+
+
+def type_name(tp: Any) -> str:
+    if tp is Any:
+        return "any"
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_name(a) for a in typing.get_args(tp))
+    if origin is not None:
+        args = ", ".join(type_name(a) for a in typing.get_args(tp))
+        return f"{origin.__name__}[{args}]"
+    if tp is type(None):
+        return "None"
+    return getattr(tp, "__name__", str(tp))
+
+
+def check_type(value: Any, tp: Any) -> bool:
+    """True when a TOML value fits a declared parameter type."""
+    if tp is Any:
+        return True
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(check_type(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if origin in (list, tuple, Sequence):
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            return False
+        return all(check_type(v, args[0]) for v in value) if args else True
+    if origin is dict:
+        return isinstance(value, dict)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, tp)
+
+
+def close_match(word: str, candidates: typing.Iterable[str]) -> str | None:
+    found = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+class ComponentError(LookupError):
+    """An unknown component, or two plugins claiming one name."""
+
+
+class Registry:
+    """All components by family and name, filled by the plugin manager."""
+
+    def __init__(self) -> None:
+        self._components: dict[str, dict[str, Component]] = {f: {} for f in FAMILIES}
+
+    def add(self, component: Component) -> None:
+        if component.family not in self._components:
+            raise ComponentError(
+                f"plugin {component.plugin!r} registers {component.name!r} in unknown "
+                f"family {component.family!r}; families are {', '.join(FAMILIES)}"
+            )
+        table = self._components[component.family]
+        if component.name in table:
+            other = table[component.name]
+            raise ComponentError(
+                f"{component.family} {component.name!r} is registered twice: by plugin "
+                f"{other.plugin!r} and by plugin {component.plugin!r}. Uninstall or "
+                f"disable one of them (BENCH_PLUGINS=name,... restricts which plugins load)."
+            )
+        table[component.name] = component
+
+    def get(self, family: str, name: str) -> Component:
+        table = self._components[family]
+        if name not in table:
+            hint = close_match(name, table)
+            known = ", ".join(sorted(table)) or "none"
+            msg = f"unknown {family} {name!r}"
+            if hint:
+                msg += f" (did you mean {hint!r}?)"
+            raise ComponentError(f"{msg}; known {family}s: {known}")
+        return table[name]
+
+    def names(self, family: str) -> list[str]:
+        return sorted(self._components[family])
+
+    def all(self, family: str | None = None) -> list[Component]:
+        families = [family] if family else list(FAMILIES)
+        return [self._components[f][n] for f in families for n in sorted(self._components[f])]
+
+    def by_plugin(self, plugin: str) -> list[Component]:
+        return [c for c in self.all() if c.plugin == plugin]

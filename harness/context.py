@@ -1,0 +1,102 @@
+"""What a run kind receives: its run, its components, and where to record.
+
+A run kind is ``execute(ctx: RunContext) -> None``. It builds its components
+through ``ctx.build(slot)``, records final values with ``ctx.record`` and
+per-epoch values with ``ctx.log_epoch``, keeps tensors with
+``ctx.save_artifact``, and reports progress with ``ctx.progress``. It raises
+:class:`Diverged` when the numbers blow up; any other exception marks the run
+failed. The runner writes everything to the store when the run ends.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .components import Registry
+from .store import RunStore, atomic_write
+from .suite import RunSpec
+
+
+class Diverged(RuntimeError):
+    """The run's numbers became NaN or infinite: status ``diverged``."""
+
+
+class RunContext:
+    def __init__(self, spec: RunSpec, registry: Registry, device: torch.device, store: RunStore,
+                 progress: Callable[..., None] | None = None):
+        self.spec = spec
+        self.registry = registry
+        self.device = device
+        self.dtype: torch.dtype = getattr(torch, spec.dtype)
+        self.seed = spec.seed
+        self.params = spec.params
+        self.store = store
+        self.final: list[dict[str, Any]] = []
+        self.curves: list[dict[str, Any]] = []
+        self._progress = progress
+        self.started = time.perf_counter()
+
+    # -- components --------------------------------------------------------
+    def component_name(self, slot: str) -> str:
+        return self.spec.slots[slot]["name"]
+
+    def build(self, slot: str) -> Any:
+        """Instantiate the component(s) in ``slot`` with the suite's parameters."""
+        family = self.registry.get("run_kind", self.spec.kind).slot(slot).family
+        value = self.spec.slots[slot]
+        if isinstance(value, list):
+            return {v["name"]: self.registry.get(family, v["name"]).build(v["params"]) for v in value}
+        return self.registry.get(family, value["name"]).build(value["params"])
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """A CPU generator seeded from the run's seed (``offset`` separates streams)."""
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + offset)
+
+    # -- recording ---------------------------------------------------------
+    def record(self, metric: str, value: float, **dims: Any) -> None:
+        """A final value; ``dims`` (e.g. ``layer="W01"``) become table columns."""
+        self.final.append({"metric": metric, "value": float(value), **dims})
+
+    def log_epoch(self, epoch: int, **values: float) -> None:
+        self.curves.append({"epoch": epoch, **{k: float(v) for k, v in values.items()}})
+
+    def save_artifact(self, name: str, obj: Any) -> Path:
+        """``torch.save`` an object (e.g. a dict of tensors) atomically under artifacts/."""
+        path = self.store.artifacts / f"{name}.pt"
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        atomic_write(path, lambda f: f.write(buf.getvalue()), mode="wb")
+        return path
+
+    # -- checkpoints (resume inside a run) ---------------------------------
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        buf = io.BytesIO()
+        torch.save({"config": self.spec.config(), "state": state}, buf)
+        atomic_write(self.store.checkpoint, lambda f: f.write(buf.getvalue()), mode="wb")
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        """The last checkpoint of this very configuration, or None."""
+        if not self.store.checkpoint.exists():
+            return None
+        saved = torch.load(self.store.checkpoint, map_location=self.device, weights_only=False)
+        if saved.get("config") != self.spec.config():
+            return None
+        return saved["state"]
+
+    # -- progress and checks -----------------------------------------------
+    def progress(self, done: int, total: int, unit: str = "step", info: str = "") -> None:
+        if self._progress is not None:
+            self._progress(self.spec, done, total, unit, info, time.perf_counter() - self.started)
+
+    @staticmethod
+    def check_finite(value: float | torch.Tensor, what: str) -> None:
+        """Raise :class:`Diverged` naming ``what`` when ``value`` is not finite."""
+        ok = bool(torch.isfinite(value).all()) if isinstance(value, torch.Tensor) else math.isfinite(value)
+        if not ok:
+            raise Diverged(f"{what} is not finite (NaN or inf); lower the learning rates or β")

@@ -1,0 +1,70 @@
+"""The hooks a plugin implements (pluggy project name ``bench``).
+
+Each hook receives a ``register`` callback and calls it once per component::
+
+    from harness import hookimpl, Param
+
+    @hookimpl
+    def register_models(register):
+        register("my-net", MyNet, params=[Param("hidden", list[int], [512])],
+                 doc="What it is, in one line.")
+
+``register(name, factory, *, params=(), doc="", slots=())``: ``factory`` is
+called with the suite's validated parameters as keyword arguments. Only run
+kinds take ``slots``. New hooks (executors, reporters) will be added as new
+``register_*`` specs; a plugin that does not implement them keeps working.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol, Sequence
+
+import pluggy
+
+from .components import Param, Slot
+
+PROJECT = "bench"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class Register(Protocol):
+    def __call__(
+        self,
+        name: str,
+        factory: Callable[..., Any],
+        *,
+        params: Sequence[Param] = (),
+        doc: str = "",
+        slots: Sequence[Slot] = (),
+    ) -> None: ...
+
+
+@hookspec
+def register_models(register: Register) -> None:
+    """Register models: factories returning a ``harness.model.ConvergentRNN``."""
+
+
+@hookspec
+def register_algorithms(register: Register) -> None:
+    """Register learning algorithms: factories returning a ``harness.algorithm.Algorithm``."""
+
+
+@hookspec
+def register_metrics(register: Register) -> None:
+    """Register metrics: factories returning a ``harness.metric.Metric``."""
+
+
+@hookspec
+def register_datasets(register: Register) -> None:
+    """Register datasets: factories returning a ``harness.dataset.Dataset``."""
+
+
+@hookspec
+def register_run_kinds(register: Register) -> None:
+    """Register run kinds: factories returning a callable ``execute(ctx) -> None``.
+
+    ``slots`` declares which components a run of this kind names (model,
+    algorithm, dataset, metrics, ...); ``params`` are its own settings.
+    """

@@ -1,0 +1,62 @@
+"""Progress lines that read well on a terminal and in a non-interactive log.
+
+On a terminal the current line is rewritten in place; in a log a line is
+printed at most every ``interval`` seconds per run, so logs stay short.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+def fmt_seconds(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class Progress:
+    def __init__(self, total_runs: int, stream: TextIO | None = None, interval: float | None = None,
+                 quiet: bool = False):
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.interval = interval if interval is not None else (0.5 if self.tty else 10.0)
+        self.total_runs, self.index, self.quiet = total_runs, 0, quiet
+        self._last = 0.0
+        self._open_line = False
+
+    def start_run(self, index: int, run_id: str) -> None:
+        self.index = index
+        self._last = 0.0
+        self._emit(f"[{index}/{self.total_runs}] {run_id}: started", final=not self.tty)
+
+    def update(self, spec, done: int, total: int, unit: str, info: str, elapsed: float) -> None:
+        now = time.monotonic()
+        if done < total and now - self._last < self.interval:
+            return
+        self._last = now
+        eta = elapsed / done * (total - done) if done else float("nan")
+        text = (f"[{self.index}/{self.total_runs}] {spec.id}: {unit} {done}/{total}"
+                f"  {fmt_seconds(elapsed)} elapsed" + (f"  ETA {fmt_seconds(eta)}" if done else "")
+                + (f"  {info}" if info else ""))
+        self._emit(text, final=not self.tty)
+
+    def end_run(self, run_id: str, status: str, seconds: float, note: str = "") -> None:
+        self._emit(f"[{self.index}/{self.total_runs}] {run_id}: {status} in {fmt_seconds(seconds)}"
+                   + (f"  {note}" if note else ""), final=True)
+
+    def message(self, text: str) -> None:
+        self._emit(text, final=True)
+
+    def _emit(self, text: str, final: bool) -> None:
+        if self.quiet:
+            return
+        if self.tty:
+            self.stream.write("\r\033[K" + text + ("\n" if final else ""))
+            self._open_line = not final
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()

@@ -1,0 +1,128 @@
+"""Rendering summaries as Markdown, LaTeX (booktabs) or CSV with tabulate."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from tabulate import tabulate
+
+from .aggregate import table_dims
+from .suite import TableSpec
+
+FORMATS = ("markdown", "latex", "csv")
+STD_NOTE = "mean ± sample std (ddof=1) over seeds; n = finished runs per cell"
+
+# Non-ASCII marks pass through tabulate's LaTeX escaping as placeholders.
+_LATEX_MARKS = {"±": ("QQPMQQ", r"$\pm$"), "Δ": ("QQDELTAQQ", r"$\Delta$"), "†": ("QQDAGQQ", r"$^\dagger$"),
+                "—": ("QQDASHQQ", "---"), "→": ("QQTOQQ", r"$\to$"),
+                "−": ("QQMINUSQQ", "$-$")}
+
+
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters (as tabulate does for table cells)."""
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+
+
+def _num(value: float, fmt: str) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
+
+
+def _cell(row: pd.Series, fmt: str) -> str:
+    n = row.get("n")
+    n = 0 if n is None or (isinstance(n, float) and math.isnan(n)) else int(n)
+    text = _num(row.get("mean"), fmt) if n else "—"
+    if n > 1:
+        text += f" ± {_num(row.get('std'), fmt)}"
+    expected = row.get("expected")
+    if expected is not None and not (isinstance(expected, float) and math.isnan(expected)) \
+            and row.get("done", 0) < expected:
+        text += " †"
+    return text
+
+
+def _ref_cell(row: pd.Series, fmt: str) -> str:
+    text = _num(row["ref"], fmt)
+    if not math.isnan(row.get("ref_std", float("nan"))):
+        text += f" ± {_num(row['ref_std'], fmt)}"
+    return text
+
+
+def _label(spec: TableSpec, value) -> str:
+    return str(spec.labels.get(str(value), value))
+
+
+def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[str]], list[str]]:
+    """Headers, body rows and footnotes of a wide table."""
+    rows, cols = table_dims(spec)
+    has_ref = stats["ref"].notna()
+    col_keys = list(dict.fromkeys(tuple(r) for r in stats[cols].itertuples(index=False)))
+    with_ref = {tuple(r) for r in stats.loc[has_ref, cols].itertuples(index=False)}
+    headers = [_label(spec, r) for r in rows]
+    for key in col_keys:
+        name = " ".join(_label(spec, k) for k in key if str(k))
+        headers.append(name)
+        if key in with_ref:
+            headers += [f"{name} (ref)", f"{name} Δ"]
+    body = []
+    for row_key, group in stats.groupby(rows, sort=False, dropna=False):
+        row_key = row_key if isinstance(row_key, tuple) else (row_key,)
+        line = [_label(spec, k) for k in row_key]
+        cells = {tuple(r[c] for c in cols): r for _, r in group.iterrows()}
+        for key in col_keys:
+            r = cells.get(key)
+            line.append(_cell(r, spec.format) if r is not None else "")
+            if key in with_ref:
+                if r is not None and not math.isnan(r["ref"]):
+                    delta = _num(r["delta"], "+" + spec.format)
+                    line += [_ref_cell(r, spec.format), delta]
+                else:
+                    line += ["", ""]
+        body.append(line)
+    notes = [STD_NOTE]
+    flagged = stats[stats["done"] < stats["expected"]] if "expected" in stats else stats.iloc[0:0]
+    run_dims = [d for d in rows + cols if d in flagged.columns and d != "metric"]
+    seen = set()
+    for _, r in flagged.iterrows():
+        key = tuple(r.get(d) for d in run_dims)
+        if key in seen:
+            continue
+        seen.add(key)
+        missing = int(r["expected"] - r["done"] - r["failed"])
+        where = ", ".join(f"{d}={r.get(d)}" for d in run_dims if str(r.get(d))) or "all runs"
+        notes.append(f"† {where}: {int(r['done'])}/{int(r['expected'])} runs done"
+                     f" ({int(r['failed'])} failed, {missing} not run)")
+    sources = sorted({s for s in stats.get("source", pd.Series(dtype=str)).dropna() if s})
+    if sources:
+        notes.append("ref: " + "; ".join(sources) + "; Δ = ours − ref")
+    return headers, body, notes
+
+
+def render(spec: TableSpec, stats: pd.DataFrame, fmt: str = "markdown") -> str:
+    if fmt == "csv":
+        keep = [c for c in [*table_dims(spec)[0], *table_dims(spec)[1], "mean", "std", "n", "expected",
+                            "done", "failed", "ref", "ref_std", "delta", "source"] if c in stats.columns]
+        return stats[keep].to_csv(index=False)
+    headers, body, notes = layout(spec, stats)
+    title = spec.title or spec.name
+    if fmt == "markdown":
+        table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+        return f"**{title}**\n\n{table}\n\n" + "\n".join(f"_{n}_  " for n in notes) + "\n"
+    if fmt == "latex":
+        def mark(text: str) -> str:
+            for char, (placeholder, _) in _LATEX_MARKS.items():
+                text = text.replace(char, placeholder)
+            return text
+
+        table = tabulate([[mark(c) for c in line] for line in body], headers=[mark(h) for h in headers],
+                         tablefmt="latex_booktabs", disable_numparse=True)
+        caption = latex_escape(mark(title + ". " + "; ".join(notes)))
+        out = ("\\begin{table}[t]\n\\centering\n\\caption{" + caption + "}\n" + table + "\n\\end{table}\n")
+        for _, (placeholder, latex) in _LATEX_MARKS.items():
+            out = out.replace(placeholder, latex)
+        return out
+    raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")

@@ -1,0 +1,506 @@
+"""Suite files: TOML that names runs, validated against the components.
+
+A suite is data, never code. Layout::
+
+    name = "table1"                      # optional, defaults to the file stem
+    description = "..."
+
+    [defaults]                           # merged under every run
+    kind = "train"
+    seeds = [0, 1, 2, 3, 4]
+    dataset = "mnist"                    # a component: a name, or a table
+    model = { name = "p", activation = "sigmoid" }
+
+    [[runs]]
+    name = "P-1h"                        # the row label
+    model = { hidden = [512] }           # merged over the default model
+    T = 30                               # a parameter of the run kind
+    algorithm = { lr = [0.08, 0.04] }
+    grid.algorithm = ["ep", { name = "bptt" }]   # one run per value (× seeds)
+
+    [[references]]                       # published numbers to compare against
+    source = "arXiv:1905.13633, Table 1"
+    columns = ["name", "algorithm", "test_error", "test_error_std"]
+    rows = [["P-1h", "ep", 2.00, 0.13]]
+
+    [tables.main]                        # how `bench table` lays results out
+    rows = ["name"]
+    columns = ["algorithm", "metric"]
+    metrics = ["test_error"]
+
+Merging: a table merges key by key over the default, unless it names a
+different component, in which case it replaces it. Every key is checked
+against the run kind (its slots and parameters) and against the component
+that consumes it; every problem is reported with the file, the key path, what
+was expected, and a close match where there is one.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .components import Component, ComponentError, Param, Registry, check_type, close_match, type_name
+
+#: Keys every run accepts besides its kind's slots and parameters.
+RUN_KEYS: dict[str, Param] = {
+    p.name: p
+    for p in (
+        Param("name", str, doc="row label of the run (required in [[runs]])"),
+        Param("kind", str, doc="run kind: see `bench list run_kinds`"),
+        Param("seeds", list[int], [0], "one run per seed"),
+        Param("device", str, "auto", "cpu, cuda, cuda:N or auto"),
+        Param("dtype", str, "float32", "floating-point precision", choices=("float32", "float64")),
+        Param("grid", dict, {}, "key -> list of values; one run per combination"),
+    )
+}
+TOP_KEYS = ("name", "description", "defaults", "runs", "references", "tables")
+TABLE_KEYS: dict[str, Param] = {
+    p.name: p
+    for p in (
+        Param("title", str, "", "caption"),
+        Param("where", dict, {}, "keep runs whose column equals the value (or is in the list)"),
+        Param("rows", list[str], ["name"], "columns that label rows"),
+        Param("columns", list[str], ["metric"], "columns spread across the table"),
+        Param("metrics", list[str], [], "metrics to show (all when empty)"),
+        Param("format", str, ".3g", "Python format spec of numbers"),
+        Param("scale", float, 1.0, "multiply values (e.g. 100 for %)"),
+        Param("labels", dict, {}, "display names of metrics and columns"),
+    )
+}
+REFERENCE_KEYS = ("source", "columns", "rows")
+
+
+class SuiteError(ValueError):
+    """A suite that cannot run; ``problems`` lists every error found."""
+
+    def __init__(self, path: Path | str, problems: list[str]):
+        self.path, self.problems = str(path), problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{path}: {len(problems)} problem(s) in suite:\n{lines}")
+
+
+@dataclass
+class RunSpec:
+    """One run, fully resolved: everything needed to execute it and to find it again."""
+
+    id: str
+    name: str
+    kind: str
+    seed: int
+    device: str
+    dtype: str
+    params: dict[str, Any]  # the run kind's own parameters, defaults filled in
+    slots: dict[str, Any]  # slot -> {"name", "params"} or a list of them
+    grid: dict[str, Any] = field(default_factory=dict)  # the grid values of this run
+
+    def config(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "kind": self.kind, "seed": self.seed,
+                "device": self.device, "dtype": self.dtype, "params": self.params,
+                "slots": self.slots, "grid": self.grid}
+
+    def attributes(self) -> dict[str, Any]:
+        """The columns a table can group by: name, kind, seed, and each slot's component."""
+        attrs: dict[str, Any] = {"run": self.id, "name": self.name, "kind": self.kind,
+                                 "seed": self.seed, "dtype": self.dtype}
+        for slot, value in self.slots.items():
+            attrs[slot] = ",".join(v["name"] for v in value) if isinstance(value, list) else value["name"]
+        for key, value in self.grid.items():  # grid axes are columns too (e.g. T, lr)
+            attrs.setdefault(key, _grid_label(value))
+        return attrs
+
+
+@dataclass
+class TableSpec:
+    name: str
+    title: str
+    where: dict[str, Any]
+    rows: list[str]
+    columns: list[str]
+    metrics: list[str]
+    format: str
+    scale: float
+    labels: dict[str, str]
+
+
+@dataclass
+class Reference:
+    source: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
+class Suite:
+    path: Path
+    name: str
+    description: str
+    runs: list[RunSpec]
+    references: list[Reference]
+    tables: dict[str, TableSpec]
+
+    def run(self, run_id: str) -> RunSpec:
+        for r in self.runs:
+            if r.id == run_id:
+                return r
+        raise KeyError(run_id)
+
+    def select(self, only: tuple[str, ...] | list[str] | None) -> list[RunSpec]:
+        """Runs whose id or name matches one of ``only`` (shell-style patterns)."""
+        if not only:
+            return list(self.runs)
+        import fnmatch
+
+        chosen = [r for r in self.runs
+                  if any(fnmatch.fnmatchcase(r.id, p) or fnmatch.fnmatchcase(r.name, p) for p in only)]
+        if not chosen:
+            hint = close_match(only[0], {r.name for r in self.runs} | {r.id for r in self.runs})
+            raise SuiteError(self.path, [f"--only {', '.join(only)} matches no run"
+                                         + (f" (did you mean {hint!r}?)" if hint else "")
+                                         + "; `bench status SUITE` lists the runs"])
+        return chosen
+
+
+# -- helpers -------------------------------------------------------------------
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "-", str(text)).strip("-") or "x"
+
+
+def _as_component(value: Any) -> dict[str, Any] | None:
+    """A component reference as a table: ``"ep"`` -> ``{"name": "ep"}``."""
+    if isinstance(value, str):
+        return {"name": value}
+    if isinstance(value, dict):
+        return dict(value)
+    return None
+
+
+def _merge_component(base: Any, over: Any) -> Any:
+    b, o = _as_component(base), _as_component(over)
+    if b is None or o is None:
+        return copy.deepcopy(over)
+    if "name" in o and "name" in b and o["name"] != b["name"]:
+        return o  # a different component: its defaults do not apply
+    return {**b, **o}
+
+
+def _merge_run(base: dict[str, Any], over: dict[str, Any], slots: set[str]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if key in slots and key in out:
+            out[key] = _merge_component(out[key], value)
+        elif key == "grid" and isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _set_path(target: dict[str, Any], dotted: str, value: Any, slots: set[str]) -> None:
+    """Apply one grid value: ``algorithm`` or ``model.hidden`` or ``T``."""
+    head, _, rest = dotted.partition(".")
+    if rest:
+        current = _as_component(target.get(head)) or {}
+        current[rest] = value  # one level: a component parameter
+        target[head] = current
+    elif head in slots and head in target:
+        target[head] = _merge_component(target[head], value)
+    else:
+        target[head] = copy.deepcopy(value)
+
+
+def _grid_label(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("name", "-".join(f"{k}{v}" for k, v in value.items())))
+    if isinstance(value, list):
+        return "x".join(str(v) for v in value)
+    return str(value)
+
+
+def run_id(name: str, grid: dict[str, Any], seed: int, config: dict[str, Any]) -> str:
+    """Readable and stable: name, grid values, seed, and a hash of the resolved config."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    parts = [_slug(name)] + [_slug(_grid_label(v)) for v in grid.values()] + [f"s{seed}", digest]
+    return "-".join(parts)
+
+
+# -- loading and validation ----------------------------------------------------
+class _Checker:
+    def __init__(self, path: Path, registry: Registry):
+        self.path, self.registry, self.problems = path, registry, []
+
+    def err(self, where: str, message: str) -> None:
+        text = f"{where}: {message}"
+        if text not in self.problems:  # the same mistake seen at every grid point is one problem
+            self.problems.append(text)
+
+    def unknown_key(self, where: str, key: str, allowed: list[str], what: str) -> None:
+        hint = close_match(key, allowed)
+        msg = f"unknown key {key!r} for {what}"
+        msg += f"; did you mean {hint!r}?" if hint else ""
+        msg += f" Allowed: {', '.join(sorted(allowed)) or 'none'}"
+        self.err(where, msg)
+
+    def check_params(self, where: str, params: dict[str, Any], declared: tuple[Param, ...] | list[Param],
+                     what: str) -> dict[str, Any]:
+        """Check values against declared parameters; return them with defaults filled in."""
+        by_name = {p.name: p for p in declared}
+        out: dict[str, Any] = {}
+        for key, value in params.items():
+            p = by_name.get(key)
+            if p is None:
+                self.unknown_key(f"{where}.{key}", key, list(by_name), what)
+                continue
+            if not check_type(value, p.type):
+                self.err(f"{where}.{key}", f"expected {p.describe_type()}, got {type(value).__name__} {value!r}")
+                continue
+            if p.choices is not None and value not in p.choices:
+                hint = close_match(str(value), [str(c) for c in p.choices])
+                self.err(f"{where}.{key}", f"expected one of {', '.join(repr(c) for c in p.choices)}, got "
+                         f"{value!r}" + (f"; did you mean {hint!r}?" if hint else ""))
+                continue
+            out[key] = value
+        for p in declared:
+            if p.name not in params:
+                if p.required:
+                    self.err(f"{where}.{p.name}", f"missing required parameter of {what} "
+                             f"({p.describe_type()}{': ' + p.doc if p.doc else ''})")
+                else:
+                    out[p.name] = copy.deepcopy(p.default)
+        return out
+
+    def component(self, where: str, family: str, value: Any) -> dict[str, Any] | None:
+        table = _as_component(value)
+        if table is None:
+            self.err(where, f"expected a {family} name or a table with `name = ...`, got {value!r}")
+            return None
+        name = table.pop("name", None)
+        if not isinstance(name, str):
+            self.err(f"{where}.name", f"missing: which {family}? Known: {', '.join(self.registry.names(family))}")
+            return None
+        try:
+            comp = self.registry.get(family, name)
+        except ComponentError as exc:
+            self.err(f"{where}.name", str(exc))
+            return None
+        return {"name": name, "params": self.check_params(where, table, comp.params, f"{family} {name!r}")}
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise SuiteError(path, ["file not found"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(path, [f"not valid TOML: {exc}"]) from None
+
+
+def load_suite(path: str | Path, registry: Registry) -> Suite:
+    """Read, validate and expand a suite. Raises :class:`SuiteError` listing every problem."""
+    path = Path(path)
+    data = load_toml(path)
+    ck = _Checker(path, registry)
+    for key in data:
+        if key not in TOP_KEYS:
+            ck.unknown_key(key, key, list(TOP_KEYS), "a suite")
+    name = data.get("name", path.stem)
+    description = data.get("description", "")
+    for key, val in (("name", name), ("description", description)):
+        if not isinstance(val, str):
+            ck.err(key, f"expected str, got {val!r}")
+    defaults = data.get("defaults", {})
+    raw_runs = data.get("runs", [])
+    if not isinstance(defaults, dict):
+        ck.err("defaults", "expected a table ([defaults])")
+        defaults = {}
+    if not isinstance(raw_runs, list) or not all(isinstance(r, dict) for r in raw_runs):
+        ck.err("runs", "expected an array of tables ([[runs]])")
+        raw_runs = []
+    if not raw_runs and not ck.problems:
+        ck.err("runs", "no runs: add at least one [[runs]] table")
+    if "name" in defaults:
+        ck.err("defaults.name", "a run name belongs in each [[runs]], not in [defaults]")
+
+    runs: list[RunSpec] = []
+    names_seen: set[str] = set()
+    for i, raw in enumerate(raw_runs):
+        label = raw.get("name")
+        where = f"runs[{i}]" + (f" ({label})" if isinstance(label, str) else "")
+        if not isinstance(label, str) or not label:
+            ck.err(f"{where}.name", "missing: every run needs a name (its row label), e.g. name = \"P-1h\"")
+            continue
+        if label in names_seen:
+            ck.err(f"{where}.name", f"duplicate run name {label!r}; names label rows and must be unique")
+        names_seen.add(label)
+        kind_name = raw.get("kind", defaults.get("kind"))
+        try:
+            slots = {sl.name for sl in registry.get("run_kind", kind_name).slots}
+        except (ComponentError, KeyError, TypeError):
+            slots = set()  # reported by _expand_run
+        merged = _merge_run(defaults, raw, slots)
+        runs.extend(_expand_run(ck, where, merged))
+
+    ids = [r.id for r in runs]
+    for dup in {x for x in ids if ids.count(x) > 1}:
+        ck.err("runs", f"two runs resolve to the same configuration ({dup}); remove the duplicate")
+
+    references = _check_references(ck, data.get("references", []))
+    tables = _check_tables(ck, data.get("tables", {}))
+    if ck.problems:
+        raise SuiteError(path, ck.problems)
+    return Suite(path=path, name=name, description=description, runs=runs,
+                 references=references, tables=tables)
+
+
+def _expand_run(ck: _Checker, where: str, merged: dict[str, Any]) -> list[RunSpec]:
+    kind_name = merged.get("kind")
+    if not isinstance(kind_name, str):
+        ck.err(f"{where}.kind", "missing: set `kind` in the run or in [defaults] "
+               f"(known: {', '.join(ck.registry.names('run_kind')) or 'none'})")
+        return []
+    try:
+        kind = ck.registry.get("run_kind", kind_name)
+    except ComponentError as exc:
+        ck.err(f"{where}.kind", str(exc))
+        return []
+
+    grid = merged.pop("grid", {}) or {}
+    if not isinstance(grid, dict):
+        ck.err(f"{where}.grid", f"expected a table of lists, got {grid!r}")
+        grid = {}
+    axes: list[tuple[str, list[Any]]] = []
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            ck.err(f"{where}.grid.{key}", f"expected a non-empty list of values, got {values!r}")
+            continue
+        head = key.split(".")[0]
+        if head in ("name", "kind", "grid", "seeds"):
+            ck.err(f"{where}.grid.{key}", f"{head!r} cannot vary in a grid"
+                   + ("; use `seeds = [...]`" if head == "seeds" else ""))
+            continue
+        axes.append((key, values))
+
+    seeds = merged.get("seeds", RUN_KEYS["seeds"].default)
+    if not check_type(seeds, list[int]) or not seeds:
+        ck.err(f"{where}.seeds", f"expected a non-empty list[int], got {seeds!r}")
+        seeds = []
+    out: list[RunSpec] = []
+    for combo in itertools.product(*[vals for _, vals in axes]) if axes else [()]:
+        cfg = copy.deepcopy(merged)
+        point = {}
+        for (key, _), value in zip(axes, combo):
+            _set_path(cfg, key, value, {sl.name for sl in kind.slots})
+            point[key] = value
+        spec = _resolve(ck, where, kind, cfg, point)
+        if spec is None:
+            continue
+        for seed in seeds:
+            run = copy.deepcopy(spec)
+            run.seed = seed
+            run.id = run_id(run.name, point, seed, {**run.config(), "id": None})
+            out.append(run)
+    return out
+
+
+def _resolve(ck: _Checker, where: str, kind: Component, cfg: dict[str, Any],
+             point: dict[str, Any]) -> RunSpec | None:
+    before = len(ck.problems)
+    slot_names = [s.name for s in kind.slots]
+    own = {}
+    slots: dict[str, Any] = {}
+    allowed = list(RUN_KEYS) + slot_names + [p.name for p in kind.params]
+    for key, value in cfg.items():
+        if key in RUN_KEYS:
+            continue
+        if key in slot_names:
+            continue
+        if kind.param(key) is not None:
+            own[key] = value
+            continue
+        ck.unknown_key(f"{where}.{key}", key, allowed, f"a run of kind {kind.name!r}")
+    for key in ("device", "dtype"):
+        if key in cfg:
+            ck.check_params(where, {key: cfg[key]}, [RUN_KEYS[key]], "a run")
+    for slot in kind.slots:
+        value = cfg.get(slot.name, None if slot.required else copy.deepcopy(slot.default))
+        if value is None:
+            ck.err(f"{where}.{slot.name}", f"missing: a run of kind {kind.name!r} needs a {slot.family}"
+                   f" here (known: {', '.join(ck.registry.names(slot.family))})")
+            continue
+        if slot.many:
+            items = value if isinstance(value, list) else [value]
+            resolved = [ck.component(f"{where}.{slot.name}[{j}]", slot.family, v) for j, v in enumerate(items)]
+            slots[slot.name] = [r for r in resolved if r is not None]
+        else:
+            if isinstance(value, list):
+                ck.err(f"{where}.{slot.name}", f"expected one {slot.family}, got a list")
+                continue
+            resolved = ck.component(f"{where}.{slot.name}", slot.family, value)
+            if resolved is not None:
+                slots[slot.name] = resolved
+    params = ck.check_params(where, own, kind.params, f"run kind {kind.name!r}")
+    if len(ck.problems) > before:
+        return None
+    return RunSpec(id="", name=cfg["name"], kind=kind.name, seed=0,
+                   device=cfg.get("device", RUN_KEYS["device"].default),
+                   dtype=cfg.get("dtype", RUN_KEYS["dtype"].default),
+                   params=params, slots=slots, grid=point)
+
+
+def _check_references(ck: _Checker, raw: Any) -> list[Reference]:
+    if not isinstance(raw, list):
+        ck.err("references", "expected an array of tables ([[references]])")
+        return []
+    out = []
+    for i, ref in enumerate(raw):
+        where = f"references[{i}]"
+        if not isinstance(ref, dict):
+            ck.err(where, "expected a table")
+            continue
+        for key in ref:
+            if key not in REFERENCE_KEYS:
+                ck.unknown_key(f"{where}.{key}", key, list(REFERENCE_KEYS), "a reference")
+        source, columns, rows = ref.get("source"), ref.get("columns"), ref.get("rows")
+        if not isinstance(source, str) or not source:
+            ck.err(f"{where}.source", "missing: say where the numbers come from (paper, table)")
+        if not check_type(columns, list[str]) or not columns:
+            ck.err(f"{where}.columns", "expected a list of column names (run columns, then metrics)")
+            continue
+        if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == len(columns) for r in rows):
+            ck.err(f"{where}.rows", f"expected a list of rows of {len(columns)} values each ({', '.join(columns)})")
+            continue
+        out.append(Reference(source=source, columns=columns, rows=rows))
+    return out
+
+
+def _check_tables(ck: _Checker, raw: Any) -> dict[str, TableSpec]:
+    if not isinstance(raw, dict):
+        ck.err("tables", "expected a table of tables ([tables.NAME])")
+        return {}
+    out = {}
+    for name, spec in raw.items():
+        where = f"tables.{name}"
+        if not isinstance(spec, dict):
+            ck.err(where, "expected a table")
+            continue
+        values = ck.check_params(where, spec, list(TABLE_KEYS.values()), "a table")
+        if len(values) == len(TABLE_KEYS):
+            out[name] = TableSpec(name=name, **values)
+    return out
+
+
+def describe_params(params: tuple[Param, ...]) -> list[dict[str, Any]]:
+    return [{"name": p.name, "type": p.describe_type(),
+             "default": None if p.required else p.default, "required": p.required, "doc": p.doc}
+            for p in params]
+
+
+__all__ = ["Suite", "RunSpec", "TableSpec", "Reference", "SuiteError", "load_suite", "type_name"]

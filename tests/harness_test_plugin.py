@@ -1,0 +1,53 @@
+"""A small plugin used by the harness tests (registered like any third-party plugin).
+
+Run kind ``score`` records ``score = offset + seed`` for each seed, so means and
+standard deviations over seeds are known exactly; it can also fail, produce
+NaN, or be interrupted on request, and it counts its executions.
+"""
+
+from harness import Diverged, Param, Slot, hookimpl
+
+EXECUTIONS: list[str] = []
+
+
+class Const:
+    def __init__(self, offset: float, width: int):
+        self.offset, self.width = offset, width
+
+
+def make_score(mode: str, epochs: int):
+    def execute(ctx):
+        EXECUTIONS.append(ctx.spec.id)
+        model = ctx.build("model")
+        for epoch in range(1, epochs + 1):
+            ctx.log_epoch(epoch, loss=1.0 / epoch)
+            ctx.progress(epoch, epochs, "epoch")
+        if mode == "fail":
+            raise RuntimeError("deliberate failure for the test")
+        if mode == "interrupt":
+            raise KeyboardInterrupt
+        if mode == "diverge":
+            raise Diverged("weights are NaN at epoch 1")
+        value = float("nan") if mode == "nan" else model.offset + ctx.seed
+        ctx.record("score", value)
+        ctx.record("width", model.width)
+        for layer in ("W01", "W12"):
+            ctx.record("per_layer", model.offset * (2 if layer == "W12" else 1), layer=layer)
+
+    return execute
+
+
+@hookimpl
+def register_models(register):
+    register("const", Const, params=[Param("offset", float, doc="added to the seed"),
+                                     Param("width", int, 3, "an integer parameter")],
+             doc="A model that is a constant.")
+
+
+@hookimpl
+def register_run_kinds(register):
+    register("score", make_score,
+             params=[Param("mode", str, "ok", "what to do", choices=("ok", "fail", "nan", "diverge", "interrupt")),
+                     Param("epochs", int, 2)],
+             slots=[Slot("model", "model")],
+             doc="Records offset + seed.")

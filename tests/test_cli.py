@@ -1,0 +1,108 @@
+"""The `bench` command line, as a user sees it."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import write_dist
+from harness.cli import main
+
+SUITE = """
+    [defaults]
+    kind = "score"
+    seeds = [0, 1]
+    device = "cpu"
+    model = { name = "const", offset = 1.0 }
+
+    [[runs]]
+    name = "one"
+
+    [[runs]]
+    name = "two"
+    mode = "fail"
+
+    [tables.main]
+    rows = ["name"]
+    metrics = ["score"]
+    format = ".1f"
+"""
+
+
+@pytest.fixture
+def cli(fake_site, monkeypatch, tmp_path):
+    write_dist(fake_site, "bench-testplugin", "0.0.1", {"testplugin": "harness_test_plugin"}, {})
+    monkeypatch.setenv("BENCH_PLUGINS", "testplugin")
+    monkeypatch.setenv("BENCH_RESULTS_DIR", str(tmp_path / "results"))
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+def test_validate_misspelled_key(cli, suite_file):
+    path = suite_file(SUITE.replace("offset = 1.0", "ofset = 1.0"))
+    result = cli("validate", path)
+    assert result.exit_code == 1
+    assert str(path) in result.output
+    assert "model.ofset: unknown key 'ofset' for model 'const'; did you mean 'offset'?" in result.output
+
+
+def test_validate_ok(cli, suite_file):
+    result = cli("validate", suite_file(SUITE))
+    assert result.exit_code == 0, result.output
+    assert "valid: 4 run(s) of kind score; tables: main" in result.output
+
+
+def test_run_status_table_and_resume(cli, suite_file, tmp_path):
+    path = suite_file(SUITE)
+    result = cli("run", path)
+    assert result.exit_code == 1  # a run failed: the exit code tells
+    assert "summary: 2 done, 2 failed" in result.output
+    assert "| one    | 1.5 ± 0.7" in result.output  # table printed at the end
+    status = cli("status", path)
+    assert status.output.count("done ") == 2 and status.output.count("failed ") == 2
+    assert "RuntimeError: deliberate failure for the test" in status.output
+    again = cli("run", path)
+    assert again.exit_code == 1  # the failed runs are still failed
+    assert "4 run(s) already recorded, skipped (2 done, 2 failed; --rerun-failed" in again.output
+    assert "summary: 2 skipped:done, 2 skipped:failed" in again.output
+    dry = cli("run", path, "--dry-run", "--only", "one")
+    assert dry.exit_code == 0 and dry.output.count("skip  one-") == 2
+
+
+def test_table_formats_and_output(cli, suite_file, tmp_path):
+    path = suite_file(SUITE)
+    cli("run", path, "--only", "one")
+    latex = cli("table", path, "--format", "latex")
+    assert "\\toprule" in latex.output and "1.5 $\\pm$ 0.7" in latex.output
+    out = tmp_path / "t.csv"
+    cli("table", path, "--format", "csv", "--output", out)
+    assert out.read_text().splitlines()[0].startswith("name,metric,mean,std,n")
+    bad = cli("table", path, "--table", "mian")
+    assert bad.exit_code == 1 and "no table 'mian'" in bad.output
+
+
+def test_only_matches_nothing(cli, suite_file):
+    result = cli("run", suite_file(SUITE), "--only", "onee")
+    assert result.exit_code == 1 and "did you mean 'one'?" in result.output
+
+
+def test_plugins_and_list(cli):
+    result = cli("plugins", "--json")
+    [info] = [p for p in json.loads(result.output) if p["name"] == "testplugin"]
+    assert info["status"] == "loaded" and info["distribution"] == "bench-testplugin"
+    assert info["version"] == "0.0.1" and "run_kind:score" in info["components"]
+    listing = cli("list", "models")
+    assert "const  (testplugin)  A model that is a constant." in listing.output
+    assert "offset: float, required — added to the seed" in listing.output
+    assert "width: int, default 3" in listing.output
+    kinds = cli("list", "run_kinds")
+    assert "slot model: model, required" in kinds.output
+
+
+def test_missing_suite_file(cli, tmp_path):
+    result = cli("validate", tmp_path / "nope.toml")
+    assert result.exit_code == 1 and "nope.toml" in result.output and "file not found" in result.output

@@ -1,0 +1,131 @@
+"""The runner and the store: resume, failure isolation, atomic writes."""
+
+import json
+import os
+
+import pytest
+
+import harness_test_plugin as tp
+from harness.runner import Runner
+from harness.store import RunStore, atomic_write, read_json
+from harness.suite import load_suite
+
+SUITE = """
+    [defaults]
+    kind = "score"
+    seeds = [0, 1]
+    device = "cpu"
+    model = { name = "const", offset = 10.0 }
+
+    [[runs]]
+    name = "good"
+
+    [[runs]]
+    name = "bad"
+    mode = "fail"
+
+    [[runs]]
+    name = "nan"
+    mode = "nan"
+"""
+
+
+def make(manager, suite_file, tmp_path, text=SUITE, **kw):
+    suite = load_suite(suite_file(text), manager.registry)
+    return suite, Runner(suite, manager.registry, tmp_path / "results", **kw)
+
+
+def test_failures_are_isolated_and_recorded(manager, suite_file, tmp_path):
+    suite, runner = make(manager, suite_file, tmp_path)
+    outcomes = runner.execute(suite.runs)
+    status = {o.run.id: o.status for o in outcomes}
+    assert sorted(status.values()) == ["diverged", "diverged", "done", "done", "failed", "failed"]
+    bad = next(r for r in suite.runs if r.name == "bad")
+    store = runner.store(bad)
+    assert store.status() == "failed"
+    assert "deliberate failure for the test" in (store.dir / "error.txt").read_text()
+    assert "Traceback" in (store.dir / "error.txt").read_text()
+    nan = runner.store(next(r for r in suite.runs if r.name == "nan"))
+    assert nan.status_record()["error"] == "metric score is NaN"
+    good = runner.store(suite.runs[0])
+    assert good.is_complete()
+    assert read_json(good.dir / "config.json")["slots"]["model"]["params"]["offset"] == 10.0
+    env = read_json(good.dir / "environment.json")
+    assert {"python", "torch", "cuda", "device", "plugins", "git_commit"} <= set(env)
+    assert env["device"] == "cpu"
+    metrics = read_json(good.dir / "metrics.json")
+    assert {"metric": "score", "value": 10.0} in metrics["final"]
+    assert [c["epoch"] for c in metrics["curves"]] == [1, 2]
+
+
+def test_resume_skips_finished_and_reruns_failed_on_request(manager, suite_file, tmp_path):
+    suite, runner = make(manager, suite_file, tmp_path)
+    runner.execute(suite.runs)
+    assert len(tp.EXECUTIONS) == 6
+    tp.EXECUTIONS.clear()
+    outcomes = runner.execute(suite.runs)
+    assert tp.EXECUTIONS == [] and {o.status for o in outcomes} == {"skipped:done", "skipped:failed", "skipped:diverged"}
+    _, again = make(manager, suite_file, tmp_path, rerun_failed=True)
+    again.execute(suite.runs)
+    assert sorted(tp.EXECUTIONS) == sorted(r.id for r in suite.runs if r.name in ("bad", "nan"))
+
+
+def test_interrupted_run_is_rerun(manager, suite_file, tmp_path):
+    text = SUITE.replace('mode = "fail"', 'mode = "interrupt"')
+    suite, runner = make(manager, suite_file, tmp_path, text)
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute(suite.runs)
+    done = [r for r in suite.runs if runner.store(r).status() == "done"]
+    interrupted = [r for r in suite.runs if runner.store(r).status() == "interrupted"]
+    assert [r.name for r in done] == ["good", "good"] and len(interrupted) == 1
+    tp.EXECUTIONS.clear()
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute(suite.runs)
+    assert tp.EXECUTIONS == [interrupted[0].id]  # finished runs were not redone
+
+
+def test_half_written_run_is_not_complete(manager, suite_file, tmp_path):
+    """A crash between metrics and status leaves a run that resume re-runs."""
+    suite, runner = make(manager, suite_file, tmp_path)
+    run = suite.runs[0]
+    runner.execute([run])
+    store = runner.store(run)
+    (store.dir / "metrics.json").unlink()
+    assert not store.is_complete() and runner.should_run(run)
+    (store.dir / "status.json").write_text('{"status": "do')  # torn file from an old crash
+    assert store.status() == "missing" and runner.should_run(run)
+
+
+def test_atomic_write_leaves_old_file_on_crash(tmp_path):
+    path = tmp_path / "status.json"
+    atomic_write(path, lambda f: f.write('{"status": "running"}'))
+
+    def crash(f):
+        f.write('{"status": "do')
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        atomic_write(path, crash)
+    assert json.loads(path.read_text()) == {"status": "running"}
+    assert os.listdir(tmp_path) == ["status.json"]  # no temp file left behind
+
+
+def test_unknown_device_fails_the_run_not_the_suite(manager, suite_file, tmp_path):
+    text = SUITE.replace('device = "cpu"', 'device = "tpu"')
+    suite, runner = make(manager, suite_file, tmp_path, text)
+    outcomes = runner.execute(suite.runs[:1])
+    assert outcomes[0].status == "failed" and "unknown device 'tpu'" in outcomes[0].error
+
+
+def test_progress_is_readable_in_a_log(manager, suite_file, tmp_path):
+    import io
+
+    from harness.progress import Progress
+
+    log = io.StringIO()
+    suite, runner = make(manager, suite_file, tmp_path, progress=Progress(0, stream=log, interval=0))
+    runner.execute(suite.runs[:1])
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue()
+    assert lines[0].endswith("started") and "epoch 1/2" in lines[1] and "ETA" in lines[1]
+    assert lines[-1].startswith("[1/1] good-s0-") and " done in " in lines[-1]

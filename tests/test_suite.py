@@ -1,0 +1,129 @@
+"""Suite files: expansion and every validation error, with its message."""
+
+import pytest
+
+from harness.suite import SuiteError, load_suite
+
+BASE = """
+    name = "demo"
+    [defaults]
+    kind = "score"
+    seeds = [0, 1, 2]
+    model = { name = "const", offset = 1.0 }
+
+    [[runs]]
+    name = "A"
+
+    [[runs]]
+    name = "B"
+    model = { width = 5 }
+    grid.epochs = [1, 2]
+"""
+
+
+def problems(manager, path):
+    with pytest.raises(SuiteError) as info:
+        load_suite(path, manager.registry)
+    text = str(info.value)
+    assert str(path) in text  # every error names the file
+    return info.value.problems
+
+
+def test_defaults_grid_and_seeds_expand(manager, suite_file):
+    suite = load_suite(suite_file(BASE), manager.registry)
+    assert len(suite.runs) == 3 + 2 * 3
+    b = [r for r in suite.runs if r.name == "B"]
+    assert {(r.params["epochs"], r.seed) for r in b} == {(e, s) for e in (1, 2) for s in (0, 1, 2)}
+    # a table merges over the default component: offset kept, width overridden
+    assert b[0].slots["model"] == {"name": "const", "params": {"offset": 1.0, "width": 5}}
+    a = suite.runs[0]
+    assert a.slots["model"]["params"] == {"offset": 1.0, "width": 3}  # declared default filled in
+    assert a.params == {"mode": "ok", "epochs": 2}
+    assert len({r.id for r in suite.runs}) == len(suite.runs)
+
+
+def test_run_ids_are_stable_and_follow_the_config(manager, suite_file):
+    ids = [r.id for r in load_suite(suite_file(BASE), manager.registry).runs]
+    assert ids == [r.id for r in load_suite(suite_file(BASE), manager.registry).runs]
+    assert ids[0].startswith("A-s0-")
+    changed = load_suite(suite_file(BASE.replace("offset = 1.0", "offset = 2.0")), manager.registry)
+    assert not set(ids) & {r.id for r in changed.runs}
+
+
+def test_misspelled_key_names_path_and_fix(manager, suite_file):
+    path = suite_file(BASE.replace("model = { width = 5 }", "model = { widht = 5 }"))
+    [p] = problems(manager, path)
+    assert p.startswith("runs[1] (B)")
+    assert "model.widht" in p and "did you mean 'width'?" in p
+
+
+def test_unknown_run_key_suggests_kind_param(manager, suite_file):
+    [p] = problems(manager, suite_file(BASE.replace('name = "A"', 'name = "A"\nepoch = 3')))
+    assert "runs[0] (A).epoch" in p and "did you mean 'epochs'?" in p
+
+
+def test_wrong_type(manager, suite_file):
+    [p] = problems(manager, suite_file(BASE.replace("width = 5", 'width = "five"')))
+    assert "model.width: expected int, got str 'five'" in p
+
+
+def test_float_accepts_int_but_int_refuses_float(manager, suite_file):
+    load_suite(suite_file(BASE.replace("offset = 1.0", "offset = 1")), manager.registry)
+    [p] = problems(manager, suite_file(BASE.replace("width = 5", "width = 5.5")))
+    assert "expected int, got float 5.5" in p
+
+
+def test_unknown_component_suggests(manager, suite_file):
+    ps = problems(manager, suite_file(BASE.replace('name = "const"', 'name = "cosnt"')))
+    assert any("model.name: unknown model 'cosnt' (did you mean 'const'?)" in p for p in ps)
+
+
+def test_unknown_kind(manager, suite_file):
+    ps = problems(manager, suite_file(BASE.replace('kind = "score"', 'kind = "scor"')))
+    assert ps[0] == ("runs[0] (A).kind: unknown run_kind 'scor' (did you mean 'score'?); "
+                     "known run_kinds: score")
+
+
+def test_missing_required_parameter(manager, suite_file):
+    ps = problems(manager, suite_file(BASE.replace("offset = 1.0", "width = 2")))
+    assert ps[0] == ("runs[0] (A).model.offset: missing required parameter of model 'const' "
+                     "(float: added to the seed)")
+    # reported once per run, not once per grid point and seed
+    assert len(ps) == 2
+
+
+def test_choices(manager, suite_file):
+    [p] = problems(manager, suite_file(BASE.replace('name = "A"', 'name = "A"\nmode = "fial"')))
+    assert "mode: expected one of" in p and "did you mean 'fail'?" in p
+
+
+def test_top_level_and_table_keys(manager, suite_file):
+    text = BASE + '\n[tables.main]\nrows = ["name"]\nmetrix = ["score"]\n'
+    ps = problems(manager, suite_file("descripton = 'x'\n" + text))
+    assert any(p.startswith("descripton: unknown key") and "did you mean 'description'?" in p for p in ps)
+    assert any(p.startswith("tables.main.metrix") and "did you mean 'metrics'?" in p for p in ps)
+
+
+def test_missing_name_and_duplicate_name(manager, suite_file):
+    ps = problems(manager, suite_file(BASE.replace('name = "B"', 'name = "A"')))
+    assert any("duplicate run name 'A'" in p for p in ps)
+    ps = problems(manager, suite_file(BASE.replace('name = "B"\n', "")))
+    assert any("runs[1].name: missing" in p for p in ps)
+
+
+def test_not_toml(manager, suite_file):
+    [p] = problems(manager, suite_file("this is = = not toml"))
+    assert p.startswith("not valid TOML")
+
+
+def test_references_are_checked(manager, suite_file):
+    bad = BASE + '\n[[references]]\ncolumns = ["name", "score"]\nrows = [["A", 1.0, 3]]\n'
+    ps = problems(manager, suite_file(bad))
+    assert any(p.startswith("references[0].source: missing") for p in ps)
+    assert any("references[0].rows: expected a list of rows of 2 values" in p for p in ps)
+
+
+def test_nothing_in_a_suite_is_code(manager, suite_file):
+    """A string that looks like Python is just an unknown component name."""
+    ps = problems(manager, suite_file(BASE.replace('name = "const"', 'name = "__import__(\'os\').system(\'x\')"')))
+    assert any("unknown model" in p for p in ps)
