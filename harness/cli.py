@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -93,7 +94,12 @@ def run(suite, results_dir, device, only, dry_run, rerun_failed, force, show_tab
             click.echo(f"{'run ' if runner.should_run(r) else 'skip'}  {r.id}  ({runner.store(r).status()})")
         return
     click.echo(f"suite {s.name}: {len(runs)} run(s), results in {Path(results_dir) / s.name}", err=True)
-    outcomes = runner.execute(runs)
+    signal.signal(signal.SIGTERM, _terminate)  # kill / a scheduler's preemption: record "interrupted"
+    try:
+        outcomes = runner.execute(runs)
+    except KeyboardInterrupt:
+        click.echo("interrupted: finished runs are kept; run the same command again to resume", err=True)
+        sys.exit(130)
     counts = {}
     for o in outcomes:
         counts[o.status] = counts.get(o.status, 0) + 1
@@ -106,6 +112,10 @@ def run(suite, results_dir, device, only, dry_run, rerun_failed, force, show_tab
     if show_table and s.tables:
         _print_tables(s, results_dir, None, "markdown", None)
     sys.exit(1 if bad else 0)
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _select(s, only):

@@ -106,3 +106,51 @@ def test_plugins_and_list(cli):
 def test_missing_suite_file(cli, tmp_path):
     result = cli("validate", tmp_path / "nope.toml")
     assert result.exit_code == 1 and "nope.toml" in result.output and "file not found" in result.output
+
+
+def test_sigterm_marks_the_run_interrupted(tmp_path):
+    """`kill` of a running `bench run` records the run as interrupted; the next run resumes it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    from harness.store import RunStore
+
+    site = tmp_path / "site"
+    site.mkdir()
+    write_dist(site, "bench-slow", "0.1", {"slow": "slow_plugin"}, {"slow_plugin": """
+        import time
+        from harness import Slot, hookimpl
+
+        def make():
+            def execute(ctx):
+                (ctx.store.dir / "started").write_text("yes")
+                time.sleep(60)
+            return execute
+
+        @hookimpl
+        def register_run_kinds(register):
+            register("sleep", make)
+    """})
+    suite = tmp_path / "slow.toml"
+    suite.write_text('[[runs]]\nname = "zzz"\nkind = "sleep"\ndevice = "cpu"\n')
+    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "BENCH_PLUGINS": "slow", "BENCH_RESULTS_DIR": str(tmp_path / "results")}
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(suite)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run_dir = None
+    for _ in range(300):
+        found = list((tmp_path / "results" / "slow").glob("*/started"))
+        if found:
+            run_dir = found[0].parent
+            break
+        time.sleep(0.1)
+    assert run_dir is not None, proc.communicate(timeout=5)[0]
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=30)[0]
+    assert proc.returncode == 130, out
+    assert "run the same command again to resume" in out
+    assert RunStore(run_dir).status() == "interrupted"
