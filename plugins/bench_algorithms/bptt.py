@@ -1,0 +1,98 @@
+"""Truncated BPTT (Algorithm 2), written once against ConvergentRNN.
+
+The processes need the gradient with respect to *each step's copy* of θ.
+Running each of the last K steps with its own detached clone of the
+parameters (``torch.func.functional_call``) gives all K per-step gradients
+from one backward pass, instead of K reruns.
+
+Alignment (paper's main text, verified by the theorem test in float64):
+``∇_s(t) = ∂L/∂s_{T−t}`` and ``∇_θ(t) = ∂L/∂θ_{T−1−t}`` where ``θ_t`` is the
+copy used by the step ``s_t → s_{t+1}``; ``t = 0 … K−1``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.func import functional_call
+
+from harness.algorithm import Processes
+from harness.model import ConvergentRNN, per_group
+
+
+def _labels(y: Tensor) -> Tensor:
+    return y.flatten(1).argmax(1)
+
+
+class BPTT:
+    def __init__(self, lr: list[float] | None = None):
+        self.lr = lr
+
+    @staticmethod
+    def _check(T: int, K: int) -> None:
+        if not 0 < K <= T:
+            raise ValueError(f"BPTT needs 0 < K <= T, got T={T}, K={K}")
+
+    def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
+        """θ −= lr · Σ_t ∇_θ(t): ordinary truncated backprop through the last K steps."""
+        self._check(T, K)
+        lrs = per_group(self.lr, model, "lr")
+        groups = model.param_groups()
+        flat = [p for ps in groups.values() for p in ps]
+        state = model.relax(x, model.init_state(x), T - K)
+        with torch.enable_grad():
+            for _ in range(K):
+                state = model.step(x, state)
+            per_sample = model.loss(state, y)
+            grads = torch.autograd.grad(per_sample.mean(), flat, allow_unused=True)
+        with torch.no_grad():
+            i = 0
+            for name, ps in groups.items():
+                for p in ps:
+                    if grads[i] is not None:
+                        p.sub_(grads[i], alpha=lrs[name])
+                    i += 1
+        return {"loss": per_sample.mean().detach(),
+                "error": (model.predict(state) != _labels(y)).to(x.dtype).mean()}
+
+    def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
+        """−∇_s(t) and −∇_θ(t), t = 0 … K−1, from one backward pass (L = batch mean of ℓ)."""
+        self._check(T, K)
+        groups = model.param_groups()
+        names = {id(p): n for n, p in model.named_parameters()}
+        state = model.relax(x, model.init_state(x), T - K)
+        states, copies = [], []
+        with torch.enable_grad():
+            state = tuple(s.detach().requires_grad_() for s in state)
+            states.append(state)
+            for _ in range(K):
+                theta = {n: p.detach().clone().requires_grad_() for n, p in model.named_parameters()}
+                copies.append(theta)
+                state = functional_call(model, theta, (x, state))
+                for s in state:
+                    if s.requires_grad:
+                        s.retain_grad()
+                states.append(state)
+            loss = model.loss(state, y).mean()
+            loss.backward()
+        # states[j] is s_{T−K+j}; ∇_s(t) is the gradient of s_{T−t} = states[K−t].
+        # ℓ is a batch mean, so the batch-averaged per-sample gradient is the sum over the batch.
+        neurons = {}
+        for li, layer in enumerate(model.layer_names):
+            per_t = []
+            for t in range(K):
+                s = states[K - t][li]
+                g = s.grad if s.grad is not None else torch.zeros_like(s)
+                per_t.append(-g.sum(0))
+            neurons[layer] = torch.stack(per_t)
+        # copies[j] is θ_{T−K+j}; ∇_θ(t) = ∂L/∂θ_{T−1−t} = copies[K−1−t].
+        weights = {}
+        for gname, ps in groups.items():
+            for i, p in enumerate(ps):
+                pname = names[id(p)]
+                per_t = []
+                for t in range(K):
+                    c = copies[K - 1 - t][pname]
+                    per_t.append(-(c.grad if c.grad is not None else torch.zeros_like(c)))
+                weights[f"{gname}.{i}"] = torch.stack(per_t)
+        return Processes(neurons, weights)

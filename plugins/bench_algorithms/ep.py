@@ -1,0 +1,63 @@
+"""Equilibrium Propagation (Algorithm 1), written once against ConvergentRNN.
+
+Every quantity is divided by the *effective* nudge ``β · model.nudge_scale``
+(``βε`` for the EB nets, Eq. 35), so that ΔEP compares directly with −∇BPTT.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from harness.algorithm import Processes
+from harness.model import ConvergentRNN, per_group
+
+
+def _labels(y: Tensor) -> Tensor:
+    return y.flatten(1).argmax(1)
+
+
+class EP:
+    def __init__(self, beta: float = 0.1, lr: list[float] | None = None):
+        if beta == 0:
+            raise ValueError("EP needs beta != 0 (its updates are divided by beta)")
+        self.beta = float(beta)
+        self.lr = lr
+
+    def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
+        """θ += lr · (∂Φ/∂θ(s^β_K) − ∂Φ/∂θ(s_*)) / (β·scale) / batch: the telescoped Σ_t ΔEP_θ(t)."""
+        lrs = per_group(self.lr, model, "lr")
+        free = model.relax(x, model.init_state(x), T)
+        nudged = model.relax(x, free, K, y, self.beta)
+        g_free = model.dphi_dtheta(x, free)
+        g_nudged = model.dphi_dtheta(x, nudged)
+        scale = 1.0 / (self.beta * model.nudge_scale * x.shape[0])
+        with torch.no_grad():
+            for name, params in model.param_groups().items():
+                for p, gn, gf in zip(params, g_nudged[name], g_free[name]):
+                    p.add_(gn - gf, alpha=lrs[name] * scale)
+        return {"loss": model.loss(free, y).mean().detach(),
+                "error": (model.predict(free) != _labels(y)).to(x.dtype).mean()}
+
+    def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
+        """ΔEP_s(t) = (s^β_{t+1} − s^β_t)/(β·scale), ΔEP_θ(t) = (∂Φ/∂θ(s^β_{t+1}) − ∂Φ/∂θ(s^β_t))/(β·scale)."""
+        B = x.shape[0]
+        eff = self.beta * model.nudge_scale
+        state = model.relax(x, model.init_state(x), T)
+        groups = model.param_groups()
+        neurons: dict[str, list[Tensor]] = {n: [] for n in model.layer_names}
+        weights: dict[str, list[Tensor]] = {f"{g}.{i}": [] for g, ps in groups.items() for i in range(len(ps))}
+        prev_g = model.dphi_dtheta(x, state)
+        for _ in range(K):
+            with torch.no_grad():
+                new = model.step(x, state, y, self.beta)
+            g = model.dphi_dtheta(x, new)
+            with torch.no_grad():
+                for name, s1, s0 in zip(model.layer_names, new, state):
+                    neurons[name].append((s1 - s0).mean(0) / eff)
+                for gname, ps in groups.items():
+                    for i in range(len(ps)):
+                        weights[f"{gname}.{i}"].append((g[gname][i] - prev_g[gname][i]) / (eff * B))
+            state, prev_g = new, g
+        return Processes({k: torch.stack(v) for k, v in neurons.items()},
+                         {k: torch.stack(v) for k, v in weights.items()})

@@ -1,0 +1,25 @@
+"""Sign agreement: share of a layer's elements whose total updates agree in sign.
+
+What is compared: the cumulative sums over the K steps, ``Σ_t f(t)`` and
+``Σ_t g(t)`` — the update each algorithm actually applies to a weight after
+K steps (as the authors' code does), and for neurons the total displacement.
+Signs are taken in {−1, 0, +1}: an element agrees when both sums have the
+same sign, so two exact zeros agree and an exact zero against a nonzero value
+disagrees. The result is a fraction in [0, 1]; higher is better.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+class SignAgreement:
+    direction = "higher"
+
+    def __call__(self, candidate: Tensor, reference: Tensor) -> float:
+        if candidate.shape != reference.shape:
+            raise ValueError(f"processes differ in shape: {tuple(candidate.shape)} vs {tuple(reference.shape)}")
+        f = candidate.detach().to(torch.float64).sum(0)
+        g = reference.detach().to(torch.float64).sum(0)
+        return float((torch.sign(f) == torch.sign(g)).to(torch.float64).mean())

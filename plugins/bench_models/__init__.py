@@ -1,0 +1,65 @@
+"""Built-in models: the paper's toy model, EB and P fully connected nets, P-conv."""
+
+from __future__ import annotations
+
+from harness.components import Param
+from harness.hookspecs import hookimpl
+
+from .activations import ACTIVATIONS
+from .conv import PConvNet
+from .energy import EBNet, ToyModel
+from .init import INITS
+from .prototypical import PNet
+
+ACT = tuple(ACTIVATIONS)
+
+
+def _init() -> Param:
+    return Param("init", str, "glorot", "weight init: glorot (paper; zero biases) or torch "
+                 "(PyTorch default ±1/√fan_in, as the authors' code)", choices=INITS)
+
+
+@hookimpl
+def register_models(register):
+    register("toy", ToyModel, doc="Toy EB model of Appendix C.2: input, hidden, output all connected, "
+             "no lateral connections; F = ∂Φ/∂s exactly", params=[
+                 Param("input_size", int, 10, "input units"),
+                 Param("hidden_size", int, 50, "hidden units"),
+                 Param("output_size", int, 5, "output units (classes)"),
+                 Param("activation", str, "tanh", "σ", choices=ACT),
+                 Param("eps", float, 0.08, "Euler step ε of the energy dynamics"),
+                 Param("bias", bool, False, "biases (not in the paper's equations)"),
+                 _init(),
+             ])
+    register("eb", EBNet, doc="Layered energy-based net (Appendix C.3); F = ∂Φ/∂s exactly unless clip",
+             params=[
+                 Param("hidden", list[int], [512], "hidden layer sizes, listed input → output"),
+                 Param("input_size", int, 784, "input units"),
+                 Param("output_size", int, 10, "output units (classes)"),
+                 Param("activation", str, "tanh", "σ", choices=ACT),
+                 Param("eps", float, 0.08, "Euler step ε; the nudge is βε(y − s⁰)"),
+                 Param("clip", bool, False, "clip neurons to [0, 1] after each step (paper's training); "
+                       "breaks F = ∂Φ/∂s"),
+                 Param("bias", bool, True, "one bias per layer, entering Φ as ε b·σ(s)"),
+                 _init(),
+             ])
+    register("p", PNet, doc="Layered prototypical net (Appendix C.4), dt = 1; F ≈ ∂Φ/∂s ignoring σ",
+             params=[
+                 Param("hidden", list[int], [512], "hidden layer sizes, listed input → output"),
+                 Param("input_size", int, 784, "input units"),
+                 Param("output_size", int, 10, "output units (classes)"),
+                 Param("activation", str, "tanh", "σ", choices=ACT),
+                 Param("bias", bool, True, "one bias per layer, entering Φ as b·s"),
+                 _init(),
+             ])
+    register("pconv", PConvNet, doc="Prototypical conv net (Appendix D): conv–maxpool layers, then FC",
+             params=[
+                 Param("input_shape", list[int], [1, 28, 28], "channels, height, width of the input"),
+                 Param("channels", list[int], [32, 64], "feature maps of each conv layer, input → output"),
+                 Param("kernel", int, 5, "square kernel size (no padding, stride 1)"),
+                 Param("pool", int, 2, "max-pool size and stride"),
+                 Param("output_size", int, 10, "output units (classes)"),
+                 Param("activation", str, "hard_sigmoid", "σ", choices=ACT),
+                 Param("bias", bool, True, "one bias per layer (per channel for conv layers)"),
+                 _init(),
+             ])

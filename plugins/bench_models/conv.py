@@ -1,0 +1,126 @@
+"""P-conv (Appendix D): prototypical convolutional net, conv–pool layers then one FC layer.
+
+State (paper's labels): ``s0`` the output, ``h0`` the conv layer next to the
+classifier (flattened into it), ``h1`` … up to the one fed by the input.
+Upward: ``P(W * h^{n+1} + b)`` (convolution then max-pooling); downward:
+unpooling with the *current* argmax indices of ``W * h^{n+1}``, then the
+transposed convolution (flipped kernel) — exactly ``∂/∂h^{n+1}`` of
+``h^n • P(W * h^{n+1})`` (Lemma 5). ``Φ = s0·(W_fc F(h0) + b) +
+Σ h^n • P(W * h^{n+1} + b)``; ``F ≈ ∂Φ/∂s`` ignoring σ, so the theorem is
+approximate here.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as Fn
+from torch import Tensor, nn
+
+from harness.model import ConvergentRNN, State
+
+from .activations import get_activation
+from .init import init_bias, init_weight
+
+
+class PConvNet(ConvergentRNN):
+    derives_from_phi = False
+    nudge_scale = 1.0
+
+    def __init__(self, input_shape: list[int] = (1, 28, 28), channels: list[int] = (32, 64),
+                 kernel: int = 5, pool: int = 2, output_size: int = 10,
+                 activation: str = "hard_sigmoid", bias: bool = True, init: str = "glorot"):
+        super().__init__()
+        self.input_shape = tuple(int(v) for v in input_shape)
+        self.kernel, self.pool = int(kernel), int(pool)
+        self.act = get_activation(activation)
+        nconv = len(channels)
+        # channels are listed input → output; conv{n} produces h^n (n = 0 next to the classifier).
+        chans = [self.input_shape[0]] + [int(c) for c in channels]  # input → output
+        side = self.input_shape[1:]
+        self.conv_shapes: list[tuple[int, int, int]] = []  # of h^n, input → output order
+        self.w = nn.ParameterDict()
+        self.b = nn.ParameterDict()
+        self.group_order: list[str] = []
+        for i in range(nconv):
+            n = nconv - 1 - i
+            cin, cout = chans[i], chans[i + 1]
+            side = tuple((d - self.kernel + 1) // self.pool for d in side)
+            if min(side) < 1:
+                raise ValueError(f"input {self.input_shape} is too small for {nconv} conv layers of kernel "
+                                 f"{self.kernel} and pool {self.pool}")
+            self.conv_shapes.append((cout, *side))
+            w = nn.Parameter(torch.empty(cout, cin, self.kernel, self.kernel))
+            init_weight(w, fan_in=cin * self.kernel ** 2, fan_out=cout * self.kernel ** 2, how=init)
+            self.w[f"conv{n}"] = w
+            if bias:
+                b = nn.Parameter(torch.empty(cout))
+                init_bias(b, fan_in=cin * self.kernel ** 2, how=init)
+                self.b[f"conv{n}"] = b
+            self.group_order.append(f"conv{n}")
+        self.nconv = nconv
+        self.h_shapes = list(reversed(self.conv_shapes))  # h0, h1, ...
+        flat = self.h_shapes[0][0] * self.h_shapes[0][1] * self.h_shapes[0][2]
+        wfc = nn.Parameter(torch.empty(int(output_size), flat))
+        init_weight(wfc, fan_in=flat, fan_out=int(output_size), how=init)
+        self.w["fc"] = wfc
+        if bias:
+            bfc = nn.Parameter(torch.empty(int(output_size)))
+            init_bias(bfc, fan_in=flat, how=init)
+            self.b["fc"] = bfc
+        self.group_order.append("fc")
+        self.output_size = int(output_size)
+        self.layer_names = ("s0",) + tuple(f"h{n}" for n in range(nconv))
+
+    @property
+    def num_classes(self) -> int:
+        return self.output_size
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {g: [self.w[g]] + ([self.b[g]] if g in self.b else []) for g in self.group_order}
+
+    def init_state(self, x: Tensor) -> State:
+        B = x.shape[0]
+        return (torch.zeros(B, self.output_size, dtype=x.dtype, device=x.device),) + tuple(
+            torch.zeros(B, *shape, dtype=x.dtype, device=x.device) for shape in self.h_shapes)
+
+    def _image(self, x: Tensor) -> Tensor:
+        return x.reshape(x.shape[0], *self.input_shape)
+
+    def _up(self, n: int, below: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``P(W_n * below + b)``, the argmax indices and the pre-pool map."""
+        z = Fn.conv2d(below, self.w[f"conv{n}"], self.b[f"conv{n}"] if f"conv{n}" in self.b else None)
+        p, idx = Fn.max_pool2d(z, self.pool, return_indices=True)
+        return p, idx, z
+
+    def step(self, x: Tensor, state: State, y: Tensor | None = None, beta: float = 0.0) -> State:
+        img = self._image(x)
+        s0, hs = state[0], state[1:]
+        ups = [self._up(n, hs[n + 1] if n + 1 < self.nconv else img) for n in range(self.nconv)]
+        out = hs[0].flatten(1) @ self.w["fc"].t()
+        if "fc" in self.b:
+            out = out + self.b["fc"]
+        new0 = self.act(out)
+        if beta != 0.0 and y is not None:
+            new0 = new0 + beta * (y - s0)
+        new = [new0]
+        for n in range(self.nconv):
+            if n == 0:
+                down = (s0 @ self.w["fc"]).reshape(hs[0].shape)
+            else:
+                _, idx, z = ups[n - 1]
+                unpooled = Fn.max_unpool2d(hs[n - 1], idx, self.pool, output_size=z.shape[-2:])
+                down = Fn.conv_transpose2d(unpooled, self.w[f"conv{n - 1}"])
+            new.append(self.act(ups[n][0] + down))
+        return tuple(new)
+
+    def phi(self, x: Tensor, state: State) -> Tensor:
+        img = self._image(x)
+        s0, hs = state[0], state[1:]
+        out = hs[0].flatten(1) @ self.w["fc"].t()
+        if "fc" in self.b:
+            out = out + self.b["fc"]
+        total = (s0 * out).sum(1)
+        for n in range(self.nconv):
+            p, _, _ = self._up(n, hs[n + 1] if n + 1 < self.nconv else img)
+            total = total + (hs[n] * p).flatten(1).sum(1)
+        return total
