@@ -1,0 +1,46 @@
+"""Built-in run kinds. ``gdu`` here; ``train`` and ``speed`` come from their own modules."""
+
+from __future__ import annotations
+
+from harness.components import Param, Slot
+from harness.hookspecs import hookimpl
+
+from .gdu import GDU
+from .train import Train
+
+
+@hookimpl
+def register_run_kinds(register):
+    register("gdu", GDU, doc="GDU demonstration (Table 3): one mini-batch, processes of an algorithm "
+             "vs a baseline, metrics per layer for neurons and weights", params=[
+                 Param("T", int, doc="first-phase steps (to the steady state)"),
+                 Param("K", int, doc="second-phase / truncation steps compared"),
+                 Param("batch_size", int, 20, "the first batch_size training samples; processes are "
+                       "averaged over them (Appendix C.1)"),
+                 Param("keep_processes", bool, True, "save the processes as artifacts/processes.pt"),
+                 Param("keep_elements", int, 1000, "per layer, how many elements' processes to save "
+                       "(a seeded sample; 0 = all, which can be hundreds of MB for 512-wide nets)"),
+             ], slots=[
+                 Slot("model", "model", "the network"),
+                 Slot("dataset", "dataset", "where the mini-batch comes from"),
+                 Slot("algorithm", "algorithm", "the candidate (its processes are ΔEP)", default="ep"),
+                 Slot("baseline", "algorithm", "the reference (its processes are −∇BPTT)", default="bptt"),
+                 Slot("metrics", "metric", "metrics per layer", many=True, default=["relmse", "sign"]),
+             ])
+    register("train", Train, doc="Training (Table 1): SGD on mini-batches with one algorithm, train and "
+             "test error per epoch, time and memory", params=[
+                 Param("T", int, doc="first-phase steps (also used to predict)"),
+                 Param("K", int, doc="second-phase / truncation steps"),
+                 Param("epochs", int, 1, "passes over the training set"),
+                 Param("batch_size", int, 20, "mini-batch size (the paper: 20)"),
+                 Param("max_batches", int | None, None, "stop each epoch after this many batches "
+                       "(quick suites and speed checks); None = the whole training set"),
+                 Param("eval_batch_size", int, 1000, "batch size when measuring errors"),
+                 Param("eval_T", int | None, None, "free steps when measuring errors (default T)"),
+                 Param("eval_train", bool, True, "also measure the error on the whole training set"),
+                 Param("checkpoint", bool, True, "save a checkpoint after every epoch, to resume"),
+             ], slots=[
+                 Slot("model", "model", "the network"),
+                 Slot("algorithm", "algorithm", "how it learns (ep or bptt, with lr and β)"),
+                 Slot("dataset", "dataset", "the data (mnist, blobs, ...)"),
+             ])

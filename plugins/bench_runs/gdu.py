@@ -1,0 +1,75 @@
+"""Run kind ``gdu``: the GDU demonstration of Table 3 / Fig. 3 and 15.
+
+On one mini-batch, compute the processes of an algorithm (ΔEP) and of a
+baseline (−∇BPTT) with the same ``T`` and ``K``, and record every metric per
+layer, for neurons and for weights. Both processes are batch averages, as in
+Appendix C.1.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from harness.algorithm import Processes
+from harness.context import RunContext
+
+
+def _label(key: str) -> str:
+    """``"W01.0"`` → ``"W01"`` (the weight); other tensors of a group keep their index."""
+    group, _, index = key.rpartition(".")
+    return group if index == "0" else key
+
+
+class GDU:
+    def __init__(self, T: int, K: int, batch_size: int = 20, keep_processes: bool = True,
+                 keep_elements: int = 1000):
+        if not 0 < K <= T:
+            raise ValueError(f"gdu needs 0 < K <= T, got T={T}, K={K}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.T, self.K, self.batch_size = T, K, batch_size
+        self.keep_processes, self.keep_elements = keep_processes, keep_elements
+
+    def __call__(self, ctx: RunContext) -> None:
+        torch.manual_seed(ctx.seed)
+        model = ctx.build("model").to(ctx.device, ctx.dtype)
+        data = ctx.build("dataset").load(ctx.device, ctx.dtype)
+        if len(data.train) < self.batch_size:
+            raise ValueError(f"the dataset has {len(data.train)} training samples, fewer than "
+                             f"batch_size = {self.batch_size}")
+        x = data.train.x[: self.batch_size]
+        y = model.target(data.train.y[: self.batch_size])
+        algorithm, baseline = ctx.build("algorithm"), ctx.build("baseline")
+        metrics = ctx.build("metrics")
+        ctx.progress(0, 2, "phase", ctx.component_name("algorithm"))
+        cand = algorithm.processes(model, x, y, T=self.T, K=self.K)
+        ctx.progress(1, 2, "phase", ctx.component_name("baseline"))
+        ref = baseline.processes(model, x, y, T=self.T, K=self.K)
+        ctx.progress(2, 2, "phase", "metrics")
+        for what, c, r in (("neurons", cand.neurons, ref.neurons), ("weights", cand.weights, ref.weights)):
+            for key in c:
+                ctx.check_finite(c[key], f"{ctx.component_name('algorithm')} process of {key}")
+                ctx.check_finite(r[key], f"{ctx.component_name('baseline')} process of {key}")
+                for mname, metric in metrics.items():
+                    ctx.record(mname, metric(c[key], r[key]), layer=_label(key), what=what)
+        if self.keep_processes:
+            ctx.save_artifact("processes", self._artifact(cand, ref, ctx))
+
+    def _artifact(self, cand: Processes, ref: Processes, ctx: RunContext) -> dict:
+        """Processes on the CPU; large tensors keep a seeded sample of ``keep_elements`` elements."""
+        gen = ctx.generator(offset=7)
+        out = {"T": self.T, "K": self.K, "algorithm": ctx.component_name("algorithm"),
+               "baseline": ctx.component_name("baseline"), "neurons": {}, "weights": {}}
+        for what in ("neurons", "weights"):
+            for key, c in getattr(cand, what).items():
+                r = getattr(ref, what)[key]
+                shape = tuple(c.shape[1:])
+                c, r = c.detach().flatten(1).cpu(), r.detach().flatten(1).cpu()
+                n = c.shape[1]
+                if 0 < self.keep_elements < n:
+                    index = torch.randperm(n, generator=gen)[: self.keep_elements].sort().values
+                else:
+                    index = torch.arange(n)
+                out[what][_label(key)] = {"shape": shape, "index": index,
+                                          "candidate": c[:, index].clone(), "reference": r[:, index].clone()}
+        return out

@@ -1,0 +1,100 @@
+"""The ``gdu`` run kind through the real harness: suite → runner → store."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+
+from harness.plugins import get_manager
+from harness.runner import Runner
+from harness.suite import load_suite
+
+SUITE = textwrap.dedent("""
+    name = "gdu-test"
+    [defaults]
+    kind = "gdu"
+    dtype = "float64"
+    device = "cpu"
+    batch_size = 4
+
+    [[runs]]
+    name = "toy"
+    T = 800
+    K = 20
+    model = { name = "toy", eps = 0.3 }
+    dataset = { name = "random", n_train = 8, n_test = 2 }
+    algorithm = { name = "ep", beta = 0.0001 }
+
+    [[runs]]
+    name = "p"
+    T = 100
+    K = 6
+    keep_elements = 5
+    model = { name = "p", hidden = [7, 6], input_size = 10, output_size = 5 }
+    dataset = { name = "random", n_train = 8, n_test = 2 }
+    metrics = ["sign", "relmse"]
+
+    [[runs]]
+    name = "bad"
+    T = 5
+    K = 6
+    model = { name = "toy" }
+    dataset = { name = "random" }
+""")
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gdu")
+    path = root / "suite.toml"
+    path.write_text(SUITE)
+    manager = get_manager()
+    suite = load_suite(path, manager.registry)
+    runner = Runner(suite, manager.registry, root / "results")
+    outcomes = {o.run.name: o for o in runner.execute(suite.runs)}
+    return suite, runner, outcomes
+
+
+def _final(runner, outcome):
+    return runner.store(outcome.run).metrics()["final"]
+
+
+def test_gdu_records_every_layer_and_metric(finished):
+    suite, runner, outcomes = finished
+    assert outcomes["toy"].status == "done", outcomes["toy"].error
+    final = _final(runner, outcomes["toy"])
+    keys = {(r["metric"], r["what"], r["layer"]) for r in final}
+    expected = {(m, "neurons", layer) for m in ("relmse", "sign") for layer in ("s0", "s1")}
+    expected |= {(m, "weights", w) for m in ("relmse", "sign") for w in ("W1x", "W0x", "W01")}
+    assert keys == expected
+    assert len(final) == len(expected)
+    for r in final:
+        if r["metric"] == "relmse":
+            assert r["value"] < 1e-3, r   # the theorem, through the whole pipeline
+        else:
+            assert r["value"] > 0.95, r
+
+
+def test_gdu_saves_processes_and_samples_large_layers(finished):
+    suite, runner, outcomes = finished
+    art = torch.load(runner.store(outcomes["toy"].run).artifacts / "processes.pt", weights_only=False)
+    assert art["K"] == 20 and art["algorithm"] == "ep" and art["baseline"] == "bptt"
+    w = art["weights"]["W01"]
+    assert w["shape"] == (5, 50) and w["candidate"].shape == (20, 250) and w["reference"].shape == (20, 250)
+    assert w["candidate"].dtype == torch.float64
+    assert outcomes["p"].status == "done", outcomes["p"].error
+    art = torch.load(runner.store(outcomes["p"].run).artifacts / "processes.pt", weights_only=False)
+    w = art["weights"]["W12"]
+    assert w["candidate"].shape == (6, 5) and len(w["index"]) == 5 and w["index"].max() < 6 * 7
+    assert set(art["neurons"]) == {"s0", "s1", "s2"}
+    assert set(art["weights"]) == {"W23", "W23.1", "W12", "W12.1", "W01", "W01.1"}
+    metrics = {r["metric"] for r in _final(runner, outcomes["p"])}
+    assert metrics == {"sign", "relmse"}
+
+
+def test_gdu_rejects_k_above_t(finished):
+    suite, runner, outcomes = finished
+    assert outcomes["bad"].status == "failed"
+    assert "K <= T" in (outcomes["bad"].error or runner.store(outcomes["bad"].run).status_record().get("error", ""))

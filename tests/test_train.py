@@ -1,0 +1,106 @@
+"""The training run kind: determinism, shared initial weights, checkpoint resume."""
+
+import pytest
+
+from harness.plugins import PluginManager
+from harness.runner import Runner
+from harness.store import read_json
+from harness.suite import load_suite
+
+SUITE = """
+    [defaults]
+    kind = "train"
+    seeds = [0]
+    device = "cpu"
+    dataset = { name = "blobs", input_size = 12, num_classes = 4, n_train = 400, n_test = 100 }
+    T = 20
+    K = 6
+    epochs = 3
+
+    [[runs]]
+    name = "p"
+    model = { name = "p", input_size = 12, output_size = 4, hidden = [16], activation = "sigmoid" }
+    algorithm = { lr = [0.4, 0.2] }
+    grid.algorithm = [{ name = "ep", beta = 0.2 }, "bptt"]
+
+    [[runs]]
+    name = "eb"
+    model = { name = "eb", input_size = 12, output_size = 4, hidden = [16], activation = "sigmoid", eps = 0.2, clip = true }
+    algorithm = { name = "ep", beta = 0.5, lr = [0.4, 0.2] }
+"""
+
+
+@pytest.fixture(scope="module")
+def registry():
+    m = PluginManager()
+    m.load_entry_points()
+    return m.registry
+
+
+def finals(runner, run):
+    return {r["metric"]: r["value"] for r in read_json(runner.store(run).dir / "metrics.json")["final"]}
+
+
+def run_all(registry, path, results, runs=None):
+    suite = load_suite(path, registry)
+    runner = Runner(suite, registry, results)
+    runner.execute(runs or suite.runs)
+    return suite, runner
+
+
+def test_training_learns_and_is_deterministic(registry, suite_file, tmp_path):
+    path = suite_file(SUITE)
+    suite, r1 = run_all(registry, path, tmp_path / "a")
+    _, r2 = run_all(registry, path, tmp_path / "b")
+    for run in suite.runs:
+        assert r1.store(run).status() == "done", (r1.store(run).dir / "error.txt").read_text()
+        a, b = finals(r1, run), finals(r2, run)
+        assert a["final_checksum"] == b["final_checksum"] and a["test_error"] == b["test_error"]
+        assert a["test_error"] < 30.0  # chance is 75 % on 4 classes
+        curves = read_json(r1.store(run).dir / "metrics.json")["curves"]
+        assert [c["epoch"] for c in curves] == [1, 2, 3] and all(c["samples_per_s"] > 0 for c in curves)
+
+
+def test_ep_and_bptt_share_initial_weights(registry, suite_file, tmp_path):
+    suite, runner = run_all(registry, suite_file(SUITE), tmp_path)
+    ep, bptt = [r for r in suite.runs if r.name == "p"]
+    assert finals(runner, ep)["init_checksum"] == finals(runner, bptt)["init_checksum"]
+    assert finals(runner, ep)["final_checksum"] != finals(runner, bptt)["final_checksum"]
+
+
+def test_checkpoint_resume_equals_uninterrupted(registry, suite_file, tmp_path, monkeypatch):
+    path = suite_file(SUITE)
+    suite, whole = run_all(registry, path, tmp_path / "whole")
+    run = suite.runs[0]
+    expected = finals(whole, run)
+
+    import bench_algorithms.ep as ep_module
+
+    calls = {"n": 0}
+    original = ep_module.EP.train_step
+
+    def interrupt_in_epoch_two(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 30:  # 20 batches per epoch: stop in the middle of epoch 2
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ep_module.EP, "train_step", interrupt_in_epoch_two)
+    runner = Runner(suite, registry, tmp_path / "resumed")
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute([run])
+    assert runner.store(run).status() == "interrupted" and runner.store(run).checkpoint.exists()
+    calls["n"] = -10**9  # no more interruptions
+    runner.execute([run])
+    got = finals(runner, run)
+    assert calls["n"] == -10**9 + 40  # epochs 2 and 3 only: epoch 1 came from the checkpoint
+    for key in ("final_checksum", "test_error", "train_error"):
+        assert got[key] == expected[key], key
+    assert not runner.store(run).checkpoint.exists()  # removed once the run is done
+
+
+def test_divergence_is_reported(registry, suite_file, tmp_path):
+    text = SUITE.replace("lr = [0.4, 0.2] }\n    grid", "lr = [1e38, 1e38] }\n    grid")
+    suite, runner = run_all(registry, suite_file(text), tmp_path)
+    status = runner.store(suite.runs[0]).status_record()
+    assert status["status"] == "diverged" and "not finite after epoch 1" in status["error"]
