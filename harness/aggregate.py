@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .claims import live_claim
 from .store import RunStore
 from .suite import Suite, TableSpec
 
@@ -28,7 +29,10 @@ def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame
         store = RunStore(base / run.id)
         attrs = run.attributes()
         status = store.status_record()
-        run_rows.append({**attrs, "status": status.get("status", "missing"),
+        state = status.get("status", "missing")
+        if state == "running" and live_claim(store.dir) is None:
+            state = "interrupted"  # its worker died without recording an outcome
+        run_rows.append({**attrs, "status": state,
                          "seconds": status.get("seconds"), "error": status.get("error", "")})
         if store.is_complete():
             for rec in store.metrics().get("final", []):

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import tomllib
 from pathlib import Path
 
 import click
@@ -16,8 +17,9 @@ from .components import FAMILIES
 from .dataset import DATA_DIR_ENV
 from .plugins import PluginError, get_manager
 from .render import FORMATS, render
+from .executor import Job
 from .runner import Runner
-from .suite import SuiteError, describe_params, load_suite
+from .suite import SuiteError, describe_params, load_suite, resolve_executor
 
 RESULTS_ENV = "BENCH_RESULTS_DIR"
 
@@ -73,6 +75,16 @@ def main() -> None:
     """
 
 
+def _parse_opt(text: str) -> tuple[str, object]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise click.BadParameter(f"{text!r}: expected KEY=VALUE (VALUE in TOML: 4, true, \"gpu\", [1, 2])")
+    try:
+        return key.strip(), tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key.strip(), raw  # a bare word: a string
+
+
 @main.command()
 @click.argument("suite", type=click.Path(dir_okay=False))
 @results_option
@@ -82,33 +94,59 @@ def main() -> None:
 @click.option("--dry-run", is_flag=True, help="List what would run, run nothing.")
 @click.option("--rerun-failed", is_flag=True, help="Also re-run failed or diverged runs.")
 @click.option("--force", is_flag=True, help="Re-run every selected run, even finished ones.")
+@click.option("--executor", "executor_name", default=None,
+              help="local (default), processes, submitit, or a plugin's; overrides the suite's [executor].")
+@click.option("--workers", type=int, default=None, help="processes executor: number of workers.")
+@click.option("--devices", default=None, help="processes executor: one device per worker, e.g. cuda:0,cuda:1.")
+@click.option("--executor-opt", "executor_opts", multiple=True, metavar="KEY=VALUE",
+              help="Any executor parameter (repeatable), e.g. partition=gpu, timeout_min=600, wait=false.")
 @click.option("--table/--no-table", "show_table", default=True, help="Print the suite's tables at the end.")
-def run(suite, results_dir, device, only, dry_run, rerun_failed, force, show_table):
+def run(suite, results_dir, device, only, dry_run, rerun_failed, force, executor_name, workers, devices,
+        executor_opts, show_table):
     """Run a suite's runs; finished runs are skipped (resume)."""
     manager, s = _suite(suite)
     runs = _select(s, only)
+    options = dict(_parse_opt(o) for o in executor_opts)
+    if workers is not None:
+        options["workers"] = workers
+    if devices:
+        options["devices"] = [d.strip() for d in devices.split(",") if d.strip()]
+    try:
+        chosen = resolve_executor(s, manager.registry, executor_name, options)
+    except SuiteError as exc:
+        raise click.ClickException(str(exc)) from None
     runner = Runner(s, manager.registry, results_dir, plugin_versions=manager.versions(), device=device,
                     rerun_failed=rerun_failed, force=force)
+    todo = [r for r in runs if runner.should_run(r)]
     if dry_run:
         for r in runs:
-            click.echo(f"{'run ' if runner.should_run(r) else 'skip'}  {r.id}  ({runner.store(r).status()})")
+            click.echo(f"{'run ' if r in todo else 'skip'}  {r.id}  ({runner.store(r).status()})")
         return
-    click.echo(f"suite {s.name}: {len(runs)} run(s), results in {Path(results_dir) / s.name}", err=True)
+    click.echo(f"suite {s.name}: {len(runs)} run(s), {len(todo)} to do, executor {chosen['name']}, "
+               f"results in {Path(results_dir) / s.name}", err=True)
+    executor = manager.registry.get("executor", chosen["name"]).build(chosen["params"])
+    job = Job(suite_path=str(Path(suite).resolve()), results_dir=str(Path(results_dir).resolve()),
+              device=device, rerun_failed=rerun_failed, force=force,
+              env={k: v for k, v in os.environ.items() if k.startswith("BENCH_")})
     signal.signal(signal.SIGTERM, _terminate)  # kill / a scheduler's preemption: record "interrupted"
     try:
-        outcomes = runner.execute(runs)
+        results = executor.execute(job, runs if chosen["name"] == "local" else todo)
     except KeyboardInterrupt:
         click.echo("interrupted: finished runs are kept; run the same command again to resume", err=True)
         sys.exit(130)
-    counts = {}
-    for o in outcomes:
-        counts[o.status] = counts.get(o.status, 0) + 1
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
     click.echo("summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), err=True)
-    bad = [o for o in outcomes if o.status.split(":")[-1] in ("failed", "diverged")]
-    for o in bad:
-        error = o.error or runner.store(o.run).status_record().get("error", "")
-        click.echo(f"  {o.status}: {o.run.id}: {error.strip().splitlines()[-1] if error else ''} "
-                   f"(see {runner.store(o.run).dir / 'error.txt'})", err=True)
+    if counts and set(counts) == {"submitted"}:
+        click.echo(f"follow with: bench status {suite}; when done: bench table {suite}", err=True)
+        return
+    by_id = {r.id: r for r in runs}
+    bad = [r for r in results if r.status.split(":")[-1] in ("failed", "diverged", "interrupted")]
+    for r in bad:
+        error = r.error or runner.store(by_id[r.run_id]).status_record().get("error", "")
+        click.echo(f"  {r.status}: {r.run_id}: {error} (see {runner.store(by_id[r.run_id]).dir / 'error.txt'})",
+                   err=True)
     if show_table and s.tables:
         _print_tables(s, results_dir, None, "markdown", None)
     sys.exit(1 if bad else 0)
@@ -163,6 +201,37 @@ def table(suite, results_dir, fmt, name, output):
     if not s.tables:
         raise click.ClickException(f"{suite}: the suite declares no [tables.NAME]; add one to lay out results")
     _print_tables(s, results_dir, name, fmt, output)
+
+
+@main.command()
+@click.argument("suite", type=click.Path(dir_okay=False))
+@results_option
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory of the figures (default: RESULTS/SUITE/figures).")
+@click.option("--format", "fmt", type=click.Choice(["png", "pdf", "svg"]), default="png", show_default=True)
+@click.option("--elements", type=click.IntRange(1, 7), default=4, show_default=True,
+              help="Neurons and synapses drawn per layer in process figures (the largest |ΔEP|).")
+def plot(suite, results_dir, output, fmt, elements):
+    """Draw a suite's figures from stored results (needs the `plot` extra)."""
+    from .figures import plot_suite
+
+    _, s = _suite(suite)
+    for path in plot_suite(s, results_dir, output, fmt, elements):
+        click.echo(str(path))
+
+
+@main.command()
+@click.argument("suite", type=click.Path(dir_okay=False))
+@results_option
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Markdown file to write (default: RESULTS/SUITE/report.md); figures go beside it.")
+def report(suite, results_dir, output):
+    """Write one Markdown page: commands, tables, figures, run statuses, environment."""
+    from .report import write_report
+
+    _, s = _suite(suite)
+    path = write_report(s, results_dir, output, default_results=str(results_dir) == "results")
+    click.echo(f"wrote {path}", err=True)
 
 
 @main.command()

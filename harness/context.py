@@ -54,6 +54,13 @@ class RunContext:
             return {v["name"]: self.registry.get(family, v["name"]).build(v["params"]) for v in value}
         return self.registry.get(family, value["name"]).build(value["params"])
 
+    def reseed(self) -> None:
+        """Seed every generator from this run's seed (the runner does it before a
+        single run; a batched kind calls it for each member before building it)."""
+        from .environment import seed_everything
+
+        seed_everything(self.seed)
+
     def generator(self, offset: int = 0) -> torch.Generator:
         """A CPU generator seeded from the run's seed (``offset`` separates streams)."""
         return torch.Generator().manual_seed(self.seed * 1_000_003 + offset)

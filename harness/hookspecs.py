@@ -11,7 +11,7 @@ Each hook receives a ``register`` callback and calls it once per component::
 
 ``register(name, factory, *, params=(), doc="", slots=())``: ``factory`` is
 called with the suite's validated parameters as keyword arguments. Only run
-kinds take ``slots``. New hooks (executors, reporters) will be added as new
+kinds take ``slots``. New hooks (reporters, ...) are added as new
 ``register_*`` specs; a plugin that does not implement them keeps working.
 """
 
@@ -67,4 +67,14 @@ def register_run_kinds(register: Register) -> None:
 
     ``slots`` declares which components a run of this kind names (model,
     algorithm, dataset, metrics, ...); ``params`` are its own settings.
+    """
+
+
+@hookspec
+def register_executors(register: Register) -> None:
+    """Register executors: factories returning a ``harness.executor.Executor``.
+
+    An executor decides where and when the runs of a suite execute (in this
+    process, in worker processes, as cluster jobs); the runner's per-run
+    logic, claims and store stay the same everywhere.
     """

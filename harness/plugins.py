@@ -32,6 +32,7 @@ HOOK_FAMILIES = {
     "register_metrics": "metric",
     "register_datasets": "dataset",
     "register_run_kinds": "run_kind",
+    "register_executors": "executor",
 }
 assert set(HOOK_FAMILIES.values()) == set(FAMILIES)
 
@@ -79,6 +80,10 @@ class PluginManager:
         self.pm.add_hookspecs(hookspecs)
         self.registry = Registry()
         self.plugins: dict[str, PluginInfo] = {}
+        from .executor import Local  # the default executor is the core's, not a plugin's
+
+        self.registry.add(Component(family="executor", name="local", factory=Local, plugin="harness",
+                                    doc="in this process, one run after another (default)"))
 
     # -- loading -----------------------------------------------------------
     def load_entry_points(self, entry_points: Iterable[md.EntryPoint] | None = None) -> None:

@@ -8,6 +8,7 @@ and writes the outcome to the store.
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from .claims import Claim, live_claim
 from .components import Registry
 from .context import Diverged, RunContext
 from .environment import environment, pick_device, seed_everything
@@ -55,14 +57,9 @@ class Runner:
         return RunStore(suite_dir(self.results_dir, self.suite) / run.id)
 
     def should_run(self, run: RunSpec) -> bool:
-        status = self.store(run).status()
-        if self.force:
-            return True
-        if status == "done":
-            return not self.store(run).is_complete()
-        if status in ("failed", "diverged"):
-            return self.rerun_failed
-        return True  # missing, interrupted, or a crashed "running"
+        if live_claim(self.store(run).dir) is not None:
+            return False  # a live worker (here or elsewhere) is running it now
+        return self.should_run_claimed(run)
 
     def execute(self, runs: list[RunSpec]) -> list[Outcome]:
         outcomes = []
@@ -78,38 +75,92 @@ class Runner:
                              + ", ".join(f"{v} {k}" for k, v in sorted(kept.items()))
                              + "; --rerun-failed re-runs failed ones, --force all)")
         outcomes += [Outcome(r, "skipped:" + self.store(r).status()) for r in skipped]
-        for i, run in enumerate(todo, 1):
-            progress.start_run(i, run.id)
-            outcome = self.execute_one(run, progress)
-            progress.end_run(run.id, outcome.status, outcome.seconds,
-                             outcome.error.strip().splitlines()[-1] if outcome.error else "")
-            outcomes.append(outcome)
+        done = 0
+        for group in self.groups(todo):
+            label = group[0].id if len(group) == 1 else f"{group[0].id} (+{len(group) - 1} seeds batched)"
+            progress.start_run(done + 1, label)
+            for outcome in self.execute_group(group, progress):
+                progress.end_run(outcome.run.id, outcome.status, outcome.seconds,
+                                 outcome.error.strip().splitlines()[-1] if outcome.error else "")
+                outcomes.append(outcome)
+            done += len(group)
         return outcomes
 
+    def groups(self, runs: list[RunSpec]) -> list[list[RunSpec]]:
+        """Runs to execute together: the seeds of one configuration when the suite
+        asks for ``batch_seeds`` and the run kind can (``execute_batch``)."""
+        groups: dict[str, list[RunSpec]] = {}
+        for run in runs:
+            key = run.id
+            if run.batch_seeds and hasattr(self.registry.get("run_kind", run.kind).build(run.params),
+                                           "execute_batch"):
+                key = json.dumps({**run.config(), "id": None, "seed": None}, sort_keys=True, default=str)
+            groups.setdefault(key, []).append(run)
+        return list(groups.values())
+
     def execute_one(self, run: RunSpec, progress: Progress | None = None) -> Outcome:
-        store = self.store(run)
-        store.dir.mkdir(parents=True, exist_ok=True)
-        (store.dir / "error.txt").unlink(missing_ok=True)
+        """Claim the run, execute it, record the outcome, release the claim."""
+        return self.execute_group([run], progress)[0]
+
+    def execute_group(self, runs: list[RunSpec], progress: Progress | None = None) -> list[Outcome]:
+        """Claim the runs, execute those still to do (together when more than one),
+        record each outcome, release the claims."""
+        outcomes, claims, mine = [], [], []
+        try:
+            for run in runs:
+                claim = Claim(self.store(run).dir)
+                if not claim.acquire():
+                    outcomes.append(Outcome(run, "skipped:claimed"))
+                    continue
+                claims.append(claim)
+                if not self.should_run_claimed(run):  # finished by another worker meanwhile
+                    outcomes.append(Outcome(run, "skipped:" + self.store(run).status()))
+                    continue
+                mine.append(run)
+            if mine:
+                outcomes += self._execute_claimed(mine, progress)
+        finally:
+            for claim in claims:
+                claim.release()
+        order = {r.id: i for i, r in enumerate(runs)}
+        return sorted(outcomes, key=lambda o: order[o.run.id])
+
+    def should_run_claimed(self, run: RunSpec) -> bool:
+        """Whether the recorded outcome asks for a run (missing, interrupted, a crashed
+        ``running``; failed ones only with ``rerun_failed``; everything with ``force``)."""
+        status = self.store(run).status()
+        if self.force:
+            return True
+        if status == "done":
+            return not self.store(run).is_complete()
+        return status not in ("failed", "diverged") or self.rerun_failed
+
+    def _execute_claimed(self, runs: list[RunSpec], progress: Progress | None) -> list[Outcome]:
         started = time.perf_counter()
-        write_json(store.dir / "status.json", {"status": "running", "started": _now()})
-        write_json(store.dir / "config.json", {"suite": self.suite.name, "suite_file": str(self.suite.path),
-                                               **run.config()})
-        ctx = None
+        for run in runs:
+            store = self.store(run)
+            (store.dir / "error.txt").unlink(missing_ok=True)
+            write_json(store.dir / "status.json", {"status": "running", "started": _now()})
+            write_json(store.dir / "config.json", {"suite": self.suite.name, "suite_file": str(self.suite.path),
+                                                   **run.config()})
+        ctxs: list[RunContext] = []
         status, error = "done", ""
         try:
-            device = pick_device(self.device_override or run.device)
-            write_json(store.dir / "environment.json", environment(device, self.plugin_versions))
-            seed_everything(run.seed)
-            kind = self.registry.get("run_kind", run.kind)
-            ctx = RunContext(run, self.registry, device, store, progress.update if progress else None)
-            execute = kind.build(run.params)
-            execute(ctx)
-            bad = [r for r in ctx.final if r["value"] != r["value"]]  # NaN
-            if bad:
-                raise Diverged(f"metric {bad[0]['metric']} is NaN")
+            device = pick_device(self.device_override or runs[0].device)
+            env = environment(device, self.plugin_versions)
+            for run in runs:
+                write_json(self.store(run).dir / "environment.json", {**env, "batched_seeds": len(runs)})
+                ctxs.append(RunContext(run, self.registry, device, self.store(run),
+                                       progress.update if progress else None))
+            execute = self.registry.get("run_kind", runs[0].kind).build(runs[0].params)
+            seed_everything(runs[0].seed)
+            if len(runs) == 1:
+                execute(ctxs[0])
+            else:
+                execute.execute_batch(ctxs)  # seeds each member itself (ctx.seed)
         except KeyboardInterrupt:
             status, error = "interrupted", "interrupted by the user (KeyboardInterrupt)\n"
-            self._finish(store, ctx, run, status, error, started)
+            self._finish(runs, ctxs, status, error, started)
             raise
         except Diverged as exc:
             status, error = "diverged", f"{exc}\n"
@@ -118,19 +169,25 @@ class Runner:
                 + traceback.format_exc()
         except Exception:
             status, error = "failed", traceback.format_exc()
-        return self._finish(store, ctx, run, status, error, started)
+        return self._finish(runs, ctxs, status, error, started)
 
-    def _finish(self, store: RunStore, ctx: RunContext | None, run: RunSpec, status: str, error: str,
-                started: float) -> Outcome:
+    def _finish(self, runs: list[RunSpec], ctxs: list[RunContext], status: str, error: str,
+                started: float) -> list[Outcome]:
         seconds = time.perf_counter() - started
-        metrics = {"final": ctx.final if ctx else [], "curves": ctx.curves if ctx else []}
-        write_json(store.dir / "metrics.json", metrics)
-        if error:
-            (store.dir / "error.txt").write_text(error)
-        if status == "done":
-            store.checkpoint.unlink(missing_ok=True)  # only unfinished runs need one
-        # status.json goes last: "done" is only ever written after the metrics are in place.
-        write_json(store.dir / "status.json", {"status": status, "finished": _now(),
-                                               "seconds": round(seconds, 3),
-                                               "error": error.strip().splitlines()[-1] if error else ""})
-        return Outcome(run, status, seconds, error)
+        outcomes = []
+        for i, run in enumerate(runs):
+            store, ctx = self.store(run), ctxs[i] if i < len(ctxs) else None
+            bad = [r for r in ctx.final if r["value"] != r["value"]] if ctx and status == "done" else []
+            status_i, error_i = ("diverged", f"metric {bad[0]['metric']} is NaN\n") if bad else (status, error)
+            metrics = {"final": ctx.final if ctx else [], "curves": ctx.curves if ctx else []}
+            write_json(store.dir / "metrics.json", metrics)
+            if error_i:
+                (store.dir / "error.txt").write_text(error_i)
+            if status_i == "done":
+                store.checkpoint.unlink(missing_ok=True)  # only unfinished runs need one
+            # status.json goes last: "done" is only ever written after the metrics are in place.
+            write_json(store.dir / "status.json", {"status": status_i, "finished": _now(),
+                                                   "seconds": round(seconds, 3),
+                                                   "error": error_i.strip().splitlines()[-1] if error_i else ""})
+            outcomes.append(Outcome(run, status_i, seconds, error_i))
+        return outcomes

@@ -59,9 +59,11 @@ RUN_KEYS: dict[str, Param] = {
         Param("device", str, "auto", "cpu, cuda, cuda:N or auto"),
         Param("dtype", str, "float32", "floating-point precision", choices=("float32", "float64")),
         Param("grid", dict, {}, "key -> list of values; one run per combination"),
+        Param("batch_seeds", bool, False, "execute the seeds of a configuration as one batched model "
+              "when the run kind supports it (same results, faster)"),
     )
 }
-TOP_KEYS = ("name", "description", "defaults", "runs", "references", "tables")
+TOP_KEYS = ("name", "description", "defaults", "runs", "references", "tables", "executor")
 TABLE_KEYS: dict[str, Param] = {
     p.name: p
     for p in (
@@ -100,6 +102,8 @@ class RunSpec:
     params: dict[str, Any]  # the run kind's own parameters, defaults filled in
     slots: dict[str, Any]  # slot -> {"name", "params"} or a list of them
     grid: dict[str, Any] = field(default_factory=dict)  # the grid values of this run
+    #: Execute the seeds together; not part of the config (it changes no result).
+    batch_seeds: bool = False
 
     def config(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "kind": self.kind, "seed": self.seed,
@@ -145,6 +149,8 @@ class Suite:
     runs: list[RunSpec]
     references: list[Reference]
     tables: dict[str, TableSpec]
+    #: ``{"name": ..., "params": {...}}`` from an ``[executor]`` table, or None (local)
+    executor: dict[str, Any] | None = None
 
     def run(self, run_id: str) -> RunSpec:
         for r in self.runs:
@@ -354,10 +360,27 @@ def load_suite(path: str | Path, registry: Registry) -> Suite:
 
     references = _check_references(ck, data.get("references", []))
     tables = _check_tables(ck, data.get("tables", {}))
+    executor = ck.component("executor", "executor", data["executor"]) if "executor" in data else None
     if ck.problems:
         raise SuiteError(path, ck.problems)
     return Suite(path=path, name=name, description=description, runs=runs,
-                 references=references, tables=tables)
+                 references=references, tables=tables, executor=executor)
+
+
+def resolve_executor(suite: Suite, registry: Registry, name: str | None,
+                     options: dict[str, Any]) -> dict[str, Any]:
+    """The suite's ``[executor]``, overridden from the command line, validated."""
+    base = dict(suite.executor["params"]) if suite.executor else {}
+    base_name = suite.executor["name"] if suite.executor else "local"
+    if name and name != base_name:
+        base, base_name = {}, name  # another executor: the suite's settings were for the other one
+    ck = _Checker(suite.path, registry)
+    given = {k: v for k, v in base.items()}
+    given.update(options)
+    comp = ck.component("executor", "executor", {"name": base_name, **given})
+    if ck.problems:
+        raise SuiteError("command line and " + str(suite.path), ck.problems)
+    return comp
 
 
 def _expand_run(ck: _Checker, where: str, merged: dict[str, Any]) -> list[RunSpec]:
@@ -382,7 +405,7 @@ def _expand_run(ck: _Checker, where: str, merged: dict[str, Any]) -> list[RunSpe
             ck.err(f"{where}.grid.{key}", f"expected a non-empty list of values, got {values!r}")
             continue
         head = key.split(".")[0]
-        if head in ("name", "kind", "grid", "seeds"):
+        if head in ("name", "kind", "grid", "seeds", "batch_seeds"):
             ck.err(f"{where}.grid.{key}", f"{head!r} cannot vary in a grid"
                    + ("; use `seeds = [...]`" if head == "seeds" else ""))
             continue
@@ -426,7 +449,7 @@ def _resolve(ck: _Checker, where: str, kind: Component, cfg: dict[str, Any],
             own[key] = value
             continue
         ck.unknown_key(f"{where}.{key}", key, allowed, f"a run of kind {kind.name!r}")
-    for key in ("device", "dtype"):
+    for key in ("device", "dtype", "batch_seeds"):
         if key in cfg:
             ck.check_params(where, {key: cfg[key]}, [RUN_KEYS[key]], "a run")
     for slot in kind.slots:
@@ -452,7 +475,8 @@ def _resolve(ck: _Checker, where: str, kind: Component, cfg: dict[str, Any],
     return RunSpec(id="", name=cfg["name"], kind=kind.name, seed=0,
                    device=cfg.get("device", RUN_KEYS["device"].default),
                    dtype=cfg.get("dtype", RUN_KEYS["dtype"].default),
-                   params=params, slots=slots, grid=point)
+                   params=params, slots=slots, grid=point,
+                   batch_seeds=cfg.get("batch_seeds", False) is True)
 
 
 def _check_references(ck: _Checker, raw: Any) -> list[Reference]:

@@ -15,7 +15,16 @@ class Const:
         self.offset, self.width = offset, width
 
 
+BATCHES: list[list[str]] = []
+
+
 def make_score(mode: str, epochs: int):
+    def execute_batch(ctxs):
+        BATCHES.append([c.spec.id for c in ctxs])
+        for c in ctxs:
+            c.reseed()
+            execute(c)
+
     def execute(ctx):
         EXECUTIONS.append(ctx.spec.id)
         model = ctx.build("model")
@@ -34,6 +43,7 @@ def make_score(mode: str, epochs: int):
         for layer in ("W01", "W12"):
             ctx.record("per_layer", model.offset * (2 if layer == "W12" else 1), layer=layer)
 
+    execute.execute_batch = execute_batch
     return execute
 
 

@@ -129,3 +129,25 @@ def test_progress_is_readable_in_a_log(manager, suite_file, tmp_path):
     assert "\r" not in log.getvalue()
     assert lines[0].endswith("started") and "epoch 1/2" in lines[1] and "ETA" in lines[1]
     assert lines[-1].startswith("[1/1] good-s0-") and " done in " in lines[-1]
+
+
+def test_batched_seeds_run_together_with_the_same_records(manager, suite_file, tmp_path):
+    text = SUITE.replace('device = "cpu"', 'device = "cpu"\n    seeds = [0, 1, 2]').replace("    seeds = [0, 1]\n", "")
+    batched = text.replace('[defaults]', '[defaults]\n    batch_seeds = true')
+    suite, runner = make(manager, suite_file, tmp_path, text)
+    bsuite, brunner = make(manager, lambda t: suite_file(t, "batched.toml"), tmp_path / "b", batched)
+    assert [r.id for r in suite.runs] == [r.id for r in bsuite.runs]  # batching changes no run id
+    tp.BATCHES.clear()
+    runner.execute(suite.runs)
+    assert tp.BATCHES == []
+    outcomes = brunner.execute(bsuite.runs)
+    assert [len(b) for b in tp.BATCHES] == [3, 3, 3]  # one batch per run name, its three seeds
+    for run in suite.runs:
+        a = read_json(runner.store(run).dir / "metrics.json")
+        b = read_json(brunner.store(run).dir / "metrics.json")
+        assert runner.store(run).status() == brunner.store(run).status()
+        if runner.store(run).status() == "done":
+            assert a == b
+        else:  # a failure fails the whole batch: same status and error for every seed
+            assert brunner.store(run).status_record()["error"] == runner.store(run).status_record()["error"]
+    assert {o.status for o in outcomes} == {"done", "failed", "diverged"}

@@ -1,0 +1,130 @@
+"""Claiming a run before executing it, so that no run executes twice at once.
+
+Several workers (processes, machines, ``bench run`` invocations) may share one
+results tree. Before a run starts, its worker creates ``claim.json`` in the run
+directory with ``O_CREAT | O_EXCL`` (atomic on local file systems and NFSv3+),
+and refreshes its expiry from a heartbeat thread while the run executes. A
+claim is stale, and may be broken, when its expiry has passed (the worker died
+or hangs) or when it was made on this host by a process that no longer exists
+(a SIGKILLed worker, detected at once).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from .store import write_json
+
+#: Seconds a claim lives without a heartbeat. Heartbeats come every TTL / 4.
+DEFAULT_TTL = float(os.environ.get("BENCH_CLAIM_TTL", "120"))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_claim(path: Path) -> dict | None:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def is_stale(claim: dict | None, now: float | None = None) -> bool:
+    if claim is None:
+        return True
+    now = time.time() if now is None else now
+    if claim.get("expires", 0) < now:
+        return True
+    if claim.get("host") == socket.gethostname() and not _pid_alive(int(claim.get("pid", -1))):
+        return True
+    return False
+
+
+class Claim:
+    """An exclusive, expiring claim on one run directory."""
+
+    def __init__(self, run_dir: Path, ttl: float = DEFAULT_TTL):
+        self.path = Path(run_dir) / "claim.json"
+        self.ttl = ttl
+        self.token = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _record(self) -> dict:
+        return {"token": self.token, "host": socket.gethostname(), "pid": os.getpid(),
+                "expires": time.time() + self.ttl}
+
+    def acquire(self) -> bool:
+        """True when this worker now owns the run; False when a live worker does."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                current = read_claim(self.path)
+                if current is None:  # being written by its creator right now, or torn
+                    time.sleep(0.05)
+                    current = read_claim(self.path)
+                if not is_stale(current):
+                    return False
+                self._break(current)
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(self._record(), f)
+                f.flush()
+                os.fsync(f.fileno())
+            self._start_heartbeat()
+            return True
+        return False
+
+    def _break(self, stale: dict | None) -> None:
+        """Move a stale claim aside; if another worker replaced it meanwhile, put theirs back."""
+        aside = self.path.with_name(f"claim.stale-{uuid.uuid4().hex}.json")
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return
+        moved = read_claim(aside)
+        if stale is not None and moved is not None and moved.get("token") != stale.get("token"):
+            try:
+                os.link(aside, self.path)  # fails if a third worker claimed in between
+            except FileExistsError:
+                pass
+        aside.unlink(missing_ok=True)
+
+    def _start_heartbeat(self) -> None:
+        def beat():
+            while not self._stop.wait(self.ttl / 4):
+                if (read_claim(self.path) or {}).get("token") != self.token:
+                    return  # lost (broken by someone who judged us dead): stop refreshing
+                write_json(self.path, self._record())
+
+        self._thread = threading.Thread(target=beat, name="bench-claim-heartbeat", daemon=True)
+        self._thread.start()
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if (read_claim(self.path) or {}).get("token") == self.token:
+            self.path.unlink(missing_ok=True)
+
+
+def live_claim(run_dir: Path) -> dict | None:
+    """The claim of a live worker on this run, or None."""
+    claim = read_claim(Path(run_dir) / "claim.json")
+    return None if is_stale(claim) else claim

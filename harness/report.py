@@ -1,0 +1,116 @@
+"""One Markdown page per suite: what ran, where, how to redo it, its tables and figures.
+
+A report is read without the harness at hand, so it carries the commands that
+produced it, every table (references and differences included), the run
+statuses, the environment the runs recorded, and the figures as relative image
+links next to it. Everything comes from stored results; nothing is re-run.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from .aggregate import collect, summarize
+from .render import render
+from .store import RunStore, read_json
+from .suite import Suite
+
+ENV_KEYS = ("python", "torch", "cuda", "cudnn", "device", "device_name", "platform", "cpu_count",
+            "torch_threads", "git_commit", "plugins")
+
+
+def _cmd(*parts: Any) -> str:
+    return " ".join(shlex.quote(str(p)) for p in parts)
+
+
+def commands(suite: Suite, results_dir: Path, output: Path | None, default_results: bool) -> list[str]:
+    """The commands that reproduce the results, the figures and this page."""
+    rd = [] if default_results else ["--results-dir", results_dir]
+    out = [] if output is None else ["--output", output]
+    return [_cmd("bench", "run", suite.path, *rd), _cmd("bench", "plot", suite.path, *rd),
+            _cmd("bench", "report", suite.path, *rd, *out)]
+
+
+def environments(suite: Suite, results_dir: Path) -> list[tuple[str, str, int]]:
+    """(key, value, number of runs) for each distinct value the finished runs recorded."""
+    base = Path(results_dir) / suite.name
+    counts: dict[str, Counter] = {k: Counter() for k in ENV_KEYS}
+    for run in suite.runs:
+        store = RunStore(base / run.id)
+        if not store.is_complete() or not (store.dir / "environment.json").exists():
+            continue
+        env = read_json(store.dir / "environment.json")
+        for key in ENV_KEYS:
+            value = env.get(key)
+            if isinstance(value, dict):
+                value = ", ".join(f"{k} ({v})" for k, v in sorted(value.items()))
+            counts[key][str(value)] += 1
+    return [(k, v, n) for k in ENV_KEYS for v, n in counts[k].most_common()]
+
+
+def _escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def write_report(suite: Suite, results_dir: Path, output: Path | None = None, *,
+                 default_results: bool = True, figures: bool = True) -> Path:
+    """Write ``<results>/<suite>/report.md`` (or ``output``) with its PNG figures; return its path."""
+    results_dir = Path(results_dir)
+    path = Path(output) if output else results_dir / suite.name / "report.md"
+    runs, records = collect(suite, results_dir)
+    lines = [f"# {suite.name}", ""]
+    if suite.description:
+        lines += [suite.description.strip(), ""]
+    done = int((runs["status"] == "done").sum()) if len(runs) else 0
+    finished = [RunStore(results_dir / suite.name / r.id).status_record().get("finished") for r in suite.runs]
+    finished = sorted(f for f in finished if f)
+    lines += [f"Suite file `{suite.path}`; {done}/{len(suite.runs)} runs done"
+              + (f"; last run finished {finished[-1]}." if finished else "."), ""]
+
+    lines += ["## Commands", "", "Produced by (results are stored, so the last two re-run nothing):", "",
+              "```bash", *commands(suite, results_dir, output, default_results), "```", "",
+              "Datasets are read from `--data-dir` or `$BENCH_DATA_DIR` (MNIST: its IDX files).", ""]
+
+    lines += ["## Tables", ""]
+    if not suite.tables:
+        lines += ["The suite declares no `[tables.NAME]`.", ""]
+    for spec in suite.tables.values():
+        lines += [render(spec, summarize(suite, spec, runs, records), "markdown").rstrip(), ""]
+
+    if figures:
+        from .figures import NothingToPlot, plot_suite
+
+        lines += ["## Figures", ""]
+        try:
+            paths = plot_suite(suite, results_dir, path.parent / "figures", "png")
+        except NothingToPlot:
+            paths = []
+            lines += ["No finished `gdu` or `train` runs to draw yet.", ""]
+        for p in paths:
+            rel = Path(os.path.relpath(p, path.parent)).as_posix()
+            lines += [f"![{p.stem}]({rel})", ""]
+
+    lines += ["## Runs", "", "| run | status | seconds | error |", "|---|---|---|---|"]
+    for _, r in runs.iterrows():
+        seconds = r["seconds"]
+        sec = f"{seconds:.1f}" if isinstance(seconds, (int, float)) and seconds == seconds else ""
+        err = r["error"] if isinstance(r["error"], str) else ""
+        lines.append(f"| `{r['run']}` | {r['status']} | {sec} | {_escape(err)} |")
+    counts = Counter(runs["status"]) if len(runs) else Counter()
+    lines += ["", "Total: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), ""]
+
+    lines += ["## Environment", "", "As recorded by the finished runs (`environment.json`); "
+              "the count is the number of runs with that value.", "", "| key | value | runs |", "|---|---|---|"]
+    env = environments(suite, results_dir)
+    lines += [f"| {k} | {_escape(v)} | {n} |" for k, v, n in env]
+    if not env:
+        lines.append("| — | no finished runs | 0 |")
+    lines.append("")
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path

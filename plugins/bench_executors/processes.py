@@ -1,0 +1,92 @@
+"""Executor ``processes``: N worker processes on this machine, each on its own device.
+
+Workers are started with ``spawn`` (safe with CUDA), take runs from a shared
+queue and record them through the same claims and store as ``local``. A
+worker that dies (killed, out of memory) leaves its run ``interrupted``; the
+other workers go on, and the next ``bench run`` re-runs it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import sys
+
+from harness.executor import Job, RunResult, execute_run
+
+
+def default_devices(workers: int) -> list[str]:
+    import torch
+
+    if torch.cuda.is_available():
+        return [f"cuda:{i % torch.cuda.device_count()}" for i in range(workers)]
+    return ["cpu"] * workers
+
+
+def _worker(job: Job, device: str, threads: int | None, todo, done) -> None:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    if device.startswith("cuda:"):
+        torch.cuda.set_device(device)
+    while True:
+        try:
+            run_id = todo.get_nowait()
+        except queue.Empty:
+            return
+        done.put(("started", run_id, os.getpid()))
+        try:
+            done.put(("result", execute_run(job, run_id, device), os.getpid()))
+        except KeyboardInterrupt:
+            return
+        except BaseException as exc:  # never lose the queue to one bad run
+            done.put(("result", RunResult(run_id, "failed", 0.0, f"{type(exc).__name__}: {exc}"), os.getpid()))
+
+
+class Processes:
+    def __init__(self, workers: int = 2, devices: list[str] | None = None, threads_per_worker: int | None = None):
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.devices = list(devices) if devices else default_devices(workers)
+        self.workers = workers if not devices else len(self.devices)
+        if threads_per_worker is None and all(d == "cpu" for d in self.devices):
+            threads_per_worker = max(1, (os.cpu_count() or 1) // self.workers)  # no oversubscription
+        self.threads = threads_per_worker
+
+    def execute(self, job: Job, runs) -> list[RunResult]:
+        ctx = mp.get_context("spawn")
+        todo, done = ctx.Queue(), ctx.Queue()
+        for run in runs:
+            todo.put(run.id)
+        procs = [ctx.Process(target=_worker, args=(job, dev, self.threads, todo, done), daemon=False)
+                 for dev in self.devices[: max(1, min(self.workers, len(runs)))]]
+        for p in procs:
+            p.start()
+        print(f"processes: {len(procs)} worker(s) on {', '.join(self.devices[:len(procs)])}", file=sys.stderr)
+        results: dict[str, RunResult] = {}
+        running: dict[int, str] = {}
+        try:
+            while len(results) < len(runs):
+                try:
+                    kind, payload, pid = done.get(timeout=1.0)
+                except queue.Empty:
+                    if not any(p.is_alive() for p in procs):
+                        break  # every worker is gone: what is left stays unfinished
+                    continue
+                if kind == "started":
+                    running[pid] = payload
+                else:
+                    results[payload.run_id] = payload
+                    running.pop(pid, None)
+        except KeyboardInterrupt:
+            for p in procs:
+                p.terminate()
+            raise
+        finally:
+            for p in procs:
+                p.join(timeout=10)
+        for pid, run_id in running.items():  # a worker died inside this run
+            results.setdefault(run_id, RunResult(run_id, "interrupted", 0.0, f"worker {pid} died"))
+        return [results.get(r.id, RunResult(r.id, "skipped:not-started")) for r in runs]
