@@ -5,6 +5,9 @@ standard deviations over seeds are known exactly; it can also fail, produce
 NaN, or be interrupted on request, and it counts its executions.
 """
 
+import os
+import time
+
 from harness import Diverged, Param, Slot, hookimpl
 
 EXECUTIONS: list[str] = []
@@ -18,7 +21,7 @@ class Const:
 BATCHES: list[list[str]] = []
 
 
-def make_score(mode: str, epochs: int):
+def make_score(mode: str, epochs: int, hold_file: str = ""):
     def execute_batch(ctxs):
         BATCHES.append([c.spec.id for c in ctxs])
         for c in ctxs:
@@ -27,6 +30,11 @@ def make_score(mode: str, epochs: int):
 
     def execute(ctx):
         EXECUTIONS.append(ctx.spec.id)
+        with open(ctx.store.dir / "executions.log", "a") as log:  # counts across processes
+            log.write(f"{os.getpid()}\n")
+        deadline = time.monotonic() + 60
+        while hold_file and os.path.exists(hold_file) and time.monotonic() < deadline:
+            time.sleep(0.02)  # a long run, until the test lets it finish
         model = ctx.build("model")
         for epoch in range(1, epochs + 1):
             ctx.log_epoch(epoch, loss=1.0 / epoch)
@@ -58,6 +66,7 @@ def register_models(register):
 def register_run_kinds(register):
     register("score", make_score,
              params=[Param("mode", str, "ok", "what to do", choices=("ok", "fail", "nan", "diverge", "interrupt")),
-                     Param("epochs", int, 2)],
+                     Param("epochs", int, 2),
+                     Param("hold_file", str, "", "while this file exists, the run waits (max 60 s)")],
              slots=[Slot("model", "model")],
              doc="Records offset + seed.")

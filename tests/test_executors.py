@@ -1,0 +1,167 @@
+"""Executors and shared results trees: processes, concurrent invocations, killed workers, submitit."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import HERE, write_dist
+from harness.claims import Claim, is_stale, read_claim
+from harness.store import read_json
+
+SUITE = """
+    [defaults]
+    kind = "score"
+    seeds = [0, 1, 2]
+    device = "cpu"
+    model = {{ name = "const", offset = 1.0 }}
+    hold_file = "{hold}"
+
+    [[runs]]
+    name = "a"
+
+    [[runs]]
+    name = "b"
+    model = {{ offset = 5.0 }}
+
+    [tables.main]
+    rows = ["name"]
+    metrics = ["score"]
+"""
+
+
+@pytest.fixture
+def env(fake_site, tmp_path, monkeypatch):
+    """A fake distribution for the test plugin, visible to subprocesses too."""
+    write_dist(fake_site, "bench-testplugin", "0.0.1", {"testplugin": "harness_test_plugin"}, {})
+    path = os.pathsep.join([str(fake_site), str(HERE), os.environ.get("PYTHONPATH", "")])
+    monkeypatch.setenv("PYTHONPATH", path)
+    monkeypatch.setenv("BENCH_PLUGINS", "testplugin,executors")
+    monkeypatch.setenv("BENCH_CLAIM_TTL", "30")
+    return {**os.environ}
+
+
+def bench(*args, env, **kw):
+    return subprocess.Popen([sys.executable, "-m", "harness.cli", *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def finals(results: Path, suite: str) -> dict[str, list]:
+    out = {}
+    for d in sorted((results / suite).iterdir()):
+        if (d / "metrics.json").exists():
+            out[d.name] = read_json(d / "metrics.json")["final"]
+    return out
+
+
+def executions(results: Path, suite: str) -> dict[str, int]:
+    return {d.name: len((d / "executions.log").read_text().split())
+            for d in (results / suite).iterdir() if (d / "executions.log").exists()}
+
+
+def test_processes_executor_matches_local(env, suite_file, tmp_path):
+    path = suite_file(SUITE.format(hold=""))
+    local = bench("run", path, "--results-dir", tmp_path / "local", env=env)
+    out = local.communicate(timeout=120)[0]
+    assert local.returncode == 0, out
+    proc = bench("run", path, "--results-dir", tmp_path / "procs", "--executor", "processes", "--workers", 2,
+                 env=env)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 0, out
+    assert "processes: 2 worker(s) on cpu, cpu" in out and "summary: 6 done" in out
+    assert finals(tmp_path / "local", "demo") == finals(tmp_path / "procs", "demo")
+    pids = {int(p) for d in (tmp_path / "procs" / "demo").iterdir()
+            for p in (d / "executions.log").read_text().split()}
+    assert len(pids) == 2 and os.getpid() not in pids  # two workers shared the work
+
+
+def test_two_invocations_run_each_run_once(env, suite_file, tmp_path):
+    hold = tmp_path / "hold"
+    hold.write_text("")
+    path = suite_file(SUITE.format(hold=hold))
+    first = bench("run", path, "--results-dir", tmp_path / "r", env=env)
+    second = bench("run", path, "--results-dir", tmp_path / "r", env=env)
+    time.sleep(1.5)
+    hold.unlink()  # let the runs finish
+    outs = [p.communicate(timeout=120)[0] for p in (first, second)]
+    assert all(p.returncode == 0 for p in (first, second)), outs
+    assert executions(tmp_path / "r", "demo") == {d: 1 for d in executions(tmp_path / "r", "demo")}
+    assert len(executions(tmp_path / "r", "demo")) == 6
+
+
+def test_killed_worker_leaves_a_run_the_next_invocation_reruns(env, suite_file, tmp_path):
+    hold = tmp_path / "hold"
+    hold.write_text("")
+    path = suite_file(SUITE.format(hold=hold))
+    results = tmp_path / "r"
+    proc = bench("run", path, "--results-dir", results, "--executor", "processes", "--workers", 2, env=env)
+    victim = None
+    for _ in range(600):
+        started = list((results / "demo").glob("*/executions.log")) if (results / "demo").exists() else []
+        claims = [c for c in (read_claim(p.parent / "claim.json") for p in started) if c]
+        if claims:
+            victim = claims[0]
+            break
+        time.sleep(0.05)
+    assert victim is not None, proc.communicate(timeout=10)[0]
+    os.kill(victim["pid"], signal.SIGKILL)
+    hold.unlink()
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 1 and "interrupted" in out and f"worker {victim['pid']} died" in out
+    status = bench("status", path, "--results-dir", results, env=env).communicate(timeout=60)[0]
+    assert "interrupted" in status and "5 done" in status
+    again = bench("run", path, "--results-dir", results, env=env)
+    out = again.communicate(timeout=120)[0]
+    assert again.returncode == 0, out
+    assert "summary: 1 done, 5 skipped:done" in out
+    counts = executions(results, "demo")
+    assert sorted(counts.values()) == [1, 1, 1, 1, 1, 2]  # only the killed run ran twice
+
+
+def test_submitit_local_executor_end_to_end(env, suite_file, tmp_path):
+    pytest.importorskip("submitit")
+    path = suite_file(SUITE.format(hold=""))
+    proc = bench("run", path, "--results-dir", tmp_path / "r", "--executor", "submitit",
+                 "--executor-opt", 'cluster="local"', "--executor-opt", "timeout_min=5", env=env)
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, out
+    assert "submitit: 6 job(s) submitted (local)" in out and "summary: 6 done" in out
+    assert "| a      |" in out  # the table, gathered after waiting
+    assert len(executions(tmp_path / "r", "demo")) == 6
+
+
+def test_submitit_no_wait_returns_at_once(env, suite_file, tmp_path):
+    pytest.importorskip("submitit")
+    path = suite_file(SUITE.format(hold="") + '\n    [executor]\n    name = "submitit"\n    cluster = "local"\n    wait = false\n')
+    out = bench("run", path, "--results-dir", tmp_path / "r", env=env).communicate(timeout=300)[0]
+    assert "summary: 6 submitted" in out and "follow with: bench status" in out
+
+
+def test_executor_options_are_validated(env, suite_file, tmp_path):
+    path = suite_file(SUITE.format(hold=""))
+    out = bench("run", path, "--executor", "processes", "--executor-opt", "wrokers=2", env=env).communicate(timeout=60)[0]
+    assert "unknown key 'wrokers' for executor 'processes'; did you mean 'workers'?" in out
+    out = bench("run", path, "--executor", "procesess", env=env).communicate(timeout=60)[0]
+    assert "unknown executor 'procesess' (did you mean 'processes'?)" in out
+
+
+def test_stale_claims(tmp_path):
+    claim = Claim(tmp_path, ttl=30)
+    assert claim.acquire()
+    assert not Claim(tmp_path).acquire()  # a live claim blocks others
+    record = read_claim(tmp_path / "claim.json")
+    assert not is_stale(record)
+    assert is_stale({**record, "expires": time.time() - 1})  # expired: its worker hangs or died elsewhere
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    assert is_stale({**record, "pid": int(dead.stdout)})  # same host, process gone
+    claim.release()
+    assert not (tmp_path / "claim.json").exists()
+    (tmp_path / "claim.json").write_text(json.dumps({**record, "pid": int(dead.stdout)}))
+    other = Claim(tmp_path)
+    assert other.acquire()  # a dead worker's claim is broken
+    other.release()
