@@ -65,6 +65,9 @@ def test_gdu_records_every_layer_and_metric(finished):
     suite, runner, outcomes = finished
     assert outcomes["toy"].status == "done", outcomes["toy"].error
     final = _final(runner, outcomes["toy"])
+    [residual] = [r for r in final if r["metric"] == "residual"]
+    assert residual["value"] < 1e-10  # settled by T − K, as Theorem 1 assumes
+    final = [r for r in final if r["metric"] != "residual"]
     keys = {(r["metric"], r["what"], r["layer"]) for r in final}
     expected = {(m, "neurons", layer) for m in ("relmse", "sign") for layer in ("s0", "s1")}
     expected |= {(m, "weights", w) for m in ("relmse", "sign") for w in ("W1x", "W0x", "W01")}
@@ -91,7 +94,7 @@ def test_gdu_saves_processes_and_samples_large_layers(finished):
     assert set(art["neurons"]) == {"s0", "s1", "s2"}
     assert set(art["weights"]) == {"W23", "W23.1", "W12", "W12.1", "W01", "W01.1"}
     metrics = {r["metric"] for r in _final(runner, outcomes["p"])}
-    assert metrics == {"sign", "relmse"}
+    assert metrics == {"sign", "relmse", "residual"}
 
 
 def test_gdu_rejects_k_above_t(finished):

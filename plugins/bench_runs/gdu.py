@@ -20,6 +20,15 @@ def _label(key: str) -> str:
     return group if index == "0" else key
 
 
+@torch.no_grad()
+def steady_state_residual(model, x: torch.Tensor, steps: int) -> float:
+    """``max |F(s) − s|`` after ``steps`` free steps: Theorem 1 assumes the state has
+    settled by step T − K; a residual that is not small explains a poor match."""
+    state = model.relax(x, model.init_state(x), steps)
+    after = model.step(x, state)
+    return max(float((a - s).abs().max()) for a, s in zip(after, state))
+
+
 class GDU:
     def __init__(self, T: int, K: int, batch_size: int = 20, keep_processes: bool = True,
                  keep_elements: int = 1000):
@@ -41,11 +50,13 @@ class GDU:
         y = model.target(data.train.y[: self.batch_size])
         algorithm, baseline = ctx.build("algorithm"), ctx.build("baseline")
         metrics = ctx.build("metrics")
-        ctx.progress(0, 2, "phase", ctx.component_name("algorithm"))
+        ctx.progress(0, 3, "phase", "steady state check")
+        ctx.record("residual", steady_state_residual(model, x, self.T - self.K), what="first phase")
+        ctx.progress(1, 3, "phase", ctx.component_name("algorithm"))
         cand = algorithm.processes(model, x, y, T=self.T, K=self.K)
-        ctx.progress(1, 2, "phase", ctx.component_name("baseline"))
+        ctx.progress(2, 3, "phase", ctx.component_name("baseline"))
         ref = baseline.processes(model, x, y, T=self.T, K=self.K)
-        ctx.progress(2, 2, "phase", "metrics")
+        ctx.progress(3, 3, "phase", "metrics")
         for what, c, r in (("neurons", cand.neurons, ref.neurons), ("weights", cand.weights, ref.weights)):
             for key in c:
                 ctx.check_finite(c[key], f"{ctx.component_name('algorithm')} process of {key}")
