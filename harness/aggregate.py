@@ -139,4 +139,6 @@ def summarize(suite: Suite, spec: TableSpec, runs: pd.DataFrame, records: pd.Dat
         if all(k in dims for k in keys):
             stats = stats.drop(columns=["ref", "ref_std", "source"]).merge(refs, on=keys, how="left")
     stats["delta"] = stats["mean"].astype(float) - stats["ref"].astype(float)
-    return stats.reset_index(drop=True)
+    stats = stats.reset_index(drop=True)
+    stats.attrs["run_dims"] = run_dims  # the dims that completeness flags are about
+    return stats

@@ -269,8 +269,40 @@ def plugins(as_json):
             click.echo(f"    provides: {', '.join(p['components'])}")
 
 
+@main.command(name="check-plugin")
+@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+@data_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def check_plugin_(names, as_json):
+    """Run the conformance kit on plugins: every component on tiny CPU inputs.
+
+    NAME is an entry-point name as `bench plugins` lists it (e.g. models, or
+    your own). Prints ✓ passed, ✗ failed, – skipped per check; exit status 1
+    when any check fails.
+    """
+    from .conformance import check_plugin, format_report
+
+    manager = _manager()
+    reports = []
+    for name in names:
+        try:
+            reports.append(check_plugin(manager, name))
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in reports], indent=2, default=str))
+    else:
+        for r in reports:
+            text = format_report(r)
+            for line in text.splitlines():
+                stripped = line.lstrip()
+                color = {"✓": "green", "✗": "red", "–": "yellow"}.get(stripped[:1])
+                click.secho(line, fg=color)
+    sys.exit(0 if all(r.ok for r in reports) else 1)
+
+
 FAMILY_ALIASES = {"models": "model", "algorithms": "algorithm", "metrics": "metric", "datasets": "dataset",
-                  "run_kinds": "run_kind", "kinds": "run_kind"}
+                  "run_kinds": "run_kind", "kinds": "run_kind", "executors": "executor"}
 
 
 @main.command(name="list")

@@ -53,6 +53,8 @@ def _ref_cell(row: pd.Series, fmt: str) -> str:
 
 
 def _label(spec: TableSpec, value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"  # a cell key that missing runs could not provide (e.g. their layers)
     return str(spec.labels.get(str(value), value))
 
 
@@ -85,7 +87,7 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
         body.append(line)
     notes = [STD_NOTE]
     flagged = stats[stats["done"] < stats["expected"]] if "expected" in stats else stats.iloc[0:0]
-    run_dims = [d for d in rows + cols if d in flagged.columns and d != "metric"]
+    run_dims = [d for d in stats.attrs.get("run_dims", rows + cols) if d in flagged.columns and d != "metric"]
     seen = set()
     for _, r in flagged.iterrows():
         key = tuple(r.get(d) for d in run_dims)

@@ -86,7 +86,7 @@ def test_gdu_saves_processes_and_samples_large_layers(finished):
     assert art["K"] == 20 and art["algorithm"] == "ep" and art["baseline"] == "bptt"
     w = art["weights"]["W01"]
     assert w["shape"] == (5, 50) and w["candidate"].shape == (20, 250) and w["reference"].shape == (20, 250)
-    assert w["candidate"].dtype == torch.float64
+    assert w["candidate"].dtype == torch.float32  # kept for figures; metrics used full precision
     assert outcomes["p"].status == "done", outcomes["p"].error
     art = torch.load(runner.store(outcomes["p"].run).artifacts / "processes.pt", weights_only=False)
     w = art["weights"]["W12"]

@@ -67,7 +67,8 @@ class GDU:
             ctx.save_artifact("processes", self._artifact(cand, ref, ctx))
 
     def _artifact(self, cand: Processes, ref: Processes, ctx: RunContext) -> dict:
-        """Processes on the CPU; large tensors keep a seeded sample of ``keep_elements`` elements."""
+        """Processes on the CPU in float32 (for figures; the metrics were computed at full
+        precision); large tensors keep a seeded sample of ``keep_elements`` elements."""
         gen = ctx.generator(offset=7)
         out = {"T": self.T, "K": self.K, "algorithm": ctx.component_name("algorithm"),
                "baseline": ctx.component_name("baseline"), "neurons": {}, "weights": {}}
@@ -82,5 +83,5 @@ class GDU:
                 else:
                     index = torch.arange(n)
                 out[what][_label(key)] = {"shape": shape, "index": index,
-                                          "candidate": c[:, index].clone(), "reference": r[:, index].clone()}
+                                          "candidate": c[:, index].float(), "reference": r[:, index].float()}
         return out
