@@ -1,0 +1,361 @@
+"""The conformance kit (`bench check-plugin`, harness.testing) and the example plugin bench-hopfield.
+
+The example is made visible the way an installed package is: its source
+directory on sys.path and a dist-info with its `bench` entry point (no pip).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.metadata as md
+import io
+import json
+import os
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from conftest import REPO, SHARED_DATA, write_dist
+from harness.cli import main
+from harness.conformance import (FAIL, PASS, SKIP, check_plugin, dataset_checks, format_report, metric_checks,
+                                 model_checks)
+from harness.dataset import Split, Splits
+from harness.model import ConvergentRNN
+from harness.plugins import PluginManager
+from harness.testing import check_model
+
+EXAMPLE = REPO / "examples" / "hopfield-plugin"
+SUITE = EXAMPLE / "suites" / "hopfield.toml"
+BUILTINS = ["models", "algorithms", "metrics", "datasets", "runs", "executors"]
+
+
+@pytest.fixture
+def example_site(fake_site, monkeypatch):
+    """bench-hopfield as if installed: its package on sys.path, its entry point in a dist-info."""
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    # a real `pip install -e` (or the egg-info it leaves in EXAMPLE) already provides the entry point
+    if not any(ep.name == "hopfield" for ep in md.entry_points(group="bench")):
+        write_dist(fake_site, "bench-hopfield", "0.1.0", {"hopfield": "bench_hopfield"}, {})
+    return fake_site
+
+
+def _by_check(results):
+    return {r.check: r for r in results}
+
+
+# -- (a) the example package through the CLI --------------------------------------
+def test_example_plugin_loads_checks_and_runs_its_suite(example_site, tmp_path):
+    runner = CliRunner()
+
+    def bench(*args):
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+    out = bench("plugins")
+    assert out.exit_code == 0, out.output
+    assert "hopfield     bench-hopfield 0.1.0  [loaded]  bench_hopfield" in out.output
+    assert "provides: model:hopfield" in out.output
+
+    out = bench("check-plugin", "hopfield")
+    assert out.exit_code == 0, out.output
+    assert "✓ F = ∂Φ/∂s: step(x, s) = ∂Φ/∂s" in out.output
+    assert "✓ GDU theorem: ΔEP = −∇BPTT in float64" in out.output
+    assert "✓ EP train step" in out.output and "✓ BPTT train step" in out.output
+    assert "0 failed" in out.output.splitlines()[-1]
+
+    results = tmp_path / "results"
+    out = bench("run", SUITE, "--results-dir", results, "--no-table")
+    assert out.exit_code == 0, out.output
+    assert "summary: 3 done" in out.output
+
+    out = bench("table", SUITE, "--results-dir", results, "--table", "gdu", "--format", "csv")
+    assert out.exit_code == 0, out.output
+    rows = list(csv.DictReader(io.StringIO(out.output)))
+    assert {r["layer"] for r in rows} == {"s0", "h", "W1x", "W1x.1", "Lhh", "W01", "W01.1"}
+    for r in rows:  # float64, steady state, β = 0.001: ΔEP = −∇BPTT up to O(β), same signs
+        for col, value in r.items():
+            if "relmse" in col and value:
+                assert float(value.split()[0]) < 5e-3, (r["layer"], col, value)
+            if "sign" in col and value:
+                assert float(value.split()[0]) == 1.0, (r["layer"], col, value)
+
+    out = bench("table", SUITE, "--results-dir", results, "--table", "train")
+    assert out.exit_code == 0, out.output
+    assert "Hopfield-train" in out.output and "EP test" in out.output and "BPTT test" in out.output
+
+
+# -- (b) the GDU theorem for the example model, through the kit ------------------------
+def test_gdu_theorem_holds_for_the_example_model_in_float64(example_site):
+    from bench_hopfield import HopfieldNet
+
+    results = _by_check(check_model(HopfieldNet))  # raises on any failed check
+    assert results["F = ∂Φ/∂s"].status == PASS
+    theorem = results["GDU theorem"]
+    assert theorem.status == PASS, theorem.message
+    data = theorem.data
+    assert data["max_relmse"] < 1e-3
+    assert set(data["relmse"]) == {"neurons:s0", "neurons:h", "weights:W1x.0", "weights:W1x.1",
+                                   "weights:Lhh.0", "weights:W01.0", "weights:W01.1"}
+    assert 8 < data["median_ratio_10beta"] < 12  # the remaining error is O(β)
+    assert data["residual"] < 1e-12 and data["T"] == data["steady_steps"] + data["K"]
+
+    # a larger net, with the paper's sigmoid, without biases
+    results = _by_check(check_model(HopfieldNet, hidden_size=12, activation="sigmoid", bias=False))
+    assert results["GDU theorem"].status == PASS
+
+
+# -- (c) every built-in plugin passes ------------------------------------------------
+def _mnist_files(data_dir) -> bool:
+    raw = data_dir / "MNIST" / "raw"
+    return all(any((raw / f"{n}{gz}").is_file() for gz in ("", ".gz")) for n in (
+        "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+
+
+def test_check_plugin_passes_on_every_builtin(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    if os.environ.get("BENCH_DATA_DIR"):
+        data_dir = Path(os.environ["BENCH_DATA_DIR"]).resolve()
+    elif SHARED_DATA.exists():
+        data_dir = SHARED_DATA
+    else:
+        data_dir = tmp_path / "no-data"
+    monkeypatch.setenv("BENCH_DATA_DIR", str(data_dir))
+    import harness.plugins as hp
+
+    monkeypatch.setattr(hp, "_DEFAULT", None)
+    out = CliRunner().invoke(main, ["check-plugin", *BUILTINS, "--json"], catch_exceptions=False)
+    reports = json.loads(out.output)
+    assert [r["plugin"] for r in reports] == BUILTINS
+    for r in reports:
+        failed = [f"{x['component']} {x['check']}: {x['message']}" for x in r["results"] if x["status"] == FAIL]
+        assert r["ok"] and not failed, (r["plugin"], failed)
+    assert out.exit_code == 0
+    results = {(x["component"], x["check"]): x for r in reports for x in r["results"]}
+    for model in ("toy", "eb"):  # the exact models: F = ∂Φ/∂s, and the theorem holds
+        assert results[(f"model:{model}", "GDU theorem")]["status"] == PASS
+        assert results[(f"model:{model}", "GDU theorem")]["data"]["max_relmse"] < 1e-3
+    for model in ("p", "pconv"):  # F ≈ ∂Φ/∂s only: skipped with the reason
+        assert results[(f"model:{model}", "GDU theorem")]["status"] == SKIP
+        assert "derives_from_phi is False" in results[(f"model:{model}", "GDU theorem")]["message"]
+    mnist = results[("dataset:mnist", "load")]
+    if _mnist_files(data_dir):
+        assert mnist["status"] == PASS, mnist
+    else:
+        assert mnist["status"] == SKIP and mnist["message"].startswith("needs data: MNIST files missing")
+    for comp in ("algorithm:ep", "algorithm:bptt"):
+        assert results[(comp, "processes")]["status"] == PASS
+    assert results[("metric:relmse", "direction")]["message"] == "lower is better"
+    assert results[("metric:sign", "direction")]["message"] == "higher is better"
+
+
+# -- (d) deliberately broken components fail with a message saying what is wrong --------------
+class TinyEnergy(ConvergentRNN):
+    """A correct minimal model written from scratch: Φ = ½(1−ε)Σ‖s‖² + ε(σ(s0)·W·σ(h) + σ(h)·V·x + b·σ(s0))."""
+
+    layer_names = ("s0", "h")
+    input_size = 4
+
+    def __init__(self, hidden: int = 5, eps: float = 0.5):
+        super().__init__()
+        self.eps = eps
+        self.nudge_scale = eps
+        self.W = nn.Parameter(torch.empty(3, hidden).uniform_(-0.5, 0.5))
+        self.V = nn.Parameter(torch.empty(hidden, 4).uniform_(-0.5, 0.5))
+        self.b = nn.Parameter(torch.zeros(3))
+
+    @property
+    def num_classes(self):
+        return 3
+
+    def init_state(self, x):
+        return x.new_zeros(x.shape[0], 3), x.new_zeros(x.shape[0], self.V.shape[0])
+
+    def param_groups(self):
+        return {"V": [self.V], "W": [self.W, self.b]}
+
+    def phi(self, x, s):
+        s0, h = s
+        a0, ah = torch.tanh(s0), torch.tanh(h)
+        sq = (s0 * s0).sum(1) + (h * h).sum(1)
+        return 0.5 * (1 - self.eps) * sq + self.eps * (((a0 @ self.W) * ah).sum(1) + ((ah @ self.V) * x).sum(1)
+                                                       + a0 @ self.b)
+
+    def step(self, x, s, y=None, beta=0.0):
+        s0, h = s
+        a0, ah = torch.tanh(s0), torch.tanh(h)
+        e = self.eps
+        n0 = (1 - e) * s0 + e * (1 - a0 * a0) * (ah @ self.W.t() + self.b)
+        nh = (1 - e) * h + e * (1 - ah * ah) * (a0 @ self.W + x @ self.V.t())
+        if beta != 0.0 and y is not None:
+            n0 = n0 + beta * e * (y - s0)
+        return n0, nh
+
+
+class StepChangesShape(TinyEnergy):
+    def step(self, x, s, y=None, beta=0.0):
+        n0, nh = super().step(x, s, y, beta)
+        return n0, torch.cat([nh, nh[:, :1]], 1)
+
+
+class PhiInconsistent(TinyEnergy):
+    def phi(self, x, s):  # forgot the ½ on the quadratic term; still claims derives_from_phi
+        return super().phi(x, s) + 0.5 * (1 - self.eps) * (s[1] * s[1]).sum(1)
+
+
+class NondeterministicInit(TinyEnergy):
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(int.from_bytes(os.urandom(4), "little"))
+        with torch.no_grad():
+            self.W.copy_(torch.rand(self.W.shape, generator=g) - 0.5)
+
+
+class GroupMissesBias(TinyEnergy):
+    def param_groups(self):
+        return {"V": [self.V], "W": [self.W]}
+
+
+class WrongNudgeScale(TinyEnergy):
+    def __init__(self):
+        super().__init__()
+        self.nudge_scale = 1.0  # the step nudges by β·ε
+
+
+class Oscillates(ConvergentRNN):
+    """Φ = −½‖s‖² + s·(Wx): F = −s + Wx = ∂Φ/∂s exactly, but s flips between 0 and Wx forever."""
+
+    layer_names = ("s0",)
+    input_size = 4
+
+    def __init__(self):
+        super().__init__()
+        self.W = nn.Parameter(torch.empty(3, 4).uniform_(-1, 1))
+
+    num_classes = 3
+
+    def init_state(self, x):
+        return (x.new_zeros(x.shape[0], 3),)
+
+    def param_groups(self):
+        return {"W": [self.W]}
+
+    def phi(self, x, s):
+        return -0.5 * (s[0] * s[0]).sum(1) + ((x @ self.W.t()) * s[0]).sum(1)
+
+    def step(self, x, s, y=None, beta=0.0):
+        new = -s[0] + x @ self.W.t()
+        if beta != 0.0 and y is not None:
+            new = new + beta * (y - s[0])
+        return (new,)
+
+
+def test_a_correct_model_written_from_scratch_passes():
+    results = _by_check(check_model(TinyEnergy))
+    assert results["GDU theorem"].status == PASS
+    assert results["fast paths"].status == SKIP
+
+
+@pytest.mark.parametrize("factory,check,message", [
+    (StepChangesShape, "step shapes",
+     "step(x, s) changed layer 'h': found (3, 6) torch.float32, expected (3, 5) torch.float32 as the state it "
+     "was given; a step must keep every layer's shape and dtype"),
+    (PhiInconsistent, "F = ∂Φ/∂s",
+     "F(x, s) = step(x, s) differs from ∂Φ/∂s (autograd of phi) on layer 'h' by up to"),
+    (NondeterministicInit, "determinism",
+     "building twice with the same seed (seed_everything(0)) gave different values for 'W'"),
+    (GroupMissesBias, "param groups",
+     "parameter 'b' (shape (3,)) is trainable but in no parameter group; EP and BPTT only update what "
+     "param_groups() lists"),
+    (WrongNudgeScale, "nudge",
+     "the nudge on layer 's0' is not −β·nudge_scale·∂ℓ/∂s"),
+    (Oscillates, "GDU theorem", "the free dynamics did not settle: after 20000 steps in float64"),
+], ids=["shape", "phi", "init", "groups", "nudge", "settle"])
+def test_broken_models_fail_with_what_is_wrong(factory, check, message):
+    results = _by_check(model_checks(factory))
+    assert results[check].status == FAIL, results[check]
+    assert message in results[check].message, results[check].message
+    # only what is broken (and what depends on it) fails
+    failed = {c for c, r in results.items() if r.status == FAIL}
+    assert failed == {check}, failed
+    with pytest.raises(AssertionError, match="conformance checks failed"):
+        check_model(factory)
+
+
+def test_broken_model_details():
+    msg = _by_check(model_checks(WrongNudgeScale))["nudge"].message
+    assert "nudge_scale = 1.0; the nudge found corresponds to a scale of 0.5" in msg
+    msg = _by_check(model_checks(PhiInconsistent))["F = ∂Φ/∂s"].message
+    assert "claims derives_from_phi = True" in msg
+    results = _by_check(model_checks(StepChangesShape))
+    assert results["GDU theorem"].status == SKIP and "not run: check 'step shapes' failed" in \
+        results["phi"].message
+
+
+class NoDirection:
+    def __call__(self, a, b):
+        return float((a - b).abs().mean())
+
+
+class BadLabels:
+    def load(self, device, dtype):
+        x = torch.rand(6, 2, dtype=dtype, device=device)
+        return Splits(Split(x, torch.tensor([0, 1, 2, 3, 0, 1])), Split(x, torch.zeros(6, dtype=torch.int64)), 3)
+
+
+def test_broken_metric_and_dataset():
+    r = _by_check(metric_checks(NoDirection))
+    assert r["direction"].status == FAIL
+    assert r["direction"].message.startswith("direction is None; a metric declares direction = \"lower\" or")
+    r = _by_check(dataset_checks(BadLabels))
+    assert r["load"].status == FAIL
+    assert r["load"].message == "train.y has labels in [0, 3], expected 0 … num_classes − 1 = 2"
+
+
+BROKEN_PLUGIN = """
+    import torch
+    from harness import hookimpl, Param
+    from test_conformance import GroupMissesBias
+
+    @hookimpl
+    def register_models(register):
+        register("leaky", GroupMissesBias, doc="forgets its bias in param_groups")
+
+    @hookimpl
+    def register_metrics(register):
+        register("nodir", lambda: (lambda a, b: 0.0), doc="no direction")
+"""
+
+
+def test_check_plugin_cli_reports_broken_plugin(fake_site, monkeypatch):
+    import harness.plugins as hp
+
+    write_dist(fake_site, "bench-broken", "0.0.1", {"broken": "broken_plugin"}, {"broken_plugin": BROKEN_PLUGIN})
+    monkeypatch.setenv("BENCH_PLUGINS", "broken,algorithms")
+    out = CliRunner().invoke(main, ["check-plugin", "broken"], catch_exceptions=False)
+    assert out.exit_code == 1, out.output
+    assert "model:leaky" in out.output and "metric:nodir" in out.output
+    assert "  ✗ param groups: parameter 'b' (shape (3,)) is trainable but in no parameter group" in out.output
+    assert "  ✗ direction: direction is None" in out.output
+    assert "  – dphi_dtheta: not run: check 'param groups' failed" in out.output
+    assert out.output.splitlines()[-1].startswith("plugin broken: ") and "2 failed" in out.output
+
+    # a plugin that fails to load is reported as such; an unknown name gets a hint
+    monkeypatch.setenv("BENCH_PLUGINS", "algorithms")
+    monkeypatch.setattr(hp, "_DEFAULT", None)  # the CLI's manager is cached per process
+    out = CliRunner().invoke(main, ["check-plugin", "broken"], catch_exceptions=False)
+    assert out.exit_code == 1 and "✗ loads: the plugin is disabled" in out.output
+    out = CliRunner().invoke(main, ["check-plugin", "algoritms"], catch_exceptions=False)
+    assert out.exit_code == 1 and "no plugin 'algoritms' (did you mean 'algorithms'?)" in out.output
+
+
+def test_report_api():
+    m = PluginManager()
+    import bench_metrics
+
+    m.register_plugin(bench_metrics, "metrics")
+    report = check_plugin(m, "metrics")
+    assert report.ok and report.count(FAIL) == 0 and report.count(PASS) == 9
+    text = format_report(report)
+    assert "metric:relmse\n  ✓ declaration" in text and text.endswith("plugin metrics: 9 passed, 0 failed, 0 skipped")
