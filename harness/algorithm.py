@@ -42,7 +42,10 @@ class Algorithm(Protocol):
         """Update the model's parameters in place on one mini-batch (one-hot ``y``).
 
         Returns a few tensors for logging (e.g. ``{"loss": ...}``), left on the
-        device: callers decide when to synchronise.
+        device: callers decide when to synchronise. No host synchronisation
+        (``.item()``, ``.cpu()``) inside: the step may be replayed as a CUDA graph.
+        With seeds stacked along a leading dimension (``model.members``), ``x`` and
+        ``y`` carry it too and the returned values are per member.
         """
 
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:

@@ -52,7 +52,10 @@ class RunContext:
         value = self.spec.slots[slot]
         if isinstance(value, list):
             return {v["name"]: self.registry.get(family, v["name"]).build(v["params"]) for v in value}
-        return self.registry.get(family, value["name"]).build(value["params"])
+        built = self.registry.get(family, value["name"]).build(value["params"])
+        if family == "model" and hasattr(built, "fast"):
+            built.fast = self.spec.fast  # the suite's `fast = false` selects the generic path
+        return built
 
     def reseed(self) -> None:
         """Seed every generator from this run's seed (the runner does it before a

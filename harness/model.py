@@ -12,16 +12,49 @@ Conventions (the paper's, see ../shared/paper/SPEC.md):
   * ``Φ`` is per sample (shape ``(batch,)``); ``∂Φ/∂θ`` is summed over the batch;
   * parameter groups are ordered from the input towards the output, as the
     paper's Table 4 lists learning rates.
+
+Fast paths (optional; each has a generic default, so a model that ignores them
+works unchanged): :meth:`ConvergentRNN.prepare` precomputes what is constant
+during a mini-batch (the clamped input's drive) and returns a :class:`Clamped`
+that the algorithms pass in place of ``x``; :meth:`ConvergentRNN.steps` /
+``relax(..., output_at=...)`` may skip the layers that cannot reach the output
+layer when only that is used (prediction, BPTT's loss); :meth:`dphi_dtheta` and
+:meth:`dphi_delta` may use explicit formulas. A model's ``fast`` attribute is
+the one switch of its fast paths: ``False`` is the generic path (autograd on Φ,
+every layer at every step, the drive recomputed at every step). Every fast path
+is tested equal to the generic path (tests/test_fast_paths.py). A suite sets
+it with the run key ``fast = false``, which, like ``batch_seeds``, is not part
+of a run's id: it changes no result.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
 
 State = tuple[Tensor, ...]
+
+
+@dataclass
+class Clamped:
+    """A mini-batch's clamped input ``x`` with what a model precomputed from it.
+
+    :meth:`ConvergentRNN.prepare` may return one (e.g. holding the input's drive
+    ``W·x + b`` into the first hidden layer, computed once per mini-batch rather
+    than at every step); the algorithms then pass it wherever ``x`` goes, and the
+    model that made it reads ``cache``. :func:`raw` gives back the tensor ``x``.
+    """
+
+    x: Tensor
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+def raw(x: "Tensor | Clamped") -> Tensor:
+    """The input tensor itself, whether ``x`` is a tensor or a :class:`Clamped`."""
+    return x.x if isinstance(x, Clamped) else x
 
 
 class ConvergentRNN(nn.Module):
@@ -39,6 +72,16 @@ class ConvergentRNN(nn.Module):
     #: The nudge actually applied is ``beta * nudge_scale`` (``ε`` for the EB
     #: nets, Eq. 35); EP divides its processes by this effective β.
     nudge_scale: float = 1.0
+    #: The switch of every fast path the model has (cached input drive, skipped
+    #: layers, explicit ∂Φ/∂θ). ``False`` must give exactly the generic path:
+    #: the drive recomputed at every step, every layer updated at every step,
+    #: ∂Φ/∂θ by autograd on Φ. Models that have no fast path ignore it.
+    fast: bool = False
+    #: Number of independent members stacked along a leading *seed* dimension
+    #: (0: an ordinary model). Only models with ``supports_members`` accept it;
+    #: see :meth:`batch_dim`.
+    members: int = 0
+    supports_members: bool = False
 
     # -- required ----------------------------------------------------------
     def init_state(self, x: Tensor) -> State:
@@ -62,13 +105,51 @@ class ConvergentRNN(nn.Module):
         return self.step(x, state, y, beta)
 
     # -- generic defaults --------------------------------------------------
+    def prepare(self, x: Tensor) -> "Tensor | Clamped":
+        """Precompute what does not change during a mini-batch (generic: nothing).
+
+        Called in the grad mode in which the result will be used (BPTT prepares
+        with gradients enabled, so the cached drive stays in the graph). The
+        result replaces ``x`` in :meth:`step`, :meth:`steps`, :meth:`relax` and
+        :meth:`dphi_dtheta`; it is only valid until the parameters change.
+        """
+        return x
+
+    def batch_dim(self) -> int:
+        """Index of the batch dimension of states and losses (1 when members are stacked)."""
+        return 1 if self.members else 0
+
+    def steps(self, x: "Tensor | Clamped", state: State, n: int, y: Tensor | None = None, beta: float = 0.0,
+              *, output_at: int | None = None) -> State:
+        """``n`` steps of the dynamics in the current grad mode.
+
+        ``output_at``: the caller will only use the output layer ``s^0``, and only
+        ``output_at ≥ n`` steps after ``state`` (the run continues with the same
+        promise). A model may then skip the updates that cannot reach it (the
+        layered P nets' other chain, Appendix C.6); the other layers of the result
+        are unspecified. The generic default updates everything.
+        """
+        for _ in range(n):
+            state = self.step(x, state, y, beta)
+        return state
+
+    def dphi_delta(self, x: "Tensor | Clamped", after: State, before: State) -> dict[str, list[Tensor]]:
+        """``∂Φ/∂θ(after) − ∂Φ/∂θ(before)`` per group (EP's telescoped update, times β·scale·batch).
+
+        A model may compute it directly (e.g. one matmul for the input weights,
+        whose other factor ``x`` is common to both); generic: two :meth:`dphi_dtheta`.
+        """
+        a, b = self.dphi_dtheta(x, after), self.dphi_dtheta(x, before)
+        return {g: [u - v for u, v in zip(a[g], b[g])] for g in a}
+
     def loss(self, state: State, y: Tensor) -> Tensor:
         """``ℓ = ½‖s^0 − y‖²`` per sample."""
-        diff = (state[0] - y).flatten(1)
-        return 0.5 * (diff * diff).sum(1)
+        d = self.batch_dim()
+        diff = (state[0] - y).flatten(d + 1)
+        return 0.5 * (diff * diff).sum(-1)
 
     def predict(self, state: State) -> Tensor:
-        return state[0].flatten(1).argmax(1)
+        return state[0].flatten(self.batch_dim() + 1).argmax(-1)
 
     def target(self, labels: Tensor) -> Tensor:
         """One-hot targets shaped like the output layer."""
@@ -90,6 +171,7 @@ class ConvergentRNN(nn.Module):
         """∂Φ/∂θ summed over the batch, per parameter group (autograd on Φ)."""
         groups = self.param_groups()
         flat = [p for ps in groups.values() for p in ps]
+        x = raw(x)
         with torch.enable_grad():
             state = tuple(s.detach() for s in state)
             grads = torch.autograd.grad(self.phi(x, state).sum(), flat, allow_unused=True)
@@ -99,13 +181,11 @@ class ConvergentRNN(nn.Module):
             i += len(ps)
         return out
 
-    def relax(self, x: Tensor, state: State, steps: int, y: Tensor | None = None,
-              beta: float = 0.0) -> State:
-        """Run ``steps`` steps of the dynamics without recording a graph."""
+    def relax(self, x: "Tensor | Clamped", state: State, steps: int, y: Tensor | None = None,
+              beta: float = 0.0, *, output_at: int | None = None) -> State:
+        """Run ``steps`` steps of the dynamics without recording a graph (see :meth:`steps`)."""
         with torch.no_grad():
-            for _ in range(steps):
-                state = self.step(x, state, y, beta)
-        return state
+            return self.steps(x, state, steps, y, beta, output_at=output_at)
 
 
 def param_group_names(model: ConvergentRNN) -> list[str]:
@@ -121,3 +201,47 @@ def per_group(values: Sequence[float] | None, model: ConvergentRNN, what: str) -
         raise ValueError(f"{what} has {len(values)} values but the model has {len(names)} "
                          f"parameter groups {names} (input → output); give one per group")
     return dict(zip(names, values))
+
+
+def stack_members(models: Sequence[ConvergentRNN]) -> ConvergentRNN:
+    """One model running ``len(models)`` independent copies along a leading seed dimension.
+
+    Each parameter becomes the stack of the members' parameters (shape ``(S, …)``);
+    the model must declare ``supports_members`` (its code broadcasts over the
+    leading dimension). Member ``i`` of the result behaves exactly as ``models[i]``.
+    """
+    import copy
+
+    first = models[0]
+    if not first.supports_members:
+        raise ValueError(f"{type(first).__name__} cannot stack seed members (supports_members is False)")
+    stacked = copy.deepcopy(first)
+    named = [dict(m.named_parameters()) for m in models]
+    for name, _ in first.named_parameters():
+        prefix, _, leaf = name.rpartition(".")
+        module = stacked.get_submodule(prefix) if prefix else stacked
+        setattr(module, leaf, nn.Parameter(torch.stack([n[name].detach() for n in named])))
+    stacked.members = len(models)
+    return stacked
+
+
+def member_state(model: ConvergentRNN, i: int) -> dict[str, Tensor]:
+    """The ``state_dict`` of member ``i`` of a stacked model (loads into an ordinary one)."""
+    return {k: v[i].detach().clone() for k, v in model.state_dict().items()}
+
+
+def relax_for_output(model: ConvergentRNN, x: "Tensor | Clamped", state: State, steps: int,
+                     output_at: int) -> State:
+    """``model.relax(x, state, steps, output_at=output_at)``, or the plain ``relax`` for a model
+    that overrides ``relax`` with the older signature (no ``output_at``)."""
+    takes = _RELAX_TAKES_OUTPUT_AT.get(type(model))
+    if takes is None:
+        import inspect
+
+        takes = _RELAX_TAKES_OUTPUT_AT[type(model)] = "output_at" in inspect.signature(model.relax).parameters
+    if takes:
+        return model.relax(x, state, steps, output_at=output_at)
+    return model.relax(x, state, steps)
+
+
+_RELAX_TAKES_OUTPUT_AT: dict[type, bool] = {}

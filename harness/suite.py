@@ -61,6 +61,8 @@ RUN_KEYS: dict[str, Param] = {
         Param("grid", dict, {}, "key -> list of values; one run per combination"),
         Param("batch_seeds", bool, False, "execute the seeds of a configuration as one batched model "
               "when the run kind supports it (same results, faster)"),
+        Param("fast", bool, True, "use the models' fast paths (same results within float rounding); "
+              "false: the generic path, autograd on Φ"),
     )
 }
 TOP_KEYS = ("name", "description", "defaults", "runs", "references", "tables", "executor")
@@ -104,6 +106,8 @@ class RunSpec:
     grid: dict[str, Any] = field(default_factory=dict)  # the grid values of this run
     #: Execute the seeds together; not part of the config (it changes no result).
     batch_seeds: bool = False
+    #: Use the models' fast paths; not part of the config either (tested equal).
+    fast: bool = True
 
     def config(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "kind": self.kind, "seed": self.seed,
@@ -405,7 +409,7 @@ def _expand_run(ck: _Checker, where: str, merged: dict[str, Any]) -> list[RunSpe
             ck.err(f"{where}.grid.{key}", f"expected a non-empty list of values, got {values!r}")
             continue
         head = key.split(".")[0]
-        if head in ("name", "kind", "grid", "seeds", "batch_seeds"):
+        if head in ("name", "kind", "grid", "seeds", "batch_seeds", "fast"):
             ck.err(f"{where}.grid.{key}", f"{head!r} cannot vary in a grid"
                    + ("; use `seeds = [...]`" if head == "seeds" else ""))
             continue
@@ -449,7 +453,7 @@ def _resolve(ck: _Checker, where: str, kind: Component, cfg: dict[str, Any],
             own[key] = value
             continue
         ck.unknown_key(f"{where}.{key}", key, allowed, f"a run of kind {kind.name!r}")
-    for key in ("device", "dtype", "batch_seeds"):
+    for key in ("device", "dtype", "batch_seeds", "fast"):
         if key in cfg:
             ck.check_params(where, {key: cfg[key]}, [RUN_KEYS[key]], "a run")
     for slot in kind.slots:
@@ -476,7 +480,8 @@ def _resolve(ck: _Checker, where: str, kind: Component, cfg: dict[str, Any],
                    device=cfg.get("device", RUN_KEYS["device"].default),
                    dtype=cfg.get("dtype", RUN_KEYS["dtype"].default),
                    params=params, slots=slots, grid=point,
-                   batch_seeds=cfg.get("batch_seeds", False) is True)
+                   batch_seeds=cfg.get("batch_seeds", False) is True,
+                   fast=cfg.get("fast", True) is not False)
 
 
 def _check_references(ck: _Checker, raw: Any) -> list[Reference]:

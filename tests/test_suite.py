@@ -38,7 +38,7 @@ def test_defaults_grid_and_seeds_expand(manager, suite_file):
     assert b[0].slots["model"] == {"name": "const", "params": {"offset": 1.0, "width": 5}}
     a = suite.runs[0]
     assert a.slots["model"]["params"] == {"offset": 1.0, "width": 3}  # declared default filled in
-    assert a.params == {"mode": "ok", "epochs": 2}
+    assert a.params == {"mode": "ok", "epochs": 2, "hold_file": ""}
     assert len({r.id for r in suite.runs}) == len(suite.runs)
 
 
@@ -127,3 +127,15 @@ def test_nothing_in_a_suite_is_code(manager, suite_file):
     """A string that looks like Python is just an unknown component name."""
     ps = problems(manager, suite_file(BASE.replace('name = "const"', 'name = "__import__(\'os\').system(\'x\')"')))
     assert any("unknown model" in p for p in ps)
+
+
+def test_execution_switches_do_not_change_run_ids(manager, suite_file):
+    """`fast` and `batch_seeds` change how a run executes, not what it computes."""
+    base = load_suite(suite_file(BASE), manager.registry)
+    switched = load_suite(suite_file(BASE.replace("[defaults]", "[defaults]\nfast = false\nbatch_seeds = true")),
+                          manager.registry)
+    assert [r.id for r in base.runs] == [r.id for r in switched.runs]
+    assert all(r.fast and not r.batch_seeds for r in base.runs)
+    assert all(not r.fast and r.batch_seeds for r in switched.runs)
+    ps = problems(manager, suite_file(BASE.replace("[defaults]", "[defaults]\nfast = 0")))
+    assert ps[0] == "runs[0] (A).fast: expected bool, got int 0"

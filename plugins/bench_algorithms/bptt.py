@@ -17,11 +17,11 @@ from torch import Tensor
 from torch.func import functional_call
 
 from harness.algorithm import Processes
-from harness.model import ConvergentRNN, per_group
+from harness.model import ConvergentRNN, per_group, relax_for_output
 
 
-def _labels(y: Tensor) -> Tensor:
-    return y.flatten(1).argmax(1)
+def _labels(y: Tensor, model: ConvergentRNN) -> Tensor:
+    return y.flatten(model.batch_dim() + 1).argmax(-1)
 
 
 class BPTT:
@@ -34,17 +34,23 @@ class BPTT:
             raise ValueError(f"BPTT needs 0 < K <= T, got T={T}, K={K}")
 
     def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
-        """θ −= lr · Σ_t ∇_θ(t): ordinary truncated backprop through the last K steps."""
+        """θ −= lr · Σ_t ∇_θ(t): ordinary truncated backprop through the last K steps.
+
+        The first T − K steps record no graph. Only the output layer at T enters
+        the loss, so the model may skip what cannot reach it (``output_at``).
+        """
         self._check(T, K)
         lrs = per_group(self.lr, model, "lr")
         groups = model.param_groups()
         flat = [p for ps in groups.values() for p in ps]
-        state = model.relax(x, model.init_state(x), T - K)
         with torch.enable_grad():
-            for _ in range(K):
-                state = model.step(x, state)
+            xp = model.prepare(x)  # in the graph: the cached drive's gradient reaches its weights
+        state = relax_for_output(model, xp, model.init_state(x), T - K, output_at=T)
+        with torch.enable_grad():
+            state = model.steps(xp, state, K, output_at=K)
             per_sample = model.loss(state, y)
-            grads = torch.autograd.grad(per_sample.mean(), flat, allow_unused=True)
+            # the batch mean of ℓ; with stacked seeds, summed over members (each gets its own gradient)
+            grads = torch.autograd.grad(per_sample.mean(-1).sum(), flat, allow_unused=True)
         with torch.no_grad():
             i = 0
             for name, ps in groups.items():
@@ -52,8 +58,8 @@ class BPTT:
                     if grads[i] is not None:
                         p.sub_(grads[i], alpha=lrs[name])
                     i += 1
-        return {"loss": per_sample.mean().detach(),
-                "error": (model.predict(state) != _labels(y)).to(x.dtype).mean()}
+        return {"loss": per_sample.mean(-1).detach(),
+                "error": (model.predict(state) != _labels(y, model)).to(state[0].dtype).mean(-1)}
 
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
         """−∇_s(t) and −∇_θ(t), t = 0 … K−1, from one backward pass (L = batch mean of ℓ)."""

@@ -13,8 +13,8 @@ from harness.algorithm import Processes
 from harness.model import ConvergentRNN, per_group
 
 
-def _labels(y: Tensor) -> Tensor:
-    return y.flatten(1).argmax(1)
+def _labels(y: Tensor, model: ConvergentRNN) -> Tensor:
+    return y.flatten(model.batch_dim() + 1).argmax(-1)
 
 
 class EP:
@@ -27,17 +27,19 @@ class EP:
     def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
         """θ += lr · (∂Φ/∂θ(s^β_K) − ∂Φ/∂θ(s_*)) / (β·scale) / batch: the telescoped Σ_t ΔEP_θ(t)."""
         lrs = per_group(self.lr, model, "lr")
-        free = model.relax(x, model.init_state(x), T)
-        nudged = model.relax(x, free, K, y, self.beta)
-        g_free = model.dphi_dtheta(x, free)
-        g_nudged = model.dphi_dtheta(x, nudged)
-        scale = 1.0 / (self.beta * model.nudge_scale * x.shape[0])
+        with torch.no_grad():
+            xp = model.prepare(x)  # e.g. the input's drive, once per mini-batch (generic: x itself)
+        free = model.relax(xp, model.init_state(x), T)
+        nudged = model.relax(xp, free, K, y, self.beta)
+        delta = model.dphi_delta(xp, nudged, free)  # ∂Φ/∂θ(s^β_K) − ∂Φ/∂θ(s_*)
+        scale = 1.0 / (self.beta * model.nudge_scale * free[0].shape[model.batch_dim()])
         with torch.no_grad():
             for name, params in model.param_groups().items():
-                for p, gn, gf in zip(params, g_nudged[name], g_free[name]):
-                    p.add_(gn - gf, alpha=lrs[name] * scale)
-        return {"loss": model.loss(free, y).mean().detach(),
-                "error": (model.predict(free) != _labels(y)).to(x.dtype).mean()}
+                for p, d in zip(params, delta[name]):
+                    p.add_(d, alpha=lrs[name] * scale)
+        # per member when seeds are stacked (model.members), else scalars; left on the device
+        return {"loss": model.loss(free, y).mean(-1).detach(),
+                "error": (model.predict(free) != _labels(y, model)).to(free[0].dtype).mean(-1)}
 
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
         """ΔEP_s(t) = (s^β_{t+1} − s^β_t)/(β·scale), ΔEP_θ(t) = (∂Φ/∂θ(s^β_{t+1}) − ∂Φ/∂θ(s^β_t))/(β·scale)."""

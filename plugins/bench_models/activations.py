@@ -17,9 +17,16 @@ from torch import Tensor
 
 @dataclass(frozen=True)
 class Activation:
+    """``f`` and its derivative ``df``; ``f(x) = core(scale·x + shift)`` lets a fast path fold the
+    affine part into a matmul's ``alpha`` and a cached per-batch term (``core_`` works in place)."""
+
     name: str
     f: Callable[[Tensor], Tensor]
     df: Callable[[Tensor], Tensor]
+    core: Callable[[Tensor], Tensor] = torch.tanh
+    core_: Callable[[Tensor], Tensor] = torch.tanh_
+    scale: float = 1.0
+    shift: float = 0.0
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.f(x)
@@ -50,9 +57,10 @@ def _hard_sigmoid_d(x: Tensor) -> Tensor:
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "tanh": Activation("tanh", torch.tanh, _tanh_d),
-    "sigmoid": Activation("sigmoid", _sigmoid, _sigmoid_d),
-    "hard_sigmoid": Activation("hard_sigmoid", _hard_sigmoid, _hard_sigmoid_d),
+    "tanh": Activation("tanh", torch.tanh, _tanh_d, torch.tanh, torch.tanh_),
+    "sigmoid": Activation("sigmoid", _sigmoid, _sigmoid_d, torch.sigmoid, torch.sigmoid_, 4.0, -2.0),
+    "hard_sigmoid": Activation("hard_sigmoid", _hard_sigmoid, _hard_sigmoid_d, lambda x: x.clamp(0, 1),
+                               lambda x: x.clamp_(0, 1)),
 }
 
 

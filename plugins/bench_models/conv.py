@@ -8,6 +8,16 @@ transposed convolution (flipped kernel) — exactly ``∂/∂h^{n+1}`` of
 ``h^n • P(W * h^{n+1})`` (Lemma 5). ``Φ = s0·(W_fc F(h0) + b) +
 Σ h^n • P(W * h^{n+1} + b)``; ``F ≈ ∂Φ/∂s`` ignoring σ, so the theorem is
 approximate here.
+
+Fast paths (``fast = True``; ``False`` is the generic path): :meth:`prepare`
+caches the input's ``P(W * x + b)`` with its argmax indices (the drive of the
+layer fed by the input, constant during a mini-batch), and ``∂Φ/∂θ`` uses
+explicit formulas (unpool with the current indices, then the convolution's
+weight gradient; EP's difference needs one weight gradient for the input
+convolution, whose indices are the same at both ends). The two-chain trick of
+the layered P nets does not apply: the downward term into ``h^{n+1}`` is
+unpooled with the argmax indices of ``W * h^{n+1}``, so a layer's update
+depends on its own previous value.
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ import torch
 import torch.nn.functional as Fn
 from torch import Tensor, nn
 
-from harness.model import ConvergentRNN, State
+from harness.model import Clamped, ConvergentRNN, State, raw
 
 from .activations import get_activation
 from .init import init_bias, init_weight
@@ -28,8 +38,10 @@ class PConvNet(ConvergentRNN):
 
     def __init__(self, input_shape: list[int] = (1, 28, 28), channels: list[int] = (32, 64),
                  kernel: int = 5, pool: int = 2, output_size: int = 10,
-                 activation: str = "hard_sigmoid", bias: bool = True, init: str = "glorot"):
+                 activation: str = "hard_sigmoid", bias: bool = True, init: str = "glorot",
+                 fast: bool = True):
         super().__init__()
+        self.fast = bool(fast)
         self.input_shape = tuple(int(v) for v in input_shape)
         self.kernel, self.pool = int(kernel), int(pool)
         self.act = get_activation(activation)
@@ -78,7 +90,8 @@ class PConvNet(ConvergentRNN):
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         return {g: [self.w[g]] + ([self.b[g]] if g in self.b else []) for g in self.group_order}
 
-    def init_state(self, x: Tensor) -> State:
+    def init_state(self, x: Tensor | Clamped) -> State:
+        x = raw(x)
         B = x.shape[0]
         return (torch.zeros(B, self.output_size, dtype=x.dtype, device=x.device),) + tuple(
             torch.zeros(B, *shape, dtype=x.dtype, device=x.device) for shape in self.h_shapes)
@@ -92,10 +105,23 @@ class PConvNet(ConvergentRNN):
         p, idx = Fn.max_pool2d(z, self.pool, return_indices=True)
         return p, idx, z
 
-    def step(self, x: Tensor, state: State, y: Tensor | None = None, beta: float = 0.0) -> State:
-        img = self._image(x)
+    def prepare(self, x: Tensor) -> Tensor | Clamped:
+        """Fast path: the input layer's ``P(W * x + b)``, indices and pre-pool map, once per batch."""
+        if not self.fast:
+            return x
+        img = self._image(raw(x))
+        return Clamped(raw(x), {"img": img, "up": self._up(self.nconv - 1, img)})
+
+    def _ups(self, x: Tensor | Clamped, hs: tuple[Tensor, ...]) -> list[tuple[Tensor, Tensor, Tensor]]:
+        if self.fast and isinstance(x, Clamped):
+            top = self.nconv - 1
+            return [self._up(n, hs[n + 1]) for n in range(top)] + [x.cache["up"]]
+        img = self._image(raw(x))
+        return [self._up(n, hs[n + 1] if n + 1 < self.nconv else img) for n in range(self.nconv)]
+
+    def step(self, x: Tensor | Clamped, state: State, y: Tensor | None = None, beta: float = 0.0) -> State:
         s0, hs = state[0], state[1:]
-        ups = [self._up(n, hs[n + 1] if n + 1 < self.nconv else img) for n in range(self.nconv)]
+        ups = self._ups(x, hs)
         out = hs[0].flatten(1) @ self.w["fc"].t()
         if "fc" in self.b:
             out = out + self.b["fc"]
@@ -114,7 +140,7 @@ class PConvNet(ConvergentRNN):
         return tuple(new)
 
     def phi(self, x: Tensor, state: State) -> Tensor:
-        img = self._image(x)
+        img = self._image(raw(x))
         s0, hs = state[0], state[1:]
         out = hs[0].flatten(1) @ self.w["fc"].t()
         if "fc" in self.b:
@@ -124,3 +150,56 @@ class PConvNet(ConvergentRNN):
             p, _, _ = self._up(n, hs[n + 1] if n + 1 < self.nconv else img)
             total = total + (hs[n] * p).flatten(1).sum(1)
         return total
+
+    # -- explicit ∂Φ/∂θ (fast path) ------------------------------------------------
+    def _conv_grads(self, n: int, h: Tensor, up: tuple[Tensor, Tensor, Tensor], below: Tensor) -> list[Tensor]:
+        """∂(h • P(W * below + b))/∂(W, b): unpool ``h`` with the indices, then the weight gradient."""
+        _, idx, z = up
+        g = Fn.max_unpool2d(h, idx, self.pool, output_size=z.shape[-2:])
+        w = self.w[f"conv{n}"]
+        out = [torch.nn.grad.conv2d_weight(below, w.shape, g)]
+        if f"conv{n}" in self.b:
+            out.append(g.sum((0, 2, 3)))
+        return out
+
+    def _fc_grads(self, s0: Tensor, h0: Tensor) -> list[Tensor]:
+        out = [s0.t() @ h0.flatten(1)]
+        if "fc" in self.b:
+            out.append(s0.sum(0))
+        return out
+
+    def _belows(self, x: Tensor | Clamped, hs: tuple[Tensor, ...]) -> list[Tensor]:
+        img = x.cache["img"] if isinstance(x, Clamped) else self._image(x)
+        return [hs[n + 1] if n + 1 < self.nconv else img for n in range(self.nconv)]
+
+    def dphi_dtheta(self, x: Tensor | Clamped, state: State) -> dict[str, list[Tensor]]:
+        if not self.fast:
+            return ConvergentRNN.dphi_dtheta(self, x, state)
+        state = tuple(s.detach() for s in state)
+        with torch.no_grad():
+            s0, hs = state[0], state[1:]
+            ups, belows = self._ups(x, hs), self._belows(x, hs)
+            out = {f"conv{n}": self._conv_grads(n, hs[n], ups[n], belows[n]) for n in range(self.nconv)}
+            out["fc"] = self._fc_grads(s0, hs[0])
+        return {g: out[g] for g in self.group_order}
+
+    def dphi_delta(self, x: Tensor | Clamped, after: State, before: State) -> dict[str, list[Tensor]]:
+        if not self.fast:
+            return super().dphi_delta(x, after, before)
+        a = tuple(s.detach() for s in after)
+        b = tuple(s.detach() for s in before)
+        with torch.no_grad():
+            top = self.nconv - 1
+            ua, ub = self._ups(x, a[1:]), self._ups(x, b[1:])
+            ba, bb = self._belows(x, a[1:]), self._belows(x, b[1:])
+            out = {}
+            for n in range(self.nconv):
+                if n == top:  # same input, same indices: one weight gradient of the difference
+                    out[f"conv{n}"] = self._conv_grads(n, a[1 + n] - b[1 + n], ua[n], ba[n])
+                else:
+                    ga = self._conv_grads(n, a[1 + n], ua[n], ba[n])
+                    gb = self._conv_grads(n, b[1 + n], ub[n], bb[n])
+                    out[f"conv{n}"] = [u - v for u, v in zip(ga, gb)]
+            fa, fb = self._fc_grads(a[0], a[1]), self._fc_grads(b[0], b[1])
+            out["fc"] = [u - v for u, v in zip(fa, fb)]
+        return {g: out[g] for g in self.group_order}

@@ -3,13 +3,28 @@
 ``Φ = Σ s^lower·W·s^upper + Σ b·s`` gives ``F ≈ ∂Φ/∂s`` only when ``σ`` is
 ignored, so ``derives_from_phi`` is False and the GDU theorem holds only
 approximately (SPEC.md, Appendix C.4). The nudge adds ``β (y − s^0)``.
+
+Fast paths (``fast = True``; see :class:`DenseRNN` for the cached drive):
+
+* the two chains (Appendix C.6): ``s^n_{t+1}`` depends only on ``s^{n±1}_t``
+  (and on the clamped input), so the layers with ``n + t`` even and those with
+  ``n + t`` odd evolve independently. When the caller promises to use only
+  the output layer ``output_at`` steps later (:meth:`steps`), only the chain
+  that reaches ``s^0`` then is updated: layer ``n`` at the step producing time
+  ``t`` when ``n ≡ output_at − t (mod 2)``. ``s^0`` at ``output_at`` (hence
+  the predictions, BPTT's loss and its gradients) is the same as with every
+  layer updated; the other layers are stale. Not used with a nudge: ``β(y −
+  s^0_t)`` feeds ``s^0_t`` into ``s^0_{t+1}`` and joins the chains, and EP's
+  ``∂Φ/∂θ(s_*) = s^n_* s^{n+1}_*ᵀ`` pairs one layer of each chain, so EP needs
+  both (its free phase is not shortened).
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
-from harness.model import State
+from harness.model import Clamped, State, raw
 
 from .dense import DenseRNN, layered_edges
 
@@ -19,19 +34,83 @@ class PNet(DenseRNN):
     nudge_scale = 1.0
 
     def __init__(self, hidden: list[int] = (512,), input_size: int = 784, output_size: int = 10,
-                 activation: str = "tanh", bias: bool = True, init: str = "glorot"):
+                 activation: str = "tanh", bias: bool = True, init: str = "glorot", fast: bool = True):
         sizes = [int(output_size)] + [int(h) for h in reversed(list(hidden))]
-        super().__init__(sizes, input_size, layered_edges(len(sizes)), activation, bias, init)
+        super().__init__(sizes, input_size, layered_edges(len(sizes)), activation, bias, init, fast=fast)
 
-    def step(self, x: Tensor, state: State, y: Tensor | None = None, beta: float = 0.0) -> State:
-        new = [self.act(d) for d in self.drives(state, x.flatten(1))]
+    def prepare(self, x: Tensor) -> Tensor | Clamped:
+        """Fast path: also fold σ's affine part (``σ(x) = core(scale·x + shift)``) into the cache:
+        ``pre[n] = scale·(input drive + b_n) + shift``, so a step is matmuls with ``alpha = scale``
+        accumulated onto ``pre[n]``, then ``core``."""
+        c = super().prepare(x)
+        if isinstance(c, Clamped):
+            sc, sh = self.act.scale, self.act.shift
+            ref = c.cache["ax"]
+            c.cache["pre"] = [d * sc + sh if d is not None
+                              else torch.full((size,), sh, dtype=ref.dtype, device=ref.device)
+                              for d, size in zip(c.cache["drive"], self.sizes)]
+        return c
+
+    def _plan(self) -> list[list[tuple[Tensor, int]]]:
+        """Per layer, the (matrix, neighbour) pairs of its drive, looked up once per call of
+        :meth:`steps` rather than at every step (``Wᵀ`` views made once too)."""
+        plan: list[list[tuple[Tensor, int]]] = []
+        for n in range(len(self.sizes)):
+            terms = [(self.w[g].mT, up) for g, up in self._from_above[n]]
+            terms += [(self.w[g], lo) for g, lo in self._from_below[n]]
+            plan.append(terms)
+        return plan
+
+    def _fast_step(self, pre: list[Tensor], plan: list[list[tuple[Tensor, int]]], state: State,
+                   y: Tensor | None, beta: float, parity: int | None) -> State:
+        """One step from the cached ``pre``: per updated layer, matmuls accumulated with ``alpha =
+        scale`` onto ``pre[n]``, then σ's core (in place when no graph is recorded)."""
+        sc, core, core_ = self.act.scale, self.act.core, self.act.core_
+        inplace = not torch.is_grad_enabled()
+        new = list(state)
+        for n, terms in enumerate(plan):
+            if parity is not None and n % 2 != parity:
+                continue  # the other chain: cannot reach the output at `output_at`
+            out = pre[n]
+            for w, j in terms:
+                out = torch.addmm(out, state[j], w, alpha=sc) if not self.members else out + sc * (state[j] @ w)
+            new[n] = core_(out) if inplace and out is not pre[n] else core(out)
         if beta != 0.0 and y is not None:
             new[0] = new[0] + beta * (y - state[0])
         return tuple(new)
 
-    def phi(self, x: Tensor, state: State) -> Tensor:
-        return self.coupling(state, x.flatten(1))
+    def step(self, x: Tensor | Clamped, state: State, y: Tensor | None = None, beta: float = 0.0) -> State:
+        if self.fast and isinstance(x, Clamped):
+            return self._fast_step(x.cache["pre"], self._plan(), state, y, beta, None)
+        new = [self.act(d) for d in self.drives(state, self.flat_input(raw(x)))]
+        if beta != 0.0 and y is not None:
+            new[0] = new[0] + beta * (y - state[0])
+        return tuple(new)
 
-    def dphi_dtheta(self, x: Tensor, state: State) -> dict[str, list[Tensor]]:
+    def steps(self, x: Tensor | Clamped, state: State, n: int, y: Tensor | None = None, beta: float = 0.0,
+              *, output_at: int | None = None) -> State:
+        if not (self.fast and isinstance(x, Clamped)):
+            return super().steps(x, state, n, y, beta, output_at=output_at)
+        pre, plan = x.cache["pre"], self._plan()
+        if output_at is None or (beta != 0.0 and y is not None):
+            for _ in range(n):
+                state = self._fast_step(pre, plan, state, y, beta, None)
+            return state
+        if output_at < n:
+            raise ValueError(f"output_at = {output_at} must be at least the number of steps {n}")
+        for i in range(n):
+            # the step produces time i + 1; the output at `output_at` needs layers n ≡ output_at − (i + 1)
+            state = self._fast_step(pre, plan, state, None, 0.0, (output_at - i - 1) % 2)
+        return state
+
+    def phi(self, x: Tensor, state: State) -> Tensor:
+        return self.coupling(state, self.flat_input(raw(x)))
+
+    def explicit_dphi_dtheta(self, x: Tensor | Clamped, state: State) -> dict[str, list[Tensor]]:
         """Explicit ``s^lower ᵀ s^upper`` (and ``Σ s^n`` for biases)."""
-        return self.coupling_grads([s.detach() for s in state], x.flatten(1), 1.0)
+        return self.coupling_grads([s.detach() for s in state], self._ax(x), 1.0)
+
+    def dphi_delta(self, x: Tensor | Clamped, after: State, before: State) -> dict[str, list[Tensor]]:
+        if not self.fast:
+            return super().dphi_delta(x, after, before)
+        return self.coupling_delta([s.detach() for s in after], [s.detach() for s in before], self._ax(x), 1.0)

@@ -6,6 +6,7 @@ from harness.components import Param, Slot
 from harness.hookspecs import hookimpl
 
 from .gdu import GDU
+from .speed import Speed
 from .train import Train
 
 
@@ -43,4 +44,21 @@ def register_run_kinds(register):
                  Slot("model", "model", "the network"),
                  Slot("algorithm", "algorithm", "how it learns (ep or bptt, with lr and β)"),
                  Slot("dataset", "dataset", "the data (mnist, blobs, ...)"),
+             ])
+    register("speed", Speed, doc="Training speed (the speed suite): samples/s, s/epoch and peak memory of "
+             "the fast path and of the generic path (fast = false: autograd on Φ, no fast paths) in the same "
+             "run, interleaved repetitions after a warm-up, medians, and the speed-up", params=[
+                 Param("T", int, doc="first-phase steps"),
+                 Param("K", int, doc="second-phase / truncation steps"),
+                 Param("batch_size", int, 20, "mini-batch size (the paper: 20)"),
+                 Param("batches", int, 5, "mini-batches per repetition (a seeded sample of the training set)"),
+                 Param("warmup", int, 1, "untimed repetitions of each path first"),
+                 Param("repeats", int, 5, "timed repetitions of each path, interleaved; the median is kept"),
+                 Param("epoch_samples", int, 60000, "samples of the epoch that seconds_per_epoch is "
+                       "extrapolated to (MNIST: 60,000)"),
+                 Param("threads", int, 0, "torch intra-op threads during the run (0: leave torch's setting)"),
+             ], slots=[
+                 Slot("model", "model", "the network"),
+                 Slot("algorithm", "algorithm", "how it learns (ep or bptt, with lr and β)"),
+                 Slot("dataset", "dataset", "where the mini-batches come from"),
              ])

@@ -6,6 +6,19 @@ steps from a zero state). The model is built right after the runner seeds the
 run, before anything else draws random numbers, so EP and BPTT runs with the
 same seed start from the same weights (as in the paper). An epoch checkpoint
 lets an interrupted run continue where it stopped, with the same result.
+
+Batched seeds (``batch_seeds = true`` in the suite): :meth:`Train.execute_batch`
+runs the seeds of one configuration as one model with a leading seed dimension
+(:func:`harness.model.stack_members`): each member is built after reseeding
+from its own seed (the weights a separate run gets), draws its own data order
+(its own shuffle generator), learns and is evaluated and recorded on its own.
+The results equal separate runs up to floating-point rounding of the batched
+matmuls (tests/test_fast_paths.py). If a member diverges, the whole batch is
+recorded as diverged (the message names the seed); rerun without batching to
+keep the other seeds. Models that cannot stack members run one after another.
+
+On CUDA, the training step of a model on its fast path is replayed as a CUDA
+graph (:mod:`bench_algorithms.cudagraph`), after a check against the eager step.
 """
 
 from __future__ import annotations
@@ -16,14 +29,24 @@ import time
 
 import torch
 
+from bench_algorithms.cudagraph import graphed_train_step
 from harness.context import Diverged, RunContext
-from harness.model import ConvergentRNN
+from harness.model import ConvergentRNN, member_state, relax_for_output, stack_members
 
 
 def weights_checksum(model: torch.nn.Module) -> float:
     """A float fingerprint of the weights (to show that paired runs share them)."""
     with torch.no_grad():
         return float(sum((p.double() * (i + 1)).sum() for i, p in enumerate(model.parameters())))
+
+
+def member_checksums(model: ConvergentRNN) -> list[float]:
+    """:func:`weights_checksum` of each member of a stacked model (one value for a plain one)."""
+    if not model.members:
+        return [weights_checksum(model)]
+    with torch.no_grad():
+        per = sum((p.double() * (i + 1)).flatten(1).sum(1) for i, p in enumerate(model.parameters()))
+    return [float(v) for v in per]
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -40,14 +63,26 @@ def _sync(device: torch.device) -> None:
 
 
 @torch.no_grad()
+def wrong_counts(model: ConvergentRNN, x: torch.Tensor, labels: torch.Tensor, T: int, batch: int) -> torch.Tensor:
+    """Misclassified samples after ``T`` free steps from zero, per member (shape ``(S,)``, or ``()``),
+    left on the device. Only the output layer is used, so the model may skip what cannot reach it."""
+    wrong = torch.zeros((model.members,) if model.members else (), dtype=torch.int64, device=labels.device)
+    for i in range(0, len(labels), batch):
+        xb = model.prepare(x[i:i + batch])
+        state = relax_for_output(model, xb, model.init_state(xb), T, output_at=T)
+        wrong += (model.predict(state) != labels[i:i + batch]).sum(-1)
+    return wrong
+
+
 def error_rate(model: ConvergentRNN, x: torch.Tensor, labels: torch.Tensor, T: int, batch: int) -> float:
     """Misclassified share in % after ``T`` free steps from zero (one host sync at the end)."""
-    wrong = torch.zeros((), dtype=torch.int64, device=labels.device)
-    for i in range(0, len(labels), batch):
-        xb = x[i:i + batch]
-        state = model.relax(xb, model.init_state(xb), T)
-        wrong += (model.predict(state) != labels[i:i + batch]).sum()
-    return 100.0 * wrong.item() / max(1, len(labels))
+    return 100.0 * wrong_counts(model, x, labels, T, batch).item() / max(1, len(labels))
+
+
+def error_rates(model: ConvergentRNN, x: torch.Tensor, labels: torch.Tensor, T: int, batch: int) -> list[float]:
+    """:func:`error_rate` per member of a stacked model."""
+    wrong = wrong_counts(model, x, labels, T, batch).reshape(-1).tolist()
+    return [100.0 * w / max(1, len(labels)) for w in wrong]
 
 
 class Train:
@@ -65,61 +100,109 @@ class Train:
 
     def __call__(self, ctx: RunContext) -> None:
         model = ctx.build("model").to(ctx.device, ctx.dtype)  # first draw after seeding: shared init
-        ctx.record("init_checksum", weights_checksum(model))
-        algorithm = ctx.build("algorithm")
-        data = ctx.build("dataset").load(ctx.device, ctx.dtype)
-        n = len(data.train)
+        self._train([ctx], model)
+
+    def execute_batch(self, ctxs: list[RunContext]) -> None:
+        """The seeds of one configuration as one stacked model (see the module's docstring)."""
+        models = []
+        for ctx in ctxs:
+            ctx.reseed()  # each member gets exactly the weights of its separate run
+            models.append(ctx.build("model").to(ctxs[0].device, ctxs[0].dtype))
+            if len(ctxs) == 1 or not models[0].supports_members:
+                for c in ctxs:  # no seed dimension for this model: one after another, as separate runs
+                    c.reseed()
+                    self(c)
+                return
+        self._train(ctxs, stack_members(models))
+
+    def _batches(self, n: int) -> int:
         batches = n // self.batch_size  # the last partial batch is dropped, as a DataLoader with drop_last
         if self.max_batches is not None:
             batches = min(batches, self.max_batches)
         if batches < 1:
             raise ValueError(f"the dataset has {n} training samples, fewer than batch_size = {self.batch_size}")
-        shuffle = ctx.generator(offset=1)
-        first_epoch, history = 1, []
-        saved = ctx.load_checkpoint() if self.checkpoint else None
-        if saved is not None:
-            model.load_state_dict(saved["model"])
-            shuffle.set_state(saved["shuffle"])
-            first_epoch, history = saved["epoch"] + 1, saved["history"]
-            for point in history:
-                ctx.log_epoch(**point)
-        if ctx.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(ctx.device)
+        return batches
+
+    def _resume(self, ctxs: list[RunContext], model: ConvergentRNN,
+                shuffles: list[torch.Generator]) -> tuple[int, list[list[dict]]]:
+        """Restore every member from its checkpoint (all at the same epoch), else start afresh."""
+        S = len(ctxs)
+        saved = [ctx.load_checkpoint() if self.checkpoint else None for ctx in ctxs]
+        if any(s is None for s in saved) or len({s["epoch"] for s in saved}) != 1:
+            return 1, [[] for _ in ctxs]
+        if model.members:
+            state = {k: torch.stack([s["model"][k] for s in saved]) for k in saved[0]["model"]}
+            model.load_state_dict(state)
+        else:
+            model.load_state_dict(saved[0]["model"])
+        for i in range(S):
+            shuffles[i].set_state(saved[i]["shuffle"])
+            for point in saved[i]["history"]:
+                ctxs[i].log_epoch(**point)
+        return saved[0]["epoch"] + 1, [s["history"] for s in saved]
+
+    def _train(self, ctxs: list[RunContext], model: ConvergentRNN) -> None:
+        ctx0, S = ctxs[0], len(ctxs)
+        device = ctx0.device
+        for ctx, checksum in zip(ctxs, member_checksums(model)):
+            ctx.record("init_checksum", checksum)
+        algorithm = ctx0.build("algorithm")
+        data = ctx0.build("dataset").load(device, ctx0.dtype)
+        n = len(data.train)
+        batches = self._batches(n)
+        shuffles = [ctx.generator(offset=1) for ctx in ctxs]
+        first_epoch, histories = self._resume(ctxs, model, shuffles)
+        # on CUDA (fast path): the step replayed as a CUDA graph, checked against the eager step first
+        step = graphed_train_step(algorithm, model, T=self.T, K=self.K)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
 
         for epoch in range(first_epoch, self.epochs + 1):
-            order = torch.randperm(n, generator=shuffle)[: batches * self.batch_size].to(ctx.device)
-            _sync(ctx.device)
+            orders = [torch.randperm(n, generator=g)[: batches * self.batch_size] for g in shuffles]
+            order = (torch.stack(orders) if model.members else orders[0]).to(device)
+            _sync(device)
             start = time.perf_counter()
             for b in range(batches):
-                idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+                idx = order[..., b * self.batch_size:(b + 1) * self.batch_size]
                 x, y = data.train.x[idx], model.target(data.train.y[idx])
-                algorithm.train_step(model, x, y, T=self.T, K=self.K)
-                ctx.progress((epoch - 1) * batches + b + 1, self.epochs * batches, "batch",
-                             f"epoch {epoch}/{self.epochs}")
-            _sync(ctx.device)
+                step(x, y)
+                ctx0.progress((epoch - 1) * batches + b + 1, self.epochs * batches, "batch",
+                              f"epoch {epoch}/{self.epochs}")
+            _sync(device)
             seconds = time.perf_counter() - start
             for name, p in model.named_parameters():
-                if not bool(torch.isfinite(p).all()):
-                    raise Diverged(f"parameter {name} is not finite after epoch {epoch}; "
-                                   "lower the learning rates or β")
-            test = error_rate(model, data.test.x, data.test.y, self.eval_T, self.eval_batch_size)
-            train = (error_rate(model, data.train.x, data.train.y, self.eval_T, self.eval_batch_size)
-                     if self.eval_train else float("nan"))
-            point = {"epoch": epoch, "train_error": train, "test_error": test, "seconds": seconds,
-                     "samples_per_s": batches * self.batch_size / seconds}
-            history.append(point)
-            ctx.log_epoch(**point)
-            ctx.progress(epoch * batches, self.epochs * batches, "batch",
-                         f"epoch {epoch}/{self.epochs} test {test:.2f}% train {train:.2f}%")
+                finite = torch.isfinite(p).flatten(1).all(1) if model.members else torch.isfinite(p).all()[None]
+                if not bool(finite.all()):
+                    bad = [ctxs[i].seed for i in range(S) if not bool(finite[i])]
+                    raise Diverged(f"parameter {name} is not finite after epoch {epoch} (seed "
+                                   f"{', '.join(map(str, bad))}); lower the learning rates or β"
+                                   + ("; the seeds were batched: rerun without batch_seeds to keep the "
+                                      "others" if S > 1 else ""))
+            tests = error_rates(model, data.test.x, data.test.y, self.eval_T, self.eval_batch_size)
+            trains = (error_rates(model, data.train.x, data.train.y, self.eval_T, self.eval_batch_size)
+                      if self.eval_train else [float("nan")] * S)
+            for i, ctx in enumerate(ctxs):
+                point = {"epoch": epoch, "train_error": trains[i], "test_error": tests[i], "seconds": seconds,
+                         "samples_per_s": batches * self.batch_size / seconds}
+                histories[i].append(point)
+                ctx.log_epoch(**point)
+            ctx0.progress(epoch * batches, self.epochs * batches, "batch",
+                          f"epoch {epoch}/{self.epochs} test {tests[0]:.2f}% train {trains[0]:.2f}%")
             if self.checkpoint and epoch < self.epochs:
-                ctx.save_checkpoint({"model": model.state_dict(), "shuffle": shuffle.get_state(),
-                                     "epoch": epoch, "history": history})
+                for i, ctx in enumerate(ctxs):
+                    ctx.save_checkpoint({"model": member_state(model, i) if model.members else model.state_dict(),
+                                         "shuffle": shuffles[i].get_state(), "epoch": epoch,
+                                         "history": histories[i]})
 
-        last = history[-1]
-        ctx.record("test_error", last["test_error"])
-        if self.eval_train:
-            ctx.record("train_error", last["train_error"])
-        ctx.record("seconds_per_epoch", sum(h["seconds"] for h in history) / len(history))
-        ctx.record("samples_per_s", sum(h["samples_per_s"] for h in history) / len(history))
-        ctx.record("peak_memory_mb", peak_memory_mb(ctx.device))
-        ctx.record("final_checksum", weights_checksum(model))
+        checksums = member_checksums(model)
+        for i, ctx in enumerate(ctxs):
+            history = histories[i]
+            last = history[-1]
+            ctx.record("test_error", last["test_error"])
+            if self.eval_train:
+                ctx.record("train_error", last["train_error"])
+            # with batched seeds: each member's own epoch time is the batch's (they ran together)
+            ctx.record("seconds_per_epoch", sum(h["seconds"] for h in history) / len(history))
+            ctx.record("samples_per_s", sum(h["samples_per_s"] for h in history) / len(history))
+            ctx.record("peak_memory_mb", peak_memory_mb(device))
+            ctx.record("final_checksum", checksums[i])

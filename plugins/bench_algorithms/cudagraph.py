@@ -1,0 +1,142 @@
+"""A training step replayed as a CUDA graph, checked against the eager step at first use.
+
+A mini-batch step of EP or BPTT on these nets is hundreds of tiny kernels launched
+one after another; on a GPU the launches, not the arithmetic, set the pace.
+:class:`GraphedStep` captures ``algorithm.train_step(model, x, y, T=T, K=K)`` once
+(``torch.cuda.graph``: the whole free phase, nudged phase or backward pass, and the
+in-place parameter update) and replays it for every later mini-batch of the same
+shape, after copying the batch into the captured input buffers.
+
+Defensive by construction, because a capture can silently differ (an operation that
+synchronises, allocates outside the pool, or reads a host value):
+
+* on first use (and after a shape change) it runs the eager step on the batch, records
+  the parameters it produced, restores the parameters, captures, replays once, and
+  compares; if the parameters or the returned values differ beyond ``rtol``/``atol``,
+  or the capture raises, it warns, keeps the eager result and stays eager for good;
+* anything but CUDA (or ``enabled = False``) is eager: it is the identity wrapper.
+
+The capture mechanism is a small *backend* object (``capture(fn) -> outputs``,
+``replay()``), so everything but the CUDA calls themselves is tested on a CPU with a
+stand-in backend (tests/test_fast_paths.py). What could not be verified without a GPU:
+that ``torch.cuda.graph`` captures these steps (autograd included) and how fast the
+replay is.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+StepFn = Callable[[Tensor, Tensor], dict[str, Tensor]]
+
+
+class CudaGraphBackend:
+    """Capture with ``torch.cuda.graph`` after warm-up iterations on a side stream."""
+
+    def __init__(self, warmup: int = 3):
+        self.warmup = warmup
+        self.graph: Any = None
+
+    def capture(self, fn: Callable[[], dict[str, Tensor]], restore: Callable[[], None]) -> dict[str, Tensor]:
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(self.warmup):  # cuBLAS workspaces, autograd's buffers: before capture
+                fn()
+                restore()
+        torch.cuda.current_stream().wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            out = fn()
+        return out
+
+    def replay(self) -> None:
+        self.graph.replay()
+
+
+class GraphedStep:
+    """``step(x, y)`` for one model and algorithm: replayed as a graph where possible."""
+
+    def __init__(self, step: StepFn, model: torch.nn.Module, *, backend: Any = None, enabled: bool | None = None,
+                 rtol: float = 1e-4, atol: float = 1e-6):
+        self.step, self.model = step, model
+        if enabled is None:
+            enabled = backend is not None or next(model.parameters()).device.type == "cuda"
+        self.enabled = enabled
+        self.backend_factory = (lambda: backend) if backend is not None else CudaGraphBackend
+        self.rtol, self.atol = rtol, atol
+        self.key: tuple | None = None
+        self.static: tuple[Tensor, Tensor] | None = None
+        self.out: dict[str, Tensor] | None = None
+        self.backend: Any = None
+        self.fallback_reason = ""
+        self.replays = 0
+
+    @property
+    def graphed(self) -> bool:
+        return self.backend is not None
+
+    def __call__(self, x: Tensor, y: Tensor) -> dict[str, Tensor]:
+        if not self.enabled:
+            return self.step(x, y)
+        key = (tuple(x.shape), tuple(y.shape), x.dtype, y.dtype, x.device)
+        if self.backend is None or key != self.key:
+            return self._capture(x, y, key)
+        self.static[0].copy_(x)
+        self.static[1].copy_(y)
+        self.backend.replay()
+        self.replays += 1
+        return self.out
+
+    def _params(self) -> list[Tensor]:
+        return [p.detach() for p in self.model.parameters()]
+
+    def _set(self, values: list[Tensor]) -> None:
+        with torch.no_grad():
+            for p, v in zip(self._params(), values):
+                p.copy_(v)
+
+    def _give_up(self, reason: str) -> None:
+        self.enabled, self.backend, self.fallback_reason = False, None, reason
+        warnings.warn(f"CUDA graph not used, running eagerly: {reason}", RuntimeWarning, stacklevel=3)
+
+    def _capture(self, x: Tensor, y: Tensor, key: tuple) -> dict[str, Tensor]:
+        start = [p.clone() for p in self._params()]
+        eager_out = {k: v.clone() for k, v in self.step(x, y).items()}
+        eager_params = [p.clone() for p in self._params()]
+        self._set(start)
+        static = (x.clone(), y.clone())
+        backend = self.backend_factory()
+        try:
+            out = backend.capture(lambda: self.step(*static), lambda: self._set(start))
+            self._set(start)
+            backend.replay()
+        except Exception as exc:  # noqa: BLE001 - any failure to capture means: stay eager
+            self._set(eager_params)
+            self._give_up(f"capture failed ({type(exc).__name__}: {exc})")
+            return eager_out
+        bad = [i for i, (p, e) in enumerate(zip(self._params(), eager_params))
+               if not torch.allclose(p, e, rtol=self.rtol, atol=self.atol)]
+        bad += [k for k in eager_out if k not in out or not torch.allclose(out[k], eager_out[k], rtol=self.rtol,
+                                                                           atol=self.atol, equal_nan=True)]
+        if bad:
+            self._set(eager_params)
+            self._give_up(f"the replay differs from the eager step (in {bad[:3]})")
+            return eager_out
+        self.backend, self.key, self.static, self.out = backend, key, static, out
+        return out
+
+
+def graphed_train_step(algorithm: Any, model: torch.nn.Module, *, T: int, K: int, **kwargs: Any) -> GraphedStep:
+    """``algorithm.train_step`` as a :class:`GraphedStep` (graphed on CUDA, eager elsewhere).
+
+    Used only for models on the fast path (``model.fast``): the generic path stays eager.
+    """
+    enabled = kwargs.pop("enabled", None)
+    if not getattr(model, "fast", False):
+        enabled = False
+    return GraphedStep(lambda x, y: algorithm.train_step(model, x, y, T=T, K=K), model, enabled=enabled, **kwargs)

@@ -1,0 +1,196 @@
+"""The ``speed`` run kind end to end through the harness (suite → runner → store → table), and
+batched seeds through the runner: the same results as separate runs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from harness.cli import main
+from harness.plugins import PluginManager
+from harness.runner import Runner
+from harness.store import read_json
+from harness.suite import load_suite
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one intra-op thread is faster, and steady when other jobs share the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+SPEED = """
+    name = "speed-test"
+    [defaults]
+    kind = "speed"
+    device = "cpu"
+    dataset = { name = "blobs", input_size = 12, num_classes = 4, n_train = 100, n_test = 20 }
+    model = { name = "p", input_size = 12, output_size = 4, hidden = [16, 8], activation = "sigmoid" }
+    T = 12
+    K = 4
+    batch_size = 5
+    batches = 2
+    warmup = 1
+    repeats = 3
+    threads = 1
+
+    [[runs]]
+    name = "P-2h"
+    algorithm = { lr = [0.2, 0.1, 0.05] }
+    grid.algorithm = [{ name = "ep", beta = 0.3 }, "bptt"]
+
+    [tables.throughput]
+    rows = ["name"]
+    columns = ["algorithm", "metric"]
+    metrics = ["samples_per_s", "generic_samples_per_s", "speedup"]
+"""
+
+TRAIN = """
+    name = "batched"
+    [defaults]
+    kind = "train"
+    seeds = [0, 1, 2]
+    device = "cpu"
+    dtype = "{dtype}"
+    dataset = {{ name = "blobs", input_size = 12, num_classes = 4, n_train = 120, n_test = 40 }}
+    T = 12
+    K = 4
+    epochs = 2
+    batch_size = 10
+    batch_seeds = {batched}
+
+    [[runs]]
+    name = "p"
+    model = {{ name = "p", input_size = 12, output_size = 4, hidden = [16, 8], activation = "sigmoid" }}
+    algorithm = {{ lr = [0.1, 0.05, 0.02] }}
+    grid.algorithm = [{{ name = "ep", beta = 0.3 }}, "bptt"]
+
+    [[runs]]
+    name = "eb"
+    model = {{ name = "eb", input_size = 12, output_size = 4, hidden = [16], activation = "sigmoid", eps = 0.2, clip = true }}
+    algorithm = {{ name = "ep", beta = 0.5, lr = [0.4, 0.2] }}
+"""
+
+
+@pytest.fixture(scope="module")
+def registry():
+    m = PluginManager()
+    m.load_entry_points()
+    return m.registry
+
+
+def _finals(runner, run):
+    return {r["metric"]: r["value"] for r in read_json(runner.store(run).dir / "metrics.json")["final"]}
+
+
+def test_speed_kind_end_to_end(registry, suite_file, tmp_path):
+    path = suite_file(SPEED)
+    suite = load_suite(path, registry)
+    runner = Runner(suite, registry, tmp_path)
+    threads = torch.get_num_threads()
+    outcomes = runner.execute(suite.runs)
+    assert torch.get_num_threads() == threads  # restored after each run
+    assert [o.status for o in outcomes] == ["done", "done"], [o.error for o in outcomes]
+    for run in suite.runs:
+        f = _finals(runner, run)
+        for key in ("samples_per_s", "generic_samples_per_s", "speedup", "seconds_per_epoch",
+                    "generic_seconds_per_epoch", "peak_memory_mb", "ms_per_batch"):
+            assert f[key] > 0, key
+        assert f["speedup"] == pytest.approx(f["samples_per_s"] / f["generic_samples_per_s"])
+        assert f["seconds_per_epoch"] == pytest.approx(60000 / f["samples_per_s"])
+        assert f["max_rel_diff"] < 1e-5  # both paths, same weights and batches: the same parameters
+        assert f["cuda_graph"] == 0.0 and f["torch_threads"] == 1.0
+    result = CliRunner().invoke(main, ["table", str(path), "--results-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "P-2h" in result.output and "speedup" in result.output
+
+
+@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-12), ("float32", 5e-5)])
+def test_batched_seeds_equal_separate_runs(registry, suite_file, tmp_path, dtype, rtol):
+    """Every run's errors and checksums, batched (one stacked model per configuration) vs separate.
+
+    Learning rates are kept moderate: with lr = 0.4 this P net's EP training is chaotic (a 1e-15
+    change of one weight grows to 1e-8 in two epochs, measured), and any reordering of a sum,
+    batched or not, would show at that level."""
+    results = {}
+    for batched in ("false", "true"):
+        path = suite_file(TRAIN.format(dtype=dtype, batched=batched), name=f"{batched}.toml")
+        suite = load_suite(path, registry)
+        runner = Runner(suite, registry, tmp_path / batched)
+        groups = runner.groups(suite.runs)
+        assert len(groups) == (3 if batched == "true" else 9)
+        outcomes = runner.execute(suite.runs)
+        assert all(o.status == "done" for o in outcomes), [o.error for o in outcomes]
+        results[batched] = {run.id: _finals(runner, run) for run in suite.runs}
+        if batched == "true":
+            env = read_json(runner.store(suite.runs[0]).dir / "environment.json")
+            assert env["batched_seeds"] == 3
+    assert results["true"].keys() == results["false"].keys()
+    for rid, sep in results["false"].items():
+        bat = results["true"][rid]
+        assert bat["init_checksum"] == sep["init_checksum"], rid  # the same initial weights
+        assert bat["final_checksum"] == pytest.approx(sep["final_checksum"], rel=rtol), rid
+        if dtype == "float64":
+            assert bat["test_error"] == sep["test_error"] and bat["train_error"] == sep["train_error"], rid
+    checks = {r["final_checksum"] for r in results["true"].values()}
+    assert len(checks) == 9  # seeds and algorithms really differ
+
+
+def test_batched_seeds_of_a_model_without_members_run_one_after_another(registry, suite_file, tmp_path):
+    text = TRAIN.format(dtype="float64", batched="BATCHED").split("[[runs]]")[0] + """
+    [[runs]]
+    name = "pconv"
+    model = { name = "pconv", input_shape = [1, 4, 3], channels = [2], kernel = 2, output_size = 4, activation = "tanh" }
+    algorithm = { name = "bptt", lr = [0.1, 0.05] }
+    """
+    finals = {}
+    for batched in ("false", "true"):
+        suite = load_suite(suite_file(text.replace("BATCHED", batched), name=f"{batched}.toml"), registry)
+        runner = Runner(suite, registry, tmp_path / batched)
+        assert len(runner.groups(suite.runs)) == (1 if batched == "true" else 3)
+        outcomes = runner.execute(suite.runs)
+        assert all(o.status == "done" for o in outcomes), [o.error for o in outcomes]
+        finals[batched] = {r.id: _finals(runner, r) for r in suite.runs}
+    assert finals["true"] == {k: {**v, "peak_memory_mb": finals["true"][k]["peak_memory_mb"],
+                                  "seconds_per_epoch": finals["true"][k]["seconds_per_epoch"],
+                                  "samples_per_s": finals["true"][k]["samples_per_s"]}
+                              for k, v in finals["false"].items()}
+
+
+def test_batched_seeds_resume_from_checkpoints(registry, suite_file, tmp_path, monkeypatch):
+    """Interrupted in epoch 2, a batched group resumes every member from its own checkpoint and ends
+    where an uninterrupted batched run ends."""
+    text = TRAIN.format(dtype="float64", batched="true").replace("epochs = 2", "epochs = 3")
+    path = suite_file(text)
+    suite = load_suite(path, registry)
+    runs = [r for r in suite.runs if r.name == "eb"]
+    whole = Runner(suite, registry, tmp_path / "whole")
+    whole.execute(runs)
+    expected = {r.id: _finals(whole, r) for r in runs}
+
+    import bench_algorithms.ep as ep_module
+
+    calls = {"n": 0}
+    original = ep_module.EP.train_step
+
+    def interrupt(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 18:  # 12 batches per epoch: in epoch 2
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ep_module.EP, "train_step", interrupt)
+    runner = Runner(suite, registry, tmp_path / "resumed")
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute(runs)
+    assert all(runner.store(r).checkpoint.exists() for r in runs)
+    calls["n"] = -10**9
+    runner.execute(runs)
+    assert calls["n"] == -10**9 + 24  # epochs 2 and 3, once for the three stacked seeds
+    for r in runs:
+        got = _finals(runner, r)
+        for key in ("final_checksum", "test_error", "train_error"):
+            assert got[key] == expected[r.id][key], (r.id, key)
