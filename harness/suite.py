@@ -254,7 +254,7 @@ class _Checker:
     def unknown_key(self, where: str, key: str, allowed: list[str], what: str) -> None:
         hint = close_match(key, allowed)
         msg = f"unknown key {key!r} for {what}"
-        msg += f"; did you mean {hint!r}?" if hint else ""
+        msg += f"; did you mean {hint!r}?" if hint else "."
         msg += f" Allowed: {', '.join(sorted(allowed)) or 'none'}"
         self.err(where, msg)
 
