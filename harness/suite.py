@@ -356,7 +356,9 @@ def load_suite(path: str | Path, registry: Registry) -> Suite:
         except (ComponentError, KeyError, TypeError):
             slots = set()  # reported by _expand_run
         merged = _merge_run(defaults, raw, slots)
+        before = len(ck.problems)
         runs.extend(_expand_run(ck, where, merged))
+        _blame_defaults(ck, before, where, raw, defaults)
 
     ids = [r.id for r in runs]
     for dup in {x for x in ids if ids.count(x) > 1}:
@@ -385,6 +387,31 @@ def resolve_executor(suite: Suite, registry: Registry, name: str | None,
     if ck.problems:
         raise SuiteError("command line and " + str(suite.path), ck.problems)
     return comp
+
+
+def _from_defaults(path: list[str], raw: dict[str, Any], defaults: dict[str, Any]) -> bool:
+    """True when the value at ``path`` comes from [defaults], not from the run itself."""
+    def has(table: Any, keys: list[str]) -> bool:
+        for k in keys:
+            if not isinstance(table, dict) or k not in table:
+                return False
+            table = table[k]
+        return True
+
+    return has(defaults, path) and not has(raw, path)
+
+
+def _blame_defaults(ck: _Checker, start: int, where: str, raw: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Report a bad key inherited from [defaults] once, at ``defaults.…``, not under every run."""
+    kept = ck.problems[:start]
+    for problem in ck.problems[start:]:
+        location, sep, message = problem.partition(": ")
+        path = location[len(where) + 1:].split(".") if location.startswith(where + ".") else []
+        if path and "[" not in path[0] and _from_defaults(path, raw, defaults):
+            problem = f"defaults.{'.'.join(path)}{sep}{message}"
+        if problem not in kept:
+            kept.append(problem)
+    ck.problems[:] = kept
 
 
 def _expand_run(ck: _Checker, where: str, merged: dict[str, Any]) -> list[RunSpec]:

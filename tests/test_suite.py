@@ -80,8 +80,7 @@ def test_unknown_component_suggests(manager, suite_file):
 
 def test_unknown_kind(manager, suite_file):
     ps = problems(manager, suite_file(BASE.replace('kind = "score"', 'kind = "scor"')))
-    assert ps[0] == ("runs[0] (A).kind: unknown run_kind 'scor' (did you mean 'score'?); "
-                     "known run_kinds: score")
+    assert ps == ["defaults.kind: unknown run_kind 'scor' (did you mean 'score'?); known run_kinds: score"]
 
 
 def test_missing_required_parameter(manager, suite_file):
@@ -138,4 +137,13 @@ def test_execution_switches_do_not_change_run_ids(manager, suite_file):
     assert all(r.fast and not r.batch_seeds for r in base.runs)
     assert all(not r.fast and r.batch_seeds for r in switched.runs)
     ps = problems(manager, suite_file(BASE.replace("[defaults]", "[defaults]\nfast = 0")))
-    assert ps[0] == "runs[0] (A).fast: expected bool, got int 0"
+    assert ps == ["defaults.fast: expected bool, got int 0"]
+
+
+def test_a_mistake_in_defaults_is_reported_once_at_defaults(manager, suite_file):
+    ps = problems(manager, suite_file(BASE.replace("offset = 1.0 }", "offset = 1.0, widht = 2 }")))
+    assert ps == ["defaults.model.widht: unknown key 'widht' for model 'const'; did you mean 'width'? "
+                  "Allowed: offset, width"]
+    # the same key written in a run is that run's mistake
+    ps = problems(manager, suite_file(BASE.replace("model = { width = 5 }", "model = { widht = 5 }")))
+    assert ps[0].startswith("runs[1] (B).model.widht")
