@@ -149,7 +149,11 @@ class ConvergentRNN(nn.Module):
         return 0.5 * (diff * diff).sum(-1)
 
     def predict(self, state: State) -> Tensor:
-        return state[0].flatten(self.batch_dim() + 1).argmax(-1)
+        return self.labels(state[0])
+
+    def labels(self, y: Tensor) -> Tensor:
+        """Class indices of output-shaped values (the argmax; inverse of :meth:`target`)."""
+        return y.flatten(self.batch_dim() + 1).argmax(-1)
 
     def target(self, labels: Tensor) -> Tensor:
         """One-hot targets shaped like the output layer."""

@@ -20,10 +20,6 @@ from harness.algorithm import Processes
 from harness.model import ConvergentRNN, per_group, relax_for_output
 
 
-def _labels(y: Tensor, model: ConvergentRNN) -> Tensor:
-    return y.flatten(model.batch_dim() + 1).argmax(-1)
-
-
 class BPTT:
     def __init__(self, lr: list[float] | None = None):
         self.lr = lr
@@ -59,7 +55,7 @@ class BPTT:
                         p.sub_(grads[i], alpha=lrs[name])
                     i += 1
         return {"loss": per_sample.mean(-1).detach(),
-                "error": (model.predict(state) != _labels(y, model)).to(state[0].dtype).mean(-1)}
+                "error": (model.predict(state) != model.labels(y)).to(state[0].dtype).mean(-1)}
 
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
         """−∇_s(t) and −∇_θ(t), t = 0 … K−1, from one backward pass (L = batch mean of ℓ)."""

@@ -13,10 +13,6 @@ from harness.algorithm import Processes
 from harness.model import ConvergentRNN, per_group
 
 
-def _labels(y: Tensor, model: ConvergentRNN) -> Tensor:
-    return y.flatten(model.batch_dim() + 1).argmax(-1)
-
-
 class EP:
     def __init__(self, beta: float = 0.1, lr: list[float] | None = None):
         if beta == 0:
@@ -39,7 +35,7 @@ class EP:
                     p.add_(d, alpha=lrs[name] * scale)
         # per member when seeds are stacked (model.members), else scalars; left on the device
         return {"loss": model.loss(free, y).mean(-1).detach(),
-                "error": (model.predict(free) != _labels(y, model)).to(free[0].dtype).mean(-1)}
+                "error": (model.predict(free) != model.labels(y)).to(free[0].dtype).mean(-1)}
 
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
         """ΔEP_s(t) = (s^β_{t+1} − s^β_t)/(β·scale), ΔEP_θ(t) = (∂Φ/∂θ(s^β_{t+1}) − ∂Φ/∂θ(s^β_t))/(β·scale)."""
