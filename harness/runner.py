@@ -66,15 +66,15 @@ class Runner:
         todo = [r for r in runs if self.should_run(r)]
         progress = self.progress or Progress(len(todo))
         progress.total_runs = len(todo)
-        skipped = [r for r in runs if r not in todo]
-        if skipped:
+        recorded = {r.id: self.store(r).status() for r in runs if r not in todo}
+        if recorded:
             kept: dict[str, int] = {}
-            for r in skipped:
-                kept[self.store(r).status()] = kept.get(self.store(r).status(), 0) + 1
-            progress.message(f"{len(skipped)} run(s) already recorded, skipped ("
+            for status in recorded.values():
+                kept[status] = kept.get(status, 0) + 1
+            progress.message(f"{len(recorded)} run(s) already recorded, skipped ("
                              + ", ".join(f"{v} {k}" for k, v in sorted(kept.items()))
                              + "; --rerun-failed re-runs failed ones, --force all)")
-        outcomes += [Outcome(r, "skipped:" + self.store(r).status()) for r in skipped]
+        outcomes += [Outcome(r, "skipped:" + recorded[r.id]) for r in runs if r.id in recorded]
         done = 0
         for group in self.groups(todo):
             label = group[0].id if len(group) == 1 else f"{group[0].id} (+{len(group) - 1} seeds batched)"
