@@ -22,6 +22,18 @@ def write_dist(root: Path, dist: str, version: str, entry_points: dict[str, str]
         (root / f"{name}.py").write_text(textwrap.dedent(code))
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: one intra-op thread is faster, and steady when other jobs share the cores.
+    Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def fake_site(tmp_path, monkeypatch):
     """A directory on sys.path that holds fake distributions."""

@@ -392,32 +392,27 @@ def test_blobs_shapes_and_range():
     assert set(s.train.y.tolist()) <= {0, 1, 2}
 
 
-def test_blobs_is_learnable_by_a_small_net():
-    s = Blobs().load(CPU, torch.float32)
+def _test_accuracy_of_a_small_net(s, inputs: int, classes: int) -> float:
+    """Train a 32-unit MLP with Adam (150 full-batch steps) and return its test accuracy."""
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(20, 32), torch.nn.Tanh(), torch.nn.Linear(32, 10))
+    net = torch.nn.Sequential(torch.nn.Linear(inputs, 32), torch.nn.Tanh(), torch.nn.Linear(32, classes))
     opt = torch.optim.Adam(net.parameters(), lr=0.02)
     for _ in range(150):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(net(s.train.x), s.train.y).backward()
         opt.step()
     with torch.no_grad():
-        acc = (net(s.test.x).argmax(1) == s.test.y).float().mean().item()
+        return (net(s.test.x).argmax(1) == s.test.y).float().mean().item()
+
+
+def test_blobs_is_learnable_by_a_small_net():
+    acc = _test_accuracy_of_a_small_net(Blobs().load(CPU, torch.float32), 20, 10)
     assert acc > 0.9, acc
 
 
 def test_random_labels_are_not_learnable():
     """Sanity check of the contrast with blobs: random labels stay at chance on test data."""
-    s = RandomData(n_train=500, n_test=500).load(CPU, torch.float32)
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.Tanh(), torch.nn.Linear(32, 5))
-    opt = torch.optim.Adam(net.parameters(), lr=0.02)
-    for _ in range(150):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(s.train.x), s.train.y).backward()
-        opt.step()
-    with torch.no_grad():
-        acc = (net(s.test.x).argmax(1) == s.test.y).float().mean().item()
+    acc = _test_accuracy_of_a_small_net(RandomData(n_train=500, n_test=500).load(CPU, torch.float32), 10, 5)
     assert acc < 0.35, acc
 
 

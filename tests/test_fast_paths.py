@@ -23,13 +23,7 @@ from harness.model import Clamped, ConvergentRNN, member_state, stack_members
 D = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster, and steady when other jobs share the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 P_HIDDEN = {"P-1h": [12], "P-2h": [12, 9], "P-3h": [12, 9, 8]}
