@@ -17,7 +17,7 @@ import torch
 
 from bench_algorithms import BPTT, EP
 from bench_models import EBNet, PConvNet, PNet, ToyModel
-from bench_runs.train import error_rate
+from bench_runs.train import error_rate, error_rates
 from harness.model import Clamped, ConvergentRNN, member_state, stack_members
 
 D = torch.float64
@@ -184,11 +184,11 @@ def test_error_rate_fast_equals_generic(name):
 
 # -- batched seeds ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("algo", ["ep", "bptt"])
-@pytest.mark.parametrize("name", ["P-2h", "EB-1h", "toy"])
+@pytest.mark.parametrize("name", ["P-2h", "EB-1h", "toy", "P-conv"])
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "generic"])
 def test_stacked_members_equal_separate_models(name, algo, fast):
     """Three seeds as one model with a leading seed dimension, each with its own data, train as
-    three separate models do (float64)."""
+    three separate models do (float64); evaluated on a shared input, they predict as they do."""
     models = []
     for seed in range(3):
         torch.manual_seed(seed)
@@ -207,15 +207,45 @@ def test_stacked_members_equal_separate_models(name, algo, fast):
         assert _close(out["loss"][i], outs[i]["loss"], 1e-12)
         for k, v in member_state(stacked, i).items():
             assert _close(v, m.state_dict()[k], 1e-12), (i, k)
+    xt, _ = _data(models[0], batch=30, seed=4)
     labels = torch.randint(0, 4, (30,), generator=torch.Generator().manual_seed(3))
-    xt = torch.rand(30, 15, generator=torch.Generator().manual_seed(4), dtype=D)
-    from bench_runs.train import error_rates
     assert error_rates(stacked, xt, labels, 10, 7) == [error_rate(m, xt, labels, 10, 7) for m in models]
 
 
+def test_stacked_p_conv_takes_flat_or_image_inputs_shared_or_per_member():
+    """A stacked P-conv reads ``(B, sample)`` as one batch for every member and ``(S, B, sample)``
+    as one batch per member, the sample flat or image-shaped; its conv layers' states are
+    ``(S, B, C, H, W)`` laid out so that folding the members into the channels copies nothing."""
+    models = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        models.append(MODELS["P-conv"]().to(D))
+    stacked = stack_members(models)
+    x, _ = _data(models[0], batch=4)
+    per_member = torch.stack([x, x.flip(0), 1 - x])
+    for xs in (x, x.flatten(1), per_member, per_member.flatten(2)):
+        s = stacked.init_state(xs)
+        assert [t.shape for t in s] == [(3, 4, 4), (3, 4, 4, 1, 1), (3, 4, 3, 5, 5)]
+        s = stacked.relax(stacked.prepare(xs), s, 4)
+        assert all(stacked._fold(t).data_ptr() == t.data_ptr() for t in s[1:])  # views, not copies
+        for i, m in enumerate(models):
+            xi = xs if xs.dim() in (2, 4) else xs[i]
+            ref = m.relax(m.prepare(xi), m.init_state(xi), 4)
+            assert all(_close(u[i], v, 1e-13) for u, v in zip(s, ref)), i
+
+
+class _NoMembers(ConvergentRNN):
+    """A model that does not declare ``supports_members``."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(3))
+
+
 def test_stacking_refuses_models_without_members():
+    assert not _NoMembers.supports_members
     with pytest.raises(ValueError, match="supports_members"):
-        stack_members([MODELS["P-conv"]()])
+        stack_members([_NoMembers(), _NoMembers()])
 
 
 # -- the CUDA-graph wrapper, with stand-in backends (the CUDA calls themselves need a GPU) ----------

@@ -18,9 +18,23 @@ convolution, whose indices are the same at both ends). The two-chain trick of
 the layered P nets does not apply: the downward term into ``h^{n+1}`` is
 unpooled with the argmax indices of ``W * h^{n+1}``, so a layer's update
 depends on its own previous value.
+
+Seed members (:func:`harness.model.stack_members`): with ``members = S`` every
+parameter has a leading dimension ``S``; the state is ``(S, B, 10)`` for ``s0``
+and ``(S, B, C, H, W)`` for the conv layers, and an input is shared,
+``(B, *input_shape)`` or ``(B, flat)``, or one batch per member, ``(S, B, …)``.
+The members are folded into the channels, ``(B, S·C, H, W)``, and run as one
+grouped convolution (``groups = S``; kernels ``(S·Cout, Cin, k, k)``), as one
+grouped transposed convolution and one grouped weight gradient; pooling and
+unpooling act per channel anyway, and the FC layer is a batched matmul. A
+shared input needs no grouping: one convolution with every member's kernels.
+The conv layers' states are laid out ``(B, S, C, H, W)`` in memory, so folding
+them is a view. Without members (``members = 0``) nothing is folded or grouped.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as Fn
@@ -35,6 +49,7 @@ from .init import init_bias, init_weight
 class PConvNet(ConvergentRNN):
     derives_from_phi = False
     nudge_scale = 1.0
+    supports_members = True
 
     def __init__(self, input_shape: list[int] = (1, 28, 28), channels: list[int] = (32, 64),
                  kernel: int = 5, pool: int = 2, output_size: int = 10,
@@ -82,6 +97,7 @@ class PConvNet(ConvergentRNN):
         self.group_order.append("fc")
         self.output_size = int(output_size)
         self.layer_names = ("s0",) + tuple(f"h{n}" for n in range(nconv))
+        self._sample_numel = math.prod(self.input_shape)
 
     @property
     def num_classes(self) -> int:
@@ -90,18 +106,64 @@ class PConvNet(ConvergentRNN):
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         return {g: [self.w[g]] + ([self.b[g]] if g in self.b else []) for g in self.group_order}
 
+    # -- seed members: folded into the channels ------------------------------------
+    def _per_member(self, x: Tensor) -> bool:
+        """Whether a stacked model's input holds one batch per member, ``(S, B, sample)``, rather
+        than one shared batch ``(B, sample)``; a sample is ``input_shape`` or flat."""
+        sample = tuple(x.shape[2:])
+        return bool(self.members) and (sample == self.input_shape or sample == (self._sample_numel,))
+
+    def _fold(self, h: Tensor) -> Tensor:
+        """``(S, B, C, H, W)`` → ``(B, S·C, H, W)``, what a grouped convolution takes (identity
+        without members). A view when ``h`` is an :meth:`_unfold` result, as the states are."""
+        return h.transpose(0, 1).flatten(1, 2) if self.members else h
+
+    def _folds(self, hs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        """:meth:`_fold` of each conv layer's state."""
+        return tuple(self._fold(h) for h in hs) if self.members else hs
+
+    def _unfold(self, h: Tensor) -> Tensor:
+        """``(B, S·C, H, W)`` → ``(S, B, C, H, W)``, a view (identity without members)."""
+        return h.unflatten(1, (self.members, -1)).transpose(0, 1) if self.members else h
+
+    def _kernel(self, n: int) -> Tensor:
+        """``conv{n}``'s weight as ``conv2d`` takes it: members stacked into the output channels,
+        ``(S·Cout, Cin, k, k)``; ``conv_transpose2d`` with ``groups = S`` takes the same."""
+        w = self.w[f"conv{n}"]
+        return w.flatten(0, 1) if self.members else w
+
+    def _fc(self, h0: Tensor) -> Tensor:
+        """``W_fc F(h0) + b`` (batched over the members)."""
+        out = h0.flatten(-3) @ self.w["fc"].mT
+        if "fc" in self.b:
+            out = out + (self.b["fc"].unsqueeze(-2) if self.members else self.b["fc"])
+        return out
+
     def init_state(self, x: Tensor | Clamped) -> State:
         x = raw(x)
-        B = x.shape[0]
-        return (torch.zeros(B, self.output_size, dtype=x.dtype, device=x.device),) + tuple(
-            torch.zeros(B, *shape, dtype=x.dtype, device=x.device) for shape in self.h_shapes)
+        B = x.shape[1] if self._per_member(x) else x.shape[0]
+        kw = {"dtype": x.dtype, "device": x.device}
+        if not self.members:
+            return (torch.zeros(B, self.output_size, **kw),) + tuple(
+                torch.zeros(B, *shape, **kw) for shape in self.h_shapes)
+        S = self.members  # conv layers laid out (B, S, C, H, W) in memory, so that _fold is a view
+        return (torch.zeros(S, B, self.output_size, **kw),) + tuple(
+            torch.zeros(B, S, *shape, **kw).transpose(0, 1) for shape in self.h_shapes)
 
     def _image(self, x: Tensor) -> Tensor:
+        """The input as ``conv2d`` takes it: ``(B, C, H, W)``; one batch per member is folded,
+        ``(B, S·C, H, W)``; a shared batch stays as it is (one convolution with every member's
+        kernels gives the folded output)."""
+        if self._per_member(x):
+            return self._fold(x.reshape(*x.shape[:2], *self.input_shape))
         return x.reshape(x.shape[0], *self.input_shape)
 
     def _up(self, n: int, below: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """``P(W_n * below + b)``, the argmax indices and the pre-pool map."""
-        z = Fn.conv2d(below, self.w[f"conv{n}"], self.b[f"conv{n}"] if f"conv{n}" in self.b else None)
+        """``P(W_n * below + b)``, the argmax indices and the pre-pool map (all folded)."""
+        w, b = self._kernel(n), self.b[f"conv{n}"] if f"conv{n}" in self.b else None
+        if b is not None and self.members:
+            b = b.flatten()
+        z = Fn.conv2d(below, w, b, groups=below.shape[1] // w.shape[1])
         p, idx = Fn.max_pool2d(z, self.pool, return_indices=True)
         return p, idx, z
 
@@ -112,75 +174,74 @@ class PConvNet(ConvergentRNN):
         img = self._image(raw(x))
         return Clamped(raw(x), {"img": img, "up": self._up(self.nconv - 1, img)})
 
-    def _ups(self, x: Tensor | Clamped, hs: tuple[Tensor, ...]) -> list[tuple[Tensor, Tensor, Tensor]]:
+    def _ups(self, x: Tensor | Clamped, fh: tuple[Tensor, ...]) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """:meth:`_up` of every conv layer, given the folded hidden layers ``fh``."""
         if self.fast and isinstance(x, Clamped):
             top = self.nconv - 1
-            return [self._up(n, hs[n + 1]) for n in range(top)] + [x.cache["up"]]
+            return [self._up(n, fh[n + 1]) for n in range(top)] + [x.cache["up"]]
         img = self._image(raw(x))
-        return [self._up(n, hs[n + 1] if n + 1 < self.nconv else img) for n in range(self.nconv)]
+        return [self._up(n, fh[n + 1] if n + 1 < self.nconv else img) for n in range(self.nconv)]
 
     def step(self, x: Tensor | Clamped, state: State, y: Tensor | None = None, beta: float = 0.0) -> State:
         s0, hs = state[0], state[1:]
-        ups = self._ups(x, hs)
-        out = hs[0].flatten(1) @ self.w["fc"].t()
-        if "fc" in self.b:
-            out = out + self.b["fc"]
-        new0 = self.act(out)
+        fh = self._folds(hs)
+        ups = self._ups(x, fh)
+        new0 = self.act(self._fc(hs[0]))
         if beta != 0.0 and y is not None:
             new0 = new0 + beta * (y - s0)
         new = [new0]
         for n in range(self.nconv):
             if n == 0:
-                down = (s0 @ self.w["fc"]).reshape(hs[0].shape)
+                down = self._fold((s0 @ self.w["fc"]).reshape(hs[0].shape))
             else:
                 _, idx, z = ups[n - 1]
-                unpooled = Fn.max_unpool2d(hs[n - 1], idx, self.pool, output_size=z.shape[-2:])
-                down = Fn.conv_transpose2d(unpooled, self.w[f"conv{n - 1}"])
-            new.append(self.act(ups[n][0] + down))
+                unpooled = Fn.max_unpool2d(fh[n - 1], idx, self.pool, output_size=z.shape[-2:])
+                down = Fn.conv_transpose2d(unpooled, self._kernel(n - 1), groups=self.members or 1)
+            new.append(self._unfold(self.act(ups[n][0] + down)))
         return tuple(new)
 
     def phi(self, x: Tensor, state: State) -> Tensor:
         img = self._image(raw(x))
         s0, hs = state[0], state[1:]
-        out = hs[0].flatten(1) @ self.w["fc"].t()
-        if "fc" in self.b:
-            out = out + self.b["fc"]
-        total = (s0 * out).sum(1)
+        fh = self._folds(hs)
+        total = (s0 * self._fc(hs[0])).sum(-1)
         for n in range(self.nconv):
-            p, _, _ = self._up(n, hs[n + 1] if n + 1 < self.nconv else img)
-            total = total + (hs[n] * p).flatten(1).sum(1)
+            p, _, _ = self._up(n, fh[n + 1] if n + 1 < self.nconv else img)
+            total = total + (hs[n] * self._unfold(p)).flatten(-3).sum(-1)
         return total
 
     # -- explicit ∂Φ/∂θ (fast path) ------------------------------------------------
     def _conv_grads(self, n: int, h: Tensor, up: tuple[Tensor, Tensor, Tensor], below: Tensor) -> list[Tensor]:
-        """∂(h • P(W * below + b))/∂(W, b): unpool ``h`` with the indices, then the weight gradient."""
+        """∂(h • P(W * below + b))/∂(W, b): unpool ``h`` (folded) with the indices, then the weight
+        gradient (per member: grouped as the convolution was)."""
         _, idx, z = up
         g = Fn.max_unpool2d(h, idx, self.pool, output_size=z.shape[-2:])
-        w = self.w[f"conv{n}"]
-        out = [torch.nn.grad.conv2d_weight(below, w.shape, g)]
+        w = self._kernel(n)
+        out = [torch.nn.grad.conv2d_weight(below, w.shape, g, groups=below.shape[1] // w.shape[1])
+               .view_as(self.w[f"conv{n}"])]
         if f"conv{n}" in self.b:
-            out.append(g.sum((0, 2, 3)))
+            out.append(g.sum((0, 2, 3)).view_as(self.b[f"conv{n}"]))
         return out
 
     def _fc_grads(self, s0: Tensor, h0: Tensor) -> list[Tensor]:
-        out = [s0.t() @ h0.flatten(1)]
+        out = [s0.mT @ h0.flatten(-3)]
         if "fc" in self.b:
-            out.append(s0.sum(0))
+            out.append(s0.sum(-2))
         return out
 
-    def _belows(self, x: Tensor | Clamped, hs: tuple[Tensor, ...]) -> list[Tensor]:
-        img = x.cache["img"] if isinstance(x, Clamped) else self._image(x)
-        return [hs[n + 1] if n + 1 < self.nconv else img for n in range(self.nconv)]
+    def _belows(self, x: Tensor | Clamped, fh: tuple[Tensor, ...]) -> list[Tensor]:
+        img = x.cache["img"] if isinstance(x, Clamped) else self._image(raw(x))
+        return [fh[n + 1] if n + 1 < self.nconv else img for n in range(self.nconv)]
 
     def dphi_dtheta(self, x: Tensor | Clamped, state: State) -> dict[str, list[Tensor]]:
         if not self.fast:
             return ConvergentRNN.dphi_dtheta(self, x, state)
         state = tuple(s.detach() for s in state)
         with torch.no_grad():
-            s0, hs = state[0], state[1:]
-            ups, belows = self._ups(x, hs), self._belows(x, hs)
-            out = {f"conv{n}": self._conv_grads(n, hs[n], ups[n], belows[n]) for n in range(self.nconv)}
-            out["fc"] = self._fc_grads(s0, hs[0])
+            s0, fh = state[0], self._folds(state[1:])
+            ups, belows = self._ups(x, fh), self._belows(x, fh)
+            out = {f"conv{n}": self._conv_grads(n, fh[n], ups[n], belows[n]) for n in range(self.nconv)}
+            out["fc"] = self._fc_grads(s0, state[1])
         return {g: out[g] for g in self.group_order}
 
     def dphi_delta(self, x: Tensor | Clamped, after: State, before: State) -> dict[str, list[Tensor]]:
@@ -190,16 +251,17 @@ class PConvNet(ConvergentRNN):
         b = tuple(s.detach() for s in before)
         with torch.no_grad():
             top = self.nconv - 1
-            ua, ub = self._ups(x, a[1:]), self._ups(x, b[1:])
-            ba, bb = self._belows(x, a[1:]), self._belows(x, b[1:])
+            fa, fb = self._folds(a[1:]), self._folds(b[1:])
+            ua, ub = self._ups(x, fa), self._ups(x, fb)
+            ba, bb = self._belows(x, fa), self._belows(x, fb)
             out = {}
             for n in range(self.nconv):
                 if n == top:  # same input, same indices: one weight gradient of the difference
-                    out[f"conv{n}"] = self._conv_grads(n, a[1 + n] - b[1 + n], ua[n], ba[n])
+                    out[f"conv{n}"] = self._conv_grads(n, fa[n] - fb[n], ua[n], ba[n])
                 else:
-                    ga = self._conv_grads(n, a[1 + n], ua[n], ba[n])
-                    gb = self._conv_grads(n, b[1 + n], ub[n], bb[n])
+                    ga = self._conv_grads(n, fa[n], ua[n], ba[n])
+                    gb = self._conv_grads(n, fb[n], ub[n], bb[n])
                     out[f"conv{n}"] = [u - v for u, v in zip(ga, gb)]
-            fa, fb = self._fc_grads(a[0], a[1]), self._fc_grads(b[0], b[1])
-            out["fc"] = [u - v for u, v in zip(fa, fb)]
+            ga, gb = self._fc_grads(a[0], a[1]), self._fc_grads(b[0], b[1])
+            out["fc"] = [u - v for u, v in zip(ga, gb)]
         return {g: out[g] for g in self.group_order}
