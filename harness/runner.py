@@ -77,7 +77,7 @@ class Runner:
         outcomes += [Outcome(r, "skipped:" + recorded[r.id]) for r in runs if r.id in recorded]
         done = 0
         for group in self.groups(todo):
-            label = group[0].id if len(group) == 1 else f"{group[0].id} (+{len(group) - 1} seeds batched)"
+            label = group[0].id if len(group) == 1 else f"{group[0].id} (+{len(group) - 1} batched)"
             progress.start_run(done + 1, label)
             for outcome in self.execute_group(group, progress):
                 progress.end_run(outcome.run.id, outcome.status, outcome.seconds,
@@ -87,14 +87,23 @@ class Runner:
         return outcomes
 
     def groups(self, runs: list[RunSpec]) -> list[list[RunSpec]]:
-        """Runs to execute together: the seeds of one configuration when the suite
-        asks for ``batch_seeds`` and the run kind can (``execute_batch``)."""
+        """Runs to execute together as one batched model, when the run kind can (``execute_batch``):
+        the seeds of one configuration with ``batch_seeds``, and its algorithms (EP with BPTT, the
+        same initial weights) with ``batch_algorithms`` where the kind lists ``"algorithm"`` in its
+        ``batch_slots``. Everything else in the configuration must be equal."""
         groups: dict[str, list[RunSpec]] = {}
         for run in runs:
             key = run.id
-            if run.batch_seeds and hasattr(self.registry.get("run_kind", run.kind).build(run.params),
-                                           "execute_batch"):
-                key = json.dumps({**run.config(), "id": None, "seed": None}, sort_keys=True, default=str)
+            if run.batch_seeds or run.batch_algorithms:
+                kind = self.registry.get("run_kind", run.kind).build(run.params)
+                if hasattr(kind, "execute_batch"):
+                    cfg = {**run.config(), "id": None}
+                    if run.batch_seeds:
+                        cfg["seed"] = None
+                    if run.batch_algorithms and "algorithm" in getattr(kind, "batch_slots", ()):
+                        cfg["slots"] = {k: v for k, v in cfg["slots"].items() if k != "algorithm"}
+                        cfg["grid"] = {k: v for k, v in cfg["grid"].items() if k.split(".")[0] != "algorithm"}
+                    key = json.dumps(cfg, sort_keys=True, default=str)
             groups.setdefault(key, []).append(run)
         return list(groups.values())
 
@@ -149,7 +158,7 @@ class Runner:
             device = pick_device(self.device_override or runs[0].device)
             env = environment(device, self.plugin_versions)
             for run in runs:
-                write_json(self.store(run).dir / "environment.json", {**env, "batched_seeds": len(runs)})
+                write_json(self.store(run).dir / "environment.json", {**env, "batched_runs": len(runs)})
                 ctxs.append(RunContext(run, self.registry, device, self.store(run),
                                        progress.update if progress else None))
             execute = self.registry.get("run_kind", runs[0].kind).build(runs[0].params)

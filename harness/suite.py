@@ -61,6 +61,9 @@ RUN_KEYS: dict[str, Param] = {
         Param("grid", dict, {}, "key -> list of values; one run per combination"),
         Param("batch_seeds", bool, False, "execute the seeds of a configuration as one batched model "
               "when the run kind supports it (same results, faster)"),
+        Param("batch_algorithms", bool, False, "execute the runs of a configuration that differ only by "
+              "their algorithm (EP and BPTT from the same initial weights) as one batched model, with "
+              "their seeds if batch_seeds, when the run kind supports it (same results)"),
         Param("fast", bool, True, "use the models' fast paths (same results within float rounding); "
               "false: the generic path, autograd on Φ"),
     )
@@ -106,6 +109,8 @@ class RunSpec:
     grid: dict[str, Any] = field(default_factory=dict)  # the grid values of this run
     #: Execute the seeds together; not part of the config (it changes no result).
     batch_seeds: bool = False
+    #: Execute the algorithms of a configuration together (EP with BPTT); not part of the config.
+    batch_algorithms: bool = False
     #: Use the models' fast paths; not part of the config either (tested equal).
     fast: bool = True
 
@@ -436,7 +441,7 @@ def _expand_run(ck: _Checker, where: str, merged: dict[str, Any]) -> list[RunSpe
             ck.err(f"{where}.grid.{key}", f"expected a non-empty list of values, got {values!r}")
             continue
         head = key.split(".")[0]
-        if head in ("name", "kind", "grid", "seeds", "batch_seeds", "fast"):
+        if head in ("name", "kind", "grid", "seeds", "batch_seeds", "batch_algorithms", "fast"):
             ck.err(f"{where}.grid.{key}", f"{head!r} cannot vary in a grid"
                    + ("; use `seeds = [...]`" if head == "seeds" else ""))
             continue
@@ -480,7 +485,7 @@ def _resolve(ck: _Checker, where: str, kind: Component, cfg: dict[str, Any],
             own[key] = value
             continue
         ck.unknown_key(f"{where}.{key}", key, allowed, f"a run of kind {kind.name!r}")
-    for key in ("device", "dtype", "batch_seeds", "fast"):
+    for key in ("device", "dtype", "batch_seeds", "batch_algorithms", "fast"):
         if key in cfg:
             ck.check_params(where, {key: cfg[key]}, [RUN_KEYS[key]], "a run")
     for slot in kind.slots:
@@ -508,6 +513,7 @@ def _resolve(ck: _Checker, where: str, kind: Component, cfg: dict[str, Any],
                    dtype=cfg.get("dtype", RUN_KEYS["dtype"].default),
                    params=params, slots=slots, grid=point,
                    batch_seeds=cfg.get("batch_seeds", False) is True,
+                   batch_algorithms=cfg.get("batch_algorithms", False) is True,
                    fast=cfg.get("fast", True) is not False)
 
 

@@ -80,6 +80,11 @@ def _finals(runner, run):
     return {r["metric"]: r["value"] for r in read_json(runner.store(run).dir / "metrics.json")["final"]}
 
 
+def _batched(runner, run):
+    """How many runs ran together with ``run`` (environment.json's ``batched_runs``)."""
+    return read_json(runner.store(run).dir / "environment.json")["batched_runs"]
+
+
 def test_speed_kind_end_to_end(registry, suite_file, tmp_path):
     path = suite_file(SPEED)
     suite = load_suite(path, registry)
@@ -120,8 +125,7 @@ def test_batched_seeds_equal_separate_runs(registry, suite_file, tmp_path, dtype
         assert all(o.status == "done" for o in outcomes), [o.error for o in outcomes]
         results[batched] = {run.id: _finals(runner, run) for run in suite.runs}
         if batched == "true":
-            env = read_json(runner.store(suite.runs[0]).dir / "environment.json")
-            assert env["batched_seeds"] == 3
+            assert _batched(runner, suite.runs[0]) == 3
     assert results["true"].keys() == results["false"].keys()
     for rid, sep in results["false"].items():
         bat = results["true"][rid]
@@ -133,21 +137,62 @@ def test_batched_seeds_equal_separate_runs(registry, suite_file, tmp_path, dtype
     assert len(checks) == 9  # seeds and algorithms really differ
 
 
-def test_batched_seeds_of_a_model_without_members_run_one_after_another(registry, suite_file, tmp_path):
-    text = TRAIN.format(dtype="float64", batched="BATCHED").split("[[runs]]")[0] + """
+PCONV = TRAIN.format(dtype="float64", batched="BATCHED").split("[[runs]]")[0] + """
     [[runs]]
     name = "pconv"
-    model = { name = "pconv", input_shape = [1, 4, 3], channels = [2], kernel = 2, output_size = 4, activation = "tanh" }
-    algorithm = { name = "bptt", lr = [0.1, 0.05] }
+    dataset = { name = "blobs", input_size = 64, num_classes = 4, n_train = 120, n_test = 40 }
+    model = { name = "pconv", input_shape = [1, 8, 8], channels = [2, 3], kernel = 2, output_size = 4, activation = "tanh" }
+    algorithm = { lr = [0.02, 0.01, 0.005] }
+    grid.algorithm = [{ name = "ep", beta = 0.3 }, "bptt"]
     """
+
+
+def _pconv_finals(registry, suite_file, tmp_path, monkeypatch, batched):
+    """P-conv's runs (two conv layers), separate or batched; the number of models stacked."""
+    import bench_runs.train as train_module
+    from harness.model import stack_members
+
+    stacked = []
+    monkeypatch.setattr(train_module, "stack_members",
+                        lambda models: stacked.append(len(models)) or stack_members(models))
+    suite = load_suite(suite_file(PCONV.replace("BATCHED", batched), name=f"{batched}.toml"), registry)
+    runner = Runner(suite, registry, tmp_path / batched)
+    assert len(runner.groups(suite.runs)) == (2 if batched == "true" else 6)
+    outcomes = runner.execute(suite.runs)
+    assert all(o.status == "done" for o in outcomes), [o.error for o in outcomes]
+    if batched == "true":
+        assert _batched(runner, suite.runs[0]) == 3
+    return {r.id: _finals(runner, r) for r in suite.runs}, stacked
+
+
+def test_batched_seeds_of_p_conv_run_as_one_stacked_model(registry, suite_file, tmp_path, monkeypatch):
+    """P-conv stacks its seeds (grouped convolutions): one model per configuration, the results of
+    separate runs (float64). The learning rates are small: with 2.5 times larger ones this net's EP
+    training is chaotic on this data (a 1e-16 change of one weight of an unstacked model grows to
+    1e-9 in its 24 steps, measured), and the rounding of grouped convolutions would show."""
+    separate, none = _pconv_finals(registry, suite_file, tmp_path, monkeypatch, "false")
+    batched, stacked = _pconv_finals(registry, suite_file, tmp_path, monkeypatch, "true")
+    assert none == [] and stacked == [3, 3]  # EP and BPTT: three seeds each, as one model
+    assert batched.keys() == separate.keys()
+    for rid, sep in separate.items():
+        bat = batched[rid]
+        assert bat["init_checksum"] == sep["init_checksum"], rid
+        assert bat["final_checksum"] == pytest.approx(sep["final_checksum"], rel=1e-12), rid
+        assert bat["test_error"] == sep["test_error"] and bat["train_error"] == sep["train_error"], rid
+    assert len({f["final_checksum"] for f in batched.values()}) == 6  # seeds and algorithms really differ
+
+
+def test_batched_seeds_of_a_model_without_members_run_one_after_another(registry, suite_file, tmp_path,
+                                                                         monkeypatch):
+    """A model that cannot stack members (here P-conv with ``supports_members`` switched off) runs a
+    batched group's seeds one after another: exactly the separate runs' results."""
+    from bench_models import PConvNet
+
+    monkeypatch.setattr(PConvNet, "supports_members", False)
     finals = {}
     for batched in ("false", "true"):
-        suite = load_suite(suite_file(text.replace("BATCHED", batched), name=f"{batched}.toml"), registry)
-        runner = Runner(suite, registry, tmp_path / batched)
-        assert len(runner.groups(suite.runs)) == (1 if batched == "true" else 3)
-        outcomes = runner.execute(suite.runs)
-        assert all(o.status == "done" for o in outcomes), [o.error for o in outcomes]
-        finals[batched] = {r.id: _finals(runner, r) for r in suite.runs}
+        finals[batched], stacked = _pconv_finals(registry, suite_file, tmp_path, monkeypatch, batched)
+        assert stacked == []
     assert finals["true"] == {k: {**v, "peak_memory_mb": finals["true"][k]["peak_memory_mb"],
                                   "seconds_per_epoch": finals["true"][k]["seconds_per_epoch"],
                                   "samples_per_s": finals["true"][k]["samples_per_s"]}

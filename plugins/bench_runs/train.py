@@ -17,12 +17,19 @@ matmuls (tests/test_fast_paths.py). If a member diverges, the whole batch is
 recorded as diverged (the message names the seed); rerun without batching to
 keep the other seeds. Models that cannot stack members run one after another.
 
+Batched algorithms (``batch_algorithms = true``): the EP and BPTT runs of one
+configuration (and seed) start from the same weights; stacked together, one
+:class:`~bench_algorithms.paired.Paired` step trains each member with its own
+algorithm (one shared free phase; tests/test_paired.py). Algorithms that cannot
+share a step (two values of β, a third-party algorithm) run as one batch each.
+
 On CUDA, the training step of a model on its fast path is replayed as a CUDA
 graph (:mod:`bench_algorithms.cudagraph`), after a check against the eager step.
 """
 
 from __future__ import annotations
 
+import json
 import resource
 import sys
 import time
@@ -30,6 +37,7 @@ import time
 import torch
 
 from bench_algorithms.cudagraph import graphed_train_step
+from bench_algorithms.paired import Paired
 from harness.context import Diverged, RunContext
 from harness.model import ConvergentRNN, member_state, relax_for_output, stack_members
 
@@ -86,6 +94,9 @@ def error_rates(model: ConvergentRNN, x: torch.Tensor, labels: torch.Tensor, T: 
 
 
 class Train:
+    #: Runs differing only in these slots can share one batched model (``batch_algorithms``).
+    batch_slots = ("algorithm",)
+
     def __init__(self, T: int, K: int, epochs: int = 1, batch_size: int = 20, max_batches: int | None = None,
                  eval_batch_size: int = 1000, eval_T: int | None = None, eval_train: bool = True,
                  checkpoint: bool = True):
@@ -103,7 +114,18 @@ class Train:
         self._train([ctx], model)
 
     def execute_batch(self, ctxs: list[RunContext]) -> None:
-        """The seeds of one configuration as one stacked model (see the module's docstring)."""
+        """Runs of one configuration as one stacked model (see the module's docstring): seeds, and
+        algorithms (EP with BPTT, :class:`~bench_algorithms.paired.Paired`) when they can share a step."""
+        algorithms = [ctx.build("algorithm") for ctx in ctxs]
+        configs = [json.dumps(ctx.spec.slots["algorithm"], sort_keys=True) for ctx in ctxs]
+        if len(set(configs)) == 1:
+            algorithm = algorithms[0]
+        elif Paired.can_pair(algorithms):
+            algorithm = Paired(algorithms)
+        else:  # algorithms that cannot share a step: one batch per algorithm
+            for config in dict.fromkeys(configs):
+                self.execute_batch([c for c, k in zip(ctxs, configs) if k == config])
+            return
         models = []
         for ctx in ctxs:
             ctx.reseed()  # each member gets exactly the weights of its separate run
@@ -113,7 +135,7 @@ class Train:
                     c.reseed()
                     self(c)
                 return
-        self._train(ctxs, stack_members(models))
+        self._train(ctxs, stack_members(models), algorithm)
 
     def _batches(self, n: int) -> int:
         batches = n // self.batch_size  # the last partial batch is dropped, as a DataLoader with drop_last
@@ -141,12 +163,12 @@ class Train:
                 ctxs[i].log_epoch(**point)
         return saved[0]["epoch"] + 1, [s["history"] for s in saved]
 
-    def _train(self, ctxs: list[RunContext], model: ConvergentRNN) -> None:
+    def _train(self, ctxs: list[RunContext], model: ConvergentRNN, algorithm=None) -> None:
         ctx0, S = ctxs[0], len(ctxs)
         device = ctx0.device
         for ctx, checksum in zip(ctxs, member_checksums(model)):
             ctx.record("init_checksum", checksum)
-        algorithm = ctx0.build("algorithm")
+        algorithm = algorithm or ctx0.build("algorithm")
         data = ctx0.build("dataset").load(device, ctx0.dtype)
         n = len(data.train)
         batches = self._batches(n)
@@ -173,11 +195,11 @@ class Train:
             for name, p in model.named_parameters():
                 finite = torch.isfinite(p).flatten(1).all(1) if model.members else torch.isfinite(p).all()[None]
                 if not bool(finite.all()):
-                    bad = [ctxs[i].seed for i in range(S) if not bool(finite[i])]
-                    raise Diverged(f"parameter {name} is not finite after epoch {epoch} (seed "
-                                   f"{', '.join(map(str, bad))}); lower the learning rates or β"
-                                   + ("; the seeds were batched: rerun without batch_seeds to keep the "
-                                      "others" if S > 1 else ""))
+                    bad = [ctxs[i].spec.id for i in range(S) if not bool(finite[i])]
+                    raise Diverged(f"parameter {name} is not finite after epoch {epoch} (run "
+                                   f"{', '.join(bad)}); lower the learning rates or β"
+                                   + ("; the runs were batched: rerun without batch_seeds and "
+                                      "batch_algorithms to keep the others" if S > 1 else ""))
             tests = error_rates(model, data.test.x, data.test.y, self.eval_T, self.eval_batch_size)
             trains = (error_rates(model, data.train.x, data.train.y, self.eval_T, self.eval_batch_size)
                       if self.eval_train else [float("nan")] * S)

@@ -1,0 +1,116 @@
+"""EP and BPTT members of one stacked model, trained together in one step.
+
+Table 1 compares EP with BPTT from the same initial weights (same seed). With
+seeds stacked along a leading dimension (:func:`harness.model.stack_members`),
+the two algorithms can share one batched model too: their free phases are the
+same dynamics, so one pass serves both. :class:`Paired` runs, for every member,
+
+* the first ``T − K`` free steps without a graph (every layer: EP needs the
+  whole steady state, so BPTT's one-chain skipping is off here);
+* the last ``K`` free steps recording a graph, and the backward pass of the loss
+  at step ``T`` (each member's gradient is its own loss's), which is exactly
+  BPTT's :meth:`~bench_algorithms.BPTT.train_step`;
+* from the detached step-``T`` state (EP's free fixed point ``s_*``) the ``K``
+  nudged steps and ``∂Φ/∂θ(s^β_K) − ∂Φ/∂θ(s_*)``, exactly EP's
+  :meth:`~bench_algorithms.EP.train_step`;
+
+then each member takes its own algorithm's update with its own learning rates.
+Every member pays for both second phases (the other one is discarded), which is
+the price of one launch stream instead of two: worth it where launches, not
+arithmetic, set the pace (a GPU), not on a CPU. Results equal separate runs up to
+the rounding of batched matmuls (tests/test_paired.py). The EP members must
+share β (the nudged phase is one batched pass); :meth:`Paired.can_pair` says
+whether a list of algorithms can be paired.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from harness.model import ConvergentRNN, per_group
+
+from .bptt import BPTT
+from .ep import EP
+
+
+class Paired:
+    def __init__(self, algorithms: Sequence[object]):
+        if not self.can_pair(algorithms):
+            raise ValueError("Paired needs EP and BPTT members only, the EP members with one β; got "
+                             + ", ".join(type(a).__name__ for a in algorithms))
+        self.algorithms = list(algorithms)
+        self.is_ep = [isinstance(a, EP) for a in algorithms]
+        self.beta = next((a.beta for a in algorithms if isinstance(a, EP)), None)
+        self._coef: dict[tuple, tuple[dict, dict]] = {}
+
+    @staticmethod
+    def can_pair(algorithms: Sequence[object]) -> bool:
+        """EP and BPTT only (exact types: a subclass may change the step), one β among the EP members."""
+        if not algorithms or any(type(a) not in (EP, BPTT) for a in algorithms):
+            return False
+        return len({a.beta for a in algorithms if isinstance(a, EP)}) <= 1
+
+    def _coefficients(self, model: ConvergentRNN, batch: int) -> tuple[dict, dict]:
+        """Per group, per parameter: the factor of EP's Δ and of BPTT's gradient, shaped ``(S, 1, …)``
+        (zero for the members of the other algorithm)."""
+        key = (id(model), model.device, model.dtype, batch)
+        if key not in self._coef:
+            S = model.members
+            if S != len(self.algorithms):
+                raise ValueError(f"the model has {S} members but {len(self.algorithms)} algorithms were paired")
+            lrs = [per_group(a.lr, model, "lr") for a in self.algorithms]
+            ep_coef, bptt_coef = {}, {}
+            for name, params in model.param_groups().items():
+                ep = [lr[name] / (self.beta * model.nudge_scale * batch) if e else 0.0
+                      for lr, e in zip(lrs, self.is_ep)]
+                bp = [0.0 if e else lr[name] for lr, e in zip(lrs, self.is_ep)]
+                ep_coef[name] = [_per_member(ep, p) for p in params]
+                bptt_coef[name] = [_per_member(bp, p) for p in params]
+            self._coef[key] = (ep_coef, bptt_coef)
+        return self._coef[key]
+
+    def _members(self, model: ConvergentRNN) -> tuple[Tensor, Tensor]:
+        """Indices of the EP members and of the BPTT members, on the model's device."""
+        ep = [i for i, e in enumerate(self.is_ep) if e]
+        bptt = [i for i, e in enumerate(self.is_ep) if not e]
+        return (torch.tensor(ep, dtype=torch.long, device=model.device),
+                torch.tensor(bptt, dtype=torch.long, device=model.device))
+
+    def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
+        if not 0 < K <= T:
+            raise ValueError(f"EP and BPTT need 0 < K <= T, got T={T}, K={K}")
+        if not model.members:
+            raise ValueError("Paired trains a stacked model (harness.model.stack_members), one member per algorithm")
+        groups = model.param_groups()
+        flat = [p for ps in groups.values() for p in ps]
+        with torch.enable_grad():
+            xp = model.prepare(x)  # in the graph: BPTT's gradient reaches the cached drive's weights
+        state = model.relax(xp, model.init_state(x), T - K)
+        with torch.enable_grad():
+            state = model.steps(xp, state, K)
+            per_sample = model.loss(state, y)
+            grads = torch.autograd.grad(per_sample.mean(-1).sum(), flat, allow_unused=True)
+        ep_coef, bptt_coef = self._coefficients(model, per_sample.shape[-1])
+        free = tuple(s.detach() for s in state)
+        nudged = model.relax(xp, free, K, y, self.beta)
+        delta = model.dphi_delta(xp, nudged, free)
+        ep_idx, bptt_idx = self._members(model)
+        with torch.no_grad():
+            i = 0
+            for name, params in groups.items():
+                for j, p in enumerate(params):
+                    # each member keeps its own algorithm's update: the other's is zeroed first (not
+                    # multiplied by 0, so that a discarded phase's inf cannot turn into NaN)
+                    p.addcmul_(delta[name][j].index_fill_(0, bptt_idx, 0.0), ep_coef[name][j])
+                    if grads[i] is not None:
+                        p.addcmul_(grads[i].index_fill_(0, ep_idx, 0.0), bptt_coef[name][j], value=-1.0)
+                    i += 1
+        return {"loss": per_sample.mean(-1).detach(),
+                "error": (model.predict(free) != model.labels(y)).to(free[0].dtype).mean(-1)}
+
+
+def _per_member(values: list[float], like: Tensor) -> Tensor:
+    return torch.tensor(values, dtype=like.dtype, device=like.device).reshape(-1, *[1] * (like.dim() - 1))
