@@ -2,9 +2,10 @@
 
 An executor receives a :class:`Job` (everything a worker needs to rebuild the
 runner anywhere: the suite file, the results directory, the flags) and the
-runs to do. Workers call :func:`execute_run`, which claims the run, executes
-it and records it exactly as the in-process runner does, so results do not
-depend on the executor.
+runs to do. Workers call :func:`execute_runs` on each of :func:`work_units`
+(one run, or the runs the suite batches as one model), which claims the runs,
+executes and records them exactly as the in-process runner does, so results
+do not depend on the executor.
 """
 
 from __future__ import annotations
@@ -52,15 +53,30 @@ class RunResult:
 
 def execute_run(job: Job, run_id: str, device: str | None = None) -> RunResult:
     """Execute one run of ``job`` in this process (the body of every worker)."""
+    return execute_runs(job, [run_id], device)[0]
+
+
+def execute_runs(job: Job, run_ids: list[str], device: str | None = None) -> list[RunResult]:
+    """Execute runs of ``job`` in this process as one batch (a group of :func:`work_units`:
+    the seeds or algorithms the suite batches), or the single run."""
     from .progress import Progress
 
     runner = job.runner(device, progress=Progress(1, interval=30.0))
-    run = runner.suite.run(run_id)
-    runner.progress.start_run(1, run_id)
-    outcome = runner.execute_one(run, runner.progress)
-    runner.progress.end_run(run_id, outcome.status, outcome.seconds)
-    last = outcome.error.strip().splitlines()[-1] if outcome.error else ""
-    return RunResult(run_id, outcome.status, outcome.seconds, last)
+    runs = [runner.suite.run(run_id) for run_id in run_ids]
+    label = run_ids[0] if len(run_ids) == 1 else f"{run_ids[0]} (+{len(run_ids) - 1} batched)"
+    runner.progress.start_run(1, label)
+    results = []
+    for outcome in runner.execute_group(runs, runner.progress):
+        runner.progress.end_run(outcome.run.id, outcome.status, outcome.seconds)
+        last = outcome.error.strip().splitlines()[-1] if outcome.error else ""
+        results.append(RunResult(outcome.run.id, outcome.status, outcome.seconds, last))
+    return results
+
+
+def work_units(job: Job, runs: list[RunSpec]) -> list[list[str]]:
+    """The run ids a worker executes together: the runner's batch groups (``batch_seeds``,
+    ``batch_algorithms``), else one run each."""
+    return [[r.id for r in group] for group in job.runner().groups(list(runs))]
 
 
 class Executor(Protocol):

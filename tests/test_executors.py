@@ -64,20 +64,48 @@ def executions(results: Path, suite: str) -> dict[str, int]:
             for d in (results / suite).iterdir() if (d / "executions.log").exists()}
 
 
+def _release_when_running(hold: Path, results: Path, n: int, timeout: float = 60.0) -> None:
+    """Delete the hold file once ``n`` runs hold a claim (every worker is busy), or after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if results.exists() and len(list(results.glob("*/*/claim.json"))) >= n:
+            break
+        time.sleep(0.05)
+    hold.unlink()
+
+
 def test_processes_executor_matches_local(env, suite_file, tmp_path):
     path = suite_file(SUITE.format(hold=""))
     local = bench("run", path, "--results-dir", tmp_path / "local", env=env)
     out = local.communicate(timeout=120)[0]
     assert local.returncode == 0, out
+    hold = tmp_path / "hold"
+    hold.write_text("")
+    path = suite_file(SUITE.format(hold=hold), name="held.toml")
     proc = bench("run", path, "--results-dir", tmp_path / "procs", "--executor", "processes", "--workers", 2,
                  env=env)
+    _release_when_running(hold, tmp_path / "procs", 2)  # both workers hold a run: they share the work
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 0, out
     assert "processes: 2 worker(s) on cpu, cpu" in out and "summary: 6 done" in out
-    assert finals(tmp_path / "local", "demo") == finals(tmp_path / "procs", "demo")
-    pids = {int(p) for d in (tmp_path / "procs" / "demo").iterdir()
+    unhashed = lambda f: {k.rsplit("-", 1)[0]: v for k, v in f.items()}  # noqa: E731 (hold_file is in the id)
+    assert unhashed(finals(tmp_path / "local", "demo")) == unhashed(finals(tmp_path / "procs", "held"))
+    pids = {int(p) for d in (tmp_path / "procs" / "held").iterdir()
             for p in (d / "executions.log").read_text().split()}
     assert len(pids) == 2 and os.getpid() not in pids  # two workers shared the work
+
+
+def test_processes_executor_keeps_batched_runs_together(env, suite_file, tmp_path):
+    """With batch_seeds, a worker takes a configuration's seeds as one unit and runs them as one batch."""
+    path = suite_file(SUITE.format(hold="").replace('device = "cpu"', 'device = "cpu"\n    batch_seeds = true'))
+    proc = bench("run", path, "--results-dir", tmp_path, "--executor", "processes", "--workers", 2, env=env)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 0 and "summary: 6 done" in out, out
+    by_name: dict[str, set] = {}
+    for d in (tmp_path / "demo").iterdir():
+        assert read_json(d / "environment.json")["batched_runs"] == 3, d.name
+        by_name.setdefault(d.name.split("-")[0], set()).update((d / "executions.log").read_text().split())
+    assert sorted(by_name) == ["a", "b"] and all(len(p) == 1 for p in by_name.values())  # one worker each
 
 
 def test_two_invocations_run_each_run_once(env, suite_file, tmp_path):

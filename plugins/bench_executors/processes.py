@@ -13,7 +13,7 @@ import os
 import queue
 import sys
 
-from harness.executor import Job, RunResult, execute_run
+from harness.executor import Job, RunResult, execute_runs, work_units
 
 
 def default_devices(workers: int) -> list[str]:
@@ -33,16 +33,18 @@ def _worker(job: Job, device: str, threads: int | None, todo, done) -> None:
         torch.cuda.set_device(device)
     while True:
         try:
-            run_id = todo.get_nowait()
+            run_ids = todo.get_nowait()  # one run, or the runs the suite batches as one model
         except queue.Empty:
             return
-        done.put(("started", run_id, os.getpid()))
+        done.put(("started", run_ids, os.getpid()))
         try:
-            done.put(("result", execute_run(job, run_id, device), os.getpid()))
+            for result in execute_runs(job, run_ids, device):
+                done.put(("result", result, os.getpid()))
         except KeyboardInterrupt:
             return
         except BaseException as exc:  # never lose the queue to one bad run
-            done.put(("result", RunResult(run_id, "failed", 0.0, f"{type(exc).__name__}: {exc}"), os.getpid()))
+            for run_id in run_ids:
+                done.put(("result", RunResult(run_id, "failed", 0.0, f"{type(exc).__name__}: {exc}"), os.getpid()))
 
 
 class Processes:
@@ -58,15 +60,16 @@ class Processes:
     def execute(self, job: Job, runs) -> list[RunResult]:
         ctx = mp.get_context("spawn")
         todo, done = ctx.Queue(), ctx.Queue()
-        for run in runs:
-            todo.put(run.id)
+        units = work_units(job, runs)
+        for unit in units:
+            todo.put(unit)
         procs = [ctx.Process(target=_worker, args=(job, dev, self.threads, todo, done), daemon=False)
-                 for dev in self.devices[: max(1, min(self.workers, len(runs)))]]
+                 for dev in self.devices[: max(1, min(self.workers, len(units)))]]
         for p in procs:
             p.start()
         print(f"processes: {len(procs)} worker(s) on {', '.join(self.devices[:len(procs)])}", file=sys.stderr)
         results: dict[str, RunResult] = {}
-        running: dict[int, str] = {}
+        running: dict[int, list[str]] = {}
         try:
             while len(results) < len(runs):
                 try:
@@ -79,7 +82,8 @@ class Processes:
                     running[pid] = payload
                 else:
                     results[payload.run_id] = payload
-                    running.pop(pid, None)
+                    if all(r in results for r in running.get(pid, [])):
+                        running.pop(pid, None)
         except KeyboardInterrupt:
             for p in procs:
                 p.terminate()
@@ -87,6 +91,7 @@ class Processes:
         finally:
             for p in procs:
                 p.join(timeout=10)
-        for pid, run_id in running.items():  # a worker died inside this run
-            results.setdefault(run_id, RunResult(run_id, "interrupted", 0.0, f"worker {pid} died"))
+        for pid, run_ids in running.items():  # a worker died inside these runs
+            for run_id in run_ids:
+                results.setdefault(run_id, RunResult(run_id, "interrupted", 0.0, f"worker {pid} died"))
         return [results.get(r.id, RunResult(r.id, "skipped:not-started")) for r in runs]

@@ -1,7 +1,8 @@
 """Executor ``submitit``: each run a SLURM job (one job array per invocation).
 
-submitit pickles :func:`harness.executor.execute_run` with the job and a run
-id; on the node it claims, executes and records the run in the shared
+submitit pickles :func:`harness.executor.execute_runs` with the job and a run
+id (or the ids of the runs the suite batches as one model: one job for the
+group); on the node it claims, executes and records the runs in the shared
 results tree exactly as ``local`` would. With ``wait = false`` the command
 returns once the jobs are queued; ``bench status`` and ``bench table`` gather
 the results later. ``cluster = "local"`` runs the jobs as local processes
@@ -13,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness.executor import Job, RunResult, execute_run
+from harness.executor import Job, RunResult, execute_runs, work_units
 
 
 class Submitit:
@@ -53,18 +54,18 @@ class Submitit:
         suite_name = Path(job.suite_path).stem
         folder = Path(self.folder) if self.folder else Path(job.results_dir) / suite_name / "_slurm"
         executor = self._executor(folder)
-        ids = [r.id for r in runs]
-        jobs = executor.map_array(execute_run, [job] * len(ids), ids)
+        units = work_units(job, runs)  # one job per run, or per group of runs the suite batches
+        jobs = executor.map_array(execute_runs, [job] * len(units), units)
         print(f"submitit: {len(jobs)} job(s) submitted ({executor.cluster}); logs in {folder}", file=sys.stderr)
-        for j, run_id in zip(jobs, ids):
-            print(f"  job {j.job_id}: {run_id}", file=sys.stderr)
+        for j, unit in zip(jobs, units):
+            print(f"  job {j.job_id}: {', '.join(unit)}", file=sys.stderr)
         if not self.wait:
-            return [RunResult(run_id, "submitted") for run_id in ids]
+            return [RunResult(run_id, "submitted") for unit in units for run_id in unit]
         results = []
-        for j, run_id in zip(jobs, ids):
+        for j, unit in zip(jobs, units):
             try:
-                results.append(j.result())
+                results += j.result()
             except Exception as exc:  # the job itself died (time limit, node failure)
                 line = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-                results.append(RunResult(run_id, "failed", 0.0, f"job {j.job_id}: {line}"))
+                results += [RunResult(run_id, "failed", 0.0, f"job {j.job_id}: {line}") for run_id in unit]
         return results
