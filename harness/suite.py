@@ -461,6 +461,12 @@ def _expand_run(ck: _Checker, where: str, merged: dict[str, Any]) -> list[RunSpe
         spec = _resolve(ck, where, kind, cfg, point)
         if spec is None:
             continue
+        try:
+            kind.build(spec.params)  # the run kind's own checks (e.g. 0 < K <= T) at validation time
+        except (ValueError, TypeError) as exc:
+            varied = {k: v for k, v in point.items() if k in spec.params}  # the grid point, if it matters
+            ck.err(where, f"{exc}" + (f" (grid point {varied})" if varied else ""))
+            continue
         for seed in seeds:
             run = copy.deepcopy(spec)
             run.seed = seed

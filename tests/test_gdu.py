@@ -9,7 +9,7 @@ import torch
 
 from harness.plugins import get_manager
 from harness.runner import Runner
-from harness.suite import load_suite
+from harness.suite import SuiteError, load_suite
 
 SUITE = textwrap.dedent("""
     name = "gdu-test"
@@ -35,14 +35,15 @@ SUITE = textwrap.dedent("""
     model = { name = "p", hidden = [7, 6], input_size = 10, output_size = 5 }
     dataset = { name = "random", n_train = 8, n_test = 2 }
     metrics = ["sign", "relmse"]
-
+""")
+BAD_RUN = """
     [[runs]]
     name = "bad"
     T = 5
     K = 6
     model = { name = "toy" }
     dataset = { name = "random" }
-""")
+"""
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +98,9 @@ def test_gdu_saves_processes_and_samples_large_layers(finished):
     assert metrics == {"sign", "relmse", "residual"}
 
 
-def test_gdu_rejects_k_above_t(finished):
-    suite, runner, outcomes = finished
-    assert outcomes["bad"].status == "failed"
-    assert "K <= T" in (outcomes["bad"].error or runner.store(outcomes["bad"].run).status_record().get("error", ""))
+def test_gdu_rejects_k_above_t_when_the_suite_is_validated(tmp_path):
+    """The run kind's own check (0 < K <= T) runs at validation: no run starts, the run is named."""
+    path = tmp_path / "suite.toml"
+    path.write_text(SUITE + textwrap.dedent(BAD_RUN))
+    with pytest.raises(SuiteError, match=r"runs\[2\] \(bad\): .*K <= T"):
+        load_suite(path, get_manager().registry)
