@@ -11,7 +11,7 @@ from harness.cli import main
 from harness.plugins import PluginManager
 from harness.runner import Runner
 from harness.store import read_json
-from harness.suite import load_suite
+from harness.suite import SuiteError, load_suite
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -105,6 +105,40 @@ def test_speed_kind_end_to_end(registry, suite_file, tmp_path):
     result = CliRunner().invoke(main, ["table", str(path), "--results-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "P-2h" in result.output and "speedup" in result.output
+
+
+def test_speed_kind_times_batched_and_paired_runs(registry, suite_file, tmp_path, monkeypatch):
+    """members = 2: every run also times 2 stacked seeds; EP runs also 2 EP + 2 BPTT paired."""
+    path = suite_file(SPEED.replace("threads = 1", "threads = 1\n    members = 2"))
+    suite = load_suite(path, registry)
+    runner = Runner(suite, registry, tmp_path)
+    stacked = []
+    import bench_runs.speed as speed
+
+    real = speed.stack_members
+    monkeypatch.setattr(speed, "stack_members", lambda ms: stacked.append(len(ms)) or real(ms))
+    outcomes = runner.execute(suite.runs)
+    assert [o.status for o in outcomes] == ["done", "done"], [o.error for o in outcomes]
+    assert stacked == [2, 4, 2]  # EP: 2 seeds, then 2 EP + 2 BPTT; BPTT: 2 seeds
+    ep, bptt = (_finals(runner, run) for run in suite.runs)
+    for f in (ep, bptt):
+        assert f["seeds_speedup"] > 0
+        assert f["seeds_samples_per_s"] == pytest.approx(f["seeds_speedup"] * 2 * f["samples_per_s"] / 2)
+        assert f["max_rel_diff"] < 1e-5  # the extra paths leave the fast/generic check intact
+    assert ep["paired_speedup"] > 0 and ep["paired_samples_per_s"] > 0
+    assert "paired_speedup" not in bptt  # pairing is measured from the EP run
+
+
+def test_speed_kind_rejects_members_it_cannot_stack(registry, suite_file, tmp_path, monkeypatch):
+    from bench_models import PNet
+
+    with pytest.raises(SuiteError, match=r"runs\[0\] \(P-2h\): members must be 0 \(not measured\) or at least 2, got 1"):
+        load_suite(suite_file(SPEED.replace("threads = 1", "threads = 1\n    members = 1")), registry)
+    monkeypatch.setattr(PNet, "supports_members", False)
+    suite = load_suite(suite_file(SPEED.replace("threads = 1", "threads = 1\n    members = 2"), "b.toml"), registry)
+    outcomes = Runner(suite, registry, tmp_path).execute(suite.runs[:1])
+    assert outcomes[0].status == "failed"
+    assert "members = 2: the model PNet cannot stack members; set members = 0" in outcomes[0].error
 
 
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-12), ("float32", 5e-5)])

@@ -57,6 +57,9 @@ def register_run_kinds(register):
                  Param("epoch_samples", int, 60000, "samples of the epoch that seconds_per_epoch is "
                        "extrapolated to (MNIST: 60,000)"),
                  Param("threads", int, 0, "torch intra-op threads during the run (0: leave torch's setting)"),
+                 Param("members", int, 0, "also time this many runs batched as one stacked model "
+                       "(batch_seeds), and for EP, paired with as many BPTT runs at the same learning rates "
+                       "(batch_algorithms); 0: not measured"),
              ], slots=[
                  Slot("model", "model", "the network"),
                  Slot("algorithm", "algorithm", "how it learns (ep or bptt, with lr and β)"),

@@ -25,6 +25,16 @@ largest parameter (a correctness sentinel: ~1e-7 in float32), and
 ``torch_threads``. ``threads`` sets torch's intra-op threads for the run (0:
 leave them): on a CPU shared with other jobs, two threads can make the tiny
 operations of the fast path wait for a busy core, and one thread is steadier.
+
+Batched runs (``members = S``): more paths join the interleaved repetitions, all
+on the fast path and the same mini-batches: ``seeds``, S copies of the model
+stacked as one (what ``batch_seeds`` runs) and, for EP, ``paired``, S EP and S
+BPTT members at the same learning rates (what ``batch_algorithms`` runs), with
+``bptt``, the single BPTT run, as its baseline. Recorded: ``seeds_speedup`` (S
+single fast repetitions' time / the stacked one's) and, for EP,
+``paired_speedup`` ((S single EP + S single BPTT) / the paired one): above 1,
+batching pays on this device; ``seeds_samples_per_s``, ``paired_samples_per_s``
+count every member's samples.
 """
 
 from __future__ import annotations
@@ -35,8 +45,11 @@ import time
 
 import torch
 
+from bench_algorithms import BPTT, EP
 from bench_algorithms.cudagraph import graphed_train_step
+from bench_algorithms.paired import Paired
 from harness.context import RunContext
+from harness.model import stack_members
 
 from .train import peak_memory_mb
 
@@ -48,7 +61,7 @@ def _sync(device: torch.device) -> None:
 
 class Speed:
     def __init__(self, T: int, K: int, batch_size: int = 20, batches: int = 5, warmup: int = 1, repeats: int = 5,
-                 epoch_samples: int = 60000, threads: int = 0):
+                 epoch_samples: int = 60000, threads: int = 0, members: int = 0):
         if not 0 < K <= T:
             raise ValueError(f"speed needs 0 < K <= T, got T={T}, K={K}")
         if min(batch_size, batches, repeats, epoch_samples) < 1 or warmup < 0:
@@ -58,6 +71,9 @@ class Speed:
         if threads < 0:
             raise ValueError(f"threads must be ≥ 0 (0: leave torch's setting), got {threads}")
         self.threads = threads
+        if members < 0 or members == 1:
+            raise ValueError(f"members must be 0 (not measured) or at least 2, got {members}")
+        self.members = members
 
     def __call__(self, ctx: RunContext) -> None:
         before = torch.get_num_threads()
@@ -87,12 +103,15 @@ class Speed:
         steps = {"fast": graphed_train_step(algorithm, fast, T=self.T, K=self.K),
                  "generic": lambda x, y: algorithm.train_step(generic, x, y, T=self.T, K=self.K)}
         models = {"fast": fast, "generic": generic}
-        total = 2 * (self.warmup + self.repeats)
+        if self.members:
+            self._batched_paths(fast, algorithm, init, steps, models)
+        inits = {path: copy.deepcopy(m.state_dict()) if m.members else init for path, m in models.items()}
+        total = len(steps) * (self.warmup + self.repeats)
         done = 0
 
         def repetition(path: str) -> float:
             nonlocal done
-            models[path].load_state_dict(init)  # in place: a captured graph keeps its buffers
+            models[path].load_state_dict(inits[path])  # in place: a captured graph keeps its buffers
             _sync(device)
             start = time.perf_counter()
             for x, y in batches:
@@ -104,11 +123,11 @@ class Speed:
             return seconds
 
         for _ in range(self.warmup):
-            repetition("fast")
-            repetition("generic")
-        times: dict[str, list[float]] = {"fast": [], "generic": []}
-        for r in range(self.repeats):
-            for path in (("fast", "generic") if r % 2 == 0 else ("generic", "fast")):
+            for path in steps:
+                repetition(path)
+        times: dict[str, list[float]] = {path: [] for path in steps}
+        for r in range(self.repeats):  # interleaved, the order reversed every other time
+            for path in (list(steps) if r % 2 == 0 else list(reversed(steps))):
                 times[path].append(repetition(path))
         for name, p in fast.named_parameters():
             ctx.check_finite(p, f"parameter {name} after the timed repetitions")
@@ -135,3 +154,37 @@ class Speed:
         ctx.record("max_rel_diff", diff / max(scale, 1e-30))
         ctx.record("cuda_graph", float(getattr(steps["fast"], "graphed", False)))
         ctx.record("torch_threads", float(torch.get_num_threads()))
+        if self.members:
+            med = {path: statistics.median(ts) for path, ts in times.items()}
+            S = self.members
+            ctx.record("seeds_samples_per_s", S * need / med["seeds"])
+            ctx.record("seeds_speedup", S * med["fast"] / med["seeds"])
+            if "paired" in med:
+                ctx.record("paired_samples_per_s", 2 * S * need / med["paired"])
+                ctx.record("paired_speedup", S * (med["fast"] + med["bptt"]) / med["paired"])
+
+    def _batched_paths(self, fast, algorithm, init, steps, models) -> None:
+        """The ``seeds`` path (S stacked copies) and, for EP, ``bptt`` and ``paired`` (S EP + S BPTT)."""
+        S = self.members
+        if not fast.supports_members:
+            raise ValueError(f"members = {S}: the model {type(fast).__name__} cannot stack members; "
+                             f"set members = 0 for this run")
+
+        def stacked(n: int):
+            copies = [copy.deepcopy(fast) for _ in range(n)]
+            for m in copies:
+                m.load_state_dict(init)
+            return stack_members(copies)
+
+        def on_members(step, n: int):  # every member trains on the same mini-batch (timing only)
+            return lambda x, y: step(x.expand(n, *x.shape).contiguous(), y.expand(n, *y.shape).contiguous())
+
+        models["seeds"] = stacked(S)
+        steps["seeds"] = on_members(graphed_train_step(algorithm, models["seeds"], T=self.T, K=self.K), S)
+        if type(algorithm) is EP:
+            partner = BPTT(lr=algorithm.lr)
+            models["bptt"] = copy.deepcopy(fast)
+            steps["bptt"] = graphed_train_step(partner, models["bptt"], T=self.T, K=self.K)
+            models["paired"] = stacked(2 * S)
+            paired = Paired([algorithm] * S + [partner] * S)
+            steps["paired"] = on_members(graphed_train_step(paired, models["paired"], T=self.T, K=self.K), 2 * S)
