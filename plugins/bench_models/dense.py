@@ -106,6 +106,15 @@ class DenseRNN(ConvergentRNN):
     def _bias(self, b: Tensor) -> Tensor:
         return b.unsqueeze(-2) if self.members else b
 
+    def times_wt(self, a: Tensor, w: Tensor) -> Tensor:
+        """``a · Wᵀ``. With members, while a graph is recorded, it is computed as ``(W · aᵀ)ᵀ``: the
+        same numbers, but autograd then gives W's gradient in W's own layout rather than transposed,
+        which makes BPTT's update of stacked weights much cheaper on a CPU (5 members of P-1h,
+        one thread: 9.3 → 6.1 ms per training step, measured)."""
+        if self.members and torch.is_grad_enabled():
+            return (w @ a.mT).mT.contiguous()
+        return a @ w.mT
+
     # -- fast paths ------------------------------------------------------------
     def input_activation(self, x: Tensor) -> Tensor:
         """What the input edges multiply: ``x`` (P nets) or ``σ(x)`` (EB nets)."""
@@ -119,7 +128,7 @@ class DenseRNN(ConvergentRNN):
         drive: list[Tensor | None] = [None] * len(self.sizes)
         for group, lower, upper in self.edges:
             if upper == INPUT:
-                v = ax @ self.w[group].mT
+                v = self.times_wt(ax, self.w[group])
                 drive[lower] = v if drive[lower] is None else drive[lower] + v
         for n in self.bias_groups:
             b = self._bias(self.b[f"s{n}"])
@@ -134,7 +143,7 @@ class DenseRNN(ConvergentRNN):
             if out is not None and not self.members:
                 out = torch.addmm(out, a[upper], w.t())
             else:
-                v = a[upper] @ w.mT
+                v = self.times_wt(a[upper], w)
                 out = v if out is None else out + v
         for group, lower in self._from_below[n]:
             w = self.w[group]

@@ -73,7 +73,7 @@ class PNet(DenseRNN):
                 continue  # the other chain: cannot reach the output at `output_at`
             out = pre[n]
             for w, j in terms:
-                out = torch.addmm(out, state[j], w, alpha=sc) if not self.members else out + sc * (state[j] @ w)
+                out = (torch.baddbmm if self.members else torch.addmm)(out, state[j], w, alpha=sc)
             new[n] = core_(out) if inplace and out is not pre[n] else core(out)
         if beta != 0.0 and y is not None:
             new[0] = new[0] + beta * (y - state[0])
