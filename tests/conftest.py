@@ -2,6 +2,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 import harness.plugins as hp
 from harness.plugins import PluginManager
@@ -26,8 +27,6 @@ def write_dist(root: Path, dist: str, version: str, entry_points: dict[str, str]
 def one_thread():
     """Tiny tensors: one intra-op thread is faster, and steady when other jobs share the cores.
     Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
-    import torch
-
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -63,3 +62,27 @@ def suite_file(tmp_path):
         return path
 
     return write
+
+
+class ReplayBackend:
+    """Stands in for a CUDA graph: capture records the function, replay reruns it on the static buffers."""
+
+    def __init__(self, broken=False, fail=False):
+        self.broken, self.fail, self.fn, self.replays = broken, fail, None, 0
+
+    def capture(self, fn, restore):
+        if self.fail:
+            raise RuntimeError("operation not permitted when stream is capturing")
+        fn()  # warm-up, as the CUDA backend does, then undone
+        restore()
+        self.fn = fn
+        self.out = {k: torch.zeros_like(v) for k, v in fn().items()}  # a capture records, runs nothing:
+        restore()  # the outputs are static tensors the replays write into
+        return self.out
+
+    def replay(self):
+        self.replays += 1
+        for k, v in self.fn().items():
+            self.out[k].copy_(v)
+        if self.broken:  # e.g. a host value baked into the graph: the replay does something else
+            self.fn()

@@ -18,6 +18,7 @@ import torch
 from bench_algorithms import BPTT, EP
 from bench_models import EBNet, PConvNet, PNet, ToyModel
 from bench_runs.train import error_rate, error_rates
+from conftest import ReplayBackend
 from harness.model import Clamped, ConvergentRNN, member_state, stack_members
 
 D = torch.float64
@@ -249,30 +250,6 @@ def test_stacking_refuses_models_without_members():
 
 
 # -- the CUDA-graph wrapper, with stand-in backends (the CUDA calls themselves need a GPU) ----------
-class ReplayBackend:
-    """Stands in for a CUDA graph: capture records the function, replay reruns it on the static buffers."""
-
-    def __init__(self, broken=False, fail=False):
-        self.broken, self.fail, self.fn, self.replays = broken, fail, None, 0
-
-    def capture(self, fn, restore):
-        if self.fail:
-            raise RuntimeError("operation not permitted when stream is capturing")
-        fn()  # warm-up, as the CUDA backend does, then undone
-        restore()
-        self.fn = fn
-        self.out = {k: torch.zeros_like(v) for k, v in fn().items()}  # a capture records, runs nothing:
-        restore()  # the outputs are static tensors the replays write into
-        return self.out
-
-    def replay(self):
-        self.replays += 1
-        for k, v in self.fn().items():
-            self.out[k].copy_(v)
-        if self.broken:  # e.g. a host value baked into the graph: the replay does something else
-            self.fn()
-
-
 def _graphed_setup(backend):
     from bench_algorithms.cudagraph import graphed_train_step
 

@@ -6,6 +6,8 @@ may round differently from the separate runs); errors compared exactly.
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -165,3 +167,30 @@ def test_batch_algorithms_is_validated_and_changes_no_run_id(registry, suite_fil
                                                  'grid.batch_algorithms = [true, false]')
     with pytest.raises(SuiteError, match="cannot vary in a grid"):
         load_suite(suite_file(grid, name="d.toml"), registry)
+
+
+def test_paired_step_replays_through_the_graph_wrapper():
+    """The paired step captured and replayed (stand-in for a CUDA graph; the wrapper checks the
+    replay against the eager step) trains as separate EP and BPTT runs."""
+    from bench_algorithms.cudagraph import graphed_train_step
+    from conftest import ReplayBackend
+
+    build, lr = MODELS["P-2h"]
+    algorithms = [EP(beta=0.4, lr=lr), BPTT(lr=lr)]
+    torch.manual_seed(0)
+    models = [build(True).to(D)]
+    models.append(copy.deepcopy(models[0]))
+    stacked = stack_members(models)
+    backend = ReplayBackend()
+    step = graphed_train_step(Paired(algorithms), stacked, T=15, K=5, backend=backend)
+    g = torch.Generator().manual_seed(3)
+    for _ in range(3):
+        x = torch.rand(2, 6, 15, generator=g, dtype=D)
+        y = stacked.target(torch.randint(0, 4, (2, 6), generator=g)).to(D)
+        step(x, y)
+        for a, m, xi, yi in zip(algorithms, models, x, y):
+            a.train_step(m, xi, yi, T=15, K=5)
+    assert step.graphed and step.replays == 2
+    for i, m in enumerate(models):
+        for k, v in member_state(stacked, i).items():
+            assert _close(v, m.state_dict()[k]), (i, k)

@@ -44,7 +44,7 @@ class Paired:
         self.algorithms = list(algorithms)
         self.is_ep = [isinstance(a, EP) for a in algorithms]
         self.beta = next((a.beta for a in algorithms if isinstance(a, EP)), None)
-        self._coef: dict[tuple, tuple[dict, dict]] = {}
+        self._coef: dict[tuple, tuple] = {}  # per model/device: update factors and member indices
 
     @staticmethod
     def can_pair(algorithms: Sequence[object]) -> bool:
@@ -73,11 +73,15 @@ class Paired:
         return self._coef[key]
 
     def _members(self, model: ConvergentRNN) -> tuple[Tensor, Tensor]:
-        """Indices of the EP members and of the BPTT members, on the model's device."""
-        ep = [i for i, e in enumerate(self.is_ep) if e]
-        bptt = [i for i, e in enumerate(self.is_ep) if not e]
-        return (torch.tensor(ep, dtype=torch.long, device=model.device),
-                torch.tensor(bptt, dtype=torch.long, device=model.device))
+        """Indices of the EP members and of the BPTT members, on the model's device (made once: no
+        host-to-device copy at later steps, which a CUDA graph capture would refuse)."""
+        key = ("members", model.device)
+        if key not in self._coef:
+            ep = [i for i, e in enumerate(self.is_ep) if e]
+            bptt = [i for i, e in enumerate(self.is_ep) if not e]
+            self._coef[key] = (torch.tensor(ep, dtype=torch.long, device=model.device),
+                               torch.tensor(bptt, dtype=torch.long, device=model.device))
+        return self._coef[key]
 
     def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
         if not 0 < K <= T:
