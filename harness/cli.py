@@ -333,6 +333,13 @@ def list_(family, as_json):
         for p in c.params:
             default = "required" if p.required else f"default {p.default!r}"
             click.echo(f"      {p.name}: {p.describe_type()}, {default}" + (f" — {p.doc}" if p.doc else ""))
+    if family in (None, "run_kind"):
+        from .suite import RUN_KEYS
+
+        click.secho("keys every run accepts (besides its kind's slots and parameters):", bold=True)
+        for p in RUN_KEYS.values():
+            default = "required" if p.required else f"default {p.default!r}"
+            click.echo(f"  {p.name}: {p.describe_type()}, {default}" + (f" — {p.doc}" if p.doc else ""))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -60,7 +60,8 @@ RUN_KEYS: dict[str, Param] = {
         Param("dtype", str, "float32", "floating-point precision", choices=("float32", "float64")),
         Param("grid", dict, {}, "key -> list of values; one run per combination"),
         Param("batch_seeds", bool, False, "execute the seeds of a configuration as one batched model "
-              "when the run kind supports it (same results, faster)"),
+              "when the run kind supports it (same results; fewer kernel launches on a GPU, about as "
+              "fast on a CPU: results/speed/)"),
         Param("batch_algorithms", bool, False, "execute the runs of a configuration that differ only by "
               "their algorithm (EP and BPTT from the same initial weights) as one batched model, with "
               "their seeds if batch_seeds, when the run kind supports it (same results)"),

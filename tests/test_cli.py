@@ -101,6 +101,8 @@ def test_plugins_and_list(cli):
     assert "width: int, default 3" in listing.output
     kinds = cli("list", "run_kinds")
     assert "slot model: model, required" in kinds.output
+    assert "keys every run accepts" in kinds.output and "batch_algorithms: bool, default False" in kinds.output
+    assert "keys every run accepts" not in listing.output  # only with the run kinds
 
 
 def test_missing_suite_file(cli, tmp_path):
