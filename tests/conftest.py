@@ -33,6 +33,19 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(scope="module")
+def registry():
+    """Every installed plugin, loaded through the `bench` entry points."""
+    m = PluginManager()
+    m.load_entry_points()
+    return m.registry
+
+
+def final_values(runner, run) -> dict[str, float]:
+    """A recorded run's final values, metric -> value."""
+    return {r["metric"]: r["value"] for r in runner.store(run).metrics()["final"]}
+
+
 @pytest.fixture
 def fake_site(tmp_path, monkeypatch):
     """A directory on sys.path that holds fake distributions."""

@@ -14,8 +14,8 @@ import torch
 from bench_algorithms import BPTT, EP
 from bench_algorithms.paired import Paired
 from bench_models import EBNet, PNet, ToyModel
+from conftest import final_values
 from harness.model import member_state, stack_members
-from harness.plugins import PluginManager
 from harness.runner import Runner
 from harness.store import read_json
 from harness.suite import SuiteError, load_suite
@@ -117,17 +117,6 @@ TRAIN = """
 """
 
 
-@pytest.fixture(scope="module")
-def registry():
-    m = PluginManager()
-    m.load_entry_points()
-    return m.registry
-
-
-def _finals(runner, run):
-    return {r["metric"]: r["value"] for r in read_json(runner.store(run).dir / "metrics.json")["final"]}
-
-
 def test_batched_algorithms_through_the_runner_equal_separate_runs(registry, suite_file, tmp_path):
     """P: EP and BPTT × 2 seeds as one model of 4 members. EB: two values of β cannot share a
     nudged phase, so its 6 runs are one group executed as three batches (one per algorithm)."""
@@ -139,7 +128,7 @@ def test_batched_algorithms_through_the_runner_equal_separate_runs(registry, sui
         assert sorted(len(g) for g in groups) == ([4, 6] if batched == "true" else [1] * 10)
         outcomes = runner.execute(suite.runs)
         assert all(o.status == "done" for o in outcomes), [o.error for o in outcomes]
-        results[batched] = {run.id: _finals(runner, run) for run in suite.runs}
+        results[batched] = {run.id: final_values(runner, run) for run in suite.runs}
         if batched == "true":
             p_run = next(r for r in suite.runs if r.name == "p")
             assert read_json(runner.store(p_run).dir / "environment.json")["batched_runs"] == 4

@@ -7,8 +7,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from conftest import final_values
 from harness.cli import main
-from harness.plugins import PluginManager
 from harness.runner import Runner
 from harness.store import read_json
 from harness.suite import SuiteError, load_suite
@@ -69,17 +69,6 @@ TRAIN = """
 """
 
 
-@pytest.fixture(scope="module")
-def registry():
-    m = PluginManager()
-    m.load_entry_points()
-    return m.registry
-
-
-def _finals(runner, run):
-    return {r["metric"]: r["value"] for r in read_json(runner.store(run).dir / "metrics.json")["final"]}
-
-
 def _batched(runner, run):
     """How many runs ran together with ``run`` (environment.json's ``batched_runs``)."""
     return read_json(runner.store(run).dir / "environment.json")["batched_runs"]
@@ -94,7 +83,7 @@ def test_speed_kind_end_to_end(registry, suite_file, tmp_path):
     assert torch.get_num_threads() == threads  # restored after each run
     assert [o.status for o in outcomes] == ["done", "done"], [o.error for o in outcomes]
     for run in suite.runs:
-        f = _finals(runner, run)
+        f = final_values(runner, run)
         for key in ("samples_per_s", "generic_samples_per_s", "speedup", "seconds_per_epoch",
                     "generic_seconds_per_epoch", "peak_memory_mb", "ms_per_batch"):
             assert f[key] > 0, key
@@ -120,7 +109,7 @@ def test_speed_kind_times_batched_and_paired_runs(registry, suite_file, tmp_path
     outcomes = runner.execute(suite.runs)
     assert [o.status for o in outcomes] == ["done", "done"], [o.error for o in outcomes]
     assert stacked == [2, 4, 2]  # EP: 2 seeds, then 2 EP + 2 BPTT; BPTT: 2 seeds
-    ep, bptt = (_finals(runner, run) for run in suite.runs)
+    ep, bptt = (final_values(runner, run) for run in suite.runs)
     for f in (ep, bptt):
         assert f["seeds_speedup"] > 0
         assert f["seeds_samples_per_s"] == pytest.approx(f["seeds_speedup"] * 2 * f["samples_per_s"] / 2)
@@ -157,7 +146,7 @@ def test_batched_seeds_equal_separate_runs(registry, suite_file, tmp_path, dtype
         assert len(groups) == (3 if batched == "true" else 9)
         outcomes = runner.execute(suite.runs)
         assert all(o.status == "done" for o in outcomes), [o.error for o in outcomes]
-        results[batched] = {run.id: _finals(runner, run) for run in suite.runs}
+        results[batched] = {run.id: final_values(runner, run) for run in suite.runs}
         if batched == "true":
             assert _batched(runner, suite.runs[0]) == 3
     assert results["true"].keys() == results["false"].keys()
@@ -196,7 +185,7 @@ def _pconv_finals(registry, suite_file, tmp_path, monkeypatch, batched):
     assert all(o.status == "done" for o in outcomes), [o.error for o in outcomes]
     if batched == "true":
         assert _batched(runner, suite.runs[0]) == 3
-    return {r.id: _finals(runner, r) for r in suite.runs}, stacked
+    return {r.id: final_values(runner, r) for r in suite.runs}, stacked
 
 
 def test_batched_seeds_of_p_conv_run_as_one_stacked_model(registry, suite_file, tmp_path, monkeypatch):
@@ -242,7 +231,7 @@ def test_batched_seeds_resume_from_checkpoints(registry, suite_file, tmp_path, m
     runs = [r for r in suite.runs if r.name == "eb"]
     whole = Runner(suite, registry, tmp_path / "whole")
     whole.execute(runs)
-    expected = {r.id: _finals(whole, r) for r in runs}
+    expected = {r.id: final_values(whole, r) for r in runs}
 
     import bench_algorithms.ep as ep_module
 
@@ -264,6 +253,6 @@ def test_batched_seeds_resume_from_checkpoints(registry, suite_file, tmp_path, m
     runner.execute(runs)
     assert calls["n"] == -10**9 + 24  # epochs 2 and 3, once for the three stacked seeds
     for r in runs:
-        got = _finals(runner, r)
+        got = final_values(runner, r)
         for key in ("final_checksum", "test_error", "train_error"):
             assert got[key] == expected[r.id][key], (r.id, key)

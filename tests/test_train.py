@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.plugins import PluginManager
+from conftest import final_values
 from harness.runner import Runner
 from harness.store import read_json
 from harness.suite import load_suite
@@ -30,17 +30,6 @@ SUITE = """
 """
 
 
-@pytest.fixture(scope="module")
-def registry():
-    m = PluginManager()
-    m.load_entry_points()
-    return m.registry
-
-
-def finals(runner, run):
-    return {r["metric"]: r["value"] for r in read_json(runner.store(run).dir / "metrics.json")["final"]}
-
-
 def run_all(registry, path, results, runs=None):
     suite = load_suite(path, registry)
     runner = Runner(suite, registry, results)
@@ -54,7 +43,7 @@ def test_training_learns_and_is_deterministic(registry, suite_file, tmp_path):
     _, r2 = run_all(registry, path, tmp_path / "b")
     for run in suite.runs:
         assert r1.store(run).status() == "done", (r1.store(run).dir / "error.txt").read_text()
-        a, b = finals(r1, run), finals(r2, run)
+        a, b = final_values(r1, run), final_values(r2, run)
         assert a["final_checksum"] == b["final_checksum"] and a["test_error"] == b["test_error"]
         assert a["test_error"] < 30.0  # chance is 75 % on 4 classes
         curves = read_json(r1.store(run).dir / "metrics.json")["curves"]
@@ -64,15 +53,15 @@ def test_training_learns_and_is_deterministic(registry, suite_file, tmp_path):
 def test_ep_and_bptt_share_initial_weights(registry, suite_file, tmp_path):
     suite, runner = run_all(registry, suite_file(SUITE), tmp_path)
     ep, bptt = [r for r in suite.runs if r.name == "p"]
-    assert finals(runner, ep)["init_checksum"] == finals(runner, bptt)["init_checksum"]
-    assert finals(runner, ep)["final_checksum"] != finals(runner, bptt)["final_checksum"]
+    assert final_values(runner, ep)["init_checksum"] == final_values(runner, bptt)["init_checksum"]
+    assert final_values(runner, ep)["final_checksum"] != final_values(runner, bptt)["final_checksum"]
 
 
 def test_checkpoint_resume_equals_uninterrupted(registry, suite_file, tmp_path, monkeypatch):
     path = suite_file(SUITE)
     suite, whole = run_all(registry, path, tmp_path / "whole")
     run = suite.runs[0]
-    expected = finals(whole, run)
+    expected = final_values(whole, run)
 
     import bench_algorithms.ep as ep_module
 
@@ -92,7 +81,7 @@ def test_checkpoint_resume_equals_uninterrupted(registry, suite_file, tmp_path, 
     assert runner.store(run).status() == "interrupted" and runner.store(run).checkpoint.exists()
     calls["n"] = -10**9  # no more interruptions
     runner.execute([run])
-    got = finals(runner, run)
+    got = final_values(runner, run)
     assert calls["n"] == -10**9 + 40  # epochs 2 and 3 only: epoch 1 came from the checkpoint
     for key in ("final_checksum", "test_error", "train_error"):
         assert got[key] == expected[key], key
