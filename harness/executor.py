@@ -50,6 +50,11 @@ class RunResult:
     seconds: float = 0.0
     error: str = ""
 
+    @classmethod
+    def of(cls, outcome) -> "RunResult":
+        """From a :class:`harness.runner.Outcome`."""
+        return cls(outcome.run.id, outcome.status, outcome.seconds, outcome.last_error)
+
 
 def execute_run(job: Job, run_id: str, device: str | None = None) -> RunResult:
     """Execute one run of ``job`` in this process (the body of every worker)."""
@@ -62,15 +67,7 @@ def execute_runs(job: Job, run_ids: list[str], device: str | None = None) -> lis
     from .progress import Progress
 
     runner = job.runner(device, progress=Progress(1, interval=30.0))
-    runs = [runner.suite.run(run_id) for run_id in run_ids]
-    label = run_ids[0] if len(run_ids) == 1 else f"{run_ids[0]} (+{len(run_ids) - 1} batched)"
-    runner.progress.start_run(1, label)
-    results = []
-    for outcome in runner.execute_group(runs, runner.progress):
-        runner.progress.end_run(outcome.run.id, outcome.status, outcome.seconds)
-        last = outcome.error.strip().splitlines()[-1] if outcome.error else ""
-        results.append(RunResult(outcome.run.id, outcome.status, outcome.seconds, last))
-    return results
+    return [RunResult.of(o) for o in runner.execute([runner.suite.run(run_id) for run_id in run_ids])]
 
 
 def work_units(job: Job, runs: list[RunSpec]) -> list[list[str]]:
@@ -89,9 +86,4 @@ class Local:
     that running a suite never depends on a plugin."""
 
     def execute(self, job: Job, runs) -> list[RunResult]:
-        runner = job.runner()
-        out = []
-        for o in runner.execute(runs):
-            last = o.error.strip().splitlines()[-1] if o.error else ""
-            out.append(RunResult(o.run.id, o.status, o.seconds, last))
-        return out
+        return [RunResult.of(o) for o in job.runner().execute(runs)]

@@ -26,12 +26,21 @@ from .store import RunStore, write_json
 from .suite import RunSpec, Suite
 
 
+def last_line(text: str) -> str:
+    """The last line of an error (the exception itself), for one-line reports."""
+    return text.strip().splitlines()[-1] if text.strip() else ""
+
+
 @dataclass
 class Outcome:
     run: RunSpec
     status: str  # done | failed | diverged | interrupted | skipped:<recorded status>
     seconds: float = 0.0
     error: str = ""
+
+    @property
+    def last_error(self) -> str:
+        return last_line(self.error)
 
 
 def _now() -> str:
@@ -80,8 +89,7 @@ class Runner:
             label = group[0].id if len(group) == 1 else f"{group[0].id} (+{len(group) - 1} batched)"
             progress.start_run(done + 1, label)
             for outcome in self.execute_group(group, progress):
-                progress.end_run(outcome.run.id, outcome.status, outcome.seconds,
-                                 outcome.error.strip().splitlines()[-1] if outcome.error else "")
+                progress.end_run(outcome.run.id, outcome.status, outcome.seconds, outcome.last_error)
                 outcomes.append(outcome)
             done += len(group)
         return outcomes
@@ -106,10 +114,6 @@ class Runner:
                     key = json.dumps(cfg, sort_keys=True, default=str)
             groups.setdefault(key, []).append(run)
         return list(groups.values())
-
-    def execute_one(self, run: RunSpec, progress: Progress | None = None) -> Outcome:
-        """Claim the run, execute it, record the outcome, release the claim."""
-        return self.execute_group([run], progress)[0]
 
     def execute_group(self, runs: list[RunSpec], progress: Progress | None = None) -> list[Outcome]:
         """Claim the runs, execute those still to do (together when more than one),
@@ -197,6 +201,6 @@ class Runner:
             # status.json goes last: "done" is only ever written after the metrics are in place.
             write_json(store.dir / "status.json", {"status": status_i, "finished": _now(),
                                                    "seconds": round(seconds, 3),
-                                                   "error": error_i.strip().splitlines()[-1] if error_i else ""})
+                                                   "error": last_line(error_i)})
             outcomes.append(Outcome(run, status_i, seconds, error_i))
         return outcomes
