@@ -331,15 +331,19 @@ def list_(family, as_json):
             default = "required" if sl.required else f"default {sl.default!r}"
             click.echo(f"      slot {sl.name}: {'list of ' if sl.many else ''}{sl.family}, {default}")
         for p in c.params:
-            default = "required" if p.required else f"default {p.default!r}"
-            click.echo(f"      {p.name}: {p.describe_type()}, {default}" + (f" — {p.doc}" if p.doc else ""))
+            click.echo(f"      {_param_line(p)}")
     if family in (None, "run_kind"):
         from .suite import RUN_KEYS
 
         click.secho("keys every run accepts (besides its kind's slots and parameters):", bold=True)
         for p in RUN_KEYS.values():
-            default = "required" if p.required else f"default {p.default!r}"
-            click.echo(f"  {p.name}: {p.describe_type()}, {default}" + (f" — {p.doc}" if p.doc else ""))
+            click.echo(f"  {_param_line(p)}")
+
+
+def _param_line(p) -> str:
+    """``name: type, default … — doc`` for `bench list`."""
+    default = "required" if p.required else f"default {p.default!r}"
+    return f"{p.name}: {p.describe_type()}, {default}" + (f" — {p.doc}" if p.doc else "")
 
 
 if __name__ == "__main__":  # pragma: no cover
