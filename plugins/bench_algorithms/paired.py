@@ -44,7 +44,7 @@ class Paired:
         self.algorithms = list(algorithms)
         self.is_ep = [isinstance(a, EP) for a in algorithms]
         self.beta = next((a.beta for a in algorithms if isinstance(a, EP)), None)
-        self._coef: dict[tuple, tuple] = {}  # per model/device: update factors and member indices
+        self._coef: dict[tuple, tuple] = {}  # per model and batch size: see _coefficients
 
     @staticmethod
     def can_pair(algorithms: Sequence[object]) -> bool:
@@ -53,9 +53,11 @@ class Paired:
             return False
         return len({a.beta for a in algorithms if isinstance(a, EP)}) <= 1
 
-    def _coefficients(self, model: ConvergentRNN, batch: int) -> tuple[dict, dict]:
+    def _coefficients(self, model: ConvergentRNN, batch: int) -> tuple[dict, dict, Tensor, Tensor]:
         """Per group, per parameter: the factor of EP's Δ and of BPTT's gradient, shaped ``(S, 1, …)``
-        (zero for the members of the other algorithm)."""
+        (zero for the members of the other algorithm); and the indices of the EP members and of the
+        BPTT members. Made once per model and batch size: no host-to-device copy at later steps,
+        which a CUDA graph capture would refuse."""
         key = (id(model), model.device, model.dtype, batch)
         if key not in self._coef:
             S = model.members
@@ -69,18 +71,10 @@ class Paired:
                 bp = [0.0 if e else lr[name] for lr, e in zip(lrs, self.is_ep)]
                 ep_coef[name] = [_per_member(ep, p) for p in params]
                 bptt_coef[name] = [_per_member(bp, p) for p in params]
-            self._coef[key] = (ep_coef, bptt_coef)
-        return self._coef[key]
-
-    def _members(self, model: ConvergentRNN) -> tuple[Tensor, Tensor]:
-        """Indices of the EP members and of the BPTT members, on the model's device (made once: no
-        host-to-device copy at later steps, which a CUDA graph capture would refuse)."""
-        key = ("members", model.device)
-        if key not in self._coef:
-            ep = [i for i, e in enumerate(self.is_ep) if e]
-            bptt = [i for i, e in enumerate(self.is_ep) if not e]
-            self._coef[key] = (torch.tensor(ep, dtype=torch.long, device=model.device),
-                               torch.tensor(bptt, dtype=torch.long, device=model.device))
+            ep_idx = torch.tensor([i for i, e in enumerate(self.is_ep) if e], dtype=torch.long, device=model.device)
+            bptt_idx = torch.tensor([i for i, e in enumerate(self.is_ep) if not e], dtype=torch.long,
+                                    device=model.device)
+            self._coef[key] = (ep_coef, bptt_coef, ep_idx, bptt_idx)
         return self._coef[key]
 
     def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
@@ -97,11 +91,10 @@ class Paired:
             state = model.steps(xp, state, K)
             per_sample = model.loss(state, y)
             grads = torch.autograd.grad(per_sample.mean(-1).sum(), flat, allow_unused=True)
-        ep_coef, bptt_coef = self._coefficients(model, per_sample.shape[-1])
+        ep_coef, bptt_coef, ep_idx, bptt_idx = self._coefficients(model, per_sample.shape[-1])
         free = tuple(s.detach() for s in state)
         nudged = model.relax(xp, free, K, y, self.beta)
         delta = model.dphi_delta(xp, nudged, free)
-        ep_idx, bptt_idx = self._members(model)
         with torch.no_grad():
             i = 0
             for name, params in groups.items():

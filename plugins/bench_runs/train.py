@@ -14,8 +14,8 @@ from its own seed (the weights a separate run gets), draws its own data order
 (its own shuffle generator), learns and is evaluated and recorded on its own.
 The results equal separate runs up to floating-point rounding of the batched
 matmuls (tests/test_fast_paths.py). If a member diverges, the whole batch is
-recorded as diverged (the message names the seed); rerun without batching to
-keep the other seeds. Models that cannot stack members run one after another.
+recorded as diverged (the message names the run); rerun without batching to
+keep the others. Models that cannot stack members run one after another.
 
 Batched algorithms (``batch_algorithms = true``): the EP and BPTT runs of one
 configuration (and seed) start from the same weights; stacked together, one
@@ -163,12 +163,13 @@ class Train:
                 ctxs[i].log_epoch(**point)
         return saved[0]["epoch"] + 1, [s["history"] for s in saved]
 
-    def _train(self, ctxs: list[RunContext], model: ConvergentRNN, algorithm=None) -> None:
+    def _train(self, ctxs: list[RunContext], model: ConvergentRNN, algorithm: object | None = None) -> None:
         ctx0, S = ctxs[0], len(ctxs)
         device = ctx0.device
         for ctx, checksum in zip(ctxs, member_checksums(model)):
             ctx.record("init_checksum", checksum)
-        algorithm = algorithm or ctx0.build("algorithm")
+        if algorithm is None:
+            algorithm = ctx0.build("algorithm")
         data = ctx0.build("dataset").load(device, ctx0.dtype)
         n = len(data.train)
         batches = self._batches(n)
