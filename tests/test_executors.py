@@ -108,6 +108,37 @@ def test_processes_executor_keeps_batched_runs_together(env, suite_file, tmp_pat
     assert sorted(by_name) == ["a", "b"] and all(len(p) == 1 for p in by_name.values())  # one worker each
 
 
+class _ContendedQueue:
+    """A work queue another worker is reading: ``get_nowait`` finds its lock taken and raises
+    Empty, as ``multiprocessing.Queue`` does, though units are waiting; ``get`` waits its turn."""
+
+    def __init__(self, items):
+        self.items = list(items)
+
+    def get_nowait(self):
+        import queue
+        raise queue.Empty
+
+    def get(self, block=True, timeout=None):
+        return self.items.pop(0)
+
+
+def test_worker_does_not_quit_while_units_are_queued(monkeypatch):
+    """Regression: a worker that started while the other held the queue's lock saw Empty and
+    quit, leaving one worker for the whole suite (and none once that one was killed)."""
+    import queue
+    from bench_executors import processes
+    from harness.executor import Job, RunResult
+
+    executed = []
+    monkeypatch.setattr(processes, "execute_runs",
+                        lambda job, ids, device: [executed.append(i) or RunResult(i, "done") for i in ids])
+    done = queue.Queue()
+    processes._worker(Job("suite.toml", "results"), "cpu", None, _ContendedQueue([["a"], ["b", "c"], None]), done)
+    assert executed == ["a", "b", "c"]
+    assert [m[0] for m in done.queue] == ["started", "result", "started", "result", "result"]
+
+
 def test_two_invocations_run_each_run_once(env, suite_file, tmp_path):
     hold = tmp_path / "hold"
     hold.write_text("")

@@ -32,9 +32,10 @@ def _worker(job: Job, device: str, threads: int | None, todo, done) -> None:
     if device.startswith("cuda:"):
         torch.cuda.set_device(device)
     while True:
-        try:
-            run_ids = todo.get_nowait()  # one run, or the runs the suite batches as one model
-        except queue.Empty:
+        # A blocking get: ``get_nowait`` also raises Empty when another worker holds the queue's
+        # lock, which made a worker quit while runs were still queued. Each worker's None ends it.
+        run_ids = todo.get()  # one run, or the runs the suite batches as one model
+        if run_ids is None:
             return
         done.put(("started", run_ids, os.getpid()))
         try:
@@ -65,6 +66,8 @@ class Processes:
             todo.put(unit)
         procs = [ctx.Process(target=_worker, args=(job, dev, self.threads, todo, done), daemon=False)
                  for dev in self.devices[: max(1, min(self.workers, len(units)))]]
+        for _ in procs:
+            todo.put(None)  # one end marker per worker, after every unit
         for p in procs:
             p.start()
         print(f"processes: {len(procs)} worker(s) on {', '.join(self.devices[:len(procs)])}", file=sys.stderr)
