@@ -5,7 +5,9 @@ through ``ctx.build(slot)``, records final values with ``ctx.record`` and
 per-epoch values with ``ctx.log_epoch``, keeps tensors with
 ``ctx.save_artifact``, and reports progress with ``ctx.progress``. It raises
 :class:`Diverged` when the numbers blow up; any other exception marks the run
-failed. The runner writes everything to the store when the run ends.
+failed. A kind executing several runs as one batch marks a member that blows
+up with ``ctx.diverge(message)`` instead and goes on with the others. The
+runner writes everything to the store when the run ends.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class RunContext:
         self.store = store
         self.final: list[dict[str, Any]] = []
         self.curves: list[dict[str, Any]] = []
+        self.diverged: str | None = None  # set by diverge(): this member of a batch blew up
         self._progress = progress
         self.started = time.perf_counter()
 
@@ -98,6 +101,11 @@ class RunContext:
         if saved.get("config") != self.spec.config():
             return None
         return saved["state"]
+
+    def diverge(self, message: str) -> None:
+        """Mark this run of a batch ``diverged`` with ``message`` (what :class:`Diverged` would
+        say), so that the batch can go on without it; the kind stops recording for it."""
+        self.diverged = message
 
     # -- progress and checks -----------------------------------------------
     def progress(self, done: int, total: int, unit: str = "step", info: str = "") -> None:

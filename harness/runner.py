@@ -191,7 +191,12 @@ class Runner:
         for i, run in enumerate(runs):
             store, ctx = self.store(run), ctxs[i] if i < len(ctxs) else None
             bad = [r for r in ctx.final if r["value"] != r["value"]] if ctx and status == "done" else []
-            status_i, error_i = ("diverged", f"metric {bad[0]['metric']} is NaN\n") if bad else (status, error)
+            if ctx is not None and ctx.diverged:  # a member of a batch that blew up (the others went on)
+                status_i, error_i = "diverged", f"{ctx.diverged}\n"
+            elif bad:
+                status_i, error_i = "diverged", f"metric {bad[0]['metric']} is NaN\n"
+            else:
+                status_i, error_i = status, error
             metrics = {"final": ctx.final if ctx else [], "curves": ctx.curves if ctx else []}
             write_json(store.dir / "metrics.json", metrics)
             if error_i:

@@ -183,3 +183,61 @@ def test_paired_step_replays_through_the_graph_wrapper():
     for i, m in enumerate(models):
         for k, v in member_state(stacked, i).items():
             assert _close(v, m.state_dict()[k]), (i, k)
+
+
+DIVERGE = """
+    name = "diverge"
+    [defaults]
+    kind = "train"
+    seeds = [0, 1]
+    device = "cpu"
+    dtype = "float64"
+    dataset = {{ name = "blobs", input_size = 12, num_classes = 4, n_train = 120, n_test = 40 }}
+    T = 12
+    K = 4
+    epochs = 3
+    batch_size = 10
+    batch_seeds = true
+    batch_algorithms = {algorithms}
+
+    [[runs]]
+    name = "p"
+    model = {{ name = "p", input_size = 12, output_size = 4, hidden = [16, 8], activation = "sigmoid" }}
+    algorithm = {{ lr = [0.1, 0.05, 0.02] }}
+    # EP's learning rate on the edge of float64 overflow: seed 1 overflows in epoch 3, seed 0 never
+    # (the same for every lr from 5e307 to 6e307, so rounding cannot change it)
+    grid.algorithm = [{{ name = "ep", beta = 0.3, lr = [5.5e307, 5.5e307, 5.5e307] }}, "bptt"]
+"""
+
+
+@pytest.mark.parametrize("algorithms", ["false", "true"], ids=["seeds", "seeds+algorithms"])
+def test_a_diverging_member_leaves_its_batch_going_on(registry, suite_file, tmp_path, algorithms):
+    """One member of a batch blows up in epoch 3: it is recorded diverged with its separate run's
+    message and curves; the others of its batch finish with their separate runs' results."""
+    text = DIVERGE.format(algorithms=algorithms)
+    separate = load_suite(suite_file(text.replace("batch_seeds = true", "batch_seeds = false")
+                                     .replace("batch_algorithms = true", "batch_algorithms = false"),
+                                     name="separate.toml"), registry)
+    batched = load_suite(suite_file(text, name="batched.toml"), registry)
+    runners = {"separate": Runner(separate, registry, tmp_path / "s"), "batched": Runner(batched, registry, tmp_path / "b")}
+    assert sorted(map(len, runners["batched"].groups(batched.runs))) == ([4] if algorithms == "true" else [2, 2])
+    outcomes = {k: {o.run.id: o for o in r.execute(r.suite.runs)} for k, r in runners.items()}
+    status = {k: {rid: o.status for rid, o in v.items()} for k, v in outcomes.items()}
+    assert status["batched"] == status["separate"]
+    assert sorted(status["batched"].values()) == ["diverged", "done", "done", "done"]
+    for run in batched.runs:
+        sep, bat = (runners[k].store(run) for k in ("separate", "batched"))
+        if status["batched"][run.id] == "diverged":
+            assert "-ep-s1-" in run.id
+            message = sep.status_record()["error"]
+            assert message.startswith("parameter w.W23 is not finite after epoch 3 (run p-ep-s1-")
+            assert bat.status_record()["error"] == message + " (the other runs of its batch went on)"
+            curve = lambda store: [(c["epoch"], c["test_error"], c["train_error"])  # noqa: E731
+                                   for c in store.metrics()["curves"]]
+            assert curve(bat) == curve(sep) and [c[0] for c in curve(bat)] == [1, 2]
+            epoch = lambda store: torch.load(store.checkpoint, weights_only=False)["state"]["epoch"]  # noqa: E731
+            assert epoch(bat) == epoch(sep) == 2  # its last finite epoch, as a separate run keeps it
+        else:
+            s, b = final_values(runners["separate"], run), final_values(runners["batched"], run)
+            assert b["final_checksum"] == pytest.approx(s["final_checksum"], rel=1e-12), run.id
+            assert (b["test_error"], b["train_error"]) == (s["test_error"], s["train_error"]), run.id

@@ -13,9 +13,10 @@ runs the seeds of one configuration as one model with a leading seed dimension
 from its own seed (the weights a separate run gets), draws its own data order
 (its own shuffle generator), learns and is evaluated and recorded on its own.
 The results equal separate runs up to floating-point rounding of the batched
-matmuls (tests/test_fast_paths.py). If a member diverges, the whole batch is
-recorded as diverged (the message names the run); rerun without batching to
-keep the others. Models that cannot stack members run one after another.
+matmuls (tests/test_fast_paths.py). A member whose weights blow up is recorded
+``diverged`` with its separate run's message and stops being recorded; the
+others go on (members never mix: their NaNs stay in their own slices; tested
+in tests/test_paired.py). Models that cannot stack members run one after another.
 
 Batched algorithms (``batch_algorithms = true``): the EP and BPTT runs of one
 configuration (and seed) start from the same weights; stacked together, one
@@ -55,6 +56,16 @@ def member_checksums(model: ConvergentRNN) -> list[float]:
     with torch.no_grad():
         per = sum((p.double() * (i + 1)).flatten(1).sum(1) for i, p in enumerate(model.parameters()))
     return [float(v) for v in per]
+
+
+def nonfinite_parameters(model: ConvergentRNN) -> dict[int, str]:
+    """Member index (0 without members) -> the first parameter with a NaN or inf in that member."""
+    bad: dict[int, str] = {}
+    for name, p in model.named_parameters():
+        finite = torch.isfinite(p).flatten(1).all(1) if model.members else torch.isfinite(p).all()[None]
+        for i in (~finite).nonzero().flatten().tolist():
+            bad.setdefault(i, name)
+    return bad
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -175,6 +186,7 @@ class Train:
         batches = self._batches(n)
         shuffles = [ctx.generator(offset=1) for ctx in ctxs]
         first_epoch, histories = self._resume(ctxs, model, shuffles)
+        alive = list(range(S))  # members still learning (a batch goes on without one that diverged)
         # on CUDA (fast path): the step replayed as a CUDA graph, checked against the eager step first
         step = graphed_train_step(algorithm, model, T=self.T, K=self.K)
         if device.type == "cuda":
@@ -193,33 +205,37 @@ class Train:
                               f"epoch {epoch}/{self.epochs}")
             _sync(device)
             seconds = time.perf_counter() - start
-            for name, p in model.named_parameters():
-                finite = torch.isfinite(p).flatten(1).all(1) if model.members else torch.isfinite(p).all()[None]
-                if not bool(finite.all()):
-                    bad = [ctxs[i].spec.id for i in range(S) if not bool(finite[i])]
-                    raise Diverged(f"parameter {name} is not finite after epoch {epoch} (run "
-                                   f"{', '.join(bad)}); lower the learning rates or β"
-                                   + ("; the runs were batched: rerun without batch_seeds and "
-                                      "batch_algorithms to keep the others" if S > 1 else ""))
+            for i, name in nonfinite_parameters(model).items():
+                if i not in alive:
+                    continue
+                message = (f"parameter {name} is not finite after epoch {epoch} (run {ctxs[i].spec.id}); "
+                           "lower the learning rates or β")
+                if S == 1:
+                    raise Diverged(message)
+                ctxs[i].diverge(message + " (the other runs of its batch went on)")
+                alive.remove(i)
+            if not alive:
+                return
             tests = error_rates(model, data.test.x, data.test.y, self.eval_T, self.eval_batch_size)
             trains = (error_rates(model, data.train.x, data.train.y, self.eval_T, self.eval_batch_size)
                       if self.eval_train else [float("nan")] * S)
-            for i, ctx in enumerate(ctxs):
+            for i in alive:
                 point = {"epoch": epoch, "train_error": trains[i], "test_error": tests[i], "seconds": seconds,
                          "samples_per_s": batches * self.batch_size / seconds}
                 histories[i].append(point)
-                ctx.log_epoch(**point)
+                ctxs[i].log_epoch(**point)
             ctx0.progress(epoch * batches, self.epochs * batches, "batch",
-                          f"epoch {epoch}/{self.epochs} test {tests[0]:.2f}% train {trains[0]:.2f}%")
+                          f"epoch {epoch}/{self.epochs} test {tests[alive[0]]:.2f}% train {trains[alive[0]]:.2f}%")
             if self.checkpoint and epoch < self.epochs:
-                for i, ctx in enumerate(ctxs):
+                for i in alive:
+                    ctx = ctxs[i]
                     ctx.save_checkpoint({"model": member_state(model, i) if model.members else model.state_dict(),
                                          "shuffle": shuffles[i].get_state(), "epoch": epoch,
                                          "history": histories[i]})
 
         checksums = member_checksums(model)
-        for i, ctx in enumerate(ctxs):
-            history = histories[i]
+        for i in alive:
+            ctx, history = ctxs[i], histories[i]
             last = history[-1]
             ctx.record("test_error", last["test_error"])
             if self.eval_train:
