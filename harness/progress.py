@@ -28,10 +28,11 @@ class Progress:
         self._last = 0.0
         self._open_line = False
 
-    def start_run(self, index: int, run_id: str) -> None:
-        self.index = index
+    def start_run(self, index: int, run_id: str, size: int = 1) -> None:
+        """Run ``index`` starts; a batch of ``size`` runs is numbered ``index``–``index + size − 1``."""
+        self.index = index if size == 1 else f"{index}-{index + size - 1}"
         self._last = 0.0
-        self._emit(f"[{index}/{self.total_runs}] {run_id}: started", final=not self.tty)
+        self._emit(f"[{self.index}/{self.total_runs}] {run_id}: started", final=not self.tty)
 
     def update(self, spec, done: int, total: int, unit: str, info: str, elapsed: float) -> None:
         now = time.monotonic()
@@ -44,8 +45,9 @@ class Progress:
                 + (f"  {info}" if info else ""))
         self._emit(text, final=not self.tty)
 
-    def end_run(self, run_id: str, status: str, seconds: float, note: str = "") -> None:
-        self._emit(f"[{self.index}/{self.total_runs}] {run_id}: {status} in {fmt_seconds(seconds)}"
+    def end_run(self, run_id: str, status: str, seconds: float, note: str = "", index: int | None = None) -> None:
+        """A run ended (``index``: its own number within a batch)."""
+        self._emit(f"[{index or self.index}/{self.total_runs}] {run_id}: {status} in {fmt_seconds(seconds)}"
                    + (f"  {note}" if note else ""), final=True)
 
     def message(self, text: str) -> None:

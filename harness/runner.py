@@ -87,9 +87,10 @@ class Runner:
         done = 0
         for group in self.groups(todo):
             label = group[0].id if len(group) == 1 else f"{group[0].id} (+{len(group) - 1} batched)"
-            progress.start_run(done + 1, label)
-            for outcome in self.execute_group(group, progress):
-                progress.end_run(outcome.run.id, outcome.status, outcome.seconds, outcome.last_error)
+            progress.start_run(done + 1, label, size=len(group))
+            for k, outcome in enumerate(self.execute_group(group, progress)):
+                progress.end_run(outcome.run.id, outcome.status, outcome.seconds, outcome.last_error,
+                                 index=done + 1 + k)
                 outcomes.append(outcome)
             done += len(group)
         return outcomes

@@ -135,13 +135,22 @@ def test_batched_seeds_run_together_with_the_same_records(manager, suite_file, t
     text = SUITE.replace('device = "cpu"', 'device = "cpu"\n    seeds = [0, 1, 2]').replace("    seeds = [0, 1]\n", "")
     batched = text.replace('[defaults]', '[defaults]\n    batch_seeds = true')
     suite, runner = make(manager, suite_file, tmp_path, text)
-    bsuite, brunner = make(manager, lambda t: suite_file(t, "batched.toml"), tmp_path / "b", batched)
+    import io
+
+    from harness.progress import Progress
+
+    log = io.StringIO()
+    bsuite, brunner = make(manager, lambda t: suite_file(t, "batched.toml"), tmp_path / "b", batched,
+                           progress=Progress(0, stream=log, interval=100))
     assert [r.id for r in suite.runs] == [r.id for r in bsuite.runs]  # batching changes no run id
     tp.BATCHES.clear()
     runner.execute(suite.runs)
     assert tp.BATCHES == []
     outcomes = brunner.execute(bsuite.runs)
     assert [len(b) for b in tp.BATCHES] == [3, 3, 3]  # one batch per run name, its three seeds
+    heads = [line.split("] ")[0] + "]" for line in log.getvalue().splitlines() if " in " in line or "started" in line]
+    assert heads == ["[1-3/9]", "[1/9]", "[2/9]", "[3/9]", "[4-6/9]", "[4/9]", "[5/9]", "[6/9]",
+                     "[7-9/9]", "[7/9]", "[8/9]", "[9/9]"]  # a batch, then each of its runs by its number
     for run in suite.runs:
         a = read_json(runner.store(run).dir / "metrics.json")
         b = read_json(brunner.store(run).dir / "metrics.json")
