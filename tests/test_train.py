@@ -93,3 +93,39 @@ def test_divergence_is_reported(registry, suite_file, tmp_path):
     suite, runner = run_all(registry, suite_file(text), tmp_path)
     status = runner.store(suite.runs[0]).status_record()
     assert status["status"] == "diverged" and "not finite after epoch 1" in status["error"]
+
+
+def test_unpredicted_classes_counts_a_dead_output_unit():
+    """A hand-built net predicts every class (one-hot input c switches on hidden unit c, then
+    output unit c); with output unit 2 pushed far down it predicts class 2 for no sample: one
+    unpredicted class, and exactly its quarter of the samples wrong. Also per stacked member."""
+    import torch
+
+    from bench_models import PNet
+    from bench_runs.train import error_and_unpredicted
+    from harness.model import stack_members
+
+    def net(dead: bool):
+        m = PNet(hidden=[4], input_size=4, output_size=4, activation="sigmoid")
+        with torch.no_grad():
+            for p in m.w.values():
+                p.copy_(3 * torch.eye(4))
+            for b in m.b.values():
+                b.fill_(-1.5)
+            if dead:
+                m.b["s0"][2] = -1e3  # σ(−1e3 + …) = 0: never the largest output
+        return m
+
+    x, labels = torch.eye(4).repeat(15, 1), torch.arange(60) % 4
+    assert error_and_unpredicted(net(False), x, labels, 8, 25) == ([0.0], [0])
+    assert error_and_unpredicted(net(True), x, labels, 8, 25) == ([25.0], [1])
+    assert error_and_unpredicted(stack_members([net(True), net(False)]), x, labels, 8, 25) == ([25.0, 0.0], [1, 0])
+
+
+def test_unpredicted_classes_is_recorded(registry, suite_file, tmp_path):
+    suite, runner = run_all(registry, suite_file(SUITE), tmp_path)
+    for run in suite.runs:
+        got = final_values(runner, run)
+        curve = runner.store(run).metrics()["curves"]
+        assert got["unpredicted_classes"] == curve[-1]["unpredicted_classes"] and len(curve) == 3
+        assert got["unpredicted_classes"] in range(0, 5)

@@ -29,7 +29,8 @@ def register_run_kinds(register):
                  Slot("metrics", "metric", "metrics per layer", many=True, default=["relmse", "sign"]),
              ])
     register("train", Train, doc="Training (Table 1): SGD on mini-batches with one algorithm, train and "
-             "test error per epoch, time and memory", params=[
+             "test error per epoch (and unpredicted_classes: classes predicted for no test sample), "
+             "time and memory", params=[
                  Param("T", int, doc="first-phase steps (also used to predict)"),
                  Param("K", int, doc="second-phase / truncation steps"),
                  Param("epochs", int, 1, "passes over the training set"),

@@ -2,7 +2,8 @@
 
 Per epoch: seeded shuffled mini-batches, one ``algorithm.train_step`` each, then
 train and test error (prediction = argmax of the output layer after ``T`` free
-steps from a zero state). The model is built right after the runner seeds the
+steps from a zero state) and ``unpredicted_classes``, the number of classes
+predicted for no test sample (a dead output unit: see the README's Table 1). The model is built right after the runner seeds the
 run, before anything else draws random numbers, so EP and BPTT runs with the
 same seed start from the same weights (as in the paper). An epoch checkpoint
 lets an interrupted run continue where it stopped, with the same result.
@@ -82,26 +83,40 @@ def _sync(device: torch.device) -> None:
 
 
 @torch.no_grad()
-def wrong_counts(model: ConvergentRNN, x: torch.Tensor, labels: torch.Tensor, T: int, batch: int) -> torch.Tensor:
-    """Misclassified samples after ``T`` free steps from zero, per member (shape ``(S,)``, or ``()``),
-    left on the device. Only the output layer is used, so the model may skip what cannot reach it."""
-    wrong = torch.zeros((model.members,) if model.members else (), dtype=torch.int64, device=labels.device)
+def prediction_counts(model: ConvergentRNN, x: torch.Tensor, labels: torch.Tensor, T: int,
+                      batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """After ``T`` free steps from zero: the misclassified samples per member (shape ``(S,)``, or
+    ``()``) and how often each class is predicted (``(S, C)`` or ``(C,)``), left on the device.
+    Only the output layer is used, so the model may skip what cannot reach it."""
+    lead = (model.members,) if model.members else ()
+    wrong = torch.zeros(lead, dtype=torch.int64, device=labels.device)
+    predicted = torch.zeros((*lead, model.num_classes), dtype=torch.int64, device=labels.device)
     for i in range(0, len(labels), batch):
         xb = model.prepare(x[i:i + batch])
-        state = relax_for_output(model, xb, model.init_state(xb), T, output_at=T)
-        wrong += (model.predict(state) != labels[i:i + batch]).sum(-1)
-    return wrong
+        pred = model.predict(relax_for_output(model, xb, model.init_state(xb), T, output_at=T))
+        wrong += (pred != labels[i:i + batch]).sum(-1)
+        predicted += torch.nn.functional.one_hot(pred, model.num_classes).sum(-2)
+    return wrong, predicted
 
 
 def error_rate(model: ConvergentRNN, x: torch.Tensor, labels: torch.Tensor, T: int, batch: int) -> float:
     """Misclassified share in % after ``T`` free steps from zero (one host sync at the end)."""
-    return 100.0 * wrong_counts(model, x, labels, T, batch).item() / max(1, len(labels))
+    return 100.0 * prediction_counts(model, x, labels, T, batch)[0].item() / max(1, len(labels))
 
 
 def error_rates(model: ConvergentRNN, x: torch.Tensor, labels: torch.Tensor, T: int, batch: int) -> list[float]:
-    """:func:`error_rate` per member of a stacked model."""
-    wrong = wrong_counts(model, x, labels, T, batch).reshape(-1).tolist()
-    return [100.0 * w / max(1, len(labels)) for w in wrong]
+    """:func:`error_rate` of every member (one value without members)."""
+    return error_and_unpredicted(model, x, labels, T, batch)[0]
+
+
+def error_and_unpredicted(model: ConvergentRNN, x: torch.Tensor, labels: torch.Tensor, T: int,
+                          batch: int) -> tuple[list[float], list[int]]:
+    """Per member: the error in % and the number of classes predicted for no sample at all. A
+    class whose output unit never wins (e.g. clipped at 0 for every input, so that BPTT's gradient
+    through the clip is zero for it) costs its whole share of the error; this count shows it."""
+    wrong, predicted = prediction_counts(model, x, labels, T, batch)
+    errors = [100.0 * w / max(1, len(labels)) for w in wrong.reshape(-1).tolist()]
+    return errors, (predicted == 0).sum(-1).reshape(-1).tolist()
 
 
 class Train:
@@ -216,11 +231,13 @@ class Train:
                 alive.remove(i)
             if not alive:
                 return
-            tests = error_rates(model, data.test.x, data.test.y, self.eval_T, self.eval_batch_size)
+            tests, unpredicted = error_and_unpredicted(model, data.test.x, data.test.y, self.eval_T,
+                                                       self.eval_batch_size)
             trains = (error_rates(model, data.train.x, data.train.y, self.eval_T, self.eval_batch_size)
                       if self.eval_train else [float("nan")] * S)
             for i in alive:
-                point = {"epoch": epoch, "train_error": trains[i], "test_error": tests[i], "seconds": seconds,
+                point = {"epoch": epoch, "train_error": trains[i], "test_error": tests[i],
+                         "unpredicted_classes": unpredicted[i], "seconds": seconds,
                          "samples_per_s": batches * self.batch_size / seconds}
                 histories[i].append(point)
                 ctxs[i].log_epoch(**point)
@@ -238,6 +255,7 @@ class Train:
             ctx, history = ctxs[i], histories[i]
             last = history[-1]
             ctx.record("test_error", last["test_error"])
+            ctx.record("unpredicted_classes", last["unpredicted_classes"])
             if self.eval_train:
                 ctx.record("train_error", last["train_error"])
             # with batched seeds: each member's own epoch time is the batch's (they ran together)
