@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import torch
 from torch import Tensor
 
 
@@ -17,3 +18,11 @@ class ProcessMetric(Protocol):
 
     def __call__(self, candidate: Tensor, reference: Tensor) -> float:
         """Compare two processes of shape ``(K, *element_shape)`` (time first)."""
+
+
+def float64_pair(candidate: Tensor, reference: Tensor) -> tuple[Tensor, Tensor]:
+    """Both processes detached and in float64, after checking that their shapes agree (what
+    every metric needs before it compares them)."""
+    if candidate.shape != reference.shape:
+        raise ValueError(f"processes differ in shape: {tuple(candidate.shape)} vs {tuple(reference.shape)}")
+    return candidate.detach().to(torch.float64), reference.detach().to(torch.float64)

@@ -13,15 +13,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from harness.metric import float64_pair
+
 
 class RelMSE:
     direction = "lower"
 
     def __call__(self, candidate: Tensor, reference: Tensor) -> float:
-        if candidate.shape != reference.shape:
-            raise ValueError(f"processes differ in shape: {tuple(candidate.shape)} vs {tuple(reference.shape)}")
-        f = candidate.detach().to(torch.float64).flatten(1)
-        g = reference.detach().to(torch.float64).flatten(1)
+        f, g = (p.flatten(1) for p in float64_pair(candidate, reference))
         nf = f.pow(2).mean(0).sqrt()
         ng = g.pow(2).mean(0).sqrt()
         d = (f - g).pow(2).mean(0).sqrt()

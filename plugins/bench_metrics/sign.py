@@ -13,13 +13,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from harness.metric import float64_pair
+
 
 class SignAgreement:
     direction = "higher"
 
     def __call__(self, candidate: Tensor, reference: Tensor) -> float:
-        if candidate.shape != reference.shape:
-            raise ValueError(f"processes differ in shape: {tuple(candidate.shape)} vs {tuple(reference.shape)}")
-        f = candidate.detach().to(torch.float64).sum(0)
-        g = reference.detach().to(torch.float64).sum(0)
+        f, g = (p.sum(0) for p in float64_pair(candidate, reference))
         return float((torch.sign(f) == torch.sign(g)).to(torch.float64).mean())
