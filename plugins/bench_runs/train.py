@@ -3,10 +3,11 @@
 Per epoch: seeded shuffled mini-batches, one ``algorithm.train_step`` each, then
 train and test error (prediction = argmax of the output layer after ``T`` free
 steps from a zero state) and ``unpredicted_classes``, the number of classes
-predicted for no test sample (a dead output unit: see the README's Table 1). The model is built right after the runner seeds the
-run, before anything else draws random numbers, so EP and BPTT runs with the
-same seed start from the same weights (as in the paper). An epoch checkpoint
-lets an interrupted run continue where it stopped, with the same result.
+predicted for no test sample (a dead output unit: see the README's Table 1).
+The model is built right after the runner seeds the run, before anything else
+draws random numbers, so EP and BPTT runs with the same seed start from the
+same weights (as in the paper). An epoch checkpoint lets an interrupted run
+continue where it stopped, with the same result.
 
 Batched seeds (``batch_seeds = true`` in the suite): :meth:`Train.execute_batch`
 runs the seeds of one configuration as one model with a leading seed dimension
@@ -245,10 +246,9 @@ class Train:
                           f"epoch {epoch}/{self.epochs} test {tests[alive[0]]:.2f}% train {trains[alive[0]]:.2f}%")
             if self.checkpoint and epoch < self.epochs:
                 for i in alive:
-                    ctx = ctxs[i]
-                    ctx.save_checkpoint({"model": member_state(model, i) if model.members else model.state_dict(),
-                                         "shuffle": shuffles[i].get_state(), "epoch": epoch,
-                                         "history": histories[i]})
+                    ctxs[i].save_checkpoint({"model": member_state(model, i) if model.members else model.state_dict(),
+                                             "shuffle": shuffles[i].get_state(), "epoch": epoch,
+                                             "history": histories[i]})
 
         checksums = member_checksums(model)
         for i in alive:
