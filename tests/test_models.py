@@ -86,6 +86,44 @@ def test_eb_clip_breaks_the_gradient_form_and_clips():
     assert all(((t >= 0) & (t <= 1)).all() for t in s)
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_eb_clip_grad_exact_and_straight_through(fast):
+    """Same clipped values either way; the vector-Jacobian product of one step is the unclipped
+    step's, times 1 where the clip is inactive (exact) or everywhere (straight through)."""
+    torch.manual_seed(0)
+    x = torch.rand(3, 4, dtype=D)
+    s0 = _random_state(EBNet(hidden=[5], input_size=4, output_size=3), x, -0.5, 1.5)
+    out = {}
+    for how in ("exact", "straight_through"):
+        torch.manual_seed(1)
+        m = EBNet(hidden=[5], input_size=4, output_size=3, activation="sigmoid", eps=0.2, clip=True,
+                  clip_grad=how, fast=fast).to(D)
+        free = EBNet(hidden=[5], input_size=4, output_size=3, activation="sigmoid", eps=0.2, clip=False,
+                     fast=fast).to(D)
+        free.load_state_dict(m.state_dict())
+        xp = m.prepare(x)
+        s = tuple(t.clone().requires_grad_() for t in s0)
+        new = m.step(xp, s)
+        unclipped = free.step(free.prepare(x), s)
+        v = [torch.randn_like(t) for t in new]
+        g = torch.autograd.grad(sum((a * b).sum() for a, b in zip(new, v)), s)
+        inside = [((u > 0) & (u < 1)).to(D) for u in unclipped]
+        weights = inside if how == "exact" else [torch.ones_like(i) for i in inside]
+        expected = torch.autograd.grad(sum((u * b * w).sum() for u, b, w in zip(unclipped, v, weights)), s)
+        assert all(0 < i.mean() < 1 for i in inside)  # the clip is active somewhere, inactive elsewhere
+        for a, b in zip(g, expected):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+        out[how] = [t.detach() for t in new]
+    for a, b in zip(out["exact"], out["straight_through"]):
+        assert torch.equal(a, b)
+        assert ((a >= 0) & (a <= 1)).all()
+
+
+def test_eb_clip_grad_rejects_an_unknown_mode():
+    with pytest.raises(ValueError, match="unknown clip_grad 'identity'; known: exact, straight_through"):
+        EBNet(hidden=[5], input_size=4, output_size=3, clip=True, clip_grad="identity")
+
+
 @pytest.mark.parametrize("model", [
     lambda: ToyModel(input_size=6, hidden_size=7, output_size=4, eps=0.2),
     lambda: EBNet(hidden=[7, 5], input_size=6, output_size=4, eps=0.2, clip=False),

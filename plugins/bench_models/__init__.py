@@ -7,7 +7,7 @@ from harness.hookspecs import hookimpl
 
 from .activations import ACTIVATIONS
 from .conv import PConvNet
-from .energy import EBNet, ToyModel
+from .energy import CLIP_GRADS, EBNet, ToyModel
 from .init import INITS
 from .prototypical import PNet
 
@@ -42,6 +42,9 @@ def register_models(register):
                        "breaks F = ∂Φ/∂s"),
                  Param("bias", bool, True, "one bias per layer, entering Φ as ε b·σ(s)"),
                  _init(),
+                 Param("clip_grad", str, "exact", "how BPTT differentiates the clip: exact (zero where "
+                       "it clips, as clamp and the authors' code) or straight_through (identity); the "
+                       "clipped values are the same, EP is unaffected", choices=CLIP_GRADS),
              ])
     register("p", PNet, doc="Layered prototypical net (Appendix C.4), dt = 1; F ≈ ∂Φ/∂s ignoring σ",
              params=[

@@ -6,6 +6,10 @@ output layer (the authors' code omits ``σ'(s^0)``; the paper has it). The
 nudge adds ``β ε (y − s^0)``, hence ``nudge_scale = ε``. With ``clip`` the
 state is clipped to [0, 1] after every step, as in the paper's training;
 then ``F`` no longer derives from ``Φ`` and ``derives_from_phi`` is False.
+``clip_grad`` says how autograd (BPTT) differentiates the clip: ``exact``
+(zero gradient where the clip is active, as ``clamp`` and the authors' code)
+or ``straight_through`` (gradient 1 everywhere, the values still clipped).
+It changes nothing the forward pass computes, so EP is unaffected.
 """
 
 from __future__ import annotations
@@ -19,13 +23,20 @@ from harness.model import Clamped, State, raw
 
 from .dense import INPUT, DenseRNN, layered_edges
 
+#: How autograd differentiates the clip to [0, 1] (see the module docstring).
+CLIP_GRADS = ("exact", "straight_through")
+
 
 class EnergyBased(DenseRNN):
     def __init__(self, sizes: Sequence[int], input_size: int, edges, *, activation: str, eps: float,
-                 clip: bool, bias: bool, init: str, bias_groups=None, fast: bool = True):
+                 clip: bool, bias: bool, init: str, bias_groups=None, fast: bool = True,
+                 clip_grad: str = "exact"):
         super().__init__(sizes, input_size, edges, activation, bias, init, bias_groups, fast=fast)
+        if clip_grad not in CLIP_GRADS:
+            raise ValueError(f"unknown clip_grad {clip_grad!r}; known: {', '.join(CLIP_GRADS)}")
         self.eps = float(eps)
         self.clip = bool(clip)
+        self.clip_grad = clip_grad
         self.nudge_scale = self.eps
         self.derives_from_phi = not self.clip
 
@@ -57,8 +68,16 @@ class EnergyBased(DenseRNN):
         if beta != 0.0 and y is not None:
             new[0] = new[0] + (beta * eps) * (y - state[0])
         if self.clip:
-            new = [s.clamp(0, 1) for s in new]
+            new = [self._clip(s) for s in new]
         return tuple(new)
+
+    def _clip(self, s: Tensor) -> Tensor:
+        """``s`` clipped to [0, 1]; with ``straight_through`` its gradient is the identity's. The
+        value is the clamp's exactly (``s − s.detach()`` is an exact zero)."""
+        c = s.clamp(0, 1)
+        if self.clip_grad == "straight_through" and s.requires_grad:
+            return c.detach() + (s - s.detach())
+        return c
 
     def _sigma_both(self, s: Tensor, consts: dict[str, Tensor]) -> tuple[Tensor, Tensor, float]:
         """``(σ(s), g, k)`` with ``σ'(s) = k·g``, in few operations (same values as ``f``, ``df``
@@ -96,10 +115,10 @@ class EBNet(EnergyBased):
 
     def __init__(self, hidden: list[int] = (512,), input_size: int = 784, output_size: int = 10,
                  activation: str = "tanh", eps: float = 0.08, clip: bool = False, bias: bool = True,
-                 init: str = "glorot", fast: bool = True):
+                 init: str = "glorot", clip_grad: str = "exact", fast: bool = True):
         sizes = [int(output_size)] + [int(h) for h in reversed(list(hidden))]
         super().__init__(sizes, input_size, layered_edges(len(sizes)), activation=activation, eps=eps,
-                         clip=clip, bias=bias, init=init, fast=fast)
+                         clip=clip, bias=bias, init=init, fast=fast, clip_grad=clip_grad)
 
 
 class ToyModel(EnergyBased):
