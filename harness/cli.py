@@ -173,6 +173,19 @@ def validate(suite):
                f"tables: {', '.join(s.tables) or 'none'}")
 
 
+@main.command()
+@click.argument("suite", type=click.Path(dir_okay=False))
+@only_option
+@click.option("--format", "fmt", type=click.Choice(["toml", "json"]), default="toml", show_default=True)
+def show(suite, only, fmt):
+    """Print each run's id and fully resolved configuration (every default filled in); run nothing."""
+    from .show import as_json, as_toml
+
+    _, s = _suite(suite)
+    runs = _select(s, only)
+    click.echo(as_json(runs) if fmt == "json" else as_toml(runs))
+
+
 def _print_tables(s, results_dir, name, fmt, output):
     runs, records = collect(s, results_dir)
     names = [name] if name else list(s.tables)

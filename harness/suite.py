@@ -28,8 +28,15 @@ A suite is data, never code. Layout::
     columns = ["algorithm", "metric"]
     metrics = ["test_error"]
 
-Merging: a table merges key by key over the default, unless it names a
-different component, in which case it replaces it. Every key is checked
+Merging: a component table (``model``, ``algorithm``, ...) merges key by key
+over the one in ``[defaults]``, and a grid value over the run's. A table that
+names a *different* component replaces the other one, and no key is ever
+dropped silently: every key the replaced table set must be restated in the
+replacing one (the same value or another), or validation fails, naming the
+run and the key (e.g. ``[defaults]`` says ``model = { name = "p", activation =
+"sigmoid" }`` and a run says ``model = { name = "eb", hidden = [512] }``: the
+run must say ``activation`` too, or ``activation`` must leave ``[defaults]``).
+``bench show SUITE`` prints what each run resolves to. Every key is checked
 against the run kind (its slots and parameters) and against the component
 that consumes it; every problem is reported with the file, the key path, what
 was expected, and a close match where there is one.
@@ -198,20 +205,45 @@ def _as_component(value: Any) -> dict[str, Any] | None:
     return None
 
 
-def _merge_component(base: Any, over: Any) -> Any:
+def _merge_component(base: Any, over: Any) -> tuple[Any, dict[str, Any]]:
+    """``over`` merged over ``base``, and the keys of ``base`` that it drops: those it does not
+    restate when it names a different component (the caller reports them; see the module doc)."""
     b, o = _as_component(base), _as_component(over)
     if b is None or o is None:
-        return copy.deepcopy(over)
+        return copy.deepcopy(over), {}
     if "name" in o and "name" in b and o["name"] != b["name"]:
-        return o  # a different component: its defaults do not apply
-    return {**b, **o}
+        return o, {k: v for k, v in b.items() if k != "name" and k not in o}
+    return {**b, **o}, {}
 
 
-def _merge_run(base: dict[str, Any], over: dict[str, Any], slots: set[str]) -> dict[str, Any]:
+def _dropped(ck: "_Checker", where: str, slot: str, base: Any, over: Any, dropped: dict[str, Any],
+             in_grid: bool) -> None:
+    """Report each key that a table naming another component would drop, with how to keep it."""
+    if not dropped:
+        return
+    old, new = _as_component(base)["name"], _as_component(over)["name"]
+    source = "the run" if in_grid else "[defaults]"
+    for key, value in dropped.items():
+        v = _toml(value)
+        fix = (f"restate it in this grid value ({{ name = {_toml(new)}, {key} = {v} }}) if {new!r} takes it, "
+               f"or move it from the run's {slot} into the grid values that use {old!r}" if in_grid else
+               f"restate `{key} = {v}` (or another value) in this run's {slot}, or move `{key}` from "
+               f"[defaults] into the runs that use {old!r}")
+        ck.err(where, f"names {slot} {new!r}, not {source}'s {old!r}, so {source}'s {slot}.{key} = {v} "
+               f"would not apply to it: {fix}")
+
+
+def _toml(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, (str, bool)) else repr(value)
+
+
+def _merge_run(ck: "_Checker", where: str, base: dict[str, Any], over: dict[str, Any],
+               slots: set[str]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in over.items():
         if key in slots and key in out:
-            out[key] = _merge_component(out[key], value)
+            out[key], dropped = _merge_component(out[key], value)
+            _dropped(ck, f"{where}.{key}", key, base[key], value, dropped, in_grid=False)
         elif key == "grid" and isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = {**out[key], **value}
         else:
@@ -219,7 +251,8 @@ def _merge_run(base: dict[str, Any], over: dict[str, Any], slots: set[str]) -> d
     return out
 
 
-def _set_path(target: dict[str, Any], dotted: str, value: Any, slots: set[str]) -> None:
+def _set_path(ck: "_Checker", where: str, target: dict[str, Any], dotted: str, value: Any,
+              slots: set[str]) -> None:
     """Apply one grid value: ``algorithm`` or ``model.hidden`` or ``T``."""
     head, _, rest = dotted.partition(".")
     if rest:
@@ -227,7 +260,9 @@ def _set_path(target: dict[str, Any], dotted: str, value: Any, slots: set[str]) 
         current[rest] = value  # one level: a component parameter
         target[head] = current
     elif head in slots and head in target:
-        target[head] = _merge_component(target[head], value)
+        base = target[head]
+        target[head], dropped = _merge_component(base, value)
+        _dropped(ck, f"{where}.grid.{head}", head, base, value, dropped, in_grid=True)
     else:
         target[head] = copy.deepcopy(value)
 
@@ -251,6 +286,7 @@ def run_id(name: str, grid: dict[str, Any], seed: int, config: dict[str, Any]) -
 class _Checker:
     def __init__(self, path: Path, registry: Registry):
         self.path, self.registry, self.problems = path, registry, []
+        self.inherited: dict[str, list[str]] = {}  # problem at defaults.KEY -> the runs it fails in
 
     def err(self, where: str, message: str) -> None:
         text = f"{where}: {message}"
@@ -361,11 +397,12 @@ def load_suite(path: str | Path, registry: Registry) -> Suite:
             slots = {sl.name for sl in registry.get("run_kind", kind_name).slots}
         except (ComponentError, KeyError, TypeError):
             slots = set()  # reported by _expand_run
-        merged = _merge_run(defaults, raw, slots)
+        merged = _merge_run(ck, where, defaults, raw, slots)
         before = len(ck.problems)
         runs.extend(_expand_run(ck, where, merged))
         _blame_defaults(ck, before, where, raw, defaults)
 
+    _report_inherited(ck, len(raw_runs))
     ids = [r.id for r in runs]
     for dup in {x for x in ids if ids.count(x) > 1}:
         ck.err("runs", f"two runs resolve to the same configuration ({dup}); remove the duplicate")
@@ -408,16 +445,27 @@ def _from_defaults(path: list[str], raw: dict[str, Any], defaults: dict[str, Any
 
 
 def _blame_defaults(ck: _Checker, start: int, where: str, raw: dict[str, Any], defaults: dict[str, Any]) -> None:
-    """Report a bad key inherited from [defaults] once, at ``defaults.…``, not under every run."""
+    """A bad key inherited from [defaults] is reported once, at ``defaults.…``, naming the runs it
+    fails in (collected in ``ck.inherited``, written out by :func:`_report_inherited`)."""
     kept = ck.problems[:start]
     for problem in ck.problems[start:]:
         location, sep, message = problem.partition(": ")
         path = location[len(where) + 1:].split(".") if location.startswith(where + ".") else []
         if path and "[" not in path[0] and _from_defaults(path, raw, defaults):
-            problem = f"defaults.{'.'.join(path)}{sep}{message}"
-        if problem not in kept:
+            runs = ck.inherited.setdefault(f"defaults.{'.'.join(path)}{sep}{message}", [])
+            if raw.get("name") not in runs:
+                runs.append(raw.get("name"))
+        elif problem not in kept:
             kept.append(problem)
     ck.problems[:] = kept
+
+
+def _report_inherited(ck: _Checker, total: int) -> None:
+    """Each inherited problem once; the runs it fails in named unless it fails in all of them."""
+    for problem, runs in ck.inherited.items():
+        if len(runs) < total:
+            problem += f" (in run{'s' if len(runs) > 1 else ''} {', '.join(repr(r) for r in runs)})"
+        ck.problems.append(problem)
 
 
 def _expand_run(ck: _Checker, where: str, merged: dict[str, Any]) -> list[RunSpec]:
@@ -457,7 +505,7 @@ def _expand_run(ck: _Checker, where: str, merged: dict[str, Any]) -> list[RunSpe
         cfg = copy.deepcopy(merged)
         point = {}
         for (key, _), value in zip(axes, combo):
-            _set_path(cfg, key, value, {sl.name for sl in kind.slots})
+            _set_path(ck, where, cfg, key, value, {sl.name for sl in kind.slots})
             point[key] = value
         spec = _resolve(ck, where, kind, cfg, point)
         if spec is None:

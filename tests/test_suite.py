@@ -147,3 +147,68 @@ def test_a_mistake_in_defaults_is_reported_once_at_defaults(manager, suite_file)
     # the same key written in a run is that run's mistake
     ps = problems(manager, suite_file(BASE.replace("model = { width = 5 }", "model = { widht = 5 }")))
     assert ps[0].startswith("runs[1] (B).model.widht")
+
+
+# The old suites/table1.toml: the EB rows named another model than [defaults] and lost its activation.
+OLD_TABLE1 = """
+    [defaults]
+    kind = "train"
+    dataset = "mnist"
+    model = { name = "p", activation = "sigmoid" }
+
+    [[runs]]
+    name = "EB-1h"
+    model = { name = "eb", hidden = [512], eps = 0.2, clip = true }
+    T = 100
+    K = 12
+    algorithm = { lr = [0.1, 0.05] }
+    grid.algorithm = [{ name = "ep", beta = 0.5 }, "bptt"]
+
+    [[runs]]
+    name = "P-1h"
+    model = { hidden = [512] }
+    T = 30
+    K = 10
+    algorithm = { lr = [0.08, 0.04] }
+    grid.algorithm = [{ name = "ep", beta = 0.1 }, "bptt"]
+"""
+
+
+def test_a_default_key_dropped_by_another_component_is_an_error_naming_the_run(registry, suite_file):
+    with pytest.raises(SuiteError) as info:
+        load_suite(suite_file(OLD_TABLE1), registry)
+    assert info.value.problems == [
+        "runs[0] (EB-1h).model: names model 'eb', not [defaults]'s 'p', so [defaults]'s model.activation = "
+        "\"sigmoid\" would not apply to it: restate `activation = \"sigmoid\"` (or another value) in this run's "
+        "model, or move `activation` from [defaults] into the runs that use 'p'"]
+    fixed = OLD_TABLE1.replace("clip = true }", "clip = true, activation = \"sigmoid\" }")
+    suite = load_suite(suite_file(fixed), registry)
+    acts = {(r.name, r.slots["model"]["name"], r.slots["model"]["params"]["activation"]) for r in suite.runs}
+    assert acts == {("EB-1h", "eb", "sigmoid"), ("P-1h", "p", "sigmoid")}
+    # restating another value is a choice, not a mistake
+    load_suite(suite_file(OLD_TABLE1.replace("clip = true }", "clip = true, activation = \"tanh\" }")), registry)
+
+
+def test_a_grid_value_naming_another_component_must_restate_the_runs_keys(registry, suite_file):
+    text = OLD_TABLE1.replace('model = { name = "eb", hidden = [512], eps = 0.2, clip = true }',
+                              'model = { name = "eb", hidden = [512], eps = 0.2, clip = true, activation = "sigmoid" }')
+    text = text.replace('algorithm = { lr = [0.1, 0.05] }\n    grid.algorithm = [{ name = "ep", beta = 0.5 }, "bptt"]',
+                        'algorithm = { name = "ep", beta = 0.5, lr = [0.1, 0.05] }\n    grid.algorithm = ["ep", "bptt"]')
+    with pytest.raises(SuiteError) as info:
+        load_suite(suite_file(text), registry)
+    ps = info.value.problems
+    assert len(ps) == 2 and all(p.startswith("runs[0] (EB-1h).grid.algorithm: names algorithm 'bptt', not the "
+                                             "run's 'ep', so the run's algorithm.") for p in ps)
+    assert "algorithm.beta = 0.5 would not apply" in ps[0] and "algorithm.lr = [0.1, 0.05] would" in ps[1]
+    assert "into the grid values that use 'ep'" in ps[0]
+
+
+def test_a_default_key_that_some_runs_refuse_names_those_runs(registry, suite_file):
+    text = OLD_TABLE1.replace('kind = "train"', 'kind = "train"\nepochs = 3').replace(
+        'clip = true }', 'clip = true, activation = "sigmoid" }').replace(
+        'name = "P-1h"', 'name = "P-1h"\nkind = "gdu"\nbaseline = "bptt"').replace(
+        '[{ name = "ep", beta = 0.1 }, "bptt"]', '[{ name = "ep", beta = 0.1 }]')
+    with pytest.raises(SuiteError) as info:
+        load_suite(suite_file(text), registry)
+    [p] = info.value.problems
+    assert p.startswith("defaults.epochs: unknown key 'epochs' for a run of kind 'gdu'") and p.endswith(" (in run 'P-1h')")
