@@ -1,0 +1,145 @@
+"""Every shipped paper suite is pinned to the paper: SPEC.md's Tables 3 and 4 written out here.
+
+For every run of table1, table1-quick, table3, table3-quick and speed, the *resolved* configuration
+(what `bench show` prints, defaults filled in) must equal the paper's row for its activation, T, K,
+β, ε, learning rates, epochs, layer sizes, clipping and initialisation, except where a deliberate
+deviation is listed below by suite and run name. A new run must be listed too (its paper row).
+"""
+
+from pathlib import Path
+
+import pytest
+
+from harness.show import resolved
+from harness.suite import load_suite
+
+SUITES = Path(__file__).resolve().parent.parent / "suites"
+
+# SPEC.md, Table 4 (training; MNIST, SGD, batch 20, Glorot init). Learning rates input → output.
+TABLE4 = {
+    "EB-1h": dict(model="eb", activation="sigmoid", T=100, K=12, beta=0.5, eps=0.2, epochs=30,
+                  lr=[0.1, 0.05], layers=[512], clip=True),
+    "EB-2h": dict(model="eb", activation="sigmoid", T=500, K=40, beta=0.8, eps=0.2, epochs=50,
+                  lr=[0.4, 0.1, 0.01], layers=[512, 512], clip=True),
+    "P-1h": dict(model="p", activation="sigmoid", T=30, K=10, beta=0.1, epochs=30, lr=[0.08, 0.04],
+                 layers=[512]),
+    "P-2h": dict(model="p", activation="sigmoid", T=100, K=20, beta=0.5, epochs=50, lr=[0.2, 0.05, 0.005],
+                 layers=[512, 512]),
+    "P-3h": dict(model="p", activation="sigmoid", T=180, K=20, beta=0.5, epochs=100,
+                 lr=[0.2, 0.05, 0.01, 0.002], layers=[512, 512, 512]),
+    "P-conv": dict(model="pconv", activation="hard_sigmoid", T=200, K=10, beta=0.4, epochs=40,
+                   lr=[0.15, 0.035, 0.015], layers=[32, 64]),
+}
+# SPEC.md, Table 3 (the GDU demonstration; one mini-batch of 20, no training).
+TABLE3 = {
+    "Toy": dict(model="toy", activation="tanh", T=5000, K=80, beta=0.01, eps=0.08, layers=[50]),
+    "EB-1h": dict(model="eb", activation="tanh", T=800, K=80, beta=0.001, eps=0.08, layers=[512], clip=False),
+    "EB-2h": dict(model="eb", activation="tanh", T=5000, K=150, beta=0.01, eps=0.08, layers=[512, 512],
+                  clip=False),
+    "EB-3h": dict(model="eb", activation="tanh", T=30000, K=200, beta=0.02, eps=0.08,
+                  layers=[512, 512, 512], clip=False),
+    "P-1h": dict(model="p", activation="tanh", T=150, K=10, beta=0.01, layers=[512]),
+    "P-2h": dict(model="p", activation="tanh", T=1500, K=40, beta=0.01, layers=[512, 512]),
+    "P-3h": dict(model="p", activation="tanh", T=5000, K=40, beta=0.015, layers=[512, 512, 512]),
+    "P-conv": dict(model="pconv", activation="hard_sigmoid", T=5000, K=10, beta=0.02, layers=[32, 64]),
+}
+PAPER_DEFAULTS = dict(init="glorot", clip_grad="exact", n_train=None)  # Table 4: Glorot, all of MNIST
+QUICK1 = dict(epochs=1, n_train=10000)  # table1-quick: one epoch on the first 10k images
+SMALL = [64]  # table3-quick: 64-wide hidden layers instead of 512
+
+# suite -> run name -> (paper table, paper row, deliberate deviations)
+PINNED = {
+    "table1": {
+        **{name: (TABLE4, name, {}) for name in TABLE4},
+        "EB-1h (torch init)": (TABLE4, "EB-1h", dict(init="torch")),
+        "EB-1h (straight-through clip)": (TABLE4, "EB-1h", dict(clip_grad="straight_through")),
+    },
+    "table1-quick": {
+        "P-1h": (TABLE4, "P-1h", QUICK1),
+        "EB-1h": (TABLE4, "EB-1h", QUICK1),
+        "EB-1h (no clip)": (TABLE4, "EB-1h", dict(QUICK1, clip=False)),
+        "EB-1h (torch init)": (TABLE4, "EB-1h", dict(QUICK1, init="torch")),
+        "EB-1h (straight-through clip)": (TABLE4, "EB-1h", dict(QUICK1, clip_grad="straight_through")),
+        "EB-1h at init": (TABLE4, "EB-1h", dict(n_train=20)),  # the GDU kind at the training settings
+    },
+    "table3": {
+        **{name: (TABLE3, name, dict(n_train=20)) for name in TABLE3},
+        "Toy": (TABLE3, "Toy", dict(n_train=100)),  # random data: its own generator's 100 samples
+        "EB-2h (torch init)": (TABLE3, "EB-2h", dict(n_train=20, init="torch")),
+        "P-conv": (TABLE3, "P-conv", dict(n_train=20, init="torch")),  # see the suite's description
+    },
+    "table3-quick": {
+        "Toy": (TABLE3, "Toy", dict(n_train=100)),
+        "EB-1h": (TABLE3, "EB-1h", dict(n_train=20, layers=SMALL, T=4000)),  # settles more slowly
+        "EB-2h": (TABLE3, "EB-2h", dict(n_train=20, layers=SMALL * 2)),
+        "EB-3h": (TABLE3, "EB-3h", dict(n_train=20, layers=SMALL * 3)),
+        "P-1h": (TABLE3, "P-1h", dict(n_train=20, layers=SMALL)),
+        "P-2h": (TABLE3, "P-2h", dict(n_train=20, layers=SMALL * 2)),
+        "P-3h": (TABLE3, "P-3h", dict(n_train=20, layers=SMALL * 3)),
+        "P-conv": (TABLE3, "P-conv", dict(n_train=20, layers=[8, 16], init="torch")),
+    },
+    "speed": {name: (TABLE4, name, dict(n_train=2000)) for name in TABLE4},
+}
+
+
+def pinned_values(run: dict) -> dict:
+    """The pinned quantities of one resolved run (`bench show`'s table)."""
+    m, a = run["model"], run.get("algorithm", {})
+    out = dict(model=m["name"], activation=m["activation"], T=run["T"], K=run["K"],
+               layers=m.get("hidden", m.get("channels", [m.get("hidden_size")])), init=m["init"],
+               n_train=run["dataset"]["n_train"])
+    if a.get("name") == "ep":
+        out["beta"] = a["beta"]
+    if "eps" in m:
+        out["eps"] = m["eps"]
+    if "clip" in m:
+        out["clip"], out["clip_grad"] = m["clip"], m["clip_grad"]
+    if run["kind"] in ("train", "speed"):
+        out["lr"] = a["lr"]
+    if run["kind"] == "train":
+        out["epochs"] = run["epochs"]
+    if run["kind"] == "gdu":
+        out["baseline"] = run["baseline"]["name"]
+    return out
+
+
+def expected_values(table: dict, row: str, deviations: dict, run: dict) -> dict:
+    want = {**PAPER_DEFAULTS, **table[row], **deviations}
+    if run["kind"] == "gdu":
+        want["baseline"] = "bptt"
+    if run.get("algorithm", {}).get("name") != "ep":
+        want.pop("beta", None)  # BPTT has no β
+    if run["kind"] != "train":
+        want.pop("epochs", None)
+    if run["kind"] not in ("train", "speed"):
+        want.pop("lr", None)
+    if want["model"] == "eb":
+        want.setdefault("clip", False)
+    else:
+        want.pop("clip_grad", None)
+    return want
+
+
+def _runs(registry, suite: str) -> list[dict]:
+    return [resolved(r) for r in load_suite(SUITES / f"{suite}.toml", registry).runs]
+
+
+@pytest.mark.parametrize("suite", sorted(PINNED))
+def test_every_run_of_a_paper_suite_resolves_to_the_papers_row(registry, suite):
+    runs = _runs(registry, suite)
+    unpinned = sorted({r["name"] for r in runs} - set(PINNED[suite]))
+    assert not unpinned, f"{suite}.toml has runs this test does not pin to the paper: {unpinned}"
+    assert {r["name"] for r in runs} == set(PINNED[suite]), f"{suite}.toml lost a pinned run"
+    for run in runs:
+        table, row, deviations = PINNED[suite][run["name"]]
+        assert pinned_values(run) == expected_values(table, row, deviations, run), \
+            f"{suite}.toml, run {run['id']}: resolved configuration differs from SPEC.md's row {row!r}"
+
+
+def test_training_suites_train_both_algorithms_with_five_seeds(registry):
+    runs = _runs(registry, "table1")
+    for name in TABLE4:
+        got = {(r["algorithm"]["name"], r["seed"]) for r in runs if r["name"] == name}
+        assert got == {(alg, s) for alg in ("ep", "bptt") for s in range(5)}, name
+    assert {r["batch_size"] for r in runs} == {20}
+    assert {r["dataset"]["name"] for r in runs} == {"mnist"}
