@@ -99,3 +99,45 @@ class ReplayBackend:
             self.out[k].copy_(v)
         if self.broken:  # e.g. a host value baked into the graph: the replay does something else
             self.fn()
+
+
+@pytest.fixture
+def poison_run(monkeypatch):
+    """``poison_run(pattern, after_batches)``: the training runs whose id contains ``pattern``
+    diverge, the same way on every machine: after their ``after_batches``-th mini-batch a NaN is
+    written into their input weights (``w.W23``... the first edge), in their own model or in their
+    slice of a stacked one; nothing else changes. (Not an lr near float overflow, whose outcome
+    depends on the CPU's arithmetic.)"""
+    import torch
+
+    import bench_runs.train as train
+
+    real_step, real_train = train.graphed_train_step, train.Train._train
+
+    def arm(pattern: str, after_batches: int) -> None:
+        def _train(self, ctxs, model, algorithm=None):
+            victims = [i for i, ctx in enumerate(ctxs) if pattern in ctx.spec.id]
+            calls = [0]
+
+            def graphed(algorithm, model, T, K):
+                step = real_step(algorithm, model, T=T, K=K)
+
+                def poisoned(x, y):
+                    step(x, y)
+                    calls[0] += 1
+                    if calls[0] == after_batches:
+                        with torch.no_grad():
+                            first = next(iter(model.w.values()))
+                            for i in victims:
+                                (first[i] if model.members else first)[0, 0] = float("nan")
+                return poisoned
+
+            monkeypatch.setattr(train, "graphed_train_step", graphed)
+            try:
+                return real_train(self, ctxs, model, algorithm)
+            finally:
+                monkeypatch.setattr(train, "graphed_train_step", real_step)
+
+        monkeypatch.setattr(train.Train, "_train", _train)
+
+    return arm

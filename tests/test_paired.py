@@ -210,38 +210,8 @@ DIVERGE_BATCHES = 12  # n_train / batch_size: mini-batches per epoch
 
 
 @pytest.fixture
-def poison_ep_seed1_in_epoch3(monkeypatch):
-    """The run EP seed 1 diverges in epoch 3, the same way on every machine: a NaN is written into
-    its input weights after the first mini-batch of epoch 3, in its own model or in its slice of a
-    stacked one; nothing else changes. (Not an lr at the edge of float overflow, whose outcome
-    depends on the CPU's arithmetic.)"""
-    import bench_runs.train as train
-
-    real_step, real_train = train.graphed_train_step, train.Train._train
-
-    def _train(self, ctxs, model, algorithm=None):
-        victims = [i for i, ctx in enumerate(ctxs) if "-ep-s1-" in ctx.spec.id]
-        calls = [0]
-
-        def graphed(algorithm, model, T, K):
-            step = real_step(algorithm, model, T=T, K=K)
-
-            def poisoned(x, y):
-                step(x, y)
-                calls[0] += 1
-                if calls[0] == 2 * DIVERGE_BATCHES + 1:
-                    with torch.no_grad():
-                        for i in victims:
-                            (model.w["W23"][i] if model.members else model.w["W23"])[0, 0] = float("nan")
-            return poisoned
-
-        monkeypatch.setattr(train, "graphed_train_step", graphed)
-        try:
-            return real_train(self, ctxs, model, algorithm)
-        finally:
-            monkeypatch.setattr(train, "graphed_train_step", real_step)
-
-    monkeypatch.setattr(train.Train, "_train", _train)
+def poison_ep_seed1_in_epoch3(poison_run):
+    poison_run("-ep-s1-", after_batches=2 * DIVERGE_BATCHES + 1)  # the first mini-batch of epoch 3
 
 
 @pytest.mark.parametrize("algorithms", ["false", "true"], ids=["seeds", "seeds+algorithms"])

@@ -88,11 +88,16 @@ def test_checkpoint_resume_equals_uninterrupted(registry, suite_file, tmp_path, 
     assert not runner.store(run).checkpoint.exists()  # removed once the run is done
 
 
-def test_divergence_is_reported(registry, suite_file, tmp_path):
-    text = SUITE.replace("lr = [0.4, 0.2] }\n    grid", "lr = [1e38, 1e38] }\n    grid")
-    suite, runner = run_all(registry, suite_file(text), tmp_path)
+def test_divergence_is_reported(registry, suite_file, tmp_path, poison_run):
+    poison_run("p-ep-s0-", after_batches=30)  # in epoch 2 (20 mini-batches per epoch)
+    suite, runner = run_all(registry, suite_file(SUITE), tmp_path)
     status = runner.store(suite.runs[0]).status_record()
-    assert status["status"] == "diverged" and "not finite after epoch 1" in status["error"]
+    assert suite.runs[0].id.startswith("p-ep-s0-")
+    assert status["status"] == "diverged"
+    assert status["error"].startswith(f"parameter w.W12 is not finite after epoch 2 (run {suite.runs[0].id}); "
+                                      "lower the learning rates or β")
+    assert [c["epoch"] for c in runner.store(suite.runs[0]).metrics()["curves"]] == [1]
+    assert {runner.store(r).status() for r in suite.runs[1:]} == {"done"}
 
 
 def test_unpredicted_classes_counts_a_dead_output_unit():
