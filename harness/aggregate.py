@@ -14,11 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from .claims import live_claim
-from .store import RunStore
+from .store import CorruptResult, RunStore
 from .suite import Suite, TableSpec
-
-NOT_FINISHED = ("failed", "diverged", "interrupted", "running", "missing")
-
 
 def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``runs``: one row per run of the suite with its status; ``records``: the
@@ -34,9 +31,13 @@ def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame
             state = "interrupted"  # its worker died without recording an outcome
         run_rows.append({**attrs, "status": state,
                          "seconds": status.get("seconds"), "error": status.get("error", "")})
-        if store.is_complete():
-            for rec in store.metrics().get("final", []):
-                records.append({**attrs, **rec})
+        if state == "done":
+            try:
+                final = store.metrics()["final"]
+            except (CorruptResult, OSError):  # damaged since status_record read it: count it so
+                run_rows[-1].update(status="corrupt")
+                continue
+            records += [{**attrs, **rec} for rec in final]
     runs = pd.DataFrame(run_rows)
     recs = pd.DataFrame(records)
     if recs.empty:
@@ -50,8 +51,11 @@ def curves(suite: Suite, results_dir: Path) -> pd.DataFrame:
     base = Path(results_dir) / suite.name
     rows = []
     for run in suite.runs:
-        for point in RunStore(base / run.id).metrics().get("curves", []):
-            rows.append({**run.attributes(), **point})
+        try:
+            points = RunStore(base / run.id).metrics()["curves"]
+        except (CorruptResult, OSError):
+            continue  # shown as corrupt by the tables and `bench status`
+        rows += [{**run.attributes(), **point} for point in points]
     return pd.DataFrame(rows)
 
 

@@ -144,9 +144,10 @@ def run(suite, results_dir, device, only, dry_run, rerun_failed, force, executor
     by_id = {r.id: r for r in runs}
     bad = [r for r in results if r.status.split(":")[-1] in ("failed", "diverged", "interrupted")]
     for r in bad:
-        error = r.error or runner.store(by_id[r.run_id]).status_record().get("error", "")
-        click.echo(f"  {r.status}: {r.run_id}: {error} (see {runner.store(by_id[r.run_id]).dir / 'error.txt'})",
-                   err=True)
+        store = runner.store(by_id[r.run_id])
+        error = r.error or store.status_record().get("error", "")
+        see = f" (see {store.dir / 'error.txt'})" if (store.dir / "error.txt").exists() else ""
+        click.echo(f"  {r.status}: {r.run_id}: {error}{see}", err=True)
     if show_table and s.tables:
         _print_tables(s, results_dir, None, "markdown", None)
     sys.exit(1 if bad else 0)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -94,10 +95,23 @@ class RunContext:
         atomic_write(self.store.checkpoint, lambda f: f.write(buf.getvalue()), mode="wb")
 
     def load_checkpoint(self) -> dict[str, Any] | None:
-        """The last checkpoint of this very configuration, or None."""
-        if not self.store.checkpoint.exists():
+        """The last checkpoint of this very configuration, or None. A checkpoint that cannot be
+        read is never trusted: it is set aside as ``checkpoint.pt.corrupt`` with a warning, and the
+        run starts afresh."""
+        path = self.store.checkpoint
+        if not path.exists():
             return None
-        saved = torch.load(self.store.checkpoint, map_location=self.device, weights_only=False)
+        try:
+            saved = torch.load(path, map_location=self.device, weights_only=False)
+            if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict):
+                raise ValueError("not a checkpoint written by eqprop-bench")
+        except Exception as exc:  # truncated, not a torch file, unpicklable: anything
+            aside = path.with_name(path.name + ".corrupt")
+            path.replace(aside)
+            warnings.warn(f"run {self.spec.id}: {path} cannot be read ({type(exc).__name__}: "
+                          f"{str(exc)[:200]}); set aside as {aside.name}, the run starts from the beginning",
+                          stacklevel=2)
+            return None
         if saved.get("config") != self.spec.config():
             return None
         return saved["state"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from .aggregate import collect, summarize
 from .render import render
-from .store import RunStore, read_json
+from .store import CorruptResult, RunStore, read_record
 from .suite import Suite
 
 ENV_KEYS = ("python", "torch", "cuda", "cudnn", "device", "device_name", "platform", "cpu_count",
@@ -41,9 +41,12 @@ def environments(suite: Suite, results_dir: Path) -> list[tuple[str, str, int]]:
     counts: dict[str, Counter] = {k: Counter() for k in ENV_KEYS}
     for run in suite.runs:
         store = RunStore(base / run.id)
-        if not store.is_complete() or not (store.dir / "environment.json").exists():
+        if not store.is_complete():
             continue
-        env = read_json(store.dir / "environment.json")
+        try:
+            env = read_record(store.dir / "environment.json")
+        except (FileNotFoundError, CorruptResult):
+            continue  # a run without a readable environment adds nothing to this list
         for key in ENV_KEYS:
             value = env.get(key)
             if isinstance(value, dict):

@@ -3,12 +3,16 @@
 Finished runs are skipped (resume after an interruption loses nothing that
 finished); failed or diverged runs are re-run only on request. The run kind
 does the work; the runner seeds, picks the device, records the environment
-and writes the outcome to the store.
+and writes the outcome to the store. A re-run of a recorded run (``--force``,
+``--rerun-failed``, a corrupt one) writes beside it, in ``<run>/.next/``, and
+replaces it only once it has ended, and never replaces a ``done`` result by
+one that is not: until then, and then, the old result stays intact.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import traceback
 from dataclasses import dataclass
@@ -22,7 +26,7 @@ from .components import Registry
 from .context import Diverged, RunContext
 from .environment import environment, pick_device, seed_everything
 from .progress import Progress
-from .store import RunStore, write_json
+from .store import NEXT, RunStore, replace_run, write_json
 from .suite import RunSpec, Suite
 
 
@@ -48,7 +52,10 @@ def _now() -> str:
 
 
 def suite_dir(results_dir: Path, suite: Suite) -> Path:
-    return Path(results_dir) / suite.name
+    path = Path(results_dir) / suite.name
+    if path.parent != Path(results_dir) or suite.name in ("", ".", ".."):  # validation refuses these
+        raise ValueError(f"suite name {suite.name!r} is not one directory name")
+    return path
 
 
 class Runner:
@@ -149,10 +156,20 @@ class Runner:
             return not self.store(run).is_complete()
         return status not in ("failed", "diverged") or self.rerun_failed
 
+    def _attempt_store(self, run: RunSpec) -> RunStore:
+        """Where this attempt writes: the run's directory, or beside a recorded outcome."""
+        live = self.store(run)
+        if live.status() in ("missing", "interrupted", "running"):
+            return live  # nothing finished to protect (and an interrupted run resumes in place)
+        staged = RunStore(live.dir / NEXT)
+        shutil.rmtree(staged.dir, ignore_errors=True)  # a crashed earlier attempt
+        return staged
+
     def _execute_claimed(self, runs: list[RunSpec], progress: Progress | None) -> list[Outcome]:
         started = time.perf_counter()
+        self._attempts = {run.id: self._attempt_store(run) for run in runs}
         for run in runs:
-            store = self.store(run)
+            store = self._attempts[run.id]
             (store.dir / "error.txt").unlink(missing_ok=True)
             write_json(store.dir / "status.json", {"status": "running", "started": _now()})
             write_json(store.dir / "config.json", {"suite": self.suite.name, "suite_file": str(self.suite.path),
@@ -163,9 +180,9 @@ class Runner:
             device = pick_device(self.device_override or runs[0].device)
             env = environment(device, self.plugin_versions)
             for run in runs:
-                write_json(self.store(run).dir / "environment.json", {**env, "batched_runs": len(runs)})
-                ctxs.append(RunContext(run, self.registry, device, self.store(run),
-                                       progress.update if progress else None))
+                store = self._attempts[run.id]
+                write_json(store.dir / "environment.json", {**env, "batched_runs": len(runs)})
+                ctxs.append(RunContext(run, self.registry, device, store, progress.update if progress else None))
             execute = self.registry.get("run_kind", runs[0].kind).build(runs[0].params)
             seed_everything(runs[0].seed)
             if len(runs) == 1:
@@ -190,7 +207,7 @@ class Runner:
         seconds = time.perf_counter() - started
         outcomes = []
         for i, run in enumerate(runs):
-            store, ctx = self.store(run), ctxs[i] if i < len(ctxs) else None
+            store, ctx = self._attempts[run.id], ctxs[i] if i < len(ctxs) else None
             bad = [r for r in ctx.final if r["value"] != r["value"]] if ctx and status == "done" else []
             if ctx is not None and ctx.diverged:  # a member of a batch that blew up (the others went on)
                 status_i, error_i = "diverged", f"{ctx.diverged}\n"
@@ -208,5 +225,19 @@ class Runner:
             write_json(store.dir / "status.json", {"status": status_i, "finished": _now(),
                                                    "seconds": round(seconds, 3),
                                                    "error": last_line(error_i)})
+            kept = self._settle(run, store, status_i)
+            error_i = f"{error_i.rstrip()} {kept}\n" if kept else error_i
             outcomes.append(Outcome(run, status_i, seconds, error_i))
         return outcomes
+
+    def _settle(self, run: RunSpec, attempt: RunStore, status: str) -> str:
+        """Swap a re-run's result into place, unless it would replace a done result by one that is
+        not done; then it is discarded and the note returned says so."""
+        live = self.store(run)
+        if attempt.dir == live.dir:
+            return ""
+        if live.status() == "done" and status != "done":
+            shutil.rmtree(attempt.dir, ignore_errors=True)
+            return f"(the earlier done result of {run.id} is kept)"
+        replace_run(live.dir, attempt.dir)
+        return ""

@@ -10,7 +10,11 @@ Files of a run directory:
   checkpoint.pt     the latest epoch checkpoint of an unfinished run
 
 Every file is written to a temporary name and renamed into place, so a crash
-never leaves a half-written file that looks complete.
+never leaves a half-written file that looks complete. A file damaged anyway
+(truncated by a full disk, edited by hand, copied half-way) makes its run
+``corrupt``: every reading command shows it as such and goes on, and the next
+``bench run`` re-runs it. Files are readable by the group and others (as the
+umask allows), so a shared results tree stays readable to collaborators.
 """
 
 from __future__ import annotations
@@ -18,11 +22,25 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 STATUSES = ("done", "failed", "diverged", "interrupted", "running")
+#: Where a re-run of a recorded run writes (inside its directory), and where the old files wait
+#: during the swap; both are removed once it is over.
+NEXT, PREV = ".next", ".prev"
+
+
+class CorruptResult(ValueError):
+    """A result file that exists but cannot be read; the message names it."""
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> None:
@@ -34,6 +52,7 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> N
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are shared like any file
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
@@ -68,6 +87,20 @@ def read_json(path: Path) -> Any:
         return json.load(f)
 
 
+def read_record(path: Path, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A JSON object from a result file; :class:`CorruptResult` naming the file when it cannot be
+    read or lacks a ``required`` key (``FileNotFoundError`` passes through)."""
+    try:
+        data = read_json(path)
+    except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError is a ValueError
+        raise CorruptResult(f"{path} is damaged ({type(exc).__name__}: {exc})") from None
+    except IsADirectoryError:
+        raise CorruptResult(f"{path} is a directory, not a file") from None
+    if not isinstance(data, dict) or any(k not in data for k in required):
+        raise CorruptResult(f"{path} is damaged (expected a JSON object with {', '.join(required) or 'keys'})")
+    return data
+
+
 class RunStore:
     """Reads and writes the files of one run."""
 
@@ -83,27 +116,61 @@ class RunStore:
         return self.dir / "checkpoint.pt"
 
     def status(self) -> str:
-        """``done``, ``failed``, ... or ``missing`` when no status was written."""
-        try:
-            return read_json(self.dir / "status.json")["status"]
-        except (FileNotFoundError, json.JSONDecodeError, KeyError):
-            return "missing"
+        """``done``, ``failed``, ..., ``missing`` when no status was written, or ``corrupt``."""
+        return self.status_record()["status"]
 
     def status_record(self) -> dict[str, Any]:
+        """status.json; ``{"status": "corrupt", "error": ...}`` when it, or a done run's
+        metrics.json, cannot be read."""
         try:
-            return read_json(self.dir / "status.json")
-        except (FileNotFoundError, json.JSONDecodeError):
+            record = read_record(self.dir / "status.json", ("status",))
+            if record["status"] not in STATUSES:
+                raise CorruptResult(f"{self.dir / 'status.json'} is damaged (unknown status {record['status']!r})")
+            if record["status"] == "done":
+                self.metrics(required=True)  # metrics.json is written before status.json
+        except FileNotFoundError as exc:
+            if Path(exc.filename or "").name == "metrics.json":
+                return {"status": "corrupt", "error": f"{exc.filename} is missing; the next `bench run` "
+                        "re-runs this run"}
             return {"status": "missing"}
+        except (CorruptResult, OSError) as exc:
+            return {"status": "corrupt", "error": f"{exc}; the next `bench run` re-runs this run"}
+        return record
 
     def is_complete(self) -> bool:
-        # metrics.json is written before status.json; both must be present.
-        return self.status() == "done" and (self.dir / "metrics.json").exists()
+        return self.status() == "done"
 
-    def metrics(self) -> dict[str, Any]:
+    def metrics(self, required: bool = False) -> dict[str, Any]:
+        """Final values and curves; empty for a run that wrote none yet (unless ``required``).
+        Raises :class:`CorruptResult` when the file is damaged."""
+        path = self.dir / "metrics.json"
         try:
-            return read_json(self.dir / "metrics.json")
+            data = read_record(path, ("final", "curves"))
         except FileNotFoundError:
+            if required:
+                raise
             return {"final": [], "curves": []}
+        if not isinstance(data["final"], list) or not isinstance(data["curves"], list) or \
+                not all(isinstance(r, dict) and "metric" in r and "value" in r for r in data["final"]):
+            raise CorruptResult(f"{path} is damaged (final values or curves malformed)")
+        return data
 
     def config(self) -> dict[str, Any]:
-        return read_json(self.dir / "config.json")
+        return read_record(self.dir / "config.json")
+
+
+def replace_run(live: Path, new: Path) -> None:
+    """Move a finished re-run from ``new`` into the run directory ``live``. The old status.json
+    leaves first and the new one arrives last, so no reader ever takes a mixture for a finished
+    run; the old files wait in ``.prev`` until the new ones are in; ``claim.json`` stays."""
+    prev = live / PREV
+    shutil.rmtree(prev, ignore_errors=True)
+    prev.mkdir()
+    old = sorted((p for p in live.iterdir() if p.name not in ("claim.json", NEXT, PREV)),
+                 key=lambda p: p.name != "status.json")
+    for p in old:
+        p.rename(prev / p.name)
+    for p in sorted(new.iterdir(), key=lambda p: p.name == "status.json"):
+        p.rename(live / p.name)
+    new.rmdir()
+    shutil.rmtree(prev)

@@ -76,6 +76,8 @@ RUN_KEYS: dict[str, Param] = {
               "false: the generic path, autograd on Φ"),
     )
 }
+#: A suite name is a directory under the results directory: one path component, nothing else.
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")
 TOP_KEYS = ("name", "description", "defaults", "runs", "references", "tables", "executor")
 TABLE_KEYS: dict[str, Param] = {
     p.name: p
@@ -368,6 +370,11 @@ def load_suite(path: str | Path, registry: Registry) -> Suite:
     for key, val in (("name", name), ("description", description)):
         if not isinstance(val, str):
             ck.err(key, f"expected str, got {val!r}")
+    if isinstance(name, str) and not SAFE_NAME.match(name):
+        where = "name" if "name" in data else f"name (the file's stem {name!r}, as no `name` is set)"
+        ck.err(where, f"{name!r} cannot name the suite's results directory (results/<name>/): use "
+               f"letters, digits and - _ . + only, starting with a letter or digit, e.g. name = "
+               f"{(re.sub(r'^[^A-Za-z0-9]+', '', _slug(name)) or path.stem if SAFE_NAME.match(path.stem) else 'my-suite')!r}")
     defaults = data.get("defaults", {})
     raw_runs = data.get("runs", [])
     if not isinstance(defaults, dict):

@@ -93,7 +93,8 @@ def test_half_written_run_is_not_complete(manager, suite_file, tmp_path):
     (store.dir / "metrics.json").unlink()
     assert not store.is_complete() and runner.should_run(run)
     (store.dir / "status.json").write_text('{"status": "do')  # torn file from an old crash
-    assert store.status() == "missing" and runner.should_run(run)
+    assert store.status() == "corrupt" and runner.should_run(run)
+    assert "status.json is damaged" in store.status_record()["error"]
 
 
 def test_atomic_write_leaves_old_file_on_crash(tmp_path):
@@ -160,3 +161,60 @@ def test_batched_seeds_run_together_with_the_same_records(manager, suite_file, t
         else:  # a failure fails the whole batch: same status and error for every seed
             assert brunner.store(run).status_record()["error"] == runner.store(run).status_record()["error"]
     assert {o.status for o in outcomes} == {"done", "failed", "diverged"}
+
+
+ONE = """
+    [defaults]
+    kind = "score"
+    device = "cpu"
+    model = { name = "const", offset = 10.0 }
+    [[runs]]
+    name = "good"
+"""
+
+
+def _files(store):
+    return {p.name: p.read_bytes() for p in store.dir.iterdir() if p.is_file() and p.name != "claim.json"}
+
+
+def test_a_forced_rerun_that_fails_leaves_the_done_result_intact(manager, suite_file, tmp_path):
+    suite, runner = make(manager, suite_file, tmp_path, ONE)
+    [run] = suite.runs
+    runner.execute([run])
+    before = _files(runner.store(run))
+    forced = Runner(suite, manager.registry, tmp_path / "results", force=True, device="cuda:7")
+    [outcome] = forced.execute([run])
+    assert outcome.status == "failed" and "'cuda:7'" in outcome.error
+    assert outcome.last_error.endswith(f"GPU; use --device cpu (or auto) (the earlier done result of {run.id} is kept)")
+    assert _files(runner.store(run)) == before  # byte for byte
+    assert sorted(p.name for p in runner.store(run).dir.iterdir()) == sorted(before)  # no .next left
+
+
+def test_a_forced_rerun_replaces_the_result_once_it_has_finished(manager, suite_file, tmp_path):
+    import threading
+    import time
+
+    hold = tmp_path / "hold"
+    text = ONE.replace('name = "good"', f'name = "good"\nhold_file = "{hold}"')
+    suite, runner = make(manager, suite_file, tmp_path, text)
+    [run] = suite.runs
+    runner.execute([run])
+    store = runner.store(run)
+    before = _files(store)
+    hold.touch()
+    forced = Runner(suite, manager.registry, tmp_path / "results", force=True)
+    thread = threading.Thread(target=forced.execute, args=([run],))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not (store.dir / ".next" / "executions.log").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (store.dir / ".next" / "status.json").exists()  # the re-run is under way, beside it
+        assert store.status() == "done" and _files(store) == before  # and the old result is intact
+    finally:
+        hold.unlink()
+        thread.join(timeout=60)
+    after = _files(store)
+    assert store.status() == "done" and after["status.json"] != before["status.json"]
+    assert after["executions.log"].count(b"\n") == 1  # the new run's files, not a mixture
+    assert not (store.dir / ".next").exists() and not (store.dir / ".prev").exists()
