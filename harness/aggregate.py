@@ -9,13 +9,35 @@ difference ``ours − reference``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
+from .components import close_match
 from .claims import live_claim
 from .store import CorruptResult, RunStore
 from .suite import Suite, TableSpec
+
+class TableError(ValueError):
+    """A table that cannot be made as declared; the message names the table and what to change."""
+
+
+def _config_key(run) -> str:
+    """A run's configuration without its seed: runs of one table cell must share it."""
+    return json.dumps({**run.config(), "id": None, "seed": None}, sort_keys=True, default=str)
+
+
+def _flat(config: dict) -> dict[str, object]:
+    """``{"T": 30, "algorithm": "ep", "algorithm.beta": 0.1, ...}`` from a run's configuration."""
+    out = {k: v for k, v in config.items() if k not in ("params", "slots", "grid")}
+    out.update(config.get("params", {}))
+    for slot, comp in config.get("slots", {}).items():
+        for c in comp if isinstance(comp, list) else [comp]:
+            out[slot] = c["name"] if not isinstance(comp, list) else ",".join(x["name"] for x in comp)
+            out.update({f"{slot}.{k}": v for k, v in c["params"].items()})
+    return out
+
 
 def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``runs``: one row per run of the suite with its status; ``records``: the
@@ -29,8 +51,8 @@ def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame
         state = status.get("status", "missing")
         if state == "running" and live_claim(store.dir) is None:
             state = "interrupted"  # its worker died without recording an outcome
-        run_rows.append({**attrs, "status": state,
-                         "seconds": status.get("seconds"), "error": status.get("error", "")})
+        run_rows.append({**attrs, "status": state, "seconds": status.get("seconds"),
+                         "error": status.get("error", ""), "_config": _config_key(run)})
         if state == "done":
             try:
                 final = store.metrics()["final"]
@@ -41,8 +63,8 @@ def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame
     runs = pd.DataFrame(run_rows)
     recs = pd.DataFrame(records)
     if recs.empty:
-        recs = pd.DataFrame(columns=[*runs.columns.drop(["status", "seconds", "error"], errors="ignore"),
-                                     "metric", "value"])
+        recs = pd.DataFrame(columns=[*runs.columns.drop(["status", "seconds", "error", "_config"],
+                                                        errors="ignore"), "metric", "value"])
     return runs, recs
 
 
@@ -92,13 +114,62 @@ def reference_frame(suite: Suite) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+_NOT_COLUMNS = {"status", "seconds", "error", "_config", "value"}
+
+
+def _check_columns(spec: TableSpec, dims: list[str], runs: pd.DataFrame, records: pd.DataFrame) -> None:
+    """Every row, column, ``where`` key and metric of the table exists once this table's runs have
+    recorded something (before that, results could still bring a column such as ``layer``)."""
+    mine = _where(records, {k: v for k, v in spec.where.items() if k in records.columns})
+    if mine.empty:
+        return
+    known = (set(runs.columns) | set(records.columns) | {"metric"}) - _NOT_COLUMNS
+    for what, keys in (("rows", spec.rows), ("columns", spec.columns), ("where", list(spec.where))):
+        for key in keys:
+            if key not in known:
+                hint = close_match(key, sorted(known))
+                raise TableError(f"table {spec.name!r}: {what} names {key!r}, which is neither a run column "
+                                 f"nor recorded by its runs" + (f"; did you mean {hint!r}?" if hint else "")
+                                 + f" (columns: {', '.join(sorted(known))})")
+    recorded = sorted(set(mine["metric"]))
+    for metric in spec.metrics:
+        if metric not in recorded:
+            hint = close_match(metric, recorded)
+            raise TableError(f"table {spec.name!r}: metric {metric!r} is recorded by none of its finished runs"
+                             + (f"; did you mean {hint!r}?" if hint else "") + f" (recorded: {', '.join(recorded)})")
+
+
+def _check_cells(spec: TableSpec, run_dims: list[str], runs: pd.DataFrame) -> None:
+    """A cell averages over seeds only: runs that differ in anything else must not share one."""
+    if runs.empty:
+        return
+    for key, group in runs.groupby(run_dims or (lambda _: 0), sort=False, dropna=False):
+        configs = list(dict.fromkeys(group["_config"]))
+        if len(configs) < 2:
+            continue
+        a, b = (_flat(json.loads(c)) for c in configs[:2])
+        differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        cell = ", ".join(f"{d}={v}" for d, v in zip(run_dims, key if isinstance(key, tuple) else (key,))) \
+            or "the whole table"
+        usable = [k for k in differ if k in runs.columns]
+        raise TableError(f"table {spec.name!r}: the cell {cell} would average runs that differ in "
+                         + ", ".join(f"{k} ({a.get(k)!r} vs {b.get(k)!r})" for k in differ[:3])
+                         + ", not only in their seed; "
+                         + (f"add {usable[0]!r} to the table's rows or columns" if usable else
+                            "add a column that separates them to the table's rows or columns (vary the key "
+                            "in a grid, e.g. grid.\"algorithm.beta\" = [...], to make it one)")
+                         + ", or give the runs different names")
+
+
 def summarize(suite: Suite, spec: TableSpec, runs: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
     """One row per table cell: its keys, mean, std, n, how many runs were expected
     and done, and the reference and difference where one is given."""
     rows, cols = table_dims(spec)
     dims = rows + cols
+    _check_columns(spec, dims, runs, records)
     runs = _where(runs, spec.where)
     records = _where(records, spec.where)
+    _check_cells(spec, [d for d in dims if d in runs.columns and d != "metric"], runs)
     if spec.metrics:
         records = records[records["metric"].isin(spec.metrics)]
     records = records.assign(value=records["value"].astype(float) * spec.scale)
@@ -113,10 +184,11 @@ def summarize(suite: Suite, spec: TableSpec, runs: pd.DataFrame, records: pd.Dat
     # Completeness is a property of runs: count expected / done per run-level group.
     run_dims = [d for d in dims if d in runs.columns]
     if not runs.empty:
-        counts = (runs.assign(done=runs["status"].eq("done"),
-                              failed=runs["status"].isin(["failed", "diverged"]))
+        counts = (runs.assign(done=runs["status"].eq("done"), failed=runs["status"].eq("failed"),
+                              diverged=runs["status"].eq("diverged"), corrupt=runs["status"].eq("corrupt"))
                   .groupby(run_dims or (lambda _: 0), sort=False)
-                  .agg(expected=("status", "size"), done=("done", "sum"), failed=("failed", "sum"))
+                  .agg(expected=("status", "size"), done=("done", "sum"), failed=("failed", "sum"),
+                       diverged=("diverged", "sum"), corrupt=("corrupt", "sum"))
                   .reset_index())
         if not run_dims:
             counts = counts.drop(columns=counts.columns[0])

@@ -6,13 +6,14 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
 import click
 
 from . import __version__
-from .aggregate import collect, summarize
+from .aggregate import TableError, collect, summarize
 from .components import FAMILIES
 from .dataset import DATA_DIR_ENV
 from .plugins import PluginError, get_manager
@@ -66,7 +67,38 @@ def data_option(f):
                         help=f"Dataset directory (or ${DATA_DIR_ENV}).")(f)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def _results_dir(results_dir: Path, suite, write: bool) -> Path:
+    """The suite's results directory, checked before anything is read or written: a path through a
+    file, or one that cannot be written, is an error naming it, not a traceback halfway through."""
+    path = Path(results_dir) / suite.name
+    for part in [*reversed(path.parents), path]:
+        if part.exists() and not part.is_dir():
+            raise click.ClickException(f"results directory {path}: {part} is a file, not a directory; "
+                                       f"choose another --results-dir (or ${RESULTS_ENV})")
+    if write:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=path):
+                pass
+        except OSError as exc:
+            raise click.ClickException(f"cannot write results in {path}: {exc.strerror or exc}; choose a "
+                                       f"writable --results-dir (or ${RESULTS_ENV})") from None
+    return path
+
+
+class _Group(click.Group):
+    """Turns a file-system error no check foresaw into one line naming the file, not a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            raise click.ClickException(f"{exc.filename}: {exc.strerror or exc}") from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="bench")
 def main() -> None:
     """Benchmarks of Equilibrium Propagation and BPTT in convergent RNNs.
@@ -115,9 +147,12 @@ def run(suite, results_dir, device, only, dry_run, rerun_failed, force, executor
         chosen = resolve_executor(s, manager.registry, executor_name, options)
     except SuiteError as exc:
         raise click.ClickException(str(exc)) from None
+    _results_dir(results_dir, s, write=False)
     runner = Runner(s, manager.registry, results_dir, plugin_versions=manager.versions(), device=device,
                     rerun_failed=rerun_failed, force=force)
     todo = [r for r in runs if runner.should_run(r)]
+    _check_devices(todo, device)
+    _results_dir(results_dir, s, write=not dry_run)
     if dry_run:
         for r in runs:
             click.echo(f"{'run ' if r in todo else 'skip'}  {r.id}  ({runner.store(r).status()})")
@@ -151,6 +186,18 @@ def run(suite, results_dir, device, only, dry_run, rerun_failed, force, executor
     if show_table and s.tables:
         _print_tables(s, results_dir, None, "markdown", None)
     sys.exit(1 if bad else 0)
+
+
+def _check_devices(runs, override):
+    """Every device the runs ask for exists here, before anything is written."""
+    from .environment import DeviceError, pick_device
+
+    for name in sorted({override or r.device for r in runs}):
+        try:
+            pick_device(name)
+        except DeviceError as exc:
+            which = "--device" if override else ", ".join(sorted({r.name for r in runs if r.device == name}))
+            raise click.ClickException(f"{exc} (asked by {which}); nothing was run") from None
 
 
 def _terminate(signum, frame):
@@ -188,13 +235,17 @@ def show(suite, only, fmt):
 
 
 def _print_tables(s, results_dir, name, fmt, output):
+    _results_dir(results_dir, s, write=False)
     runs, records = collect(s, results_dir)
     names = [name] if name else list(s.tables)
     chunks = []
     for n in names:
         if n not in s.tables:
             raise click.ClickException(f"{s.path}: no table {n!r}; tables: {', '.join(s.tables) or 'none'}")
-        chunks.append(render(s.tables[n], summarize(s, s.tables[n], runs, records), fmt))
+        try:
+            chunks.append(render(s.tables[n], summarize(s, s.tables[n], runs, records), fmt))
+        except TableError as exc:
+            raise click.ClickException(f"{s.path}: {exc}") from None
     text = "\n".join(chunks)
     if output:
         Path(output).write_text(text)
@@ -230,8 +281,12 @@ def plot(suite, results_dir, output, fmt, elements):
     from .figures import plot_suite
 
     _, s = _suite(suite)
-    for path in plot_suite(s, results_dir, output, fmt, elements):
-        click.echo(str(path))
+    _results_dir(results_dir, s, write=False)
+    try:
+        for path in plot_suite(s, results_dir, output, fmt, elements):
+            click.echo(str(path))
+    except TableError as exc:
+        raise click.ClickException(f"{s.path}: {exc}") from None
 
 
 @main.command()
@@ -244,7 +299,11 @@ def report(suite, results_dir, output):
     from .report import write_report
 
     _, s = _suite(suite)
-    path = write_report(s, results_dir, output, default_results=str(results_dir) == "results")
+    _results_dir(results_dir, s, write=False)
+    try:
+        path = write_report(s, results_dir, output, default_results=str(results_dir) == "results")
+    except TableError as exc:
+        raise click.ClickException(f"{s.path}: {exc}") from None
     click.echo(f"wrote {path}", err=True)
 
 
@@ -255,6 +314,7 @@ def report(suite, results_dir, output):
 def status(suite, results_dir, only):
     """Done / failed / missing, per run."""
     _, s = _suite(suite)
+    _results_dir(results_dir, s, write=False)
     runs, _ = collect(s, results_dir)
     chosen = {r.id for r in _select(s, only)}
     runs = runs[runs["run"].isin(chosen)]

@@ -9,6 +9,7 @@ document every component without importing anything heavy.
 from __future__ import annotations
 
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ class Param:
     default: Any = REQUIRED
     doc: str = ""
     choices: Sequence[Any] | None = None
+    #: Inclusive bounds of a number, or of every number of a list (None: unbounded).
+    min: float | None = None
+    max: float | None = None
 
     @property
     def required(self) -> bool:
@@ -51,7 +55,24 @@ class Param:
         text = type_name(self.type)
         if self.choices is not None:
             text += " in {" + ", ".join(repr(c) for c in self.choices) + "}"
+        if self.min is not None or self.max is not None:
+            text += f" in [{'-∞' if self.min is None else _num(self.min)}, {'∞' if self.max is None else _num(self.max)}]"
         return text
+
+    def check_value(self, value: Any) -> str | None:
+        """Why a value of the right type is still refused (not finite, out of bounds), or None."""
+        for x in value if isinstance(value, list) else [value]:
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
+                continue
+            if isinstance(x, float) and not math.isfinite(x):
+                return f"expected a finite number, got {x!r}"
+            if (self.min is not None and x < self.min) or (self.max is not None and x > self.max):
+                return f"{x!r} is out of range: expected {self.describe_type()}"
+        return None
+
+
+def _num(x: float) -> str:
+    return f"{x:g}" if isinstance(x, float) else f"{x:,}".replace(",", "_") if abs(x) >= 10**6 else str(x)
 
 
 @dataclass(frozen=True)

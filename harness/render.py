@@ -94,10 +94,12 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
         if key in seen:
             continue
         seen.add(key)
-        missing = int(r["expected"] - r["done"] - r["failed"])
+        other = {k: int(r.get(k, 0) or 0) for k in ("diverged", "corrupt")}
+        missing = int(r["expected"] - r["done"] - r["failed"] - sum(other.values()))
         where = ", ".join(f"{d}={r.get(d)}" for d in run_dims if str(r.get(d))) or "all runs"
+        extra = "".join(f", {n} {k}" for k, n in other.items() if n)
         notes.append(f"† {where}: {int(r['done'])}/{int(r['expected'])} runs done"
-                     f" ({int(r['failed'])} failed, {missing} not run)")
+                     f" ({int(r['failed'])} failed{extra}, {missing} not run)")
     sources = sorted({s for s in stats.get("source", pd.Series(dtype=str)).dropna() if s})
     if sources:
         notes.append("ref: " + "; ".join(sources) + "; Δ = ours − ref")
@@ -107,7 +109,8 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
 def render(spec: TableSpec, stats: pd.DataFrame, fmt: str = "markdown") -> str:
     if fmt == "csv":
         keep = [c for c in [*table_dims(spec)[0], *table_dims(spec)[1], "mean", "std", "n", "expected",
-                            "done", "failed", "ref", "ref_std", "delta", "source"] if c in stats.columns]
+                            "done", "failed", "diverged", "corrupt", "ref", "ref_std", "delta", "source"]
+                if c in stats.columns]
         return stats[keep].to_csv(index=False)
     headers, body, notes = layout(spec, stats)
     title = spec.title or spec.name

@@ -137,6 +137,10 @@ class RunSpec:
             attrs[slot] = ",".join(v["name"] for v in value) if isinstance(value, list) else value["name"]
         for key, value in self.grid.items():  # grid axes are columns too (e.g. T, lr)
             attrs.setdefault(key, _grid_label(value))
+            if isinstance(value, dict):  # and so are the parameters a grid value sets (algorithm.beta)
+                for k, v in value.items():
+                    if k != "name":
+                        attrs.setdefault(f"{key}.{k}", _grid_label(v))
         return attrs
 
 
@@ -315,6 +319,10 @@ class _Checker:
             if not check_type(value, p.type):
                 self.err(f"{where}.{key}", f"expected {p.describe_type()}, got {type(value).__name__} {value!r}")
                 continue
+            problem = p.check_value(value)
+            if problem is not None:
+                self.err(f"{where}.{key}", problem)
+                continue
             if p.choices is not None and value not in p.choices:
                 hint = close_match(str(value), [str(c) for c in p.choices])
                 self.err(f"{where}.{key}", f"expected one of {', '.join(repr(c) for c in p.choices)}, got "
@@ -353,6 +361,16 @@ def load_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except FileNotFoundError:
         raise SuiteError(path, ["file not found"]) from None
+    except IsADirectoryError:
+        raise SuiteError(path, ["is a directory, not a suite file (give the path of a .toml file)"]) from None
+    except PermissionError:
+        raise SuiteError(path, ["cannot be read: permission denied"]) from None
+    except UnicodeDecodeError as exc:
+        raise SuiteError(path, [f"not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} at offset "
+                                f"{exc.start}): a suite is a TOML file, which must be UTF-8"]) from None
+    except RecursionError:
+        raise SuiteError(path, ["nested too deeply to read (arrays or tables within thousands of "
+                                "others); a suite needs a few levels at most"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError(path, [f"not valid TOML: {exc}"]) from None
 
@@ -416,6 +434,8 @@ def load_suite(path: str | Path, registry: Registry) -> Suite:
 
     references = _check_references(ck, data.get("references", []))
     tables = _check_tables(ck, data.get("tables", {}))
+    if runs:
+        _check_against_runs(ck, runs, references, tables)
     executor = ck.component("executor", "executor", data["executor"]) if "executor" in data else None
     if ck.problems:
         raise SuiteError(path, ck.problems)
@@ -523,12 +543,34 @@ def _expand_run(ck: _Checker, where: str, merged: dict[str, Any]) -> list[RunSpe
             varied = {k: v for k, v in point.items() if k in spec.params}  # the grid point, if it matters
             ck.err(where, f"{exc}" + (f" (grid point {varied})" if varied else ""))
             continue
+        if not _check_cheap_components(ck, where, kind, spec):
+            continue
         for seed in seeds:
             run = copy.deepcopy(spec)
             run.seed = seed
             run.id = run_id(run.name, point, seed, {**run.config(), "id": None})
             out.append(run)
     return out
+
+
+#: Families whose components are cheap to build (no weights, no data): built at validation so that
+#: their own checks (e.g. EP's β ≠ 0) fail there, not when the run starts.
+CHEAP_FAMILIES = ("algorithm", "metric")
+
+
+def _check_cheap_components(ck: _Checker, where: str, kind: Component, spec: RunSpec) -> bool:
+    ok = True
+    for slot in kind.slots:
+        if slot.family not in CHEAP_FAMILIES or slot.name not in spec.slots:
+            continue
+        value = spec.slots[slot.name]
+        for c in value if isinstance(value, list) else [value]:
+            try:
+                ck.registry.get(slot.family, c["name"]).build(c["params"])
+            except (ValueError, TypeError) as exc:
+                ck.err(f"{where}.{slot.name}", f"{slot.family} {c['name']!r}: {exc}")
+                ok = False
+    return ok
 
 
 def _resolve(ck: _Checker, where: str, kind: Component, cfg: dict[str, Any],
@@ -619,6 +661,36 @@ def _check_tables(ck: _Checker, raw: Any) -> dict[str, TableSpec]:
         if len(values) == len(TABLE_KEYS):
             out[name] = TableSpec(name=name, **values)
     return out
+
+
+def _matches(attrs: dict[str, Any], key: str, value: Any) -> bool:
+    allowed = value if isinstance(value, list) else [value]
+    return key in attrs and any(str(attrs[key]) == str(v) for v in allowed)
+
+
+def _check_against_runs(ck: _Checker, runs: list[RunSpec], references: list[Reference],
+                        tables: dict[str, TableSpec]) -> None:
+    """What a table selects or a reference names must exist among the runs: a typo would give an
+    empty table or a silently dropped reference. (Columns that only results have, such as a GDU
+    run's ``layer``, are checked when the table is made.)"""
+    attrs = [r.attributes() for r in runs]
+    run_cols = set().union(*attrs)
+    for name, spec in tables.items():
+        for key, value in spec.where.items():
+            if key in run_cols and not any(_matches(a, key, value) for a in attrs):
+                known = sorted({str(a[key]) for a in attrs if key in a})
+                hint = close_match(str(value), known)
+                ck.err(f"tables.{name}.where.{key}", f"{value!r} matches no run (its values: {', '.join(known)})"
+                       + (f"; did you mean {hint!r}?" if hint else ""))
+    for i, ref in enumerate(references):
+        for j, row in enumerate(ref.rows):
+            keys = {c: v for c, v in zip(ref.columns, row) if c in run_cols}
+            if keys and not any(all(_matches(a, c, v) for c, v in keys.items()) for a in attrs):
+                near = {c: close_match(str(v), sorted({str(a[c]) for a in attrs if c in a}))
+                        for c, v in keys.items()}
+                hint = ", ".join(f"{c} = {h!r}" for c, h in near.items() if h and h != str(keys[c]))
+                ck.err(f"references[{i}].rows[{j}]", f"{keys} matches no run of the suite, so these "
+                       "reference values would appear nowhere" + (f"; did you mean {hint}?" if hint else ""))
 
 
 def describe_params(params: tuple[Param, ...]) -> list[dict[str, Any]]:

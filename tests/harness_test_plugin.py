@@ -39,7 +39,7 @@ def make_score(mode: str, epochs: int, hold_file: str = ""):
         for epoch in range(1, epochs + 1):
             ctx.log_epoch(epoch, loss=1.0 / epoch)
             ctx.progress(epoch, epochs, "epoch")
-        if mode == "fail":
+        if mode == "fail" or (mode == "fail_seeds_from_3" and ctx.seed >= 3):
             raise RuntimeError("deliberate failure for the test")
         if mode == "interrupt":
             raise KeyboardInterrupt
@@ -65,7 +65,7 @@ def register_models(register):
 @hookimpl
 def register_run_kinds(register):
     register("score", make_score,
-             params=[Param("mode", str, "ok", "what to do", choices=("ok", "fail", "nan", "diverge", "interrupt")),
+             params=[Param("mode", str, "ok", "what to do", choices=("ok", "fail", "fail_seeds_from_3", "nan", "diverge", "interrupt")),
                      Param("epochs", int, 2),
                      Param("hold_file", str, "", "while this file exists, the run waits (max 60 s)")],
              slots=[Slot("model", "model")],

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.aggregate import collect, summarize
+from harness.aggregate import TableError, collect, summarize
 from harness.render import latex_escape, render
 from harness.runner import Runner
 from harness.suite import load_suite
@@ -21,12 +21,13 @@ SUITE = """
 
     [[runs]]
     name = "net_a"
-    grid.model = [{ offset = 1.0 }, { offset = 5.0 }]
+    seeds = [0, 1, 2, 4, 5, 6]
 
     [[runs]]
     name = "net_b & co"
+    seeds = [0, 1, 2, 3, 4, 5]
     model = { offset = 2.0 }
-    grid.mode = ["ok", "fail"]
+    mode = "fail_seeds_from_3"
 
     [[references]]
     source = "Doe et al. 2020, Table 9"
@@ -44,7 +45,7 @@ SUITE = """
     rows = ["name", "layer"]
     columns = ["metric"]
     metrics = ["per_layer"]
-    where = { mode = "ok" }
+    where = { seed = [0, 1, 2] }
     format = ".1f"
 """
 
@@ -62,7 +63,7 @@ def test_mean_std_over_seeds_and_references(done_suite):
     assert len(runs) == 12 and (runs["status"] == "done").sum() == 9
     stats = summarize(suite, suite.tables["main"], runs, records).set_index("name")
     a = stats.loc["net_a"]
-    # offsets 1 and 5, seeds 0..2: values 1,2,3,5,6,7 -> mean 4, sample std sqrt(5.6)
+    # offset 1, seeds 0, 1, 2, 4, 5, 6: values 1,2,3,5,6,7 -> mean 4, sample std sqrt(5.6)
     assert a["mean"] == pytest.approx(4.0)
     assert a["std"] == pytest.approx(5.6 ** 0.5)
     assert (a["n"], a["expected"], a["done"], a["failed"]) == (6, 6, 6, 0)
@@ -80,7 +81,7 @@ def test_scale_and_where(done_suite):
     stats = summarize(suite, spec, runs, records)
     assert set(stats["layer"]) == {"W01", "W12"}
     w12 = stats[(stats["name"] == "net_b & co") & (stats["layer"] == "W12")].iloc[0]
-    assert (w12["mean"], w12["n"], w12["expected"]) == (4.0, 3, 3)  # failed grid point filtered out by where
+    assert (w12["mean"], w12["n"], w12["expected"]) == (4.0, 3, 3)  # failed seeds filtered out by where
     spec.scale = 100.0
     stats = summarize(suite, spec, runs, records)
     assert stats[(stats["name"] == "net_b & co") & (stats["layer"] == "W12")]["mean"].iloc[0] == 400.0
@@ -104,9 +105,39 @@ def test_latex_escaping():
 
 def test_missing_runs_are_flagged(manager, suite_file, tmp_path):
     suite = load_suite(suite_file(SUITE), manager.registry)
-    Runner(suite, manager.registry, tmp_path / "r").execute([r for r in suite.runs if r.seed == 0])
+    Runner(suite, manager.registry, tmp_path / "r").execute([r for r in suite.runs if r.seed in (0, 5)])
     runs, records = collect(suite, tmp_path / "r")
     text = render(suite.tables["main"], summarize(suite, suite.tables["main"], runs, records))
     row = next(line for line in text.splitlines() if line.startswith("| net_a "))
-    assert row.split("|")[2].strip() == "3.00 ± 2.83 †"
+    assert row.split("|")[2].strip() == "3.50 ± 3.54 †"
     assert "† name=net_a: 2/6 runs done (0 failed, 4 not run)" in text
+
+
+def test_a_cell_never_averages_runs_that_differ_in_more_than_the_seed(manager, suite_file, tmp_path):
+    text = SUITE.replace('seeds = [0, 1, 2, 4, 5, 6]', 'grid.model = [{ offset = 1.0 }, { offset = 5.0 }]')
+    suite = load_suite(suite_file(text), manager.registry)
+    Runner(suite, manager.registry, tmp_path / "r").execute([r for r in suite.runs if r.name == "net_a"])
+    runs, records = collect(suite, tmp_path / "r")
+    with pytest.raises(TableError) as info:
+        summarize(suite, suite.tables["main"], runs, records)
+    assert str(info.value) == ("table 'main': the cell name=net_a would average runs that differ in model.offset "
+                               "(1.0 vs 5.0), not only in their seed; add 'model.offset' to the table's rows "
+                               "or columns, or give the runs different names")
+    suite.tables["main"].rows = ["name", "model.offset"]  # the grid value's parameter is a column
+    stats = summarize(suite, suite.tables["main"], runs, records)
+    got = {(r["model.offset"], r["mean"]) for _, r in stats[stats["name"] == "net_a"].iterrows()}
+    assert got == {("1.0", 2.0), ("5.0", 6.0)}
+
+
+def test_a_misspelled_metric_or_column_is_refused_once_results_exist(done_suite):
+    suite, results = done_suite
+    runs, records = collect(suite, results)
+    spec = suite.tables["main"]
+    spec.metrics = ["scroe"]
+    with pytest.raises(TableError, match="metric 'scroe' is recorded by none of its finished runs; did you mean "
+                                         "'score'"):
+        summarize(suite, spec, runs, records)
+    spec.metrics, spec.rows = ["score"], ["nmae"]
+    with pytest.raises(TableError, match="rows names 'nmae', which is neither a run column nor recorded by its "
+                                         "runs; did you mean 'name'"):
+        summarize(suite, spec, runs, records)

@@ -25,8 +25,8 @@ def register_datasets(register):
             Param("data_dir", str | None, None,
                   "directory holding MNIST/raw/ (torchvision layout); None: --data-dir / "
                   "$BENCH_DATA_DIR, else ~/.cache/eqprop-bench/data"),
-            Param("n_train", int | None, None, "use only the first N training samples (None: all 60000)"),
-            Param("n_test", int | None, None, "use only the first N test samples (None: all 10000)"),
+            Param("n_train", int | None, None, min=1, doc="use only the first N training samples (None: all 60000)"),
+            Param("n_test", int | None, None, min=1, doc="use only the first N test samples (None: all 10000)"),
             Param("flatten", bool, True,
                   "784-vectors for fully connected nets; False gives 1x28x28 for conv nets"),
         ],
@@ -38,8 +38,8 @@ def register_datasets(register):
         params=[
             Param("input_shape", list[int], [10], "shape of one input"),
             Param("num_classes", int, 5, "labels are uniform over 0..num_classes-1"),
-            Param("n_train", int, 100, "training samples"),
-            Param("n_test", int, 100, "test samples"),
+            Param("n_train", int, 100, min=1, doc="training samples"),
+            Param("n_test", int, 100, min=1, doc="test samples"),
             Param("seed", int, 0, "seed of the data's own generator (independent of the run's RNG)"),
         ],
         doc="The paper's toy data: inputs ~ U[0, 1], random labels (for gradient comparisons).",
@@ -49,8 +49,8 @@ def register_datasets(register):
         params=[
             Param("input_size", int, 20, "input dimension"),
             Param("num_classes", int, 10, "number of classes (one Gaussian cluster each)"),
-            Param("n_train", int, 500, "training samples"),
-            Param("n_test", int, 200, "test samples"),
+            Param("n_train", int, 500, min=1, doc="training samples"),
+            Param("n_test", int, 200, min=1, doc="test samples"),
             Param("noise", float, 0.15, "standard deviation of the per-pixel Gaussian noise"),
             Param("seed", int, 0, "seed of the data's own generator (independent of the run's RNG)"),
         ],

@@ -9,17 +9,21 @@ from .gdu import GDU
 from .speed import Speed
 from .train import Train
 
+#: Upper bound of T and K: 10⁸ steps is days of compute for the smallest net (the paper's largest T
+#: is 30,000); a larger value is a typo, refused before it hangs a run.
+MAX_STEPS = 10**8
+
 
 @hookimpl
 def register_run_kinds(register):
     register("gdu", GDU, doc="GDU demonstration (Table 3): one mini-batch, processes of an algorithm "
              "vs a baseline, metrics per layer for neurons and weights", params=[
-                 Param("T", int, doc="first-phase steps (to the steady state)"),
-                 Param("K", int, doc="second-phase / truncation steps compared"),
-                 Param("batch_size", int, 20, "the first batch_size training samples; processes are "
+                 Param("T", int, min=1, max=MAX_STEPS, doc="first-phase steps (to the steady state)"),
+                 Param("K", int, min=1, max=MAX_STEPS, doc="second-phase / truncation steps compared"),
+                 Param("batch_size", int, 20, min=1, doc="the first batch_size training samples; processes are "
                        "averaged over them (Appendix C.1)"),
                  Param("keep_processes", bool, True, "save the processes as artifacts/processes.pt"),
-                 Param("keep_elements", int, 1000, "per layer, how many elements' processes to save "
+                 Param("keep_elements", int, 1000, min=0, doc="per layer, how many elements' processes to save "
                        "(a seeded sample; 0 = all, which can be hundreds of MB for 512-wide nets)"),
              ], slots=[
                  Slot("model", "model", "the network"),
@@ -31,14 +35,14 @@ def register_run_kinds(register):
     register("train", Train, doc="Training (Table 1): SGD on mini-batches with one algorithm, train and "
              "test error per epoch (and unpredicted_classes: classes predicted for no test sample), "
              "time and memory", params=[
-                 Param("T", int, doc="first-phase steps (also used to predict)"),
-                 Param("K", int, doc="second-phase / truncation steps"),
-                 Param("epochs", int, 1, "passes over the training set"),
-                 Param("batch_size", int, 20, "mini-batch size (the paper: 20)"),
-                 Param("max_batches", int | None, None, "stop each epoch after this many batches "
+                 Param("T", int, min=1, max=MAX_STEPS, doc="first-phase steps (also used to predict)"),
+                 Param("K", int, min=1, max=MAX_STEPS, doc="second-phase / truncation steps"),
+                 Param("epochs", int, 1, min=1, doc="passes over the training set"),
+                 Param("batch_size", int, 20, min=1, doc="mini-batch size (the paper: 20)"),
+                 Param("max_batches", int | None, None, min=1, doc="stop each epoch after this many batches "
                        "(quick suites and speed checks); None = the whole training set"),
-                 Param("eval_batch_size", int, 1000, "batch size when measuring errors"),
-                 Param("eval_T", int | None, None, "free steps when measuring errors (default T)"),
+                 Param("eval_batch_size", int, 1000, min=1, doc="batch size when measuring errors"),
+                 Param("eval_T", int | None, None, min=1, max=MAX_STEPS, doc="free steps when measuring errors (default T)"),
                  Param("eval_train", bool, True, "also measure the error on the whole training set"),
                  Param("checkpoint", bool, True, "save a checkpoint after every epoch, to resume"),
              ], slots=[
@@ -49,16 +53,16 @@ def register_run_kinds(register):
     register("speed", Speed, doc="Training speed (the speed suite): samples/s, s/epoch and peak memory of "
              "the fast path and of the generic path (fast = false: autograd on Φ, no fast paths) in the same "
              "run, interleaved repetitions after a warm-up, medians, and the speed-up", params=[
-                 Param("T", int, doc="first-phase steps"),
-                 Param("K", int, doc="second-phase / truncation steps"),
-                 Param("batch_size", int, 20, "mini-batch size (the paper: 20)"),
-                 Param("batches", int, 5, "mini-batches per repetition (a seeded sample of the training set)"),
-                 Param("warmup", int, 1, "untimed repetitions of each path first"),
-                 Param("repeats", int, 5, "timed repetitions of each path, interleaved; the median is kept"),
-                 Param("epoch_samples", int, 60000, "samples of the epoch that seconds_per_epoch is "
+                 Param("T", int, min=1, max=MAX_STEPS, doc="first-phase steps"),
+                 Param("K", int, min=1, max=MAX_STEPS, doc="second-phase / truncation steps"),
+                 Param("batch_size", int, 20, min=1, doc="mini-batch size (the paper: 20)"),
+                 Param("batches", int, 5, min=1, doc="mini-batches per repetition (a seeded sample of the training set)"),
+                 Param("warmup", int, 1, min=0, doc="untimed repetitions of each path first"),
+                 Param("repeats", int, 5, min=1, doc="timed repetitions of each path, interleaved; the median is kept"),
+                 Param("epoch_samples", int, 60000, min=1, doc="samples of the epoch that seconds_per_epoch is "
                        "extrapolated to (MNIST: 60,000)"),
-                 Param("threads", int, 0, "torch intra-op threads during the run (0: leave torch's setting)"),
-                 Param("members", int, 0, "also time this many runs batched as one stacked model "
+                 Param("threads", int, 0, min=0, doc="torch intra-op threads during the run (0: leave torch's setting)"),
+                 Param("members", int, 0, min=0, doc="also time this many runs batched as one stacked model "
                        "(batch_seeds), and for EP, paired with as many BPTT runs at the same learning rates "
                        "(batch_algorithms); 0: not measured"),
              ], slots=[
