@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import io
 import math
+import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -108,9 +108,9 @@ class RunContext:
         except Exception as exc:  # truncated, not a torch file, unpicklable: anything
             aside = path.with_name(path.name + ".corrupt")
             path.replace(aside)
-            warnings.warn(f"run {self.spec.id}: {path} cannot be read ({type(exc).__name__}: "
-                          f"{str(exc)[:200]}); set aside as {aside.name}, the run starts from the beginning",
-                          stacklevel=2)
+            print(f"warning: run {self.spec.id}: {path} cannot be read ({type(exc).__name__}: "
+                  f"{str(exc)[:120]}); set aside as {aside.name}, the run starts from the beginning",
+                  file=sys.stderr, flush=True)
             return None
         if saved.get("config") != self.spec.config():
             return None

@@ -292,9 +292,11 @@ def run_id(name: str, grid: dict[str, Any], seed: int, config: dict[str, Any]) -
 class _Checker:
     def __init__(self, path: Path, registry: Registry):
         self.path, self.registry, self.problems = path, registry, []
+        self.errors = 0
         self.inherited: dict[str, list[str]] = {}  # problem at defaults.KEY -> the runs it fails in
 
     def err(self, where: str, message: str) -> None:
+        self.errors += 1  # counted even when reported already: callers compare counts to see a failure
         text = f"{where}: {message}"
         if text not in self.problems:  # the same mistake seen at every grid point is one problem
             self.problems.append(text)
@@ -434,7 +436,7 @@ def load_suite(path: str | Path, registry: Registry) -> Suite:
 
     references = _check_references(ck, data.get("references", []))
     tables = _check_tables(ck, data.get("tables", {}))
-    if runs:
+    if runs and not ck.problems:  # (a run left out by another problem would only add noise here)
         _check_against_runs(ck, runs, references, tables)
     executor = ck.component("executor", "executor", data["executor"]) if "executor" in data else None
     if ck.problems:
@@ -568,14 +570,16 @@ def _check_cheap_components(ck: _Checker, where: str, kind: Component, spec: Run
             try:
                 ck.registry.get(slot.family, c["name"]).build(c["params"])
             except (ValueError, TypeError) as exc:
-                ck.err(f"{where}.{slot.name}", f"{slot.family} {c['name']!r}: {exc}")
+                in_grid = any(k.split(".")[0] == slot.name for k in spec.grid)
+                ck.err(f"{where}.{'grid.' if in_grid else ''}{slot.name}", f"{slot.family} {c['name']!r}: {exc}"
+                       + (f" (grid point {spec.grid})" if in_grid else ""))
                 ok = False
     return ok
 
 
 def _resolve(ck: _Checker, where: str, kind: Component, cfg: dict[str, Any],
              point: dict[str, Any]) -> RunSpec | None:
-    before = len(ck.problems)
+    before = ck.errors
     slot_names = [s.name for s in kind.slots]
     own = {}
     slots: dict[str, Any] = {}
@@ -610,7 +614,7 @@ def _resolve(ck: _Checker, where: str, kind: Component, cfg: dict[str, Any],
             if resolved is not None:
                 slots[slot.name] = resolved
     params = ck.check_params(where, own, kind.params, f"run kind {kind.name!r}")
-    if len(ck.problems) > before:
+    if ck.errors > before:
         return None
     return RunSpec(id="", name=cfg["name"], kind=kind.name, seed=0,
                    device=cfg.get("device", RUN_KEYS["device"].default),
