@@ -161,7 +161,16 @@ class ConvergentRNN(nn.Module):
 
     @property
     def num_classes(self) -> int:
-        raise NotImplementedError
+        """Units of the output layer: a subclass sets ``self.num_classes = n`` or overrides this."""
+        try:
+            return self.__dict__["_num_classes"]
+        except KeyError:
+            raise NotImplementedError(f"{type(self).__name__} sets no num_classes (assign it in __init__, "
+                                      "or define the property)") from None
+
+    @num_classes.setter
+    def num_classes(self, value: int) -> None:
+        self.__dict__["_num_classes"] = int(value)
 
     @property
     def dtype(self) -> torch.dtype:

@@ -235,3 +235,18 @@ def test_models_follow_device_and_dtype():
     assert all(t.dtype == torch.float64 for t in s)
     assert m.target(torch.tensor([1, 0])).dtype == torch.float64
     assert m.num_classes == 2
+
+
+def test_num_classes_may_be_assigned_or_a_property():
+    class Assigned(ConvergentRNN):
+        def __init__(self):
+            super().__init__()
+            self.num_classes = 4
+
+    class Missing(ConvergentRNN):
+        pass
+
+    assert Assigned().num_classes == 4
+    with pytest.raises(NotImplementedError, match="Missing sets no num_classes"):
+        Missing().num_classes
+    assert PNet(hidden=[3], input_size=4, output_size=5).num_classes == 5  # a property of its own
