@@ -52,7 +52,8 @@ def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame
         if state == "running" and live_claim(store.dir) is None:
             state = "interrupted"  # its worker died without recording an outcome
         run_rows.append({**attrs, "status": state, "seconds": status.get("seconds"),
-                         "error": status.get("error", ""), "_config": _config_key(run)})
+                         "error": status.get("error", ""), "warnings": status.get("warnings", []),
+                         "_config": _config_key(run)})
         if state == "done":
             try:
                 final = store.metrics()["final"]
@@ -63,7 +64,7 @@ def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame
     runs = pd.DataFrame(run_rows)
     recs = pd.DataFrame(records)
     if recs.empty:
-        recs = pd.DataFrame(columns=[*runs.columns.drop(["status", "seconds", "error", "_config"],
+        recs = pd.DataFrame(columns=[*runs.columns.drop(["status", "seconds", "error", "warnings", "_config"],
                                                         errors="ignore"), "metric", "value"])
     return runs, recs
 
@@ -114,7 +115,7 @@ def reference_frame(suite: Suite) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-_NOT_COLUMNS = {"status", "seconds", "error", "_config", "value"}
+_NOT_COLUMNS = {"status", "seconds", "error", "warnings", "_config", "value"}
 
 
 def _check_columns(spec: TableSpec, dims: list[str], runs: pd.DataFrame, records: pd.DataFrame) -> None:

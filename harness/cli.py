@@ -322,6 +322,8 @@ def status(suite, results_dir, only):
         extra = f"  {r['seconds']:.1f}s" if isinstance(r["seconds"], float) and r["seconds"] == r["seconds"] else ""
         err = f"  {r['error']}" if isinstance(r["error"], str) and r["error"] else ""
         click.echo(f"{r['status']:<11} {r['run']}{extra}{err}")
+        for warning in r.get("warnings") if isinstance(r.get("warnings"), list) else []:
+            click.echo(f"{'':<11}   warning: {warning}")
     counts = runs["status"].value_counts().to_dict()
     click.echo("total: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
 

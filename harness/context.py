@@ -43,6 +43,7 @@ class RunContext:
         self.final: list[dict[str, Any]] = []
         self.curves: list[dict[str, Any]] = []
         self.diverged: str | None = None  # set by diverge(): this member of a batch blew up
+        self.warnings: list[str] = []  # set by warn(): kept in status.json, shown by `bench status`
         self._progress = progress
         self.started = time.perf_counter()
 
@@ -115,6 +116,12 @@ class RunContext:
         if saved.get("config") != self.spec.config():
             return None
         return saved["state"]
+
+    def warn(self, message: str) -> None:
+        """Something that makes this run's numbers less trustworthy without stopping it (e.g. a first
+        phase that has not settled): printed now, kept in status.json, shown by `bench status`."""
+        self.warnings.append(message)
+        print(f"warning: run {self.spec.id}: {message}", file=sys.stderr, flush=True)
 
     def diverge(self, message: str) -> None:
         """Mark this run of a batch ``diverged`` with ``message`` (what :class:`Diverged` would

@@ -159,6 +159,19 @@ class ConvergentRNN(nn.Module):
         """One-hot targets shaped like the output layer."""
         return nn.functional.one_hot(labels, self.num_classes).to(self.dtype)
 
+    def step_gradient_gap(self, x: Tensor, state: State) -> float:
+        """``max |step(x, s) − ∂Φ/∂s| / max |∂Φ/∂s|`` at ``state``: 0 up to rounding for a model whose
+        ``F = ∂Φ/∂s`` (``derives_from_phi``), which the GDU theorem needs exactly."""
+        with torch.enable_grad():
+            s = tuple(t.detach().clone().requires_grad_() for t in state)
+            grads = torch.autograd.grad(self.phi(x, s).sum(), s, allow_unused=True)
+        with torch.no_grad():
+            f = self.step(x, state)
+        gap = max((float((a - (torch.zeros_like(a) if g is None else g)).abs().max()) for a, g in zip(f, grads)),
+                  default=0.0)
+        scale = max((float(g.abs().max()) for g in grads if g is not None and g.numel()), default=0.0)
+        return gap / max(scale, 1e-30)
+
     @property
     def num_classes(self) -> int:
         """Units of the output layer: a subclass sets ``self.num_classes = n`` or overrides this."""

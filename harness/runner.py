@@ -222,9 +222,11 @@ class Runner:
             if status_i == "done":
                 store.checkpoint.unlink(missing_ok=True)  # only unfinished runs need one
             # status.json goes last: "done" is only ever written after the metrics are in place.
-            write_json(store.dir / "status.json", {"status": status_i, "finished": _now(),
-                                                   "seconds": round(seconds, 3),
-                                                   "error": last_line(error_i)})
+            record = {"status": status_i, "finished": _now(), "seconds": round(seconds, 3),
+                      "error": last_line(error_i)}
+            if ctx is not None and ctx.warnings:
+                record["warnings"] = ctx.warnings
+            write_json(store.dir / "status.json", record)
             kept = self._settle(run, store, status_i)
             error_i = f"{error_i.rstrip()} {kept}\n" if kept else error_i
             outcomes.append(Outcome(run, status_i, seconds, error_i))

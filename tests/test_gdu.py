@@ -104,3 +104,45 @@ def test_gdu_rejects_k_above_t_when_the_suite_is_validated(tmp_path):
     path.write_text(SUITE + textwrap.dedent(BAD_RUN))
     with pytest.raises(SuiteError, match=r"runs\[2\] \(bad\): .*K <= T"):
         load_suite(path, get_manager().registry)
+
+
+def test_an_unsettled_first_phase_is_a_warning_in_the_status(tmp_path):
+    text = SUITE.replace("T = 800\nK = 20", "T = 24\nK = 20")  # 4 free steps: far from settled
+    assert text != SUITE
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    suite = load_suite(path, get_manager().registry)
+    runner = Runner(suite, get_manager().registry, tmp_path / "r")
+    toy = next(r for r in suite.runs if r.name == "toy")
+    runner.execute([toy])
+    record = runner.store(toy).status_record()
+    assert record["status"] == "done"
+    [warning] = record["warnings"]
+    assert warning.startswith("the first phase has not settled: max|F(s) − s| = ")
+    assert "after T − K = 4 steps" in warning and "of the nudge β·scale = 3e-05" in warning
+
+
+def test_a_false_claim_of_derives_from_phi_is_a_warning():
+    from bench_models import ToyModel
+    from bench_runs.gdu import check_assumptions
+
+    class Claims(ToyModel):  # Φ doubled: its gradient is twice the step, yet it claims F = ∂Φ/∂s
+        def phi(self, x, state):
+            return 2 * super().phi(x, state)
+
+    class Ctx:
+        warnings: list = []
+
+        def warn(self, message):
+            self.warnings.append(message)
+
+    torch.manual_seed(0)
+    x = torch.rand(3, 10, dtype=torch.float64)
+    for model, expected in ((ToyModel().double(), 0), (Claims().double(), 1)):
+        ctx = Ctx()
+        ctx.warnings = []
+        state = model.relax(x, model.init_state(x), 50)
+        check_assumptions(ctx, model, x, state, residual=0.0, beta=0.01, T=50, K=10)
+        assert len(ctx.warnings) == expected
+    assert ctx.warnings[0].startswith("the model claims derives_from_phi = True, but its step differs from ∂Φ/∂s "
+                                      "by 0.5 (relative)")
