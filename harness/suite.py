@@ -48,6 +48,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -525,6 +526,7 @@ def _expand_run(ck: _Checker, where: str, merged: dict[str, Any]) -> list[RunSpe
             continue
         axes.append((key, values))
 
+    models: dict[str, Any] = {}  # model configuration -> the model built without memory, or None
     seeds = merged.get("seeds", RUN_KEYS["seeds"].default)
     if not check_type(seeds, list[int]) or not seeds:
         ck.err(f"{where}.seeds", f"expected a non-empty list[int], got {seeds!r}")
@@ -545,7 +547,7 @@ def _expand_run(ck: _Checker, where: str, merged: dict[str, Any]) -> list[RunSpe
             varied = {k: v for k, v in point.items() if k in spec.params}  # the grid point, if it matters
             ck.err(where, f"{exc}" + (f" (grid point {varied})" if varied else ""))
             continue
-        if not _check_cheap_components(ck, where, kind, spec):
+        if not _check_cheap_components(ck, where, kind, spec) or not _check_model_fits(ck, where, spec, models):
             continue
         for seed in seeds:
             run = copy.deepcopy(spec)
@@ -574,6 +576,66 @@ def _check_cheap_components(ck: _Checker, where: str, kind: Component, spec: Run
                 ck.err(f"{where}.{'grid.' if in_grid else ''}{slot.name}", f"{slot.family} {c['name']!r}: {exc}"
                        + (f" (grid point {spec.grid})" if in_grid else ""))
                 ok = False
+    return ok
+
+
+def _meta_model(ck: _Checker, spec: RunSpec, cache: dict[str, Any]) -> Any:
+    """The run's model built on torch's ``meta`` device (shapes, no memory, no arithmetic), or None
+    when it cannot be (its own errors are reported when the run starts)."""
+    import torch
+
+    slot = spec.slots["model"]
+    key = json.dumps(slot, sort_keys=True, default=str)
+    if key not in cache:
+        try:
+            with torch.device("meta"):
+                cache[key] = ck.registry.get("model", slot["name"]).build(slot["params"])
+        except Exception:  # noqa: BLE001 - any failure here is the run's to report
+            cache[key] = None
+    return cache[key]
+
+
+def _check_model_fits(ck: _Checker, where: str, spec: RunSpec, cache: dict[str, Any]) -> bool:
+    """The learning rates, the dataset's classes and input size fit the model: found before a run
+    starts rather than as torch's "mat1 and mat2 shapes" after it (or never, for the classes)."""
+    if "model" not in spec.slots:
+        return True
+    model = _meta_model(ck, spec, cache)
+    if model is None:
+        return True
+    ok = True
+    algorithm = spec.slots.get("algorithm")
+    lr = algorithm["params"].get("lr") if isinstance(algorithm, dict) else None
+    if lr is not None and hasattr(model, "param_groups"):
+        from .model import param_group_names
+
+        names = param_group_names(model)
+        if len(lr) != len(names):
+            ck.err(f"{where}.algorithm.lr", f"{len(lr)} learning rate(s) for the {len(names)} parameter groups of "
+                   f"model {spec.slots['model']['name']!r} ({', '.join(names)}, input → output): give one per group")
+            ok = False
+    if "dataset" in spec.slots:
+        d = spec.slots["dataset"]
+        try:
+            data = ck.registry.get("dataset", d["name"]).build(d["params"])  # reads nothing until load()
+        except (ValueError, TypeError) as exc:
+            ck.err(f"{where}.dataset", f"dataset {d['name']!r}: {exc}")
+            return False
+        classes, shape = getattr(data, "num_classes", None), getattr(data, "input_shape", None)
+        try:
+            out = model.num_classes
+        except (NotImplementedError, AttributeError):
+            out = None
+        if isinstance(classes, int) and isinstance(out, int) and classes != out:
+            ck.err(f"{where}.model", f"model {spec.slots['model']['name']!r} has {out} output units but dataset "
+                   f"{d['name']!r} has {classes} classes: set the model's output size to {classes}")
+            ok = False
+        want = getattr(model, "input_shape", None) or (getattr(model, "input_size", None),)
+        if shape and all(isinstance(v, int) for v in want) and math.prod(shape) != math.prod(want):
+            ck.err(f"{where}.model", f"model {spec.slots['model']['name']!r} takes inputs of {math.prod(want)} "
+                   f"values but dataset {d['name']!r} gives {math.prod(shape)} ({'x'.join(map(str, shape))}): set "
+                   "the model's input size to match")
+            ok = False
     return ok
 
 

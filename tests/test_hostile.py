@@ -100,6 +100,12 @@ SUITES = [
     ("flag-type", edit('device = "cpu"', 'device = "cpu"\nbatch_seeds = "yes"'), ["batch_seeds: expected bool, got str 'yes'"]),
     ("grid-seeds", edit('grid.algorithm', 'grid.seeds = [[0], [1]]\ngrid.algorithm'), ["'seeds' cannot vary in a grid; use `seeds = [...]`"]),
     ("hidden-zero", edit("hidden = [5]", "hidden = [0]"), ["defaults.model.hidden: 0 is out of range"]),
+    ("lr-length", edit("lr = [0.1, 0.1]", "lr = [0.1, 0.1, 0.1]"),
+     ["defaults.algorithm.lr: 3 learning rate(s) for the 2 parameter groups of model 'p' (W12, W01, input → output)"]),
+    ("classes-mismatch", edit("output_size = 3", "output_size = 10"),
+     ["defaults.model: model 'p' has 10 output units but dataset 'blobs' has 3 classes"]),
+    ("input-mismatch", edit("input_size = 6, output_size", "input_size = 7, output_size"),
+     ["defaults.model: model 'p' takes inputs of 7 values but dataset 'blobs' gives 6"]),
 ]
 
 
