@@ -110,12 +110,17 @@ class Drawn:
 
 # -- GDU: processes -------------------------------------------------------------
 def load_processes(store: RunStore) -> dict[str, Any] | None:
+    """A GDU run's saved processes; None (and a warning) when absent or damaged."""
     path = store.artifacts / "processes.pt"
     if not path.exists():
         return None
     import torch
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated or not a torch file: draw the other figures
+        print(f"warning: {path} cannot be read ({type(exc).__name__}); its figure is skipped", file=sys.stderr)
+        return None
 
 
 def process_figure(proc: dict[str, Any], title: str, k: int = 4, max_cols: int = 4):

@@ -273,3 +273,28 @@ def test_result_files_are_readable_by_collaborators(ran):
     for f in ("status.json", "metrics.json", "config.json", "environment.json"):
         assert (run / f).stat().st_mode & 0o044 == 0o044, f
     assert not math.isnan(0.0)
+
+
+def test_a_damaged_artifact_skips_its_figure(bench, tmp_path):
+    pytest.importorskip("matplotlib")
+    gdu = """
+name = "gdu"
+[[runs]]
+name = "toy"
+kind = "gdu"
+device = "cpu"
+dtype = "float64"
+T = 60
+K = 5
+batch_size = 4
+model = { name = "toy", eps = 0.3 }
+dataset = { name = "random", n_train = 8, n_test = 2 }
+algorithm = { name = "ep", beta = 0.01 }
+"""
+    path = _write(tmp_path, gdu)
+    assert bench("run", path, "--no-table")[0] == 0
+    [run] = (tmp_path / "results" / "gdu").iterdir()
+    (run / "artifacts" / "processes.pt").write_bytes(b"\x80\x02 truncated")
+    code, out = bench("plot", path)
+    assert code == 0, out
+    assert "processes.pt cannot be read" in out and "its figure is skipped" in out
