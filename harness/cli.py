@@ -37,12 +37,19 @@ def _manager():
     return manager
 
 
-def _suite(path: str):
+def _suite(path: str, overrides: tuple[str, ...] = ()):
     manager = _manager()
     try:
-        return manager, load_suite(path, manager.registry)
+        return manager, load_suite(path, manager.registry, dict(_parse_opt(o) for o in overrides))
     except SuiteError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def set_option(f):
+    return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                        help="Override a key in every run, as if the suite said it (repeatable; VALUE in "
+                             "TOML): epochs=2, seeds=[0], model.hidden=[256], algorithm.lr=[0.1,0.05]. "
+                             "Part of the runs' ids: give the same --set to status, table, report.")(f)
 
 
 def results_option(f):
@@ -133,10 +140,11 @@ def _parse_opt(text: str) -> tuple[str, object]:
 @click.option("--executor-opt", "executor_opts", multiple=True, metavar="KEY=VALUE",
               help="Any executor parameter (repeatable), e.g. partition=gpu, timeout_min=600, wait=false.")
 @click.option("--table/--no-table", "show_table", default=True, help="Print the suite's tables at the end.")
+@set_option
 def run(suite, results_dir, device, only, dry_run, rerun_failed, force, executor_name, workers, devices,
-        executor_opts, show_table):
+        executor_opts, show_table, overrides):
     """Run a suite's runs; finished runs are skipped (resume)."""
-    manager, s = _suite(suite)
+    manager, s = _suite(suite, overrides)
     runs = _select(s, only)
     options = dict(_parse_opt(o) for o in executor_opts)
     if workers is not None:
@@ -162,7 +170,7 @@ def run(suite, results_dir, device, only, dry_run, rerun_failed, force, executor
     executor = manager.registry.get("executor", chosen["name"]).build(chosen["params"])
     job = Job(suite_path=str(Path(suite).resolve()), results_dir=str(Path(results_dir).resolve()),
               device=device, rerun_failed=rerun_failed, force=force,
-              env={k: v for k, v in os.environ.items() if k.startswith("BENCH_")})
+              env={k: v for k, v in os.environ.items() if k.startswith("BENCH_")}, overrides=s.overrides)
     signal.signal(signal.SIGTERM, _terminate)  # kill / a scheduler's preemption: record "interrupted"
     try:
         results = executor.execute(job, runs if chosen["name"] == "local" else todo)
@@ -213,9 +221,10 @@ def _select(s, only):
 
 @main.command()
 @click.argument("suite", type=click.Path(dir_okay=False))
-def validate(suite):
+@set_option
+def validate(suite, overrides):
     """Check a suite against the installed components; run nothing."""
-    _, s = _suite(suite)
+    _, s = _suite(suite, overrides)
     kinds = sorted({r.kind for r in s.runs})
     click.echo(f"{suite}: valid: {len(s.runs)} run(s) of kind {', '.join(kinds)}; "
                f"tables: {', '.join(s.tables) or 'none'}")
@@ -225,11 +234,12 @@ def validate(suite):
 @click.argument("suite", type=click.Path(dir_okay=False))
 @only_option
 @click.option("--format", "fmt", type=click.Choice(["toml", "json"]), default="toml", show_default=True)
-def show(suite, only, fmt):
+@set_option
+def show(suite, only, fmt, overrides):
     """Print each run's id and fully resolved configuration (every default filled in); run nothing."""
     from .show import as_json, as_toml
 
-    _, s = _suite(suite)
+    _, s = _suite(suite, overrides)
     runs = _select(s, only)
     click.echo(as_json(runs) if fmt == "json" else as_toml(runs))
 
@@ -260,9 +270,10 @@ def _print_tables(s, results_dir, name, fmt, output):
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="markdown", show_default=True)
 @click.option("--table", "name", default=None, help="One table of the suite (default: all).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write to a file.")
-def table(suite, results_dir, fmt, name, output):
+@set_option
+def table(suite, results_dir, fmt, name, output, overrides):
     """Print a suite's tables from stored results."""
-    _, s = _suite(suite)
+    _, s = _suite(suite, overrides)
     if not s.tables:
         raise click.ClickException(f"{suite}: the suite declares no [tables.NAME]; add one to lay out results")
     _print_tables(s, results_dir, name, fmt, output)
@@ -276,11 +287,12 @@ def table(suite, results_dir, fmt, name, output):
 @click.option("--format", "fmt", type=click.Choice(["png", "pdf", "svg"]), default="png", show_default=True)
 @click.option("--elements", type=click.IntRange(1, 7), default=4, show_default=True,
               help="Neurons and synapses drawn per layer in process figures (the largest |ΔEP|).")
-def plot(suite, results_dir, output, fmt, elements):
+@set_option
+def plot(suite, results_dir, output, fmt, elements, overrides):
     """Draw a suite's figures from stored results (needs the `plot` extra)."""
     from .figures import plot_suite
 
-    _, s = _suite(suite)
+    _, s = _suite(suite, overrides)
     _results_dir(results_dir, s, write=False)
     try:
         for path in plot_suite(s, results_dir, output, fmt, elements):
@@ -294,11 +306,12 @@ def plot(suite, results_dir, output, fmt, elements):
 @results_option
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Markdown file to write (default: RESULTS/SUITE/report.md); figures go beside it.")
-def report(suite, results_dir, output):
+@set_option
+def report(suite, results_dir, output, overrides):
     """Write one Markdown page: commands, tables, figures, run statuses, environment."""
     from .report import write_report
 
-    _, s = _suite(suite)
+    _, s = _suite(suite, overrides)
     _results_dir(results_dir, s, write=False)
     try:
         path = write_report(s, results_dir, output, default_results=str(results_dir) == "results")
@@ -311,9 +324,10 @@ def report(suite, results_dir, output):
 @click.argument("suite", type=click.Path(dir_okay=False))
 @results_option
 @only_option
-def status(suite, results_dir, only):
+@set_option
+def status(suite, results_dir, only, overrides):
     """Done / failed / missing, per run."""
-    _, s = _suite(suite)
+    _, s = _suite(suite, overrides)
     _results_dir(results_dir, s, write=False)
     runs, _ = collect(s, results_dir)
     chosen = {r.id for r in _select(s, only)}

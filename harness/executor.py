@@ -26,6 +26,7 @@ class Job:
     rerun_failed: bool = False
     force: bool = False
     env: dict[str, str] = field(default_factory=dict)  # e.g. BENCH_DATA_DIR, for remote workers
+    overrides: dict = field(default_factory=dict)  # --set KEY=VALUE, applied wherever the suite is read
 
     def runner(self, device: str | None = None, progress=None):
         from .plugins import get_manager
@@ -35,7 +36,7 @@ class Job:
         for key, value in self.env.items():
             os.environ.setdefault(key, value)
         manager = get_manager()
-        suite = load_suite(self.suite_path, manager.registry)
+        suite = load_suite(self.suite_path, manager.registry, self.overrides)
         return Runner(suite, manager.registry, Path(self.results_dir), plugin_versions=manager.versions(),
                       device=device or self.device, rerun_failed=self.rerun_failed, force=self.force,
                       progress=progress)

@@ -29,7 +29,10 @@ def _cmd(*parts: Any) -> str:
 
 def commands(suite: Suite, results_dir: Path, output: Path | None, default_results: bool) -> list[str]:
     """The commands that reproduce the results, the figures and this page."""
+    from .show import toml_value
+
     rd = [] if default_results else ["--results-dir", results_dir]
+    rd += [a for k, v in suite.overrides.items() for a in ("--set", f"{k}={toml_value(v)}")]
     out = [] if output is None else ["--output", output]
     return [_cmd("bench", "run", suite.path, *rd), _cmd("bench", "plot", suite.path, *rd),
             _cmd("bench", "report", suite.path, *rd, *out)]

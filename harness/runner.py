@@ -172,8 +172,9 @@ class Runner:
             store = self._attempts[run.id]
             (store.dir / "error.txt").unlink(missing_ok=True)
             write_json(store.dir / "status.json", {"status": "running", "started": _now()})
+            extra = {"overrides": self.suite.overrides} if self.suite.overrides else {}
             write_json(store.dir / "config.json", {"suite": self.suite.name, "suite_file": str(self.suite.path),
-                                                   **run.config()})
+                                                   **extra, **run.config()})
         ctxs: list[RunContext] = []
         status, error = "done", ""
         try:

@@ -43,7 +43,7 @@ def _key(k: str) -> str:
     return k if _BARE.match(k) else json.dumps(k, ensure_ascii=False)
 
 
-def _value(v: Any) -> str:
+def toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
@@ -57,9 +57,9 @@ def _value(v: Any) -> str:
     if isinstance(v, str):
         return json.dumps(v, ensure_ascii=False)  # a JSON string is a TOML basic string
     if isinstance(v, list):
-        return "[" + ", ".join(_value(x) for x in v if x is not None) + "]"
+        return "[" + ", ".join(toml_value(x) for x in v if x is not None) + "]"
     if isinstance(v, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items() if x is not None) + " }"
+        return "{ " + ", ".join(f"{_key(k)} = {toml_value(x)}" for k, x in v.items() if x is not None) + " }"
     raise TypeError(f"cannot write {type(v).__name__} {v!r} as TOML")
 
 
@@ -78,5 +78,5 @@ def _table(header: str, data: dict[str, Any], array: bool = False) -> str:
         elif _is_tables(v):
             nested.extend(_table(f"{header}.{_key(k)}", x, array=True) for x in v)
         else:
-            lines.append(f"{_key(k)} = {_value(v)}")
+            lines.append(f"{_key(k)} = {toml_value(v)}")
     return "\n".join(lines + [""] + nested)

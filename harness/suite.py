@@ -175,6 +175,8 @@ class Suite:
     tables: dict[str, TableSpec]
     #: ``{"name": ..., "params": {...}}`` from an ``[executor]`` table, or None (local)
     executor: dict[str, Any] | None = None
+    #: ``--set`` values applied to every run (part of their configurations and ids)
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     def run(self, run_id: str) -> RunSpec:
         for r in self.runs:
@@ -378,11 +380,16 @@ def load_toml(path: Path) -> dict[str, Any]:
         raise SuiteError(path, [f"not valid TOML: {exc}"]) from None
 
 
-def load_suite(path: str | Path, registry: Registry) -> Suite:
-    """Read, validate and expand a suite. Raises :class:`SuiteError` listing every problem."""
+def load_suite(path: str | Path, registry: Registry, overrides: dict[str, Any] | None = None) -> Suite:
+    """Read, validate and expand a suite. Raises :class:`SuiteError` listing every problem.
+
+    ``overrides`` (``bench ... --set KEY=VALUE``) are written into every run as if the suite said
+    them there (``epochs``, ``seeds``, ``model.hidden``, ``algorithm.lr``...), then validated
+    like the file: they are part of the runs' configurations and ids."""
     path = Path(path)
     data = load_toml(path)
     ck = _Checker(path, registry)
+    overrides = dict(overrides or {})
     for key in data:
         if key not in TOP_KEYS:
             ck.unknown_key(key, key, list(TOP_KEYS), "a suite")
@@ -425,10 +432,12 @@ def load_suite(path: str | Path, registry: Registry) -> Suite:
             slots = {sl.name for sl in registry.get("run_kind", kind_name).slots}
         except (ComponentError, KeyError, TypeError):
             slots = set()  # reported by _expand_run
+        raw = _override(ck, where, raw, overrides)
         merged = _merge_run(ck, where, defaults, raw, slots)
         before = len(ck.problems)
         runs.extend(_expand_run(ck, where, merged))
         _blame_defaults(ck, before, where, raw, defaults)
+        _blame_overrides(ck, before, where, overrides)
 
     _report_inherited(ck, len(raw_runs))
     ids = [r.id for r in runs]
@@ -443,7 +452,7 @@ def load_suite(path: str | Path, registry: Registry) -> Suite:
     if ck.problems:
         raise SuiteError(path, ck.problems)
     return Suite(path=path, name=name, description=description, runs=runs,
-                 references=references, tables=tables, executor=executor)
+                 references=references, tables=tables, executor=executor, overrides=overrides)
 
 
 def resolve_executor(suite: Suite, registry: Registry, name: str | None,
@@ -460,6 +469,35 @@ def resolve_executor(suite: Suite, registry: Registry, name: str | None,
     if ck.problems:
         raise SuiteError("command line and " + str(suite.path), ck.problems)
     return comp
+
+
+def _override(ck: _Checker, where: str, raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The run's table with ``--set`` values written in (a dotted key sets a component parameter)."""
+    out = copy.deepcopy(raw)
+    grid = raw.get("grid") if isinstance(raw.get("grid"), dict) else {}
+    for key, value in overrides.items():
+        head, _, rest = key.partition(".")
+        if head in ("name", "kind", "grid"):
+            ck.err(f"--set {key}", f"a run's {head} cannot be overridden; edit the suite")
+        elif key in grid or head in grid:
+            ck.err(f"--set {key}", f"run {raw.get('name')!r} varies {key!r} in its grid; edit the suite")
+        elif rest:
+            table = _as_component(out.get(head)) or {}
+            table[rest] = copy.deepcopy(value)
+            out[head] = table
+        else:
+            out[head] = copy.deepcopy(value)
+    return out
+
+
+def _blame_overrides(ck: _Checker, start: int, where: str, overrides: dict[str, Any]) -> None:
+    """A problem with a value given by ``--set`` is reported at ``--set KEY``, once."""
+    for i in range(start, len(ck.problems)):
+        location, sep, message = ck.problems[i].partition(": ")
+        for key in overrides:
+            if location in (f"{where}.{key}", f"defaults.{key}"):
+                ck.problems[i] = f"--set {key}{sep}{message}"
+    ck.problems[:] = list(dict.fromkeys(ck.problems))
 
 
 def _from_defaults(path: list[str], raw: dict[str, Any], defaults: dict[str, Any]) -> bool:

@@ -1,0 +1,87 @@
+"""`--set KEY=VALUE`: a change without editing the suite, validated like the suite, part of the ids."""
+
+import json
+import tomllib
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import main
+
+SUITE = """
+name = "over"
+[defaults]
+kind = "train"
+device = "cpu"
+seeds = [0]
+dataset = { name = "blobs", input_size = 6, num_classes = 3, n_train = 40, n_test = 20 }
+model = { name = "p", input_size = 6, output_size = 3, hidden = [5], activation = "sigmoid" }
+T = 5
+K = 2
+epochs = 1
+batch_size = 10
+algorithm = { lr = [0.1, 0.1] }
+
+[[runs]]
+name = "net"
+grid.algorithm = [{ name = "ep", beta = 0.5 }, "bptt"]
+"""
+
+
+@pytest.fixture
+def bench(tmp_path, monkeypatch):
+    monkeypatch.delenv("BENCH_PLUGINS", raising=False)
+    monkeypatch.setenv("BENCH_RESULTS_DIR", str(tmp_path / "results"))
+    path = tmp_path / "over.toml"
+    path.write_text(SUITE)
+
+    def run(*args):
+        result = CliRunner().invoke(main, [args[0], str(path), *map(str, args[1:])])
+        assert "Traceback" not in result.output
+        return result.exit_code, result.output
+
+    return run
+
+
+def test_an_override_is_shown_and_changes_the_ids(bench):
+    plain = tomllib.loads(bench("show")[1])["runs"]
+    code, out = bench("show", "--set", "epochs=2", "--set", "model.hidden=[4]", "--set", "seeds=[1, 2]")
+    assert code == 0, out
+    runs = tomllib.loads(out)["runs"]
+    assert {(r["epochs"], tuple(r["model"]["hidden"]), r["seed"]) for r in runs} == {(2, (4,), 1), (2, (4,), 2)}
+    assert not {r["id"] for r in runs} & {r["id"] for r in plain}
+    assert {r["model"]["activation"] for r in runs} == {"sigmoid"}  # the rest of the table is kept
+
+
+@pytest.mark.parametrize("option,message", [
+    ("epoch=2", "--set epoch: unknown key 'epoch' for a run of kind 'train'; did you mean 'epochs'?"),
+    ("model.hiddn=[4]", "--set model.hiddn: unknown key 'hiddn' for model 'p'; did you mean 'hidden'?"),
+    ("T=0", "--set T: 0 is out of range"),
+    ("algorithm=ep", "--set algorithm: run 'net' varies 'algorithm' in its grid; edit the suite"),
+    ("name=x", "--set name: a run's name cannot be overridden"),
+])
+def test_a_bad_override_is_refused_naming_it(bench, option, message):
+    for command in ("validate", "run", "show"):
+        code, out = bench(command, "--set", option)
+        assert code == 1 and message in out, out
+
+
+@pytest.mark.parametrize("executor", ["local", "processes"])
+def test_a_run_with_an_override_records_it(bench, tmp_path, executor):
+    workers = ["--workers", "1"] if executor == "processes" else []
+    code, out = bench("run", "--set", "epochs=2", "--executor", executor, *workers, "--no-table")
+    assert code == 0 and "summary: 2 done" in out, out
+    for run in (tmp_path / "results" / "over").iterdir():
+        config = json.loads((run / "config.json").read_text())
+        assert config["params"]["epochs"] == 2 and config["overrides"] == {"epochs": 2}
+        assert [c["epoch"] for c in json.loads((run / "metrics.json").read_text())["curves"]] == [1, 2]
+    assert bench("status", "--set", "epochs=2")[1].count("done ") == 2
+    assert "total: 2 missing" in bench("status")[1]  # the suite as written: other runs
+
+
+def test_the_report_gives_the_commands_with_the_overrides(bench, tmp_path):
+    assert bench("run", "--set", "epochs=2", "--set", "model.hidden=[4]", "--no-table")[0] == 0
+    code, out = bench("report", "--set", "epochs=2", "--set", "model.hidden=[4]")
+    assert code == 0, out
+    text = (tmp_path / "results" / "over" / "report.md").read_text()
+    assert "--set epochs=2 --set 'model.hidden=[4]'" in text
