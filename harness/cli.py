@@ -276,6 +276,11 @@ def table(suite, results_dir, fmt, name, output, overrides):
     _, s = _suite(suite, overrides)
     if not s.tables:
         raise click.ClickException(f"{suite}: the suite declares no [tables.NAME]; add one to lay out results")
+    if name is None or name in s.tables:
+        _results_dir(results_dir, s, write=False)
+        if not (collect(s, results_dir)[0]["status"] == "done").any():
+            raise click.ClickException(f"no finished run of suite {s.name!r} in {Path(results_dir) / s.name} yet: "
+                                       f"`bench run {suite}` makes them (`bench status {suite}` shows each run)")
     _print_tables(s, results_dir, name, fmt, output)
 
 
@@ -340,6 +345,8 @@ def status(suite, results_dir, only, overrides):
             click.echo(f"{'':<11}   warning: {warning}")
     counts = runs["status"].value_counts().to_dict()
     click.echo("total: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    if any(counts.get(k) for k in ("failed", "diverged", "corrupt")):
+        sys.exit(1)  # scripts and CI can tell a suite that did not finish cleanly
 
 
 @main.command()

@@ -85,7 +85,8 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
                 else:
                     line += ["", ""]
         body.append(line)
-    notes = [STD_NOTE]
+    most = stats["n"].max() if "n" in stats and stats["n"].notna().any() else 0
+    notes = [STD_NOTE if most > 1 else "one run per cell: values without a standard deviation"]
     flagged = stats[stats["done"] < stats["expected"]] if "expected" in stats else stats.iloc[0:0]
     run_dims = [d for d in stats.attrs.get("run_dims", rows + cols) if d in flagged.columns and d != "metric"]
     seen = set()

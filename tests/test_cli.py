@@ -63,6 +63,7 @@ def test_run_status_table_and_resume(cli, suite_file, tmp_path):
     assert "summary: 2 done, 2 failed" in result.output
     assert "| one    | 1.5 ± 0.7" in result.output  # table printed at the end
     status = cli("status", path)
+    assert status.exit_code == 1  # runs failed: scripts can tell
     assert status.output.count("done ") == 2 and status.output.count("failed ") == 2
     assert "RuntimeError: deliberate failure for the test" in status.output
     again = cli("run", path)
@@ -156,3 +157,17 @@ def test_sigterm_marks_the_run_interrupted(tmp_path):
     assert proc.returncode == 130, out
     assert "run the same command again to resume" in out
     assert RunStore(run_dir).status() == "interrupted"
+
+
+def test_table_without_results_says_how_to_make_them(cli, suite_file):
+    path = suite_file(SUITE)
+    result = cli("table", path)
+    assert result.exit_code == 1
+    assert f"no finished run of suite 'demo' in " in result.output and f"`bench run {path}` makes them" in result.output
+
+
+def test_a_table_of_single_runs_claims_no_standard_deviation(cli, suite_file):
+    path = suite_file(SUITE.replace("seeds = [0, 1]", "seeds = [0]"))
+    result = cli("run", path)
+    assert "one run per cell: values without a standard deviation" in result.output
+    assert "± std" not in result.output

@@ -222,7 +222,7 @@ def test_a_damaged_result_is_corrupt_shown_survived_and_rerun(bench, tmp_path, r
     else:
         (run / "metrics.json").write_bytes(b"\xff\xfe\x00")
     code, out = bench("status", path)
-    assert code == 0 and f"corrupt     {run.name}" in out and "the next `bench run` re-runs this run" in out
+    assert code == 1 and f"corrupt     {run.name}" in out and "the next `bench run` re-runs this run" in out
     assert f"done        {other.name}" in out
     for command in ("table", "report"):
         code, out = bench(command, path)
@@ -232,7 +232,7 @@ def test_a_damaged_result_is_corrupt_shown_survived_and_rerun(bench, tmp_path, r
     code, out = bench("run", path)
     assert code == 0 and "1 to do" in out
     assert json.loads((run / "status.json").read_text())["status"] == "done"
-    assert "corrupt" not in bench("status", path)[1]
+    assert bench("status", path)[0] == 0 and "corrupt" not in bench("status", path)[1]
 
 
 def test_a_damaged_checkpoint_is_set_aside_not_trusted(bench, tmp_path, ran):
