@@ -20,7 +20,7 @@ from .plugins import PluginError, get_manager
 from .render import FORMATS, render
 from .executor import Job
 from .runner import Runner
-from .suite import SuiteError, describe_params, load_suite, resolve_executor
+from .suite import SuiteError, add_trackers, describe_params, load_suite, resolve_executor
 
 RESULTS_ENV = "BENCH_RESULTS_DIR"
 
@@ -140,11 +140,17 @@ def _parse_opt(text: str) -> tuple[str, object]:
 @click.option("--executor-opt", "executor_opts", multiple=True, metavar="KEY=VALUE",
               help="Any executor parameter (repeatable), e.g. partition=gpu, timeout_min=600, wait=false.")
 @click.option("--table/--no-table", "show_table", default=True, help="Print the suite's tables at the end.")
+@click.option("--tracker", "trackers", multiple=True, metavar="NAME",
+              help="Also send every run to this experiment tracker (repeatable): tensorboard, mlflow, a plugin's.")
 @set_option
 def run(suite, results_dir, device, only, dry_run, rerun_failed, force, executor_name, workers, devices,
-        executor_opts, show_table, overrides):
+        executor_opts, show_table, trackers, overrides):
     """Run a suite's runs; finished runs are skipped (resume)."""
     manager, s = _suite(suite, overrides)
+    try:
+        add_trackers(s, manager.registry, list(trackers))
+    except SuiteError as exc:
+        raise click.ClickException(str(exc)) from None
     runs = _select(s, only)
     options = dict(_parse_opt(o) for o in executor_opts)
     if workers is not None:
@@ -170,7 +176,8 @@ def run(suite, results_dir, device, only, dry_run, rerun_failed, force, executor
     executor = manager.registry.get("executor", chosen["name"]).build(chosen["params"])
     job = Job(suite_path=str(Path(suite).resolve()), results_dir=str(Path(results_dir).resolve()),
               device=device, rerun_failed=rerun_failed, force=force,
-              env={k: v for k, v in os.environ.items() if k.startswith("BENCH_")}, overrides=s.overrides)
+              env={k: v for k, v in os.environ.items() if k.startswith("BENCH_")}, overrides=s.overrides,
+              trackers=s.trackers)
     signal.signal(signal.SIGTERM, _terminate)  # kill / a scheduler's preemption: record "interrupted"
     try:
         results = executor.execute(job, runs if chosen["name"] == "local" else todo)
@@ -399,7 +406,7 @@ def check_plugin_(names, as_json):
 
 
 FAMILY_ALIASES = {"models": "model", "algorithms": "algorithm", "metrics": "metric", "datasets": "dataset",
-                  "run_kinds": "run_kind", "kinds": "run_kind", "executors": "executor"}
+                  "run_kinds": "run_kind", "kinds": "run_kind", "executors": "executor", "trackers": "tracker"}
 
 
 @main.command(name="list")

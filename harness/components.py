@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 #: The component families the harness knows. Plugins may add families through
 #: new hooks later; these are the ones a suite can name.
-FAMILIES = ("model", "algorithm", "metric", "dataset", "run_kind", "executor")
+FAMILIES = ("model", "algorithm", "metric", "dataset", "run_kind", "executor", "tracker")
 
 
 class _Required:

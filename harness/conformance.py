@@ -1017,9 +1017,28 @@ def executor_checks(executor: Any, params: dict[str, Any] | None = None, *,
     return c.results
 
 
+def tracker_checks(tracker: Any, params: dict[str, Any] | None = None, *,
+                   registry: Registry | None = None) -> list[CheckResult]:
+    comp = as_component("tracker", tracker, registry)
+    params = example_params(comp, params)
+
+    def builds():
+        t = _build(comp, params)
+        methods = [m for m in ("start", "log_epoch", "finish") if callable(getattr(t, m, None))]
+        if not methods:
+            raise CheckFailed("a tracker has start, log_epoch and/or finish (see harness.tracker.Tracker)")
+        return f"{type(t).__name__}, has {', '.join(methods)}"
+
+    c = _Checks(f"tracker:{comp.name}")
+    c.run("declaration", lambda: _check_declaration(comp, registry))
+    c.run("builds", builds, needs=["declaration"])
+    return c.results
+
+
 FAMILY_CHECKS: dict[str, Callable[..., list[CheckResult]]] = {
     "model": model_checks, "algorithm": algorithm_checks, "metric": metric_checks,
     "dataset": dataset_checks, "run_kind": run_kind_checks, "executor": executor_checks,
+    "tracker": tracker_checks,
 }
 
 

@@ -24,6 +24,7 @@ import torch
 from .components import Registry
 from .store import RunStore, atomic_write
 from .suite import RunSpec
+from .tracker import Trackers
 
 
 class Diverged(RuntimeError):
@@ -32,7 +33,7 @@ class Diverged(RuntimeError):
 
 class RunContext:
     def __init__(self, spec: RunSpec, registry: Registry, device: torch.device, store: RunStore,
-                 progress: Callable[..., None] | None = None):
+                 progress: Callable[..., None] | None = None, trackers: Trackers | None = None):
         self.spec = spec
         self.registry = registry
         self.device = device
@@ -45,6 +46,7 @@ class RunContext:
         self.diverged: str | None = None  # set by diverge(): this member of a batch blew up
         self.warnings: list[str] = []  # set by warn(): kept in status.json, shown by `bench status`
         self._progress = progress
+        self.trackers = trackers or Trackers({}, spec.id)
         self.started = time.perf_counter()
 
     # -- components --------------------------------------------------------
@@ -79,7 +81,9 @@ class RunContext:
         self.final.append({"metric": metric, "value": float(value), **dims})
 
     def log_epoch(self, epoch: int, **values: float) -> None:
-        self.curves.append({"epoch": epoch, **{k: float(v) for k, v in values.items()}})
+        point = {k: float(v) for k, v in values.items()}
+        self.curves.append({"epoch": epoch, **point})
+        self.trackers.log_epoch(epoch, point)
 
     def save_artifact(self, name: str, obj: Any) -> Path:
         """``torch.save`` an object (e.g. a dict of tensors) atomically under artifacts/."""

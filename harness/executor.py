@@ -27,6 +27,7 @@ class Job:
     force: bool = False
     env: dict[str, str] = field(default_factory=dict)  # e.g. BENCH_DATA_DIR, for remote workers
     overrides: dict = field(default_factory=dict)  # --set KEY=VALUE, applied wherever the suite is read
+    trackers: list = field(default_factory=list)  # the suite's trackers and --tracker ones, resolved
 
     def runner(self, device: str | None = None, progress=None):
         from .plugins import get_manager
@@ -37,6 +38,7 @@ class Job:
             os.environ.setdefault(key, value)
         manager = get_manager()
         suite = load_suite(self.suite_path, manager.registry, self.overrides)
+        suite.trackers = list(self.trackers) or suite.trackers
         return Runner(suite, manager.registry, Path(self.results_dir), plugin_versions=manager.versions(),
                       device=device or self.device, rerun_failed=self.rerun_failed, force=self.force,
                       progress=progress)

@@ -78,3 +78,9 @@ def register_executors(register: Register) -> None:
     process, in worker processes, as cluster jobs); the runner's per-run
     logic, claims and store stay the same everywhere.
     """
+
+
+@hookspec
+def register_trackers(register: Register) -> None:
+    """Register experiment trackers: factories returning a ``harness.tracker.Tracker`` (receives each
+    run's start, per-epoch values, final values and status; never fails a run)."""

@@ -33,6 +33,7 @@ HOOK_FAMILIES = {
     "register_datasets": "dataset",
     "register_run_kinds": "run_kind",
     "register_executors": "executor",
+    "register_trackers": "tracker",
 }
 assert set(HOOK_FAMILIES.values()) == set(FAMILIES)
 

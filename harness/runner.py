@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from .environment import environment, pick_device, seed_everything
 from .progress import Progress
 from .store import NEXT, RunStore, replace_run, write_json
 from .suite import RunSpec, Suite
+from .tracker import Trackers
 
 
 def last_line(text: str) -> str:
@@ -68,6 +70,18 @@ class Runner:
         self.device_override = device
         self.rerun_failed, self.force = rerun_failed, force
         self.progress = progress
+
+    def trackers(self) -> dict[str, object]:
+        """The suite's trackers, built once per runner; one that cannot be built is a warning."""
+        if not hasattr(self, "_trackers"):
+            self._trackers = {}
+            for t in self.suite.trackers:
+                try:
+                    self._trackers[t["name"]] = self.registry.get("tracker", t["name"]).build(t["params"])
+                except Exception as exc:  # noqa: BLE001 - a tracker never stops a suite
+                    print(f"warning: tracker {t['name']!r} cannot start ({type(exc).__name__}: {exc}); "
+                          "the runs go on without it", file=sys.stderr, flush=True)
+        return self._trackers
 
     def store(self, run: RunSpec) -> RunStore:
         return RunStore(suite_dir(self.results_dir, self.suite) / run.id)
@@ -183,7 +197,10 @@ class Runner:
             for run in runs:
                 store = self._attempts[run.id]
                 write_json(store.dir / "environment.json", {**env, "batched_runs": len(runs)})
-                ctxs.append(RunContext(run, self.registry, device, store, progress.update if progress else None))
+                ctx = RunContext(run, self.registry, device, store, progress.update if progress else None,
+                                 Trackers(self.trackers(), run.id))
+                ctx.trackers.start({"suite": self.suite.name, **run.config()}, suite_dir(self.results_dir, self.suite))
+                ctxs.append(ctx)
             execute = self.registry.get("run_kind", runs[0].kind).build(runs[0].params)
             seed_everything(runs[0].seed)
             if len(runs) == 1:
@@ -225,6 +242,9 @@ class Runner:
             # status.json goes last: "done" is only ever written after the metrics are in place.
             record = {"status": status_i, "finished": _now(), "seconds": round(seconds, 3),
                       "error": last_line(error_i)}
+            if ctx is not None:
+                ctx.trackers.finish(status_i, ctx.final if status_i == "done" else [])
+                ctx.warnings += ctx.trackers.warnings
             if ctx is not None and ctx.warnings:
                 record["warnings"] = ctx.warnings
             write_json(store.dir / "status.json", record)

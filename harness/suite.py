@@ -79,7 +79,7 @@ RUN_KEYS: dict[str, Param] = {
 }
 #: A suite name is a directory under the results directory: one path component, nothing else.
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")
-TOP_KEYS = ("name", "description", "defaults", "runs", "references", "tables", "executor")
+TOP_KEYS = ("name", "description", "defaults", "runs", "references", "tables", "executor", "trackers")
 TABLE_KEYS: dict[str, Param] = {
     p.name: p
     for p in (
@@ -177,6 +177,8 @@ class Suite:
     executor: dict[str, Any] | None = None
     #: ``--set`` values applied to every run (part of their configurations and ids)
     overrides: dict[str, Any] = field(default_factory=dict)
+    #: experiment trackers (``{"name", "params"}``) every run reports to; not part of any id
+    trackers: list[dict[str, Any]] = field(default_factory=list)
 
     def run(self, run_id: str) -> RunSpec:
         for r in self.runs:
@@ -449,10 +451,32 @@ def load_suite(path: str | Path, registry: Registry, overrides: dict[str, Any] |
     if runs and not ck.problems:  # (a run left out by another problem would only add noise here)
         _check_against_runs(ck, runs, references, tables)
     executor = ck.component("executor", "executor", data["executor"]) if "executor" in data else None
+    trackers = check_trackers(ck, data.get("trackers", []), "trackers")
     if ck.problems:
         raise SuiteError(path, ck.problems)
     return Suite(path=path, name=name, description=description, runs=runs,
-                 references=references, tables=tables, executor=executor, overrides=overrides)
+                 references=references, tables=tables, executor=executor, overrides=overrides,
+                 trackers=trackers)
+
+
+def check_trackers(ck: _Checker, raw: Any, where: str) -> list[dict[str, Any]]:
+    """``trackers = ["tensorboard", { name = "mlflow", experiment = "x" }]``, validated."""
+    if not isinstance(raw, list):
+        ck.err(where, f"expected a list of trackers, got {raw!r}")
+        return []
+    found = [ck.component(f"{where}[{i}]", "tracker", value) for i, value in enumerate(raw)]
+    return [t for t in found if t is not None]
+
+
+def add_trackers(suite: Suite, registry: Registry, names: list[str]) -> None:
+    """Trackers named on the command line (``--tracker NAME``), added to the suite's."""
+    ck = _Checker(suite.path, registry)
+    extra = check_trackers(ck, list(names), "--tracker")
+    if ck.problems:
+        raise SuiteError("command line and " + str(suite.path), [p.replace("--tracker[", "--tracker ").replace(
+            "].name", "") for p in ck.problems])
+    known = {t["name"] for t in suite.trackers}
+    suite.trackers += [t for t in extra if t["name"] not in known]
 
 
 def resolve_executor(suite: Suite, registry: Registry, name: str | None,

@@ -111,4 +111,4 @@ def test_builtin_plugins_are_entry_points():
 
     names = {ep.name: ep.value for ep in md.entry_points(group="bench") if ep.dist.name == "eqprop-bench"}
     assert names == {"models": "bench_models", "algorithms": "bench_algorithms", "metrics": "bench_metrics",
-                     "datasets": "bench_datasets", "runs": "bench_runs", "executors": "bench_executors"}
+                     "datasets": "bench_datasets", "runs": "bench_runs", "executors": "bench_executors", "trackers": "bench_trackers"}
