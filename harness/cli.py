@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .aggregate import TableError, collect, summarize
+from .aggregate import TableError, collect, summarize, table_dims
 from .components import FAMILIES
 from .dataset import DATA_DIR_ENV
 from .plugins import PluginError, get_manager
@@ -289,6 +289,50 @@ def table(suite, results_dir, fmt, name, output, overrides):
             raise click.ClickException(f"no finished run of suite {s.name!r} in {Path(results_dir) / s.name} yet: "
                                        f"`bench run {suite}` makes them (`bench status {suite}` shows each run)")
     _print_tables(s, results_dir, name, fmt, output)
+
+
+@main.command(name="compare")
+@click.argument("suite", type=click.Path(dir_okay=False))
+@results_option
+@click.option("--base", "base_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Results directory of the result set to compare against (e.g. another commit's).")
+@click.option("--base-suite", type=click.Path(dir_okay=False), default=None,
+              help="The base's suite file, when it differs (default: SUITE).")
+@click.option("--base-set", "base_overrides", multiple=True, metavar="KEY=VALUE", help="--set of the base's runs.")
+@click.option("--table", "name", default=None, help="One table of the suite (default: all).")
+@click.option("--threshold", type=float, default=0.0, show_default=True,
+              help="Flag a cell only when |Δ| exceeds this (in the table's units, after its scale).")
+@click.option("--alpha", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+              help="Flag a cell only when Welch's two-sided p-value is below this.")
+@set_option
+def compare_(suite, results_dir, base_dir, base_suite, base_overrides, name, threshold, alpha, overrides):
+    """Two result sets side by side, cell by cell: Δ, Welch's t-test over seeds, changed cells flagged
+    (exit 1 when any is, for CI)."""
+    from .compare import compare, render as render_comparison
+
+    _, new = _suite(suite, overrides)
+    _, base = _suite(base_suite or suite, base_overrides)
+    names = [name] if name else list(new.tables)
+    flagged = 0
+    for n in names:
+        if n not in new.tables:
+            raise click.ClickException(f"{new.path}: no table {n!r}; tables: {', '.join(new.tables) or 'none'}")
+        spec = new.tables[n]
+        try:
+            sides = []
+            for s, d in ((base, base_dir), (new, results_dir)):
+                _results_dir(d, s, write=False)
+                runs, records = collect(s, d)
+                sides.append(summarize(s, spec, runs, records))
+        except TableError as exc:
+            raise click.ClickException(f"{new.path}: {exc}") from None
+        rows, cols = table_dims(spec)
+        comp = compare(*sides, [*rows, *cols], threshold, alpha)
+        flagged += len(comp.changed)
+        click.echo(f"**{spec.title or n}**: base {base_dir / base.name}, new {Path(results_dir) / new.name}\n")
+        click.echo(render_comparison(comp, spec.format) + "\n")
+    click.echo(f"{flagged} cell(s) changed (|Δ| > {threshold:g} and Welch p < {alpha:g})", err=True)
+    sys.exit(1 if flagged else 0)
 
 
 @main.command()

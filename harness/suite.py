@@ -503,7 +503,8 @@ def _override(ck: _Checker, where: str, raw: dict[str, Any], overrides: dict[str
         head, _, rest = key.partition(".")
         if head in ("name", "kind", "grid"):
             ck.err(f"--set {key}", f"a run's {head} cannot be overridden; edit the suite")
-        elif key in grid or head in grid:
+        elif key in grid or (head in grid and (not rest or any(isinstance(v, dict) and rest in v
+                                                                 for v in grid[head]))):
             ck.err(f"--set {key}", f"run {raw.get('name')!r} varies {key!r} in its grid; edit the suite")
         elif rest:
             table = _as_component(out.get(head)) or {}

@@ -1,0 +1,114 @@
+"""Comparing two result sets cell by cell: did a change move a number beyond seed noise?
+
+Each table cell of the suite (mean, sample std and n over seeds) is summarised in both result
+sets; the difference of the means is tested with Welch's t-test (unequal variances, two-sided),
+and a cell is flagged when the difference is beyond ``threshold`` in absolute value *and* its
+p-value is below ``alpha``. Cells with fewer than two runs on a side get no test. The t
+distribution's tail comes from the regularised incomplete beta function (no SciPy needed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny, qab, qap, qam = 1e-300, a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c if abs(1.0 + aa / c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c if abs(1.0 + aa / c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-15:
+            break
+    return h
+
+
+def betainc(a: float, b: float, x: float) -> float:
+    """The regularised incomplete beta function I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def t_two_sided_p(t: float, df: float) -> float:
+    """P(|T| ≥ |t|) for Student's t with ``df`` degrees of freedom."""
+    if math.isinf(t):
+        return 0.0
+    return betainc(df / 2.0, 0.5, df / (df + t * t))
+
+
+def welch(m1: float, s1: float, n1: int, m2: float, s2: float, n2: int) -> tuple[float, float, float]:
+    """Welch's t statistic, its degrees of freedom and two-sided p-value for mean 2 − mean 1."""
+    v1, v2 = s1 * s1 / n1, s2 * s2 / n2
+    if v1 + v2 == 0.0:
+        return (0.0, math.inf, 1.0) if m1 == m2 else (math.copysign(math.inf, m2 - m1), math.inf, 0.0)
+    t = (m2 - m1) / math.sqrt(v1 + v2)
+    df = (v1 + v2) ** 2 / ((v1 * v1 / (n1 - 1) if n1 > 1 else 0.0) + (v2 * v2 / (n2 - 1) if n2 > 1 else 0.0))
+    return t, df, t_two_sided_p(t, df)
+
+
+@dataclass
+class Comparison:
+    frame: pd.DataFrame  # keys, then base/new mean, std, n, delta, p, changed
+    keys: list[str]
+
+    @property
+    def changed(self) -> pd.DataFrame:
+        return self.frame[self.frame["changed"]]
+
+
+def compare(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], threshold: float, alpha: float) -> Comparison:
+    """Cell by cell (``keys``: the table's row and column keys, metric included) over two summaries
+    (:func:`harness.aggregate.summarize` frames)."""
+    cols = [*keys, "mean", "std", "n"]
+    both = base[cols].merge(new[cols], on=keys, how="outer", suffixes=("_base", "_new"))
+    rows = []
+    for _, r in both.iterrows():
+        n1, n2 = int(r["n_base"]) if r["n_base"] == r["n_base"] else 0, int(r["n_new"]) if r["n_new"] == r["n_new"] else 0
+        delta = r["mean_new"] - r["mean_base"] if n1 and n2 else float("nan")
+        p = float("nan")
+        if n1 > 1 and n2 > 1:
+            p = welch(r["mean_base"], r["std_base"], n1, r["mean_new"], r["std_new"], n2)[2]
+        changed = bool(p == p and p < alpha and abs(delta) > threshold)
+        rows.append({**{k: r[k] for k in keys}, "base": r["mean_base"], "base_std": r["std_base"], "base_n": n1,
+                     "new": r["mean_new"], "new_std": r["std_new"], "new_n": n2, "delta": delta, "p": p,
+                     "changed": changed})
+    return Comparison(pd.DataFrame(rows), keys)
+
+
+def render(comp: Comparison, fmt: str = ".3g") -> str:
+    from tabulate import tabulate
+
+    def cell(mean, std, n):
+        if not n:
+            return "—"
+        return f"{mean:{fmt}}" + (f" ± {std:{fmt}}" if n > 1 else "") + f" (n={n})"
+
+    body = [[*(str(r[k]) for k in comp.keys), cell(r["base"], r["base_std"], r["base_n"]),
+             cell(r["new"], r["new_std"], r["new_n"]),
+             "—" if r["delta"] != r["delta"] else f"{r['delta']:+{fmt}}",
+             "—" if r["p"] != r["p"] else f"{r['p']:.3g}", "changed" if r["changed"] else ""]
+            for _, r in comp.frame.iterrows()]
+    return tabulate(body, headers=[*comp.keys, "base", "new", "Δ (new − base)", "p (Welch)", ""], tablefmt="github",
+                    disable_numparse=True)
