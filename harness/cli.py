@@ -140,11 +140,14 @@ def _parse_opt(text: str) -> tuple[str, object]:
 @click.option("--executor-opt", "executor_opts", multiple=True, metavar="KEY=VALUE",
               help="Any executor parameter (repeatable), e.g. partition=gpu, timeout_min=600, wait=false.")
 @click.option("--table/--no-table", "show_table", default=True, help="Print the suite's tables at the end.")
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="torch threads per process that runs (default: torch's, all cores; with --executor processes, "
+                   "cores / workers). On a busy machine 1 can be several times faster.")
 @click.option("--tracker", "trackers", multiple=True, metavar="NAME",
               help="Also send every run to this experiment tracker (repeatable): tensorboard, mlflow, a plugin's.")
 @set_option
 def run(suite, results_dir, device, only, dry_run, rerun_failed, force, executor_name, workers, devices,
-        executor_opts, show_table, trackers, overrides):
+        executor_opts, show_table, threads, trackers, overrides):
     """Run a suite's runs; finished runs are skipped (resume)."""
     manager, s = _suite(suite, overrides)
     try:
@@ -177,7 +180,7 @@ def run(suite, results_dir, device, only, dry_run, rerun_failed, force, executor
     job = Job(suite_path=str(Path(suite).resolve()), results_dir=str(Path(results_dir).resolve()),
               device=device, rerun_failed=rerun_failed, force=force,
               env={k: v for k, v in os.environ.items() if k.startswith("BENCH_")}, overrides=s.overrides,
-              trackers=s.trackers)
+              trackers=s.trackers, threads=threads)
     signal.signal(signal.SIGTERM, _terminate)  # kill / a scheduler's preemption: record "interrupted"
     try:
         results = executor.execute(job, runs if chosen["name"] == "local" else todo)

@@ -28,6 +28,7 @@ class Job:
     env: dict[str, str] = field(default_factory=dict)  # e.g. BENCH_DATA_DIR, for remote workers
     overrides: dict = field(default_factory=dict)  # --set KEY=VALUE, applied wherever the suite is read
     trackers: list = field(default_factory=list)  # the suite's trackers and --tracker ones, resolved
+    threads: int | None = None  # torch intra-op threads in every process that executes runs (--threads)
 
     def runner(self, device: str | None = None, progress=None):
         from .plugins import get_manager
@@ -36,6 +37,10 @@ class Job:
 
         for key, value in self.env.items():
             os.environ.setdefault(key, value)
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)
         manager = get_manager()
         suite = load_suite(self.suite_path, manager.registry, self.overrides)
         suite.trackers = list(self.trackers) or suite.trackers

@@ -27,6 +27,7 @@ class Progress:
         self.total_runs, self.index, self.quiet = total_runs, 0, quiet
         self._last = 0.0
         self._open_line = False
+        self._first: dict[str, tuple[float, int]] = {}  # run id -> (time, done) of its first update
 
     def start_run(self, index: int, run_id: str, size: int = 1) -> None:
         """Run ``index`` starts; a batch of ``size`` runs is numbered ``index``–``index + size − 1``."""
@@ -35,14 +36,18 @@ class Progress:
         self._emit(f"[{self.index}/{self.total_runs}] {run_id}: started", final=not self.tty)
 
     def update(self, spec, done: int, total: int, unit: str, info: str, elapsed: float) -> None:
+        """``done`` of ``total`` units. The ETA is the rate since this run's first update times what is
+        left: set-up time (data, model) and work resumed from a checkpoint do not distort it, and no
+        ETA is shown before there is a rate to take it from."""
         now = time.monotonic()
+        t0, done0 = self._first.setdefault(spec.id, (now, done))
         if done < total and now - self._last < self.interval:
             return
         self._last = now
-        eta = elapsed / done * (total - done) if done else float("nan")
+        rate = (done - done0) / (now - t0) if done > done0 and now > t0 else 0.0
+        eta = f"  ETA {fmt_seconds((total - done) / rate)}" if rate > 0 and done < total else ""
         text = (f"[{self.index}/{self.total_runs}] {spec.id}: {unit} {done}/{total}"
-                f"  {fmt_seconds(elapsed)} elapsed" + (f"  ETA {fmt_seconds(eta)}" if done else "")
-                + (f"  {info}" if info else ""))
+                f"  {fmt_seconds(elapsed)} elapsed{eta}" + (f"  {info}" if info else ""))
         self._emit(text, final=not self.tty)
 
     def end_run(self, run_id: str, status: str, seconds: float, note: str = "", index: int | None = None) -> None:

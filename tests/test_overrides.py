@@ -85,3 +85,19 @@ def test_the_report_gives_the_commands_with_the_overrides(bench, tmp_path):
     assert code == 0, out
     text = (tmp_path / "results" / "over" / "report.md").read_text()
     assert "--set epochs=2 --set 'model.hidden=[4]'" in text
+
+
+def test_threads_option_sets_torch_threads_where_runs_execute(bench, monkeypatch):
+    import torch
+
+    seen = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (seen.append(n), real(n)))
+    before = torch.get_num_threads()
+    try:
+        code, out = bench("run", "--threads", "1", "--no-table")
+        assert code == 0, out
+        assert seen and set(seen) == {1}
+        assert bench("run", "--threads", "0")[0] == 2  # refused by the option itself
+    finally:
+        real(before)

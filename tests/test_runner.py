@@ -128,8 +128,29 @@ def test_progress_is_readable_in_a_log(manager, suite_file, tmp_path):
     runner.execute(suite.runs[:1])
     lines = log.getvalue().splitlines()
     assert "\r" not in log.getvalue()
-    assert lines[0].endswith("started") and "epoch 1/2" in lines[1] and "ETA" in lines[1]
+    assert lines[0].endswith("started") and "epoch 1/2" in lines[1] and "ETA" not in lines[1]  # no rate yet
     assert lines[-1].startswith("[1/1] good-s0-") and " done in " in lines[-1]
+
+
+def test_the_eta_comes_from_the_rate_since_the_first_update(monkeypatch):
+    """Set-up time before the first update, or units resumed from a checkpoint, do not enter the ETA
+    (it said 5:24 for a run that took 0:29, and 0:03 for a resumed one that took an hour)."""
+    import io
+    from types import SimpleNamespace
+
+    import harness.progress as hp
+
+    clock = [100.0]
+    monkeypatch.setattr(hp.time, "monotonic", lambda: clock[0])
+    log = io.StringIO()
+    p = hp.Progress(1, stream=log, interval=0)
+    run = SimpleNamespace(id="r")
+    p.update(run, 12000, 90000, "batch", "", elapsed=60.0)  # resumed at 12000 after a 60 s set-up
+    clock[0] += 10.0
+    p.update(run, 12100, 90000, "batch", "", elapsed=70.0)  # 100 units in 10 s
+    first, second = log.getvalue().splitlines()
+    assert "ETA" not in first
+    assert second.endswith("batch 12100/90000  1:10 elapsed  ETA 2:09:50")  # 77,900 units at 10 per s
 
 
 def test_batched_seeds_run_together_with_the_same_records(manager, suite_file, tmp_path):

@@ -232,6 +232,8 @@ class Train:
                 alive.remove(i)
             if not alive:
                 return
+            ctx0.progress(epoch * batches, self.epochs * batches, "batch", f"epoch {epoch}/{self.epochs} evaluating "
+                          f"({len(data.test)} test" + (f" + {n} train" if self.eval_train else "") + " samples)")
             tests, unpredicted = error_and_unpredicted(model, data.test.x, data.test.y, self.eval_T,
                                                        self.eval_batch_size)
             trains = (error_rates(model, data.train.x, data.train.y, self.eval_T, self.eval_batch_size)
