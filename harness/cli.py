@@ -254,7 +254,7 @@ def show(suite, only, fmt, overrides):
     click.echo(as_json(runs) if fmt == "json" else as_toml(runs))
 
 
-def _print_tables(s, results_dir, name, fmt, output):
+def _print_tables(s, results_dir, name, fmt, output, long=False):
     _results_dir(results_dir, s, write=False)
     runs, records = collect(s, results_dir)
     names = [name] if name else list(s.tables)
@@ -263,7 +263,7 @@ def _print_tables(s, results_dir, name, fmt, output):
         if n not in s.tables:
             raise click.ClickException(f"{s.path}: no table {n!r}; tables: {', '.join(s.tables) or 'none'}")
         try:
-            chunks.append(render(s.tables[n], summarize(s, s.tables[n], runs, records), fmt))
+            chunks.append(render(s.tables[n], summarize(s, s.tables[n], runs, records), fmt, long))
         except TableError as exc:
             raise click.ClickException(f"{s.path}: {exc}") from None
     text = "\n".join(chunks)
@@ -280,8 +280,9 @@ def _print_tables(s, results_dir, name, fmt, output):
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="markdown", show_default=True)
 @click.option("--table", "name", default=None, help="One table of the suite (default: all).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write to a file.")
+@click.option("--long", is_flag=True, help="With --format csv: tidy form, one row per cell (mean, std, n, counts).")
 @set_option
-def table(suite, results_dir, fmt, name, output, overrides):
+def table(suite, results_dir, fmt, name, output, long, overrides):
     """Print a suite's tables from stored results."""
     _, s = _suite(suite, overrides)
     if not s.tables:
@@ -291,7 +292,7 @@ def table(suite, results_dir, fmt, name, output, overrides):
         if not (collect(s, results_dir)[0]["status"] == "done").any():
             raise click.ClickException(f"no finished run of suite {s.name!r} in {Path(results_dir) / s.name} yet: "
                                        f"`bench run {suite}` makes them (`bench status {suite}` shows each run)")
-    _print_tables(s, results_dir, name, fmt, output)
+    _print_tables(s, results_dir, name, fmt, output, long)
 
 
 @main.command(name="compare")

@@ -73,5 +73,7 @@ def environment(device: torch.device, plugins: dict[str, str]) -> dict[str, Any]
         "torch_threads": torch.get_num_threads(),
         "plugins": plugins,
         "git_commit": git_commit(Path(__file__).resolve().parent),
+        # where datasets were read (--data-dir / $BENCH_DATA_DIR), so that a report can say how to rerun
+        "data_dir": os.environ.get("BENCH_DATA_DIR"),
     }
     return env

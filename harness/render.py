@@ -11,7 +11,7 @@ from .aggregate import table_dims
 from .suite import TableSpec
 
 FORMATS = ("markdown", "latex", "csv")
-STD_NOTE = "mean ± sample std (ddof=1) over seeds; n = finished runs per cell"
+STD_NOTE = "mean ± sample std (ddof=1) over seeds; † a cell with fewer finished runs than planned (counts below)"
 
 # Non-ASCII marks pass through tabulate's LaTeX escaping as placeholders.
 _LATEX_MARKS = {"±": ("QQPMQQ", r"$\pm$"), "Δ": ("QQDELTAQQ", r"$\Delta$"), "†": ("QQDAGQQ", r"$^\dagger$"),
@@ -29,7 +29,16 @@ def latex_escape(text: str) -> str:
 
 
 def _num(value: float, fmt: str) -> str:
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
+    """``value`` in the table's format; a ``g`` format's e-notation (2.39e+03) is written out
+    (2390) unless the format asks for it (``e``), so columns of numbers read alike."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    text = format(value, fmt)
+    if "e" in text and fmt.endswith("g") and 1e-6 <= abs(value) < 1e16:
+        text = format(float(text), "f").rstrip("0").rstrip(".")
+        if fmt.startswith("+") and not text.startswith("-"):
+            text = "+" + text
+    return text
 
 
 def _cell(row: pd.Series, fmt: str) -> str:
@@ -107,14 +116,19 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
     return headers, body, notes
 
 
-def render(spec: TableSpec, stats: pd.DataFrame, fmt: str = "markdown") -> str:
-    if fmt == "csv":
+def render(spec: TableSpec, stats: pd.DataFrame, fmt: str = "markdown", long: bool = False) -> str:
+    """The table as Markdown, LaTeX or CSV, all three the same shape (rows × columns, the cells as
+    printed, the footnotes under it); ``long``: CSV in tidy form, one row per cell with mean, std,
+    n and the run counts as numbers."""
+    if fmt == "csv" and long:
         keep = [c for c in [*table_dims(spec)[0], *table_dims(spec)[1], "mean", "std", "n", "expected",
                             "done", "failed", "diverged", "corrupt", "ref", "ref_std", "delta", "source"]
                 if c in stats.columns]
         return stats[keep].to_csv(index=False)
     headers, body, notes = layout(spec, stats)
     title = spec.title or spec.name
+    if fmt == "csv":
+        return pd.DataFrame(body, columns=headers).to_csv(index=False) + "".join(f"# {n}\n" for n in notes)
     if fmt == "markdown":
         table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
         return f"**{title}**\n\n{table}\n\n" + "\n".join(f"_{n}_  " for n in notes) + "\n"
@@ -124,8 +138,10 @@ def render(spec: TableSpec, stats: pd.DataFrame, fmt: str = "markdown") -> str:
                 text = text.replace(char, placeholder)
             return text
 
+        nkeys = len(table_dims(spec)[0])
         table = tabulate([[mark(c) for c in line] for line in body], headers=[mark(h) for h in headers],
-                         tablefmt="latex_booktabs", disable_numparse=True)
+                         tablefmt="latex_booktabs", disable_numparse=True,
+                         colalign=["left"] * nkeys + ["right"] * (len(headers) - nkeys))
         caption = latex_escape(mark(title + ". " + "; ".join(notes)))
         out = ("\\begin{table}[t]\n\\centering\n\\caption{" + caption + "}\n" + table + "\n\\end{table}\n")
         for _, (placeholder, latex) in _LATEX_MARKS.items():

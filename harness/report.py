@@ -20,7 +20,7 @@ from .store import CorruptResult, RunStore, read_record
 from .suite import Suite
 
 ENV_KEYS = ("python", "torch", "cuda", "cudnn", "device", "device_name", "platform", "cpu_count",
-            "torch_threads", "git_commit", "plugins")
+            "torch_threads", "git_commit", "plugins", "data_dir")
 
 
 def _cmd(*parts: Any) -> str:
@@ -34,7 +34,9 @@ def commands(suite: Suite, results_dir: Path, output: Path | None, default_resul
     rd = [] if default_results else ["--results-dir", results_dir]
     rd += [a for k, v in suite.overrides.items() for a in ("--set", f"{k}={toml_value(v)}")]
     out = [] if output is None else ["--output", output]
-    return [_cmd("bench", "run", suite.path, *rd), _cmd("bench", "plot", suite.path, *rd),
+    data = sorted({v for k, v, _ in environments(suite, results_dir) if k == "data_dir" and v != "None"})
+    data_dir = ["--data-dir", os.path.relpath(data[0])] if len(data) == 1 else []  # the runs needed it
+    return [_cmd("bench", "run", suite.path, *rd, *data_dir), _cmd("bench", "plot", suite.path, *rd),
             _cmd("bench", "report", suite.path, *rd, *out)]
 
 

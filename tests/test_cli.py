@@ -81,7 +81,9 @@ def test_table_formats_and_output(cli, suite_file, tmp_path):
     assert "\\toprule" in latex.output and "1.5 $\\pm$ 0.7" in latex.output
     out = tmp_path / "t.csv"
     cli("table", path, "--format", "csv", "--output", out)
-    assert out.read_text().splitlines()[0].startswith("name,metric,mean,std,n")
+    assert out.read_text().splitlines()[:2] == ["name,score", "one,1.5 ± 0.7"]  # the printed table's shape
+    cli("table", path, "--format", "csv", "--long", "--output", out)
+    assert out.read_text().splitlines()[0].startswith("name,metric,mean,std,n")  # tidy
     bad = cli("table", path, "--table", "mian")
     assert bad.exit_code == 1 and "no table 'mian'" in bad.output
 

@@ -141,3 +141,25 @@ def test_a_misspelled_metric_or_column_is_refused_once_results_exist(done_suite)
     with pytest.raises(TableError, match="rows names 'nmae', which is neither a run column nor recorded by its "
                                          "runs; did you mean 'name'"):
         summarize(suite, spec, runs, records)
+
+
+def test_numbers_are_written_out_unless_the_format_asks_for_e_notation():
+    from harness.render import _num
+
+    assert _num(2390.4, ".3g") == "2390" and _num(1.2e-5, ".2g") == "0.000012" and _num(-15000.0, "+.2g") == "-15000"
+    assert _num(15000.0, "+.2g") == "+15000" and _num(2390.4, ".3e") == "2.390e+03" and _num(0.5, ".3g") == "0.5"
+
+
+def test_csv_has_the_shape_of_the_printed_table_and_long_is_tidy(done_suite):
+    import csv
+    import io
+
+    suite, results = done_suite
+    runs, records = collect(suite, results)
+    stats = summarize(suite, suite.tables["main"], runs, records)
+    wide = list(csv.reader(io.StringIO(render(suite.tables["main"], stats, "csv"))))
+    markdown = render(suite.tables["main"], stats, "markdown").splitlines()
+    assert wide[0] == [h.strip() for h in markdown[2].strip("|").split("|")]
+    assert wide[1] == ["net_a", "4.00 ± 2.37", "2.50 ± 0.50", "+1.50"]
+    tidy = list(csv.DictReader(io.StringIO(render(suite.tables["main"], stats, "csv", long=True))))
+    assert {(r["name"], r["n"], r["expected"]) for r in tidy} == {("net_a", "6", "6"), ("net_b & co", "3", "6")}

@@ -88,3 +88,14 @@ algorithm = { name = "ep", beta = 0.5, lr = [0.1, 0.1] }
 def test_an_unknown_tracker_is_refused_with_a_suggestion(tmp_path):
     result = _run(tmp_path, "--tracker", "tensorbord")
     assert result.exit_code == 1 and "unknown tracker 'tensorbord' (did you mean 'tensorboard'?)" in result.output
+
+
+@pytest.mark.skipif(not DATA or not (Path(DATA) / "MNIST" / "raw").is_dir(), reason="needs MNIST ($BENCH_DATA_DIR)")
+def test_the_report_says_which_data_directory_the_runs_read(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_DATA_DIR", str(Path(DATA).resolve()))
+    assert _run(tmp_path).exit_code == 0
+    result = CliRunner().invoke(main, ["report", str(QUICK), "--results-dir", str(tmp_path),
+                                       "--set", "dataset.n_train=200"])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "table1-quick" / "report.md").read_text()
+    assert f"--set dataset.n_train=200 --data-dir {os.path.relpath(Path(DATA).resolve())}" in text
