@@ -205,8 +205,9 @@ def relmse_figure(frame, title: str, metric: str = "relmse"):
     ax.set_ylabel("RelMSE(ΔEP, −∇BPTT)" if metric == "relmse" else metric)
     if spans_decades(values):
         ax.set_yscale("log")
-    ax.legend(loc="best")
-    ax.set_title(title)
+    ax.legend(loc="best", title="processes of")
+    ax.set_title(title + ("\nbars: mean over seeds, whiskers: sample std" if any(
+        frame.groupby(["what", "layer"])["value"].count() > 1) else ""), fontsize=7)
     return fig
 
 
@@ -254,7 +255,7 @@ def curves_figure(frame, title: str):
             ax.set_ylim(bottom=0)
         if ax.lines:
             ax.legend(loc="best")
-    fig.suptitle(f"{title}: mean ± sample std over seeds", x=0.02, ha="left", fontsize=7)
+    fig.suptitle(f"{title}: mean ± sample std over seeds (n = runs per line)", x=0.02, ha="left", fontsize=7)
     return fig
 
 
