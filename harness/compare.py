@@ -86,6 +86,8 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], threshold: f
     rows = []
     for _, r in both.iterrows():
         n1, n2 = int(r["n_base"]) if r["n_base"] == r["n_base"] else 0, int(r["n_new"]) if r["n_new"] == r["n_new"] else 0
+        if not n1 and not n2:
+            continue  # a cell neither result set has: nothing to compare
         delta = r["mean_new"] - r["mean_base"] if n1 and n2 else float("nan")
         p = float("nan")
         if n1 > 1 and n2 > 1:
@@ -94,7 +96,8 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], threshold: f
         rows.append({**{k: r[k] for k in keys}, "base": r["mean_base"], "base_std": r["std_base"], "base_n": n1,
                      "new": r["mean_new"], "new_std": r["std_new"], "new_n": n2, "delta": delta, "p": p,
                      "changed": changed})
-    return Comparison(pd.DataFrame(rows), keys)
+    return Comparison(pd.DataFrame(rows, columns=[*keys, "base", "base_std", "base_n", "new", "new_std", "new_n",
+                                                  "delta", "p", "changed"]), keys)
 
 
 def render(comp: Comparison, fmt: str = ".3g") -> str:
