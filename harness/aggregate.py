@@ -17,7 +17,7 @@ import pandas as pd
 from .components import close_match
 from .claims import live_claim
 from .store import CorruptResult, RunStore
-from .suite import Suite, TableSpec
+from .spec import Suite, TableSpec
 
 class TableError(ValueError):
     """A table that cannot be made as declared; the message names the table and what to change."""

@@ -485,7 +485,7 @@ def list_(family, as_json):
         for p in c.params:
             click.echo(f"      {_param_line(p)}")
     if family in (None, "run_kind"):
-        from .suite import RUN_KEYS
+        from .spec import RUN_KEYS
 
         click.secho("keys every run accepts (besides its kind's slots and parameters):", bold=True)
         for p in RUN_KEYS.values():

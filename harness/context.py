@@ -23,7 +23,7 @@ import torch
 
 from .components import Registry
 from .store import RunStore, atomic_write
-from .suite import RunSpec
+from .spec import RunSpec
 from .tracker import Trackers
 
 

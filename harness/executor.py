@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from .suite import RunSpec
+from .spec import RunSpec
 
 
 @dataclass(frozen=True)

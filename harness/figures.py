@@ -29,7 +29,7 @@ import click
 
 from .aggregate import collect, curves
 from .store import RunStore
-from .suite import RunSpec, Suite, _slug
+from .spec import RunSpec, Suite, slug
 
 FORMATS = ("png", "pdf", "svg")
 #: Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
@@ -311,4 +311,4 @@ def plot_suite(suite: Suite, results_dir: Path, output: Path | None = None, fmt:
     if not drawn:
         raise NothingToPlot(f"suite {suite.name}: no finished gdu or train runs under "
                         f"{Path(results_dir) / suite.name}; `bench status {suite.path}` shows what ran")
-    return [save(d.figure, output / f"{_slug(d.stem)}.{fmt}") for d in drawn]
+    return [save(d.figure, output / f"{slug(d.stem)}.{fmt}") for d in drawn]

@@ -8,7 +8,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from .aggregate import table_dims
-from .suite import TableSpec
+from .spec import TableSpec
 
 FORMATS = ("markdown", "latex", "csv")
 STD_NOTE = "mean ± sample std (ddof=1) over seeds; † a cell with fewer finished runs than planned (counts below)"

@@ -17,7 +17,7 @@ from typing import Any
 from .aggregate import collect, summarize
 from .render import render
 from .store import CorruptResult, RunStore, read_record
-from .suite import Suite
+from .spec import Suite
 
 ENV_KEYS = ("python", "torch", "cuda", "cudnn", "device", "device_name", "platform", "cpu_count",
             "torch_threads", "git_commit", "plugins", "data_dir")

@@ -28,7 +28,7 @@ from .context import Diverged, RunContext
 from .environment import environment, pick_device, seed_everything
 from .progress import Progress
 from .store import NEXT, RunStore, replace_run, write_json
-from .suite import RunSpec, Suite
+from .spec import RunSpec, Suite
 from .tracker import Trackers
 
 

@@ -165,7 +165,7 @@ def test_table_without_results_says_how_to_make_them(cli, suite_file):
     path = suite_file(SUITE)
     result = cli("table", path)
     assert result.exit_code == 1
-    assert f"no finished run of suite 'demo' in " in result.output and f"`bench run {path}` makes them" in result.output
+    assert "no finished run of suite 'demo' in " in result.output and f"`bench run {path}` makes them" in result.output
 
 
 def test_a_table_of_single_runs_claims_no_standard_deviation(cli, suite_file):

@@ -1,0 +1,249 @@
+"""Validation of a suite against the installed components, before anything runs.
+
+:class:`Checker` collects every problem with the key path at fault; the checks here cover
+parameters (types, choices, bounds), components that are cheap to build (algorithms, metrics:
+their own checks), each run's model against its learning rates and dataset (built on torch's
+``meta`` device: shapes without memory), and the tables and references against the runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from .components import Component, ComponentError, Param, Registry, check_type, close_match
+from .merge import as_component
+from .spec import REFERENCE_KEYS, TABLE_KEYS, Reference, RunSpec, TableSpec
+
+class Checker:
+    def __init__(self, path: Path, registry: Registry):
+        self.path, self.registry, self.problems = path, registry, []
+        self.errors = 0
+        self.inherited: dict[str, list[str]] = {}  # problem at defaults.KEY -> the runs it fails in
+
+    def err(self, where: str, message: str) -> None:
+        self.errors += 1  # counted even when reported already: callers compare counts to see a failure
+        text = f"{where}: {message}"
+        if text not in self.problems:  # the same mistake seen at every grid point is one problem
+            self.problems.append(text)
+
+    def unknown_key(self, where: str, key: str, allowed: list[str], what: str) -> None:
+        hint = close_match(key, allowed)
+        msg = f"unknown key {key!r} for {what}"
+        msg += f"; did you mean {hint!r}?" if hint else "."
+        msg += f" Allowed: {', '.join(sorted(allowed)) or 'none'}"
+        self.err(where, msg)
+
+    def check_params(self, where: str, params: dict[str, Any], declared: tuple[Param, ...] | list[Param],
+                     what: str) -> dict[str, Any]:
+        """Check values against declared parameters; return them with defaults filled in."""
+        by_name = {p.name: p for p in declared}
+        out: dict[str, Any] = {}
+        for key, value in params.items():
+            p = by_name.get(key)
+            if p is None:
+                self.unknown_key(f"{where}.{key}", key, list(by_name), what)
+                continue
+            if not check_type(value, p.type):
+                self.err(f"{where}.{key}", f"expected {p.describe_type()}, got {type(value).__name__} {value!r}")
+                continue
+            problem = p.check_value(value)
+            if problem is not None:
+                self.err(f"{where}.{key}", problem)
+                continue
+            if p.choices is not None and value not in p.choices:
+                hint = close_match(str(value), [str(c) for c in p.choices])
+                self.err(f"{where}.{key}", f"expected one of {', '.join(repr(c) for c in p.choices)}, got "
+                         f"{value!r}" + (f"; did you mean {hint!r}?" if hint else ""))
+                continue
+            out[key] = value
+        for p in declared:
+            if p.name not in params:
+                if p.required:
+                    self.err(f"{where}.{p.name}", f"missing required parameter of {what} "
+                             f"({p.describe_type()}{': ' + p.doc if p.doc else ''})")
+                else:
+                    out[p.name] = copy.deepcopy(p.default)
+        return out
+
+    def component(self, where: str, family: str, value: Any) -> dict[str, Any] | None:
+        table = as_component(value)
+        if table is None:
+            self.err(where, f"expected a {family} name or a table with `name = ...`, got {value!r}")
+            return None
+        name = table.pop("name", None)
+        if not isinstance(name, str):
+            self.err(f"{where}.name", f"missing: which {family}? Known: {', '.join(self.registry.names(family))}")
+            return None
+        try:
+            comp = self.registry.get(family, name)
+        except ComponentError as exc:
+            self.err(f"{where}.name", str(exc))
+            return None
+        return {"name": name, "params": self.check_params(where, table, comp.params, f"{family} {name!r}")}
+
+
+def check_trackers(ck: Checker, raw: Any, where: str) -> list[dict[str, Any]]:
+    """``trackers = ["tensorboard", { name = "mlflow", experiment = "x" }]``, validated."""
+    if not isinstance(raw, list):
+        ck.err(where, f"expected a list of trackers, got {raw!r}")
+        return []
+    found = [ck.component(f"{where}[{i}]", "tracker", value) for i, value in enumerate(raw)]
+    return [t for t in found if t is not None]
+
+
+#: Families whose components are cheap to build (no weights, no data): built at validation so that
+#: their own checks (e.g. EP's β ≠ 0) fail there, not when the run starts.
+CHEAP_FAMILIES = ("algorithm", "metric")
+
+
+def check_cheap_components(ck: Checker, where: str, kind: Component, spec: RunSpec) -> bool:
+    ok = True
+    for slot in kind.slots:
+        if slot.family not in CHEAP_FAMILIES or slot.name not in spec.slots:
+            continue
+        value = spec.slots[slot.name]
+        for c in value if isinstance(value, list) else [value]:
+            try:
+                ck.registry.get(slot.family, c["name"]).build(c["params"])
+            except (ValueError, TypeError) as exc:
+                in_grid = any(k.split(".")[0] == slot.name for k in spec.grid)
+                ck.err(f"{where}.{'grid.' if in_grid else ''}{slot.name}", f"{slot.family} {c['name']!r}: {exc}"
+                       + (f" (grid point {spec.grid})" if in_grid else ""))
+                ok = False
+    return ok
+
+
+def _meta_model(ck: Checker, spec: RunSpec, cache: dict[str, Any]) -> Any:
+    """The run's model built on torch's ``meta`` device (shapes, no memory, no arithmetic), or None
+    when it cannot be (its own errors are reported when the run starts)."""
+    import torch
+
+    slot = spec.slots["model"]
+    key = json.dumps(slot, sort_keys=True, default=str)
+    if key not in cache:
+        try:
+            with torch.device("meta"):
+                cache[key] = ck.registry.get("model", slot["name"]).build(slot["params"])
+        except Exception:  # noqa: BLE001 - any failure here is the run's to report
+            cache[key] = None
+    return cache[key]
+
+
+def check_model_fits(ck: Checker, where: str, spec: RunSpec, cache: dict[str, Any]) -> bool:
+    """The learning rates, the dataset's classes and input size fit the model: found before a run
+    starts rather than as torch's "mat1 and mat2 shapes" after it (or never, for the classes)."""
+    if "model" not in spec.slots:
+        return True
+    model = _meta_model(ck, spec, cache)
+    if model is None:
+        return True
+    ok = True
+    algorithm = spec.slots.get("algorithm")
+    lr = algorithm["params"].get("lr") if isinstance(algorithm, dict) else None
+    if lr is not None and hasattr(model, "param_groups"):
+        from .model import param_group_names
+
+        names = param_group_names(model)
+        if len(lr) != len(names):
+            ck.err(f"{where}.algorithm.lr", f"{len(lr)} learning rate(s) for the {len(names)} parameter groups of "
+                   f"model {spec.slots['model']['name']!r} ({', '.join(names)}, input → output): give one per group")
+            ok = False
+    if "dataset" in spec.slots:
+        d = spec.slots["dataset"]
+        try:
+            data = ck.registry.get("dataset", d["name"]).build(d["params"])  # reads nothing until load()
+        except (ValueError, TypeError) as exc:
+            ck.err(f"{where}.dataset", f"dataset {d['name']!r}: {exc}")
+            return False
+        classes, shape = getattr(data, "num_classes", None), getattr(data, "input_shape", None)
+        try:
+            out = model.num_classes
+        except (NotImplementedError, AttributeError):
+            out = None
+        if isinstance(classes, int) and isinstance(out, int) and classes != out:
+            ck.err(f"{where}.model", f"model {spec.slots['model']['name']!r} has {out} output units but dataset "
+                   f"{d['name']!r} has {classes} classes: set the model's output size to {classes}")
+            ok = False
+        want = getattr(model, "input_shape", None) or (getattr(model, "input_size", None),)
+        if shape and all(isinstance(v, int) for v in want) and math.prod(shape) != math.prod(want):
+            ck.err(f"{where}.model", f"model {spec.slots['model']['name']!r} takes inputs of {math.prod(want)} "
+                   f"values but dataset {d['name']!r} gives {math.prod(shape)} ({'x'.join(map(str, shape))}): set "
+                   "the model's input size to match")
+            ok = False
+    return ok
+
+
+def check_references(ck: Checker, raw: Any) -> list[Reference]:
+    if not isinstance(raw, list):
+        ck.err("references", "expected an array of tables ([[references]])")
+        return []
+    out = []
+    for i, ref in enumerate(raw):
+        where = f"references[{i}]"
+        if not isinstance(ref, dict):
+            ck.err(where, "expected a table")
+            continue
+        for key in ref:
+            if key not in REFERENCE_KEYS:
+                ck.unknown_key(f"{where}.{key}", key, list(REFERENCE_KEYS), "a reference")
+        source, columns, rows = ref.get("source"), ref.get("columns"), ref.get("rows")
+        if not isinstance(source, str) or not source:
+            ck.err(f"{where}.source", "missing: say where the numbers come from (paper, table)")
+        if not check_type(columns, list[str]) or not columns:
+            ck.err(f"{where}.columns", "expected a list of column names (run columns, then metrics)")
+            continue
+        if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == len(columns) for r in rows):
+            ck.err(f"{where}.rows", f"expected a list of rows of {len(columns)} values each ({', '.join(columns)})")
+            continue
+        out.append(Reference(source=source, columns=columns, rows=rows))
+    return out
+
+
+def check_tables(ck: Checker, raw: Any) -> dict[str, TableSpec]:
+    if not isinstance(raw, dict):
+        ck.err("tables", "expected a table of tables ([tables.NAME])")
+        return {}
+    out = {}
+    for name, spec in raw.items():
+        where = f"tables.{name}"
+        if not isinstance(spec, dict):
+            ck.err(where, "expected a table")
+            continue
+        values = ck.check_params(where, spec, list(TABLE_KEYS.values()), "a table")
+        if len(values) == len(TABLE_KEYS):
+            out[name] = TableSpec(name=name, **values)
+    return out
+
+
+def _matches(attrs: dict[str, Any], key: str, value: Any) -> bool:
+    allowed = value if isinstance(value, list) else [value]
+    return key in attrs and any(str(attrs[key]) == str(v) for v in allowed)
+
+
+def check_against_runs(ck: Checker, runs: list[RunSpec], references: list[Reference],
+                        tables: dict[str, TableSpec]) -> None:
+    """What a table selects or a reference names must exist among the runs: a typo would give an
+    empty table or a silently dropped reference. (Columns that only results have, such as a GDU
+    run's ``layer``, are checked when the table is made.)"""
+    attrs = [r.attributes() for r in runs]
+    run_cols = set().union(*attrs)
+    for name, spec in tables.items():
+        for key, value in spec.where.items():
+            if key in run_cols and not any(_matches(a, key, value) for a in attrs):
+                known = sorted({str(a[key]) for a in attrs if key in a})
+                hint = close_match(str(value), known)
+                ck.err(f"tables.{name}.where.{key}", f"{value!r} matches no run (its values: {', '.join(known)})"
+                       + (f"; did you mean {hint!r}?" if hint else ""))
+    for i, ref in enumerate(references):
+        for j, row in enumerate(ref.rows):
+            keys = {c: v for c, v in zip(ref.columns, row) if c in run_cols}
+            if keys and not any(all(_matches(a, c, v) for c, v in keys.items()) for a in attrs):
+                near = {c: close_match(str(v), sorted({str(a[c]) for a in attrs if c in a}))
+                        for c, v in keys.items()}
+                hint = ", ".join(f"{c} = {h!r}" for c, h in near.items() if h and h != str(keys[c]))
+                ck.err(f"references[{i}].rows[{j}]", f"{keys} matches no run of the suite, so these "
+                       "reference values would appear nowhere" + (f"; did you mean {hint}?" if hint else ""))

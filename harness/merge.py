@@ -1,0 +1,153 @@
+"""How the tables of a suite combine into one run: [defaults], the run, its grid point, --set.
+
+A component table (``model``, ``algorithm``, ...) merges key by key over the one in
+``[defaults]``, and a grid value over the run's. A table that names a *different* component
+replaces the other one, and no key is ever dropped silently: every key the replaced table set
+must be restated in the replacing one, or the problem is reported naming the run and the key.
+Problems that come from ``[defaults]`` or from ``--set`` are reported there, once.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .checks import Checker
+
+def as_component(value: Any) -> dict[str, Any] | None:
+    """A component reference as a table: ``"ep"`` -> ``{"name": "ep"}``."""
+    if isinstance(value, str):
+        return {"name": value}
+    if isinstance(value, dict):
+        return dict(value)
+    return None
+
+
+def merge_component(base: Any, over: Any) -> tuple[Any, dict[str, Any]]:
+    """``over`` merged over ``base``, and the keys of ``base`` that it drops: those it does not
+    restate when it names a different component (the caller reports them; see the module doc)."""
+    b, o = as_component(base), as_component(over)
+    if b is None or o is None:
+        return copy.deepcopy(over), {}
+    if "name" in o and "name" in b and o["name"] != b["name"]:
+        return o, {k: v for k, v in b.items() if k != "name" and k not in o}
+    return {**b, **o}, {}
+
+
+def _dropped(ck: "Checker", where: str, slot: str, base: Any, over: Any, dropped: dict[str, Any],
+             in_grid: bool) -> None:
+    """Report each key that a table naming another component would drop, with how to keep it."""
+    if not dropped:
+        return
+    old, new = as_component(base)["name"], as_component(over)["name"]
+    source = "the run" if in_grid else "[defaults]"
+    for key, value in dropped.items():
+        v = _toml(value)
+        fix = (f"restate it in this grid value ({{ name = {_toml(new)}, {key} = {v} }}) if {new!r} takes it, "
+               f"or move it from the run's {slot} into the grid values that use {old!r}" if in_grid else
+               f"restate `{key} = {v}` (or another value) in this run's {slot}, or move `{key}` from "
+               f"[defaults] into the runs that use {old!r}")
+        ck.err(where, f"names {slot} {new!r}, not {source}'s {old!r}, so {source}'s {slot}.{key} = {v} "
+               f"would not apply to it: {fix}")
+
+
+def _toml(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, (str, bool)) else repr(value)
+
+
+def merge_run(ck: "Checker", where: str, base: dict[str, Any], over: dict[str, Any],
+               slots: set[str]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if key in slots and key in out:
+            out[key], dropped = merge_component(out[key], value)
+            _dropped(ck, f"{where}.{key}", key, base[key], value, dropped, in_grid=False)
+        elif key == "grid" and isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def set_path(ck: "Checker", where: str, target: dict[str, Any], dotted: str, value: Any,
+              slots: set[str]) -> None:
+    """Apply one grid value: ``algorithm`` or ``model.hidden`` or ``T``."""
+    head, _, rest = dotted.partition(".")
+    if rest:
+        current = as_component(target.get(head)) or {}
+        current[rest] = value  # one level: a component parameter
+        target[head] = current
+    elif head in slots and head in target:
+        base = target[head]
+        target[head], dropped = merge_component(base, value)
+        _dropped(ck, f"{where}.grid.{head}", head, base, value, dropped, in_grid=True)
+    else:
+        target[head] = copy.deepcopy(value)
+
+
+def override(ck: Checker, where: str, raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The run's table with ``--set`` values written in (a dotted key sets a component parameter)."""
+    out = copy.deepcopy(raw)
+    grid = raw.get("grid") if isinstance(raw.get("grid"), dict) else {}
+    for key, value in overrides.items():
+        head, _, rest = key.partition(".")
+        if head in ("name", "kind", "grid"):
+            ck.err(f"--set {key}", f"a run's {head} cannot be overridden; edit the suite")
+        elif key in grid or (head in grid and (not rest or any(isinstance(v, dict) and rest in v
+                                                                 for v in grid[head]))):
+            ck.err(f"--set {key}", f"run {raw.get('name')!r} varies {key!r} in its grid; edit the suite")
+        elif rest:
+            table = as_component(out.get(head)) or {}
+            table[rest] = copy.deepcopy(value)
+            out[head] = table
+        else:
+            out[head] = copy.deepcopy(value)
+    return out
+
+
+def blame_overrides(ck: Checker, start: int, where: str, overrides: dict[str, Any]) -> None:
+    """A problem with a value given by ``--set`` is reported at ``--set KEY``, once."""
+    for i in range(start, len(ck.problems)):
+        location, sep, message = ck.problems[i].partition(": ")
+        for key in overrides:
+            if location in (f"{where}.{key}", f"defaults.{key}"):
+                ck.problems[i] = f"--set {key}{sep}{message}"
+    ck.problems[:] = list(dict.fromkeys(ck.problems))
+
+
+def _from_defaults(path: list[str], raw: dict[str, Any], defaults: dict[str, Any]) -> bool:
+    """True when the value at ``path`` comes from [defaults], not from the run itself."""
+    def has(table: Any, keys: list[str]) -> bool:
+        for k in keys:
+            if not isinstance(table, dict) or k not in table:
+                return False
+            table = table[k]
+        return True
+
+    return has(defaults, path) and not has(raw, path)
+
+
+def blame_defaults(ck: Checker, start: int, where: str, raw: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """A bad key inherited from [defaults] is reported once, at ``defaults.…``, naming the runs it
+    fails in (collected in ``ck.inherited``, written out by :func:`report_inherited`)."""
+    kept = ck.problems[:start]
+    for problem in ck.problems[start:]:
+        location, sep, message = problem.partition(": ")
+        path = location[len(where) + 1:].split(".") if location.startswith(where + ".") else []
+        if path and "[" not in path[0] and _from_defaults(path, raw, defaults):
+            runs = ck.inherited.setdefault(f"defaults.{'.'.join(path)}{sep}{message}", [])
+            if raw.get("name") not in runs:
+                runs.append(raw.get("name"))
+        elif problem not in kept:
+            kept.append(problem)
+    ck.problems[:] = kept
+
+
+def report_inherited(ck: Checker, total: int) -> None:
+    """Each inherited problem once; the runs it fails in named unless it fails in all of them."""
+    for problem, runs in ck.inherited.items():
+        if len(runs) < total:
+            problem += f" (in run{'s' if len(runs) > 1 else ''} {', '.join(repr(r) for r in runs)})"
+        ck.problems.append(problem)

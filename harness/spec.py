@@ -1,0 +1,195 @@
+"""What a suite resolves to: one :class:`RunSpec` per run (its id, resolved configuration and
+execution switches), the tables and references, and the keys every run and table accepts.
+
+:mod:`harness.suite` reads a file into these; everything downstream (runner, store, tables,
+executors) works from them, never from the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .components import Param, close_match
+
+#: Keys every run accepts besides its kind's slots and parameters.
+RUN_KEYS: dict[str, Param] = {
+    p.name: p
+    for p in (
+        Param("name", str, doc="row label of the run (required in [[runs]])"),
+        Param("kind", str, doc="run kind: see `bench list run_kinds`"),
+        Param("seeds", list[int], [0], "one run per seed"),
+        Param("device", str, "auto", "cpu, cuda, cuda:N or auto"),
+        Param("dtype", str, "float32", "floating-point precision", choices=("float32", "float64")),
+        Param("grid", dict, {}, "key -> list of values; one run per combination"),
+        Param("batch_seeds", bool, False, "execute the seeds of a configuration as one batched model "
+              "when the run kind supports it (same results; fewer kernel launches on a GPU, about as "
+              "fast on a CPU: results/speed/)"),
+        Param("batch_algorithms", bool, False, "execute the runs of a configuration that differ only by "
+              "their algorithm (EP and BPTT from the same initial weights) as one batched model, with "
+              "their seeds if batch_seeds, when the run kind supports it (same results)"),
+        Param("fast", bool, True, "use the models' fast paths (same results within float rounding); "
+              "false: the generic path, autograd on Φ"),
+    )
+}
+
+
+#: A suite name is a directory under the results directory: one path component, nothing else.
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")
+
+
+TOP_KEYS = ("name", "description", "defaults", "runs", "references", "tables", "executor", "trackers")
+
+
+TABLE_KEYS: dict[str, Param] = {
+    p.name: p
+    for p in (
+        Param("title", str, "", "caption"),
+        Param("where", dict, {}, "keep runs whose column equals the value (or is in the list)"),
+        Param("rows", list[str], ["name"], "columns that label rows"),
+        Param("columns", list[str], ["metric"], "columns spread across the table"),
+        Param("metrics", list[str], [], "metrics to show (all when empty)"),
+        Param("format", str, ".3g", "Python format spec of numbers"),
+        Param("scale", float, 1.0, "multiply values (e.g. 100 for %)"),
+        Param("labels", dict, {}, "display names of metrics and columns"),
+    )
+}
+
+
+REFERENCE_KEYS = ("source", "columns", "rows")
+
+
+class SuiteError(ValueError):
+    """A suite that cannot run; ``problems`` lists every error found."""
+
+    def __init__(self, path: Path | str, problems: list[str]):
+        self.path, self.problems = str(path), problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{path}: {len(problems)} problem(s) in suite:\n{lines}")
+
+
+@dataclass
+class RunSpec:
+    """One run, fully resolved: everything needed to execute it and to find it again."""
+
+    id: str
+    name: str
+    kind: str
+    seed: int
+    device: str
+    dtype: str
+    params: dict[str, Any]  # the run kind's own parameters, defaults filled in
+    slots: dict[str, Any]  # slot -> {"name", "params"} or a list of them
+    grid: dict[str, Any] = field(default_factory=dict)  # the grid values of this run
+    #: Execute the seeds together; not part of the config (it changes no result).
+    batch_seeds: bool = False
+    #: Execute the algorithms of a configuration together (EP with BPTT); not part of the config.
+    batch_algorithms: bool = False
+    #: Use the models' fast paths; not part of the config either (tested equal).
+    fast: bool = True
+
+    def config(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "kind": self.kind, "seed": self.seed,
+                "device": self.device, "dtype": self.dtype, "params": self.params,
+                "slots": self.slots, "grid": self.grid}
+
+    def attributes(self) -> dict[str, Any]:
+        """The columns a table can group by: name, kind, seed, and each slot's component."""
+        attrs: dict[str, Any] = {"run": self.id, "name": self.name, "kind": self.kind,
+                                 "seed": self.seed, "dtype": self.dtype}
+        for slot, value in self.slots.items():
+            attrs[slot] = ",".join(v["name"] for v in value) if isinstance(value, list) else value["name"]
+        for key, value in self.grid.items():  # grid axes are columns too (e.g. T, lr)
+            attrs.setdefault(key, grid_label(value))
+            if isinstance(value, dict):  # and so are the parameters a grid value sets (algorithm.beta)
+                for k, v in value.items():
+                    if k != "name":
+                        attrs.setdefault(f"{key}.{k}", grid_label(v))
+        return attrs
+
+
+@dataclass
+class TableSpec:
+    name: str
+    title: str
+    where: dict[str, Any]
+    rows: list[str]
+    columns: list[str]
+    metrics: list[str]
+    format: str
+    scale: float
+    labels: dict[str, str]
+
+
+@dataclass
+class Reference:
+    source: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
+class Suite:
+    path: Path
+    name: str
+    description: str
+    runs: list[RunSpec]
+    references: list[Reference]
+    tables: dict[str, TableSpec]
+    #: ``{"name": ..., "params": {...}}`` from an ``[executor]`` table, or None (local)
+    executor: dict[str, Any] | None = None
+    #: ``--set`` values applied to every run (part of their configurations and ids)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    #: experiment trackers (``{"name", "params"}``) every run reports to; not part of any id
+    trackers: list[dict[str, Any]] = field(default_factory=list)
+
+    def run(self, run_id: str) -> RunSpec:
+        for r in self.runs:
+            if r.id == run_id:
+                return r
+        raise KeyError(run_id)
+
+    def select(self, only: tuple[str, ...] | list[str] | None) -> list[RunSpec]:
+        """Runs whose id or name matches one of ``only`` (shell-style patterns)."""
+        if not only:
+            return list(self.runs)
+        import fnmatch
+
+        chosen = [r for r in self.runs
+                  if any(fnmatch.fnmatchcase(r.id, p) or fnmatch.fnmatchcase(r.name, p) for p in only)]
+        if not chosen:
+            hint = close_match(only[0], {r.name for r in self.runs} | {r.id for r in self.runs})
+            raise SuiteError(self.path, [f"--only {', '.join(only)} matches no run"
+                                         + (f" (did you mean {hint!r}?)" if hint else "")
+                                         + "; `bench status SUITE` lists the runs"])
+        return chosen
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "-", str(text)).strip("-") or "x"
+
+
+def grid_label(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("name", "-".join(f"{k}{v}" for k, v in value.items())))
+    if isinstance(value, list):
+        return "x".join(str(v) for v in value)
+    return str(value)
+
+
+def run_id(name: str, grid: dict[str, Any], seed: int, config: dict[str, Any]) -> str:
+    """Readable and stable: name, grid values, seed, and a hash of the resolved config."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    parts = [slug(name)] + [slug(grid_label(v)) for v in grid.values()] + [f"s{seed}", digest]
+    return "-".join(parts)
+
+
+def describe_params(params: tuple[Param, ...]) -> list[dict[str, Any]]:
+    return [{"name": p.name, "type": p.describe_type(),
+             "default": None if p.required else p.default, "required": p.required, "doc": p.doc}
+            for p in params]
+
