@@ -118,8 +118,8 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
 
 def render(spec: TableSpec, stats: pd.DataFrame, fmt: str = "markdown", long: bool = False) -> str:
     """The table as Markdown, LaTeX or CSV, all three the same shape (rows × columns, the cells as
-    printed, the footnotes under it); ``long``: CSV in tidy form, one row per cell with mean, std,
-    n and the run counts as numbers."""
+    printed; Markdown and LaTeX add the footnotes); ``long``: CSV in tidy form, one row per cell with
+    mean, std, n and the run counts as numbers."""
     if fmt == "csv" and long:
         keep = [c for c in [*table_dims(spec)[0], *table_dims(spec)[1], "mean", "std", "n", "expected",
                             "done", "failed", "diverged", "corrupt", "ref", "ref_std", "delta", "source"]
@@ -127,8 +127,8 @@ def render(spec: TableSpec, stats: pd.DataFrame, fmt: str = "markdown", long: bo
         return stats[keep].to_csv(index=False)
     headers, body, notes = layout(spec, stats)
     title = spec.title or spec.name
-    if fmt == "csv":
-        return pd.DataFrame(body, columns=headers).to_csv(index=False) + "".join(f"# {n}\n" for n in notes)
+    if fmt == "csv":  # the cells as printed (their † marks included); the footnotes are Markdown's and LaTeX's
+        return pd.DataFrame(body, columns=headers).to_csv(index=False)
     if fmt == "markdown":
         table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
         return f"**{title}**\n\n{table}\n\n" + "\n".join(f"_{n}_  " for n in notes) + "\n"
