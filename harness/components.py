@@ -12,7 +12,7 @@ import difflib
 import math
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 #: The component families the harness knows. Plugins may add families through
@@ -107,7 +107,6 @@ class Component:
     slots: tuple[Slot, ...] = ()
     #: The plugin (entry-point name) that registered it; set by the manager.
     plugin: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)

@@ -64,11 +64,6 @@ class RunResult:
         return cls(outcome.run.id, outcome.status, outcome.seconds, outcome.last_error)
 
 
-def execute_run(job: Job, run_id: str, device: str | None = None) -> RunResult:
-    """Execute one run of ``job`` in this process (the body of every worker)."""
-    return execute_runs(job, [run_id], device)[0]
-
-
 def execute_runs(job: Job, run_ids: list[str], device: str | None = None) -> list[RunResult]:
     """Execute runs of ``job`` in this process as one batch (a group of :func:`work_units`:
     the seeds or algorithms the suite batches), or the single run."""

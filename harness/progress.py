@@ -26,7 +26,6 @@ class Progress:
         self.interval = interval if interval is not None else (0.5 if self.tty else 10.0)
         self.total_runs, self.index, self.quiet = total_runs, 0, quiet
         self._last = 0.0
-        self._open_line = False
         self._first: dict[str, tuple[float, int]] = {}  # run id -> (time, done) of its first update
 
     def start_run(self, index: int, run_id: str, size: int = 1) -> None:
@@ -63,7 +62,6 @@ class Progress:
             return
         if self.tty:
             self.stream.write("\r\033[K" + text + ("\n" if final else ""))
-            self._open_line = not final
         else:
             self.stream.write(text + "\n")
         self.stream.flush()

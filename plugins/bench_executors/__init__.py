@@ -5,13 +5,13 @@ from __future__ import annotations
 from harness.components import Param
 from harness.hookspecs import hookimpl
 
-from .processes import Processes
+from .processes import WorkerProcesses
 from .slurm import Submitit
 
 
 @hookimpl
 def register_executors(register):
-    register("processes", Processes, doc="N worker processes on this machine, each pinned to a device",
+    register("processes", WorkerProcesses, doc="N worker processes on this machine, each pinned to a device",
              params=[
                  Param("workers", int, 2, "worker processes"),
                  Param("devices", list[str] | None, None, "one device per worker, e.g. [\"cuda:0\", \"cuda:1\"] "

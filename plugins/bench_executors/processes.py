@@ -48,7 +48,7 @@ def _worker(job: Job, device: str, threads: int | None, todo, done) -> None:
                 done.put(("result", RunResult(run_id, "failed", 0.0, f"{type(exc).__name__}: {exc}"), os.getpid()))
 
 
-class Processes:
+class WorkerProcesses:
     def __init__(self, workers: int = 2, devices: list[str] | None = None, threads_per_worker: int | None = None):
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
