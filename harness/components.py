@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass
@@ -198,6 +199,10 @@ class Registry:
             msg = f"unknown {family} {name!r}"
             if hint:
                 msg += f" (did you mean {hint!r}?)"
+            limited = [v for v in ("BENCH_PLUGINS", "BENCH_DISABLE_PLUGINS") if os.environ.get(v)]
+            if limited:  # the built-ins are plugins too: a filter can leave them out
+                msg += (f"; note {' and '.join(f'{v}={os.environ[v]}' for v in limited)} limits the plugins loaded "
+                        "(built-ins included: models, algorithms, metrics, datasets, runs, executors, trackers)")
             raise ComponentError(f"{msg}; known {family}s: {known}")
         return table[name]
 

@@ -112,3 +112,17 @@ def test_builtin_plugins_are_entry_points():
     names = {ep.name: ep.value for ep in md.entry_points(group="bench") if ep.dist.name == "eqprop-bench"}
     assert names == {"models": "bench_models", "algorithms": "bench_algorithms", "metrics": "bench_metrics",
                      "datasets": "bench_datasets", "runs": "bench_runs", "executors": "bench_executors", "trackers": "bench_trackers"}
+
+
+def test_an_unknown_component_says_when_a_plugin_filter_may_have_left_it_out(monkeypatch):
+    from harness.components import ComponentError, Registry
+
+    registry = Registry()
+    monkeypatch.setenv("BENCH_PLUGINS", "models")
+    with pytest.raises(ComponentError, match="unknown run_kind 'train'; note BENCH_PLUGINS=models limits the plugins "
+                                             r"loaded \(built-ins included"):
+        registry.get("run_kind", "train")
+    monkeypatch.delenv("BENCH_PLUGINS")
+    with pytest.raises(ComponentError) as info:
+        registry.get("run_kind", "train")
+    assert "BENCH_PLUGINS" not in str(info.value)
