@@ -69,6 +69,20 @@ def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame
     return runs, recs
 
 
+def at_epoch(suite: Suite, results_dir: Path, records: pd.DataFrame, epoch: int | None) -> pd.DataFrame:
+    """``records`` itself, or (``epoch`` given) the finished runs' per-epoch values at that epoch in the
+    same long format: a table of runs of different lengths can compare them at one point."""
+    if epoch is None:
+        return records
+    frame = curves(suite, results_dir)
+    done = set(records["run"]) if "run" in records else set()
+    if frame.empty or not done:
+        return records.iloc[0:0]
+    frame = frame[(frame["epoch"] == epoch) & frame["run"].isin(done)].drop(columns="epoch")
+    keys = [c for c in frame.columns if c in records.columns and c not in ("metric", "value")]
+    return frame.melt(id_vars=keys, var_name="metric", value_name="value").dropna(subset=["value"])
+
+
 def curves(suite: Suite, results_dir: Path) -> pd.DataFrame:
     """Per-epoch values of every run that recorded them, in long format."""
     base = Path(results_dir) / suite.name

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .aggregate import TableError, collect, summarize, table_dims
+from .aggregate import TableError, at_epoch, collect, summarize, table_dims
 from .components import FAMILIES
 from .dataset import DATA_DIR_ENV
 from .plugins import PluginError, get_manager
@@ -263,7 +263,9 @@ def _print_tables(s, results_dir, name, fmt, output, long=False):
         if n not in s.tables:
             raise click.ClickException(f"{s.path}: no table {n!r}; tables: {', '.join(s.tables) or 'none'}")
         try:
-            chunks.append(render(s.tables[n], summarize(s, s.tables[n], runs, records), fmt, long))
+            spec = s.tables[n]
+            stats = summarize(s, spec, runs, at_epoch(s, results_dir, records, spec.epoch))
+            chunks.append(render(spec, stats, fmt, long))
         except TableError as exc:
             raise click.ClickException(f"{s.path}: {exc}") from None
     text = "\n".join(chunks)
@@ -327,7 +329,7 @@ def compare_(suite, results_dir, base_dir, base_suite, base_overrides, name, thr
             for s, d in ((base, base_dir), (new, results_dir)):
                 _results_dir(d, s, write=False)
                 runs, records = collect(s, d)
-                sides.append(summarize(s, spec, runs, records))
+                sides.append(summarize(s, spec, runs, at_epoch(s, d, records, spec.epoch)))
         except TableError as exc:
             raise click.ClickException(f"{new.path}: {exc}") from None
         rows, cols = table_dims(spec)

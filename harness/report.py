@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .aggregate import collect, summarize
+from .aggregate import at_epoch, collect, summarize
 from .render import render
 from .store import CorruptResult, RunStore, read_record
 from .spec import Suite
@@ -87,7 +87,8 @@ def write_report(suite: Suite, results_dir: Path, output: Path | None = None, *,
     if not suite.tables:
         lines += ["The suite declares no `[tables.NAME]`.", ""]
     for spec in suite.tables.values():
-        lines += [render(spec, summarize(suite, spec, runs, records), "markdown").rstrip(), ""]
+        stats = summarize(suite, spec, runs, at_epoch(suite, results_dir, records, spec.epoch))
+        lines += [render(spec, stats, "markdown").rstrip(), ""]
 
     if figures:
         from .figures import NothingToPlot, plot_suite

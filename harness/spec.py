@@ -56,6 +56,8 @@ TABLE_KEYS: dict[str, Param] = {
         Param("format", str, ".3g", "Python format spec of numbers"),
         Param("scale", float, 1.0, "multiply values (e.g. 100 for %)"),
         Param("labels", dict, {}, "display names of metrics and columns"),
+        Param("epoch", int | None, None, "take the runs' per-epoch values at this epoch instead of their "
+              "final values (e.g. to compare runs of different lengths at the same point)", min=1),
     )
 }
 
@@ -123,6 +125,7 @@ class TableSpec:
     format: str
     scale: float
     labels: dict[str, str]
+    epoch: int | None = None  # per-epoch values at this epoch instead of the final ones
 
 
 @dataclass

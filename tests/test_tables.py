@@ -163,3 +163,20 @@ def test_csv_has_the_shape_of_the_printed_table_and_long_is_tidy(done_suite):
     assert wide[1] == ["net_a", "4.00 ± 2.37", "2.50 ± 0.50", "+1.50"]
     tidy = list(csv.DictReader(io.StringIO(render(suite.tables["main"], stats, "csv", long=True))))
     assert {(r["name"], r["n"], r["expected"]) for r in tidy} == {("net_a", "6", "6"), ("net_b & co", "3", "6")}
+
+
+def test_a_table_can_take_the_values_at_one_epoch(done_suite):
+    from harness.aggregate import at_epoch
+
+    suite, results = done_suite
+    runs, records = collect(suite, results)
+    spec = suite.tables["main"]
+    spec.metrics = ["loss"]  # the score kind logs loss = 1 / epoch at epochs 1 and 2
+    for epoch, loss in ((1, 1.0), (2, 0.5)):
+        spec.epoch = epoch
+        stats = summarize(suite, spec, runs, at_epoch(suite, results, records, epoch)).set_index("name")
+        assert stats.loc["net_a", "mean"] == loss and stats.loc["net_a", "n"] == 6
+        assert stats.loc["net_b & co", "n"] == 3  # only finished runs count, as for final values
+    spec.epoch = 3  # an epoch no run reached: no values, and no "unknown metric" error
+    stats = summarize(suite, spec, runs, at_epoch(suite, results, records, 3))
+    assert stats["n"].fillna(0).eq(0).all()
