@@ -221,7 +221,7 @@ def summarize(suite: Suite, spec: TableSpec, runs: pd.DataFrame, records: pd.Dat
         if col not in stats.columns:
             stats[col] = ""
 
-    refs = reference_frame(suite)
+    refs = reference_frame(suite) if spec.epoch is None else pd.DataFrame()  # references are final values
     stats["ref"] = float("nan")
     stats["ref_std"] = float("nan")
     stats["source"] = ""
