@@ -11,7 +11,8 @@ from .aggregate import table_dims
 from .spec import TableSpec
 
 FORMATS = ("markdown", "latex", "csv")
-STD_NOTE = "mean ± sample std (ddof=1) over seeds; † a cell with fewer finished runs than planned (counts below)"
+STD_NOTE = "mean ± sample std (ddof=1) over seeds"
+DAGGER_NOTE = "† a cell with fewer finished runs than planned (counts below)"
 
 # Non-ASCII marks pass through tabulate's LaTeX escaping as placeholders.
 _LATEX_MARKS = {"±": ("QQPMQQ", r"$\pm$"), "Δ": ("QQDELTAQQ", r"$\Delta$"), "†": ("QQDAGQQ", r"$^\dagger$"),
@@ -97,6 +98,8 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
     most = stats["n"].max() if "n" in stats and stats["n"].notna().any() else 0
     notes = [STD_NOTE if most > 1 else "one run per cell: values without a standard deviation"]
     flagged = stats[stats["done"] < stats["expected"]] if "expected" in stats else stats.iloc[0:0]
+    if len(flagged):  # the † explanation only where a cell carries one
+        notes[0] += "; " + DAGGER_NOTE
     run_dims = [d for d in stats.attrs.get("run_dims", rows + cols) if d in flagged.columns and d != "metric"]
     seen = set()
     for _, r in flagged.iterrows():

@@ -180,3 +180,13 @@ def test_a_table_can_take_the_values_at_one_epoch(done_suite):
     spec.epoch = 3  # an epoch no run reached: no values, and no "unknown metric" error
     stats = summarize(suite, spec, runs, at_epoch(suite, results, records, 3))
     assert stats["n"].fillna(0).eq(0).all()
+
+
+def test_the_dagger_is_explained_only_where_a_cell_carries_one(done_suite):
+    suite, results = done_suite
+    runs, records = collect(suite, results)
+    spec = suite.tables["layers"]  # seeds 0-2 only: every cell complete
+    text = render(spec, summarize(suite, spec, runs, records))
+    assert "†" not in text and "mean ± sample std (ddof=1) over seeds" in text
+    text = render(suite.tables["main"], summarize(suite, suite.tables["main"], runs, records))
+    assert "3.00 ± 1.00 †" in text and "† a cell with fewer finished runs than planned" in text
