@@ -64,12 +64,14 @@ class RunResult:
         return cls(outcome.run.id, outcome.status, outcome.seconds, outcome.last_error)
 
 
-def execute_runs(job: Job, run_ids: list[str], device: str | None = None) -> list[RunResult]:
+def execute_runs(job: Job, run_ids: list[str], device: str | None = None,
+                 position: tuple[int, int] = (1, 1)) -> list[RunResult]:
     """Execute runs of ``job`` in this process as one batch (a group of :func:`work_units`:
-    the seeds or algorithms the suite batches), or the single run."""
+    the seeds or algorithms the suite batches), or the single run. ``position``: the number of
+    its first run and the count of runs to do, for the progress lines ("[3/10]")."""
     from .progress import Progress
 
-    runner = job.runner(device, progress=Progress(1, interval=30.0))
+    runner = job.runner(device, progress=Progress(position[1], interval=30.0, first=position[0]))
     return [RunResult.of(o) for o in runner.execute([runner.suite.run(run_id) for run_id in run_ids])]
 
 
@@ -77,6 +79,15 @@ def work_units(job: Job, runs: list[RunSpec]) -> list[list[str]]:
     """The run ids a worker executes together: the runner's batch groups (``batch_seeds``,
     ``batch_algorithms``), else one run each."""
     return [[r.id for r in group] for group in job.runner().groups(list(runs))]
+
+
+def positions(units: list[list[str]]) -> list[tuple[int, int]]:
+    """For each unit, the number of its first run and the count of all runs (progress "[3/10]")."""
+    total, first, out = sum(len(u) for u in units), 1, []
+    for unit in units:
+        out.append((first, total))
+        first += len(unit)
+    return out
 
 
 class Executor(Protocol):

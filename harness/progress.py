@@ -19,8 +19,9 @@ def fmt_seconds(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, total_runs: int, stream: TextIO | None = None, interval: float | None = None,
-                 quiet: bool = False):
+    def __init__(self, total_runs: int | None, stream: TextIO | None = None, interval: float | None = None,
+                 quiet: bool = False, first: int = 1):
+        self.first = first  # the number the first run shown gets (a worker's share of a suite)
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.interval = interval if interval is not None else (0.5 if self.tty else 10.0)
@@ -30,6 +31,7 @@ class Progress:
 
     def start_run(self, index: int, run_id: str, size: int = 1) -> None:
         """Run ``index`` starts; a batch of ``size`` runs is numbered ``index``–``index + size − 1``."""
+        index += self.first - 1
         self.index = index if size == 1 else f"{index}-{index + size - 1}"
         self._last = 0.0
         self._emit(f"[{self.index}/{self.total_runs}] {run_id}: started", final=not self.tty)
@@ -51,7 +53,8 @@ class Progress:
 
     def end_run(self, run_id: str, status: str, seconds: float, note: str = "", index: int | None = None) -> None:
         """A run ended (``index``: its own number within a batch)."""
-        self._emit(f"[{index or self.index}/{self.total_runs}] {run_id}: {status} in {fmt_seconds(seconds)}"
+        number = index + self.first - 1 if index else self.index
+        self._emit(f"[{number}/{self.total_runs}] {run_id}: {status} in {fmt_seconds(seconds)}"
                    + (f"  {note}" if note else ""), final=True)
 
     def message(self, text: str) -> None:

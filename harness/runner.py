@@ -94,8 +94,9 @@ class Runner:
     def execute(self, runs: list[RunSpec]) -> list[Outcome]:
         outcomes = []
         todo = [r for r in runs if self.should_run(r)]
-        progress = self.progress or Progress(len(todo))
-        progress.total_runs = len(todo)
+        progress = self.progress or Progress(None)
+        if progress.total_runs is None:  # a worker's Progress already counts the whole suite's runs
+            progress.total_runs = len(todo)
         recorded = {r.id: self.store(r).status() for r in runs if r not in todo}
         if recorded:
             kept: dict[str, int] = {}

@@ -101,6 +101,9 @@ def test_processes_executor_keeps_batched_runs_together(env, suite_file, tmp_pat
     proc = bench("run", path, "--results-dir", tmp_path, "--executor", "processes", "--workers", 2, env=env)
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 0 and "summary: 6 done" in out, out
+    # each worker numbers its batch within the whole suite, as a single process would
+    assert {line.split("]")[0] + "]" for line in out.splitlines() if "batched): started" in line} == \
+        {"[1-3/6]", "[4-6/6]"}, out
     by_name: dict[str, set] = {}
     for d in (tmp_path / "demo").iterdir():
         assert read_json(d / "environment.json")["batched_runs"] == 3, d.name
@@ -132,9 +135,10 @@ def test_worker_does_not_quit_while_units_are_queued(monkeypatch):
 
     executed = []
     monkeypatch.setattr(processes, "execute_runs",
-                        lambda job, ids, device: [executed.append(i) or RunResult(i, "done") for i in ids])
+                        lambda job, ids, device, position: [executed.append(i) or RunResult(i, "done") for i in ids])
     done = queue.Queue()
-    processes._worker(Job("suite.toml", "results"), "cpu", None, _ContendedQueue([["a"], ["b", "c"], None]), done)
+    units = [(["a"], (1, 3)), (["b", "c"], (2, 3)), None]
+    processes._worker(Job("suite.toml", "results"), "cpu", None, _ContendedQueue(units), done)
     assert executed == ["a", "b", "c"]
     assert [m[0] for m in done.queue] == ["started", "result", "started", "result", "result"]
 

@@ -124,7 +124,7 @@ def test_progress_is_readable_in_a_log(manager, suite_file, tmp_path):
     from harness.progress import Progress
 
     log = io.StringIO()
-    suite, runner = make(manager, suite_file, tmp_path, progress=Progress(0, stream=log, interval=0))
+    suite, runner = make(manager, suite_file, tmp_path, progress=Progress(None, stream=log, interval=0))
     runner.execute(suite.runs[:1])
     lines = log.getvalue().splitlines()
     assert "\r" not in log.getvalue()
@@ -163,7 +163,7 @@ def test_batched_seeds_run_together_with_the_same_records(manager, suite_file, t
 
     log = io.StringIO()
     bsuite, brunner = make(manager, lambda t: suite_file(t, "batched.toml"), tmp_path / "b", batched,
-                           progress=Progress(0, stream=log, interval=100))
+                           progress=Progress(None, stream=log, interval=100))
     assert [r.id for r in suite.runs] == [r.id for r in bsuite.runs]  # batching changes no run id
     tp.BATCHES.clear()
     runner.execute(suite.runs)

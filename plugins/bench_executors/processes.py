@@ -13,7 +13,7 @@ import os
 import queue
 import sys
 
-from harness.executor import Job, RunResult, execute_runs, work_units
+from harness.executor import Job, RunResult, execute_runs, positions, work_units
 
 
 def default_devices(workers: int) -> list[str]:
@@ -34,12 +34,13 @@ def _worker(job: Job, device: str, threads: int | None, todo, done) -> None:
     while True:
         # A blocking get: ``get_nowait`` also raises Empty when another worker holds the queue's
         # lock, which made a worker quit while runs were still queued. Each worker's None ends it.
-        run_ids = todo.get()  # one run, or the runs the suite batches as one model
-        if run_ids is None:
+        item = todo.get()  # one run, or the runs the suite batches as one model
+        if item is None:
             return
+        run_ids, position = item
         done.put(("started", run_ids, os.getpid()))
         try:
-            for result in execute_runs(job, run_ids, device):
+            for result in execute_runs(job, run_ids, device, position):
                 done.put(("result", result, os.getpid()))
         except KeyboardInterrupt:
             return
@@ -62,8 +63,8 @@ class WorkerProcesses:
         ctx = mp.get_context("spawn")
         todo, done = ctx.Queue(), ctx.Queue()
         units = work_units(job, runs)
-        for unit in units:
-            todo.put(unit)
+        for item in zip(units, positions(units)):
+            todo.put(item)
         procs = [ctx.Process(target=_worker, args=(job, dev, self.threads, todo, done), daemon=False)
                  for dev in self.devices[: max(1, min(self.workers, len(units)))]]
         for _ in procs:

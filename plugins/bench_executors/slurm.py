@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness.executor import Job, RunResult, execute_runs, work_units
+from harness.executor import Job, RunResult, execute_runs, positions, work_units
 
 
 class Submitit:
@@ -55,7 +55,7 @@ class Submitit:
         folder = Path(self.folder) if self.folder else Path(job.results_dir) / suite_name / "_slurm"
         executor = self._executor(folder)
         units = work_units(job, runs)  # one job per run, or per group of runs the suite batches
-        jobs = executor.map_array(execute_runs, [job] * len(units), units)
+        jobs = executor.map_array(execute_runs, [job] * len(units), units, [None] * len(units), positions(units))
         print(f"submitit: {len(jobs)} job(s) submitted ({executor.cluster}); logs in {folder}", file=sys.stderr)
         for j, unit in zip(jobs, units):
             print(f"  job {j.job_id}: {', '.join(unit)}", file=sys.stderr)
