@@ -164,7 +164,8 @@ def test_killed_worker_leaves_a_run_the_next_invocation_reruns(env, suite_file, 
     results = tmp_path / "r"
     proc = bench("run", path, "--results-dir", results, "--executor", "processes", "--workers", 2, env=env)
     victim = None
-    for _ in range(600):
+    deadline = time.monotonic() + 600  # generous: workers import torch, and CI may be loaded
+    while time.monotonic() < deadline and proc.poll() is None:
         started = list((results / "demo").glob("*/executions.log")) if (results / "demo").exists() else []
         claims = [c for c in (read_claim(p.parent / "claim.json") for p in started) if c]
         if claims:
