@@ -402,8 +402,23 @@ def status(suite, results_dir, only, overrides):
             click.echo(f"{'':<11}   warning: {warning}")
     counts = runs["status"].value_counts().to_dict()
     click.echo("total: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    if not only:
+        _report_foreign(Path(results_dir) / s.name, {r.id for r in s.runs})
     if any(counts.get(k) for k in ("failed", "diverged", "corrupt")):
         sys.exit(1)  # scripts and CI can tell a suite that did not finish cleanly
+
+
+def _report_foreign(base: Path, ids: set[str]) -> None:
+    """Name result directories that belong to no run of the suite (a run whose configuration,
+    hence id, has changed since, or one removed from the suite): tables never read them, and a
+    reader of the results tree should know they are not what the suite runs today."""
+    foreign = sorted(p.name for p in base.iterdir() if p.is_dir() and p.name not in ids
+                     and (p / "config.json").exists()) if base.is_dir() else []
+    if foreign:
+        shown = ", ".join(foreign[:8]) + (f", … ({len(foreign) - 8} more)" if len(foreign) > 8 else "")
+        click.echo(f"not in this suite: {len(foreign)} result director{'y' if len(foreign) == 1 else 'ies'} "
+                   f"in {base} that no run of it produces (an earlier configuration, or a run since "
+                   f"removed); tables ignore them: {shown}")
 
 
 @main.command()

@@ -74,6 +74,17 @@ def test_run_status_table_and_resume(cli, suite_file, tmp_path):
     assert dry.exit_code == 0 and dry.output.count("skip  one-") == 2
 
 
+def test_status_names_results_of_an_earlier_configuration(cli, suite_file, tmp_path):
+    path = suite_file(SUITE)
+    cli("run", path, "--only", "one")
+    assert "not in this suite" not in cli("status", path).output
+    changed = suite_file(SUITE.replace("offset = 1.0", "offset = 2.0"))  # new ids for every run
+    assert changed == path
+    out = cli("status", changed).output
+    assert "total: 4 missing" in out
+    assert "not in this suite: 2 result directories" in out and "tables ignore them: one-s0-" in out, out
+
+
 def test_table_formats_and_output(cli, suite_file, tmp_path):
     path = suite_file(SUITE)
     cli("run", path, "--only", "one")
