@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import pandas as pd
 from tabulate import tabulate
@@ -36,7 +37,7 @@ def _num(value: float, fmt: str) -> str:
         return "—"
     text = format(value, fmt)
     if "e" in text and fmt.endswith("g") and 1e-6 <= abs(value) < 1e16:
-        text = format(float(text), "f").rstrip("0").rstrip(".")
+        text = format(Decimal(text), "f")  # exactly the digits the format kept (3.3e-06 -> 0.0000033)
         if fmt.startswith("+") and not text.startswith("-"):
             text = "+" + text
     return text

@@ -148,6 +148,9 @@ def test_numbers_are_written_out_unless_the_format_asks_for_e_notation():
 
     assert _num(2390.4, ".3g") == "2390" and _num(1.2e-5, ".2g") == "0.000012" and _num(-15000.0, "+.2g") == "-15000"
     assert _num(15000.0, "+.2g") == "+15000" and _num(2390.4, ".3e") == "2.390e+03" and _num(0.5, ".3g") == "0.5"
+    # no significant digit lost in writing out (3.3e-06 once printed as 0.000003)
+    assert _num(3.3e-06, ".2g") == "0.0000033" and _num(2.25e-06, ".3g") == "0.00000225"
+    assert _num(1.0e-4, ".2g") == "0.0001" and _num(1e20, ".2g") == "1e+20"
 
 
 def test_csv_has_the_shape_of_the_printed_table_and_long_is_tidy(done_suite):
