@@ -39,6 +39,10 @@ def _flat(config: dict) -> dict[str, object]:
     return out
 
 
+# what collect() records about a run's outcome, beside its attributes (never a table dimension)
+_RUN_STATE = ("status", "seconds", "error", "warnings", "resumed", "_config")
+
+
 def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``runs``: one row per run of the suite with its status; ``records``: the
     final values of the finished runs, one row per value, in long format."""
@@ -53,6 +57,7 @@ def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame
             state = "interrupted"  # its worker died without recording an outcome
         run_rows.append({**attrs, "status": state, "seconds": status.get("seconds"),
                          "error": status.get("error", ""), "warnings": status.get("warnings", []),
+                         "resumed": status.get("resumed"),
                          "_config": _config_key(run)})
         if state == "done":
             try:
@@ -64,7 +69,7 @@ def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame
     runs = pd.DataFrame(run_rows)
     recs = pd.DataFrame(records)
     if recs.empty:
-        recs = pd.DataFrame(columns=[*runs.columns.drop(["status", "seconds", "error", "warnings", "_config"],
+        recs = pd.DataFrame(columns=[*runs.columns.drop(list(_RUN_STATE),
                                                         errors="ignore"), "metric", "value"])
     return runs, recs
 
@@ -129,7 +134,7 @@ def reference_frame(suite: Suite) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-_NOT_COLUMNS = {"status", "seconds", "error", "warnings", "_config", "value"}
+_NOT_COLUMNS = {*_RUN_STATE, "value"}
 
 
 def _check_columns(spec: TableSpec, dims: list[str], runs: pd.DataFrame, records: pd.DataFrame) -> None:

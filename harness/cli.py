@@ -396,6 +396,8 @@ def status(suite, results_dir, only, overrides):
     runs = runs[runs["run"].isin(chosen)]
     for _, r in runs.iterrows():
         extra = f"  {r['seconds']:.1f}s" if isinstance(r["seconds"], float) and r["seconds"] == r["seconds"] else ""
+        if extra and isinstance(r.get("resumed"), dict):
+            extra += f" (resumed; {r['resumed'].get('this_invocation', 0):.1f}s in the last invocation)"
         err = f"  {r['error']}" if isinstance(r["error"], str) and r["error"] else ""
         click.echo(f"{r['status']:<11} {r['run']}{extra}{err}")
         for warning in r.get("warnings") if isinstance(r.get("warnings"), list) else []:

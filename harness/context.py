@@ -48,6 +48,7 @@ class RunContext:
         self._progress = progress
         self.trackers = trackers or Trackers({}, spec.id)
         self.started = time.perf_counter()
+        self.earlier_seconds = 0.0  # wall time of earlier invocations, restored from the checkpoint
 
     # -- components --------------------------------------------------------
     def component_name(self, slot: str) -> str:
@@ -96,7 +97,8 @@ class RunContext:
     # -- checkpoints (resume inside a run) ---------------------------------
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         buf = io.BytesIO()
-        torch.save({"config": self.spec.config(), "state": state}, buf)
+        elapsed = self.earlier_seconds + time.perf_counter() - self.started
+        torch.save({"config": self.spec.config(), "state": state, "elapsed": elapsed}, buf)
         atomic_write(self.store.checkpoint, lambda f: f.write(buf.getvalue()), mode="wb")
 
     def load_checkpoint(self) -> dict[str, Any] | None:
@@ -119,6 +121,8 @@ class RunContext:
             return None
         if saved.get("config") != self.spec.config():
             return None
+        # a resumed run reports its whole wall time, not only the last invocation's
+        self.earlier_seconds = float(saved.get("elapsed", 0.0))
         return saved["state"]
 
     def warn(self, message: str) -> None:

@@ -241,8 +241,11 @@ class Runner:
             if status_i == "done":
                 store.checkpoint.unlink(missing_ok=True)  # only unfinished runs need one
             # status.json goes last: "done" is only ever written after the metrics are in place.
-            record = {"status": status_i, "finished": _now(), "seconds": round(seconds, 3),
+            earlier = ctx.earlier_seconds if ctx is not None else 0.0
+            record = {"status": status_i, "finished": _now(), "seconds": round(earlier + seconds, 3),
                       "error": last_line(error_i)}
+            if earlier:  # resumed from a checkpoint: say so, with the part this invocation took
+                record["resumed"] = {"earlier_seconds": round(earlier, 3), "this_invocation": round(seconds, 3)}
             if ctx is not None:
                 ctx.trackers.finish(status_i, ctx.final if status_i == "done" else [])
                 ctx.warnings += ctx.trackers.warnings

@@ -86,6 +86,10 @@ def test_checkpoint_resume_equals_uninterrupted(registry, suite_file, tmp_path, 
     for key in ("final_checksum", "test_error", "train_error"):
         assert got[key] == expected[key], key
     assert not runner.store(run).checkpoint.exists()  # removed once the run is done
+    # the run's seconds are its whole wall time: the interrupted invocation's part comes from the checkpoint
+    record = runner.store(run).status_record()
+    earlier, this = record["resumed"]["earlier_seconds"], record["resumed"]["this_invocation"]
+    assert earlier > 0 and this > 0 and record["seconds"] == pytest.approx(earlier + this, abs=2e-3)
 
 
 def test_divergence_is_reported(registry, suite_file, tmp_path, poison_run):
