@@ -77,6 +77,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _unjsonable(value: Any) -> Any:
+    """The inverse of :func:`_jsonable` for one value: "nan", "inf", "-inf" become floats again."""
+    return float(value) if isinstance(value, str) and value in _NON_FINITE else value
+
+
+_NON_FINITE = {str(float(v)) for v in ("nan", "inf", "-inf")}
+
+
 def write_json(path: Path, data: Any) -> None:
     text = json.dumps(_jsonable(data), indent=2, sort_keys=False)
     atomic_write(path, lambda f: f.write(text + "\n"))
@@ -153,6 +161,10 @@ class RunStore:
         if not isinstance(data["final"], list) or not isinstance(data["curves"], list) or \
                 not all(isinstance(r, dict) and "metric" in r and "value" in r for r in data["final"]):
             raise CorruptResult(f"{path} is damaged (final values or curves malformed)")
+        # non-finite floats were written as strings (JSON has no NaN): readers get floats back
+        data["final"] = [{**r, "value": _unjsonable(r["value"])} for r in data["final"]]
+        data["curves"] = [{k: _unjsonable(v) for k, v in point.items()} if isinstance(point, dict) else point
+                          for point in data["curves"]]
         return data
 
     def config(self) -> dict[str, Any]:

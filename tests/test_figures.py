@@ -209,6 +209,25 @@ def test_error_curves_mean_and_band_over_seeds_skip_failed_runs(stored):
     assert test_ax.get_yscale() == "log"  # 5 % … 62 % spans a decade
 
 
+def test_curves_without_a_train_error_draw_the_test_error_only(stored):
+    """Runs with eval_train = false: older ones stored a NaN train error (written "nan" in JSON, which
+    once stopped `bench plot` with a TypeError); they draw a test line and no train line."""
+    from harness.store import RunStore, read_json
+
+    suite, results = stored
+    for run in suite.runs:
+        store = RunStore(results / suite.name / run.id)
+        if run.kind == "train" and run.attributes()["algorithm"] == "bptt" and store.status() == "done":
+            data = read_json(store.dir / "metrics.json")
+            write_json(store.dir / "metrics.json", {**data, "curves": [{**c, "train_error": float("nan")}
+                                                                       for c in data["curves"]]})
+            assert '"train_error": "nan"' in (store.dir / "metrics.json").read_text()
+            assert all(c["train_error"] != c["train_error"] for c in store.metrics()["curves"])  # a float NaN
+    train_ax, test_ax = by_stem(figures.build_figures(suite, results))["errors-P-tiny"].axes
+    assert [t.get_text() for t in test_ax.get_legend().get_texts()] == ["EP (n=3)", "BPTT (n=2)"]
+    assert [t.get_text() for t in train_ax.get_legend().get_texts()] == ["EP (n=3)"]
+
+
 @pytest.mark.parametrize("fmt, magic", [("png", b"\x89PNG"), ("pdf", b"%PDF"), ("svg", b"<svg")])
 def test_plot_suite_writes_every_figure_in_each_format(stored, tmp_path, fmt, magic):
     suite, results = stored

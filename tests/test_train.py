@@ -138,3 +138,17 @@ def test_unpredicted_classes_is_recorded(registry, suite_file, tmp_path):
         curve = runner.store(run).metrics()["curves"]
         assert got["unpredicted_classes"] == curve[-1]["unpredicted_classes"] and len(curve) == 3
         assert got["unpredicted_classes"] in range(0, 5)
+
+
+def test_without_train_evaluation_no_train_error_is_recorded(registry, suite_file, tmp_path):
+    """eval_train = false skips the pass over the training set: no train error in the curves or the
+    final values (not a NaN placeholder), the same test error as a run that evaluates both."""
+    path = suite_file(SUITE.replace("epochs = 3", "epochs = 2"))
+    suite, full = run_all(registry, path, tmp_path / "full")
+    skip = suite_file(SUITE.replace("epochs = 3", "epochs = 2\n    eval_train = false"), "skip.toml")
+    ssuite, skipped = run_all(registry, skip, tmp_path / "skip")
+    for run, srun in zip(suite.runs, ssuite.runs):
+        got = skipped.store(srun).metrics()
+        assert all("train_error" not in c for c in got["curves"]) and "train_error" not in final_values(skipped, srun)
+        assert [c["test_error"] for c in got["curves"]] == \
+            [c["test_error"] for c in full.store(run).metrics()["curves"]]

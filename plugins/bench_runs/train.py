@@ -237,15 +237,16 @@ class Train:
             tests, unpredicted = error_and_unpredicted(model, data.test.x, data.test.y, self.eval_T,
                                                        self.eval_batch_size)
             trains = (error_rates(model, data.train.x, data.train.y, self.eval_T, self.eval_batch_size)
-                      if self.eval_train else [float("nan")] * S)
+                      if self.eval_train else None)  # not evaluated: not recorded (no NaN placeholder)
             for i in alive:
-                point = {"epoch": epoch, "train_error": trains[i], "test_error": tests[i],
+                point = {"epoch": epoch, **({"train_error": trains[i]} if trains else {}), "test_error": tests[i],
                          "unpredicted_classes": unpredicted[i], "seconds": seconds,
                          "samples_per_s": batches * self.batch_size / seconds}
                 histories[i].append(point)
                 ctxs[i].log_epoch(**point)
             ctx0.progress(epoch * batches, self.epochs * batches, "batch",
-                          f"epoch {epoch}/{self.epochs} test {tests[alive[0]]:.2f}% train {trains[alive[0]]:.2f}%")
+                          f"epoch {epoch}/{self.epochs} test {tests[alive[0]]:.2f}%"
+                          + (f" train {trains[alive[0]]:.2f}%" if trains else ""))
             if self.checkpoint and epoch < self.epochs:
                 for i in alive:
                     ctxs[i].save_checkpoint({"model": member_state(model, i) if model.members else model.state_dict(),
