@@ -112,7 +112,9 @@ def blame_overrides(ck: Checker, start: int, where: str, overrides: dict[str, An
     for i in range(start, len(ck.problems)):
         location, sep, message = ck.problems[i].partition(": ")
         for key in overrides:
-            if location in (f"{where}.{key}", f"defaults.{key}"):
+            parts = key.split(".")  # a problem at any prefix of a dotted key (a misspelled head) is its too
+            prefixes = {".".join(parts[:n]) for n in range(1, len(parts) + 1)}
+            if location in {f"{w}.{p}" for w in (where, "defaults") for p in prefixes}:
                 ck.problems[i] = f"--set {key}{sep}{message}"
     ck.problems[:] = list(dict.fromkeys(ck.problems))
 

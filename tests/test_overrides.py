@@ -56,6 +56,7 @@ def test_an_override_is_shown_and_changes_the_ids(bench):
 @pytest.mark.parametrize("option,message", [
     ("epoch=2", "--set epoch: unknown key 'epoch' for a run of kind 'train'; did you mean 'epochs'?"),
     ("model.hiddn=[4]", "--set model.hiddn: unknown key 'hiddn' for model 'p'; did you mean 'hidden'?"),
+    ("modl.hidden=[4]", "--set modl.hidden: unknown key 'modl' for a run of kind 'train'; did you mean 'model'?"),
     ("T=0", "--set T: 0 is out of range"),
     ("algorithm=ep", "--set algorithm: run 'net' varies 'algorithm' in its grid; edit the suite"),
     ("name=x", "--set name: a run's name cannot be overridden"),
