@@ -579,6 +579,11 @@ class _ModelKit:
 
     def f_is_grad_phi(self):
         m = self.model64()
+        if type(m).step is ConvergentRNN.step:
+            return "step derived from Φ (the generic step: ∂Φ/∂s by autograd, the nudge" + \
+                (f", the clip to {list(m.clip_range)})" if m.clip_range is not None else ")")
+        if not m.derives_from_phi and m.clip_range is not None:
+            return self._clipped_step_is_derived(m)
         if not m.derives_from_phi:
             raise CheckSkipped("derives_from_phi is False: F is not ∂Φ/∂s, so the GDU theorem holds only "
                                "approximately (measure it with a gdu run)")
@@ -602,6 +607,25 @@ class _ModelKit:
                         f"the model claims derives_from_phi = True. Fix Φ or the step so that F = ∂Φ/∂s, or set "
                         f"derives_from_phi = False (the GDU theorem then holds only approximately)")
         return f"step(x, s) = ∂Φ/∂s on 3 random float64 states (relative error {worst:.1e})"
+
+    def _clipped_step_is_derived(self, m: ConvergentRNN):
+        """A hand-written step of a clipped model equals the derived one, clip(∂Φ/∂s + nudge)."""
+        x, y = self.data(m, D64)
+        worst = 0.0
+        for offset, beta in ((0, 0.0), (1, 0.3), (2, 0.0)):
+            s = self.random_state(m, x, offset)
+            with torch.no_grad():
+                got, want = m.step(x, s, y, beta), m.derived_step(x, s, y, beta)
+            for name, a, b in zip(m.layer_names, got, want):
+                err = _maxdiff(a, b)
+                worst = max(worst, err / _scale(b))
+                if err > TOL_EXACT * _scale(b):
+                    raise CheckFailed(
+                        f"step(x, s, y, β = {beta}) differs from the derived step clip(∂Φ/∂s − β·nudge_scale·∂ℓ/∂s) "
+                        f"to clip_range {list(m.clip_range)} on layer {name!r} by up to {err:.3g}; fix Φ or the "
+                        f"step, or set clip_range = None if the model's dynamics are not derived from Φ")
+        return (f"step = clip(∂Φ/∂s + nudge) to {list(m.clip_range)} on 3 random float64 states (relative error "
+                f"{worst:.1e}); clipped, so the GDU theorem is not exact")
 
     def fast_paths(self):
         """prepare / steps / relax(output_at) / dphi_delta equal the generic step loop and autograd."""

@@ -60,9 +60,10 @@ def raw(x: "Tensor | Clamped") -> Tensor:
 class ConvergentRNN(nn.Module):
     """Base class of every model plugin.
 
-    Subclasses implement :meth:`init_state`, :meth:`step`, :meth:`phi` and
-    :meth:`param_groups`; the rest has generic defaults that a model may
-    replace with faster explicit formulas (tested equal to the defaults).
+    Subclasses implement :meth:`init_state`, :meth:`phi` and :meth:`param_groups`;
+    the rest, :meth:`step` included (derived from Φ by autograd), has generic
+    defaults that a model may replace with faster explicit formulas (the kit
+    checks them against the defaults).
     """
 
     #: Names of the state layers, index 0 = output (e.g. ``("s0", "s1")``).
@@ -82,14 +83,13 @@ class ConvergentRNN(nn.Module):
     #: see :meth:`batch_dim`.
     members: int = 0
     supports_members: bool = False
+    #: ``(low, high)``: the generic step clips every unit to it after each step (the EB nets' [0, 1]);
+    #: ``None``: no clip. A clipped model's F is not ∂Φ/∂s everywhere (set ``derives_from_phi``).
+    clip_range: tuple[float, float] | None = None
 
     # -- required ----------------------------------------------------------
     def init_state(self, x: Tensor) -> State:
         """The initial state ``s_0`` (zeros) for a batch of inputs."""
-        raise NotImplementedError
-
-    def step(self, x: Tensor, state: State, y: Tensor | None = None, beta: float = 0.0) -> State:
-        """One step of the dynamics, nudged towards one-hot ``y`` when ``beta != 0``."""
         raise NotImplementedError
 
     def phi(self, x: Tensor, state: State) -> Tensor:
@@ -99,6 +99,34 @@ class ConvergentRNN(nn.Module):
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """Named parameter groups, one per layer of weights, input → output."""
         raise NotImplementedError
+
+    # -- the dynamics, derived from Φ unless the model writes them out ------------
+    def step(self, x: "Tensor | Clamped", state: State, y: Tensor | None = None, beta: float = 0.0) -> State:
+        """One step of the dynamics, nudged towards one-hot ``y`` when ``beta != 0``.
+
+        Generic: :meth:`derived_step`, ``s_{t+1} = ∂Φ/∂s(x, s_t) − β·nudge_scale·∂ℓ/∂s(s_t, y)`` by
+        autograd, so a model is its Φ. A model may write the step out (a fast path); the kit checks
+        it against the derived one (``F = ∂Φ/∂s`` and the nudge)."""
+        return self.derived_step(x, state, y, beta)
+
+    def derived_step(self, x: "Tensor | Clamped", state: State, y: Tensor | None = None,
+                     beta: float = 0.0) -> State:
+        """``∂Φ/∂s(x, s) − β·nudge_scale·∂ℓ/∂s(s, y)``, clipped to :attr:`clip_range` if set.
+
+        In grad mode the result stays in the graph (BPTT differentiates through it, second
+        derivatives of Φ included); in no-grad mode it is plain values."""
+        graph = torch.is_grad_enabled()
+        with torch.enable_grad():
+            # a view, not the state itself: the gradient of Φ must not reach the state's own hooks
+            # (BPTT's retain_grad would count it as part of ∂L/∂s)
+            s = tuple(t.view_as(t) if graph and t.requires_grad else t.detach().requires_grad_() for t in state)
+            grads = torch.autograd.grad(self.phi(raw(x), s).sum(), s, create_graph=graph, allow_unused=True)
+        new = [torch.zeros_like(t) if g is None else (g if graph else g.detach()) for t, g in zip(state, grads)]
+        if beta != 0.0 and y is not None:  # −β·scale·∂ℓ/∂s⁰ with ℓ = ½‖s⁰ − y‖²
+            new[0] = new[0] + (beta * self.nudge_scale) * (y - state[0])
+        if self.clip_range is not None:
+            new = [t.clamp(*self.clip_range) for t in new]
+        return tuple(new)
 
     def forward(self, x: Tensor, state: State, y: Tensor | None = None, beta: float = 0.0) -> State:
         """Same as :meth:`step`; lets ``torch.func.functional_call`` run a step with other parameters."""

@@ -39,6 +39,7 @@ class EnergyBased(DenseRNN):
         self.clip_grad = clip_grad
         self.nudge_scale = self.eps
         self.derives_from_phi = not self.clip
+        self.clip_range = (0.0, 1.0) if self.clip else None  # the kit checks the step against clip(∂Φ/∂s)
 
     def input_activation(self, x: Tensor) -> Tensor:
         return self.act(self.flat_input(x))

@@ -1,0 +1,150 @@
+"""A model is its Φ: the generic step is ∂Φ/∂s by autograd (plus the nudge and an optional clip).
+
+The smallest model plugin is `init_state`, `phi` and `param_groups`; EP, BPTT, the GDU analysis,
+training and the conformance kit work on it unchanged. Compared here with a hand-written step of
+the same Φ (float64), and through `bench check-plugin` as a third-party package.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from conftest import write_dist
+from harness.cli import main
+from harness.model import ConvergentRNN
+from test_conformance import TinyEnergy
+
+PHI_ONLY = '''
+    import torch
+    from torch import nn
+    from harness import hookimpl
+    from harness.model import ConvergentRNN
+
+
+    class PhiOnly(ConvergentRNN):
+        """Φ = ½(1−ε)Σ‖s‖² + ε(σ(s0)·W·σ(h) + σ(h)·V·x + b·σ(s0)); no step: it derives from Φ."""
+
+        layer_names = ("s0", "h")
+        input_size = 4
+        num_classes = 3
+
+        def __init__(self, hidden: int = 5, eps: float = 0.5):
+            super().__init__()
+            self.eps = self.nudge_scale = eps
+            self.W = nn.Parameter(torch.empty(3, hidden).uniform_(-0.5, 0.5))
+            self.V = nn.Parameter(torch.empty(hidden, 4).uniform_(-0.5, 0.5))
+            self.b = nn.Parameter(torch.zeros(3))
+
+        def init_state(self, x):
+            return x.new_zeros(x.shape[0], 3), x.new_zeros(x.shape[0], self.V.shape[0])
+
+        def param_groups(self):
+            return {"V": [self.V], "W": [self.W, self.b]}
+
+        def phi(self, x, s):
+            s0, h = s
+            a0, ah = torch.tanh(s0), torch.tanh(h)
+            sq = (s0 * s0).sum(1) + (h * h).sum(1)
+            return 0.5 * (1 - self.eps) * sq + self.eps * (((a0 @ self.W) * ah).sum(1)
+                                                           + ((ah @ self.V) * x).sum(1) + a0 @ self.b)
+
+
+    @hookimpl
+    def register_models(register):
+        register("phionly", PhiOnly, doc="a model written as its Φ alone")
+'''
+
+
+class DerivedTiny(TinyEnergy):
+    """TinyEnergy without its hand-written step."""
+
+    step = ConvergentRNN.step
+
+
+def _pair():
+    torch.manual_seed(0)
+    written = TinyEnergy().double()
+    derived = DerivedTiny().double()
+    derived.load_state_dict(written.state_dict())
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(4, 4, generator=g, dtype=torch.float64)
+    y = torch.nn.functional.one_hot(torch.tensor([0, 2, 1, 2]), 3).double()
+    s = tuple(torch.rand(t.shape, generator=g, dtype=torch.float64) for t in written.init_state(x))
+    return written, derived, x, y, s
+
+
+def test_the_derived_step_equals_the_written_one_free_and_nudged():
+    written, derived, x, y, s = _pair()
+    with torch.no_grad():
+        for beta in (0.0, 0.3):
+            for a, b in zip(written.step(x, s, y, beta), derived.step(x, s, y, beta)):
+                assert not b.requires_grad
+                torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-14)
+
+
+def test_bptt_through_the_derived_step_gives_the_written_steps_gradients():
+    """In grad mode the derived step stays in the graph (second derivatives of Φ): the gradient of
+    a loss after 5 steps w.r.t. the parameters and the initial state equals the written step's."""
+    written, derived, x, y, s = _pair()
+    grads = []
+    for model in (written, derived):
+        s0 = tuple(t.clone().requires_grad_() for t in s)
+        state = s0
+        for _ in range(5):
+            state = model.step(x, state)
+        loss = model.loss(state, y).sum()
+        grads.append(torch.autograd.grad(loss, [*model.parameters(), *s0]))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-13)
+
+
+def test_bptt_processes_through_the_derived_step_equal_the_written_steps():
+    """BPTT reads ∂L/∂s_t through retain_grad: the derived step's inner gradient of Φ must not
+    leak into it (it once did, and the GDU theorem failed for Φ-only models)."""
+    from bench_algorithms import BPTT
+
+    written, derived, x, y, _ = _pair()
+    a, b = BPTT().processes(written, x, y, T=40, K=5), BPTT().processes(derived, x, y, T=40, K=5)
+    for what in ("neurons", "weights"):
+        for k, v in getattr(a, what).items():
+            torch.testing.assert_close(getattr(b, what)[k], v, rtol=1e-10, atol=1e-14)
+
+
+def test_the_clip_range_clips_the_derived_step():
+    written, derived, x, y, s = _pair()
+    derived.clip_range = (0.0, 0.1)
+    with torch.no_grad():
+        for a, b in zip(written.step(x, s, y, 0.3), derived.step(x, s, y, 0.3)):
+            torch.testing.assert_close(b, a.clamp(0.0, 0.1), rtol=1e-12, atol=1e-14)
+
+
+def test_a_phi_only_package_passes_check_plugin_with_the_gdu_theorem(fake_site, monkeypatch):
+    write_dist(fake_site, "bench-phionly", "0.0.1", {"phionly": "phi_only_plugin"}, {"phi_only_plugin": PHI_ONLY})
+    monkeypatch.setenv("BENCH_PLUGINS", "phionly,algorithms,metrics")
+    out = CliRunner().invoke(main, ["check-plugin", "phionly"], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    lines = {line.strip()[2:].split(":")[0]: line.strip()[0] for line in out.output.splitlines()
+             if line.strip()[:1] in "✓✗–"}
+    assert lines["F = ∂Φ/∂s"] == "✓" and lines["GDU theorem"] == "✓" and lines["nudge"] == "✓", out.output
+    assert "ΔEP = −∇BPTT in float64" in out.output
+
+
+def test_the_kit_checks_a_written_clipped_step_against_the_derived_one():
+    from bench_models.energy import EBNet
+
+    from harness.conformance import FAIL, PASS, model_checks
+
+    params = {"hidden": [7, 5], "input_size": 6, "output_size": 3, "clip": True, "activation": "sigmoid"}
+    result = {r.check: r for r in model_checks(EBNet, params)}["F = ∂Φ/∂s"]
+    assert result.status == PASS and "step = clip(∂Φ/∂s + nudge) to [0.0, 1.0]" in result.message, result
+
+    class ClipsWrong(EBNet):  # says [0, 1] but clips the output layer to [0, 0.5]
+        def step(self, x, state, y=None, beta=0.0):
+            new = super().step(x, state, y, beta)
+            return (new[0].clamp(0, 0.5), *new[1:])
+
+    result = {r.check: r for r in model_checks(ClipsWrong, params)}["F = ∂Φ/∂s"]
+    assert result.status == FAIL and "differs from the derived step clip(∂Φ/∂s − β·nudge_scale·∂ℓ/∂s) to " \
+        "clip_range [0.0, 1.0] on layer 's0'" in result.message, result
