@@ -108,6 +108,9 @@ class Component:
     slots: tuple[Slot, ...] = ()
     #: The plugin (entry-point name) that registered it; set by the manager.
     plugin: str = ""
+    #: Small parameters the conformance kit builds it with (``register(..., example={...})``);
+    #: ``None``: the factory's ``conformance_params`` attribute, else the declared defaults.
+    example: dict[str, Any] | None = None
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)

@@ -13,10 +13,10 @@ so a component is built from, in order of precedence:
 
 1. explicit overrides (``check_model(..., hidden_size=4)``, or
    ``check_plugin(..., overrides={"model:hopfield": {...}})``);
-2. the factory's optional ``conformance_params`` attribute, a dict of
-   parameter values meant for these checks (e.g. ``{"hidden_size": 6}``);
-3. for the built-in components, the small values in :data:`BUILTIN_EXAMPLES`;
-4. the component's declared defaults.
+2. what the component declared at registration, ``register(..., example={...})``,
+   else its factory's ``conformance_params`` attribute (e.g. ``{"hidden_size": 6}``);
+   the built-ins declare theirs like any plugin, so the kit knows none by name;
+3. the component's declared defaults.
 
 A model's input shape is read from the built model's ``input_shape`` (a
 tuple) or ``input_size`` (an int) attribute, or given as ``input_shape=``.
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .components import FAMILIES, Component, Param, Registry, Slot, check_type, close_match, type_name
 from .model import ConvergentRNN
@@ -200,53 +200,20 @@ def _shape(t: Tensor) -> tuple[int, ...]:
     return tuple(t.shape)
 
 
-# -- built-in examples ---------------------------------------------------------
-def _mnist_skip(dataset: Any) -> str | None:
-    from bench_datasets.mnist import FILES, raw_dir
-
-    directory = raw_dir(dataset.resolved_data_dir())
-    missing = [n for n in FILES.values()
-               if not (directory / n).is_file() and not (directory / f"{n}.gz").is_file()]
-    if missing:
-        return (f"needs data: MNIST files missing in {directory} ({', '.join(missing)}); set "
-                f"--data-dir or $BENCH_DATA_DIR to a directory holding MNIST/raw/ to check it")
-    return None
-
-
-#: Small parameters (and skip conditions) of the built-in components, keyed by
-#: ``module.qualname`` of their factory. A third-party factory declares its own
-#: ``conformance_params`` attribute instead.
-BUILTIN_EXAMPLES: dict[str, dict[str, Any]] = {
-    "bench_models.energy.ToyModel": {"params": {"input_size": 6, "hidden_size": 7, "output_size": 3}},
-    "bench_models.energy.EBNet": {"params": {"hidden": [7, 5], "input_size": 6, "output_size": 3}},
-    "bench_models.prototypical.PNet": {"params": {"hidden": [7, 5], "input_size": 6, "output_size": 3}},
-    "bench_models.conv.PConvNet": {"params": {"input_shape": [1, 12, 12], "channels": [2, 3], "kernel": 3,
-                                              "output_size": 3}},
-    "bench_datasets.mnist.MNIST": {"params": {"n_train": 64, "n_test": 32}, "skip": _mnist_skip},
-    "bench_datasets.synthetic.RandomData": {"params": {"n_train": 40, "n_test": 20}},
-    "bench_datasets.synthetic.Blobs": {"params": {"n_train": 40, "n_test": 20}},
-    "bench_runs.gdu.GDU": {"params": {"T": 10, "K": 2}},
-    "bench_runs.train.Train": {"params": {"T": 10, "K": 2}},
-    "bench_runs.speed.Speed": {"params": {"T": 10, "K": 2}},
-}
-
-
-def _factory_key(factory: Any) -> str:
-    return f"{getattr(factory, '__module__', '')}.{getattr(factory, '__qualname__', repr(factory))}"
-
-
+# -- examples ------------------------------------------------------------------
 def example_params(component: Component, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The parameters the kit builds ``component`` with (see the module docstring)."""
-    declared = getattr(component.factory, "conformance_params", None)
+    """The parameters the kit builds ``component`` with: what it declared at registration
+    (``example=``), else its factory's ``conformance_params``, then ``overrides``."""
+    declared = component.example
     if declared is None:
-        declared = BUILTIN_EXAMPLES.get(_factory_key(component.factory), {}).get("params", {})
+        declared = getattr(component.factory, "conformance_params", None) or {}
     return {**dict(declared), **(overrides or {})}
 
 
 def _skip_reason(component: Component, instance: Any) -> str | None:
+    """Why the kit cannot check this instance here (e.g. data that is not on this machine), if
+    its factory says so through ``conformance_skip(instance)``."""
     hook = getattr(component.factory, "conformance_skip", None)
-    if hook is None:
-        hook = BUILTIN_EXAMPLES.get(_factory_key(component.factory), {}).get("skip")
     return hook(instance) if hook is not None else None
 
 
@@ -359,17 +326,7 @@ class _ModelKit:
         return copy.deepcopy(self.model).to(D64)
 
     def algorithm(self, name: str, params: dict[str, Any]):
-        comp = None
-        if self.registry is not None:
-            try:
-                comp = self.registry.get("algorithm", name)
-            except LookupError:
-                comp = None
-        if comp is not None:
-            return comp.build(params)
-        import bench_algorithms  # the built-ins, when the registry in use does not hold them
-
-        return {"ep": bench_algorithms.EP, "bptt": bench_algorithms.BPTT}[name](**params)
+        return _registered(self.registry, "algorithm", name, params)
 
     # checks
     def builds(self):
@@ -707,7 +664,7 @@ class _ModelKit:
         K = THEOREM_K
         T = steady + K
         bptt = self.algorithm("bptt", {}).processes(m, x, y, T=T, K=K)
-        relmse = _relmse()
+        relmse = _registered(self.registry, "metric", "relmse", {})
 
         def compare(beta: float) -> dict[str, float]:
             ep: Processes = self.algorithm("ep", {"beta": beta}).processes(m, x, y, T=T, K=K)
@@ -768,12 +725,19 @@ class _ModelKit:
         return f"changed {len(changed)} of {len(before)} parameter tensors, all finite{loss}{note}"
 
 
-def _relmse():
+def _registered(registry: Registry | None, family: str, name: str, params: dict[str, Any]) -> Any:
+    """A component the kit itself needs (EP and BPTT for the GDU theorem, RelMSE), built from the
+    registry in use like any other: the kit imports no plugin by name."""
+    if registry is None:
+        from .plugins import get_manager
+
+        registry = get_manager().registry
     try:
-        from bench_metrics import RelMSE
-    except ImportError:  # pragma: no cover - the built-ins ship with the harness
-        raise CheckSkipped("the built-in metrics (bench_metrics) are not importable") from None
-    return RelMSE()
+        comp = registry.get(family, name)
+    except LookupError:
+        raise CheckSkipped(f"needs the {family} {name!r}, which no loaded plugin registers (the built-in "
+                           f"plugins provide it; is it excluded by $BENCH_PLUGINS?)") from None
+    return comp.build(params)
 
 
 def model_checks(model: Any, params: dict[str, Any] | None = None, *, registry: Registry | None = None,
@@ -803,18 +767,43 @@ def model_checks(model: Any, params: dict[str, Any] | None = None, *, registry: 
 
 
 # -- algorithms ------------------------------------------------------------------
-def _tiny_model(dtype: torch.dtype = D64) -> ConvergentRNN:
-    from bench_models import EBNet
+class _KitNet(ConvergentRNN):
+    """The kit's own tiny model for the algorithm checks, written as Φ alone (the generic step):
+    Φ = ½(1−ε)Σ‖s‖² + ε(σ(s⁰)·W01·σ(s¹) + σ(s¹)·W12·σ(s²) + σ(s²)·W2x·x + b·σ(s)), σ = tanh."""
 
-    with _seeded(0):
-        return EBNet(hidden=[5, 4], input_size=6, output_size=3, eps=0.5).to(dtype)
+    layer_names = ("s0", "s1", "s2")
+    input_size = 6
+    num_classes = 3
+
+    def __init__(self, eps: float = 0.5):
+        super().__init__()
+        self.eps = self.nudge_scale = eps
+        g = torch.Generator().manual_seed(0)
+
+        def weight(*shape: int) -> nn.Parameter:
+            return nn.Parameter(torch.rand(*shape, generator=g, dtype=D64) - 0.5)
+
+        self.W2x, self.W12, self.W01 = weight(4, 6), weight(5, 4), weight(3, 5)
+        self.b2, self.b1, self.b0 = weight(4), weight(5), weight(3)
+
+    def init_state(self, x: Tensor) -> tuple[Tensor, ...]:
+        return tuple(x.new_zeros(x.shape[0], n) for n in (3, 5, 4))
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {"W2x": [self.W2x, self.b2], "W12": [self.W12, self.b1], "W01": [self.W01, self.b0]}
+
+    def phi(self, x: Tensor, state: tuple[Tensor, ...]) -> Tensor:
+        a0, a1, a2 = (torch.tanh(t) for t in state)
+        coupling = ((a0 @ self.W01) * a1).sum(1) + ((a1 @ self.W12) * a2).sum(1) + ((a2 @ self.W2x) * x).sum(1) \
+            + a0 @ self.b0 + a1 @ self.b1 + a2 @ self.b2
+        return 0.5 * (1 - self.eps) * sum((t * t).sum(1) for t in state) + self.eps * coupling
 
 
 def algorithm_checks(algorithm: Any, params: dict[str, Any] | None = None, *,
                      registry: Registry | None = None) -> list[CheckResult]:
-    """train_step and processes of an algorithm on a tiny built-in EB net (float64)."""
+    """train_step and processes of an algorithm on the kit's tiny Φ-only net (float64)."""
     comp = as_component("algorithm", algorithm, registry)
-    model = _tiny_model()
+    model = _KitNet()
     groups = model.param_groups()
     params = example_params(comp, params)
     if comp.param("lr") is not None and "lr" not in params:
@@ -869,7 +858,7 @@ def algorithm_checks(algorithm: Any, params: dict[str, Any] | None = None, *,
                               f"(e.g. {{'loss': ...}})")
         after = list(m.parameters())
         if not all(bool(torch.isfinite(q).all()) for q in after):
-            raise CheckFailed("train_step left non-finite parameters on a tiny EB net (lr 0.05)")
+            raise CheckFailed("train_step left non-finite parameters on the kit's tiny net (lr 0.05)")
         if all(torch.equal(a.detach(), b) for a, b in zip(after, before)):
             raise CheckFailed("train_step changed no parameter of the model it was given (update in place, "
                               "under torch.no_grad())")

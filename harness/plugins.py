@@ -147,7 +147,7 @@ class PluginManager:
                 if impl.plugin_name != plugin_name:
                     continue
 
-                def register(name, factory, *, params=(), doc="", slots=(), _family=family):
+                def register(name, factory, *, params=(), doc="", slots=(), example=None, _family=family):
                     if not isinstance(name, str) or not name:
                         raise ComponentError(f"component names are non-empty strings, got {name!r}")
                     if not callable(factory):
@@ -157,7 +157,8 @@ class PluginManager:
                     found.append(Component(
                         family=_family, name=name, factory=factory, params=tuple(params),
                         doc=doc or (factory.__doc__ or "").strip().split("\n")[0],
-                        slots=tuple(slots), plugin=plugin_name))
+                        slots=tuple(slots), plugin=plugin_name,
+                        example=dict(example) if example is not None else None))
 
                 impl.function(register=register)
         return found

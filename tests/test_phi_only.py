@@ -148,3 +148,31 @@ def test_the_kit_checks_a_written_clipped_step_against_the_derived_one():
     result = {r.check: r for r in model_checks(ClipsWrong, params)}["F = ∂Φ/∂s"]
     assert result.status == FAIL and "differs from the derived step clip(∂Φ/∂s − β·nudge_scale·∂ℓ/∂s) to " \
         "clip_range [0.0, 1.0] on layer 's0'" in result.message, result
+
+
+def test_the_kit_on_a_third_party_package_imports_no_builtin_plugin(fake_site):
+    """The core knows no plugin by name: with only a third-party plugin loaded, importing harness
+    and running the kit on it imports none of the built-in plugin modules (the checks that need
+    EP, BPTT or RelMSE say they are not registered and are skipped)."""
+    import os
+    import subprocess
+    import sys
+
+    write_dist(fake_site, "bench-phionly", "0.0.1", {"phionly": "phi_only_plugin"}, {"phi_only_plugin": PHI_ONLY})
+    script = (
+        "import sys\n"
+        "from harness.plugins import PluginManager\n"
+        "from harness.conformance import check_plugin, format_report\n"
+        "m = PluginManager(); m.load_entry_points()\n"
+        "report = check_plugin(m, 'phionly')\n"
+        "print(format_report(report))\n"
+        "print('IMPORTED', sorted(n for n in sys.modules if n.split('.')[0] in {'bench_models', 'bench_algorithms', "
+        "'bench_metrics', 'bench_datasets', 'bench_runs', 'bench_executors', 'bench_trackers'}))\n"
+    )
+    env = {**os.environ, "BENCH_PLUGINS": "phionly",
+           "PYTHONPATH": os.pathsep.join([str(fake_site), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "IMPORTED []" in out.stdout, out.stdout
+    assert "✓ F = ∂Φ/∂s" in out.stdout and "– GDU theorem: needs the algorithm 'bptt', which no loaded plugin " \
+        "registers" in out.stdout, out.stdout

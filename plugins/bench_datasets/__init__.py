@@ -32,6 +32,7 @@ def register_datasets(register):
         ],
         doc="MNIST handwritten digits, pixels scaled to [0, 1]; read from IDX files, "
             "downloaded with torchvision if missing and installed.",
+        example={"n_train": 64, "n_test": 32},
     )
     register(
         "random", RandomData,
@@ -43,6 +44,7 @@ def register_datasets(register):
             Param("seed", int, 0, "seed of the data's own generator (independent of the run's RNG)"),
         ],
         doc="The paper's toy data: inputs ~ U[0, 1], random labels (for gradient comparisons).",
+        example={"n_train": 40, "n_test": 20},
     )
     register(
         "blobs", Blobs,
@@ -55,4 +57,5 @@ def register_datasets(register):
             Param("seed", int, 0, "seed of the data's own generator (independent of the run's RNG)"),
         ],
         doc="Learnable synthetic data: noisy class prototypes in [0, 1]^d, for fast tests.",
+        example={"n_train": 40, "n_test": 20},
     )

@@ -155,6 +155,17 @@ class MNIST:
     def input_shape(self) -> tuple[int, ...]:
         return (IMAGE_SHAPE[0] * IMAGE_SHAPE[1],) if self.flatten else (1, *IMAGE_SHAPE)
 
+    @staticmethod
+    def conformance_skip(dataset: "MNIST") -> str | None:
+        """Why the conformance kit cannot load it here: the IDX files are not on this machine."""
+        directory = raw_dir(dataset.resolved_data_dir())
+        missing = [n for n in FILES.values()
+                   if not (directory / n).is_file() and not (directory / f"{n}.gz").is_file()]
+        if missing:
+            return (f"needs data: MNIST files missing in {directory} ({', '.join(missing)}); set "
+                    f"--data-dir or $BENCH_DATA_DIR to a directory holding MNIST/raw/ to check it")
+        return None
+
     def resolved_data_dir(self) -> Path:
         """Resolved at load time, so ``--data-dir`` set after construction still counts."""
         return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()

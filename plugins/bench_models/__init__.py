@@ -30,7 +30,7 @@ def register_models(register):
                  Param("eps", float, 0.08, "Euler step ε of the energy dynamics"),
                  Param("bias", bool, False, "biases (not in the paper's equations)"),
                  _init(),
-             ])
+             ], example={"input_size": 6, "hidden_size": 7, "output_size": 3})
     register("eb", EBNet, doc="Layered energy-based net (Appendix C.3); F = ∂Φ/∂s exactly unless clip",
              params=[
                  Param("hidden", list[int], [512], "hidden layer sizes, listed input → output", min=1),
@@ -45,7 +45,7 @@ def register_models(register):
                  Param("clip_grad", str, "exact", "how BPTT differentiates the clip: exact (zero where "
                        "it clips, as clamp and the authors' code) or straight_through (identity); the "
                        "clipped values are the same, EP is unaffected", choices=CLIP_GRADS),
-             ])
+             ], example={"hidden": [7, 5], "input_size": 6, "output_size": 3})
     register("p", PNet, doc="Layered prototypical net (Appendix C.4), dt = 1; F ≈ ∂Φ/∂s ignoring σ",
              params=[
                  Param("hidden", list[int], [512], "hidden layer sizes, listed input → output", min=1),
@@ -54,7 +54,7 @@ def register_models(register):
                  Param("activation", str, "tanh", "σ", choices=ACT),
                  Param("bias", bool, True, "one bias per layer, entering Φ as b·s"),
                  _init(),
-             ])
+             ], example={"hidden": [7, 5], "input_size": 6, "output_size": 3})
     register("pconv", PConvNet, doc="Prototypical conv net (Appendix D): conv–maxpool layers, then FC",
              params=[
                  Param("input_shape", list[int], [1, 28, 28], "channels, height, width of the input"),
@@ -65,4 +65,4 @@ def register_models(register):
                  Param("activation", str, "hard_sigmoid", "σ", choices=ACT),
                  Param("bias", bool, True, "one bias per layer (per channel for conv layers)"),
                  _init(),
-             ])
+             ], example={"input_shape": [1, 12, 12], "channels": [2, 3], "kernel": 3, "output_size": 3})

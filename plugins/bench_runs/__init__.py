@@ -31,7 +31,7 @@ def register_run_kinds(register):
                  Slot("algorithm", "algorithm", "the candidate (its processes are ΔEP)", default="ep"),
                  Slot("baseline", "algorithm", "the reference (its processes are −∇BPTT)", default="bptt"),
                  Slot("metrics", "metric", "metrics per layer", many=True, default=["relmse", "sign"]),
-             ])
+             ], example={"T": 10, "K": 2})
     register("train", Train, doc="Training (Table 1): SGD on mini-batches with one algorithm, train and "
              "test error per epoch (and unpredicted_classes: classes predicted for no test sample), "
              "time and memory", params=[
@@ -49,7 +49,7 @@ def register_run_kinds(register):
                  Slot("model", "model", "the network"),
                  Slot("algorithm", "algorithm", "how it learns (ep or bptt, with lr and β)"),
                  Slot("dataset", "dataset", "the data (mnist, blobs, ...)"),
-             ])
+             ], example={"T": 10, "K": 2})
     register("speed", Speed, doc="Training speed (the speed suite): samples/s, s/epoch and peak memory of "
              "the fast path and of the generic path (fast = false: autograd on Φ, no fast paths) in the same "
              "run, interleaved repetitions after a warm-up, medians, and the speed-up", params=[
@@ -69,4 +69,4 @@ def register_run_kinds(register):
                  Slot("model", "model", "the network"),
                  Slot("algorithm", "algorithm", "how it learns (ep or bptt, with lr and β)"),
                  Slot("dataset", "dataset", "where the mini-batches come from"),
-             ])
+             ], example={"T": 10, "K": 2})
