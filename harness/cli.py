@@ -352,15 +352,17 @@ def compare_(suite, results_dir, base_dir, base_suite, base_overrides, name, thr
 @set_option
 def plot(suite, results_dir, output, fmt, elements, overrides):
     """Draw a suite's figures from stored results (needs the `plot` extra)."""
-    from .figures import plot_suite
+    from .figures import PlotError, plot_suite
 
-    _, s = _suite(suite, overrides)
+    manager, s = _suite(suite, overrides)
     _results_dir(results_dir, s, write=False)
     try:
-        for path in plot_suite(s, results_dir, output, fmt, elements):
+        for path in plot_suite(s, results_dir, output, fmt, elements, registry=manager.registry):
             click.echo(str(path))
     except TableError as exc:
         raise click.ClickException(f"{s.path}: {exc}") from None
+    except PlotError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
@@ -373,12 +375,17 @@ def report(suite, results_dir, output, overrides):
     """Write one Markdown page: commands, tables, figures, run statuses, environment."""
     from .report import write_report
 
-    _, s = _suite(suite, overrides)
+    from .figures import PlotError
+
+    manager, s = _suite(suite, overrides)
     _results_dir(results_dir, s, write=False)
     try:
-        path = write_report(s, results_dir, output, default_results=str(results_dir) == "results")
+        path = write_report(s, results_dir, output, default_results=str(results_dir) == "results",
+                            registry=manager.registry)
     except TableError as exc:
         raise click.ClickException(f"{s.path}: {exc}") from None
+    except PlotError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {path}", err=True)
 
 

@@ -38,7 +38,24 @@ class Register(Protocol):
         params: Sequence[Param] = (),
         doc: str = "",
         slots: Sequence[Slot] = (),
+        example: dict[str, Any] | None = None,
     ) -> None: ...
+
+
+class RunKind(Protocol):
+    """What a run kind's factory returns: ``execute(ctx)`` runs one run, recording through ``ctx``.
+
+    Optional members, looked up with ``getattr`` (a kind without them still works):
+
+    * ``execute_batch(ctxs)``: several runs as one batched model (``batch_seeds`` /
+      ``batch_algorithms``); a member that blows up calls ``ctx.diverge(message)``;
+    * ``batch_slots``: the slots in which runs of one batch may differ (``("algorithm",)``);
+    * ``figures(suite, results_dir, finished, *, elements) -> list[harness.figures.Drawn]``, a
+      class attribute: the figures of its finished runs (``finished`` is a list of
+      ``(RunSpec, RunStore)``), used by ``bench plot`` and ``bench report``.
+    """
+
+    def __call__(self, ctx: Any) -> None: ...
 
 
 @hookspec
@@ -63,7 +80,7 @@ def register_datasets(register: Register) -> None:
 
 @hookspec
 def register_run_kinds(register: Register) -> None:
-    """Register run kinds: factories returning a callable ``execute(ctx) -> None``.
+    """Register run kinds: factories returning a :class:`RunKind`, ``execute(ctx) -> None``.
 
     ``slots`` declares which components a run of this kind names (model,
     algorithm, dataset, metrics, ...); ``params`` are its own settings.

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .aggregate import at_epoch, collect, summarize
+from .components import Registry
 from .render import render
 from .store import CorruptResult, RunStore, read_record
 from .spec import Suite
@@ -65,7 +66,7 @@ def _escape(text: str) -> str:
 
 
 def write_report(suite: Suite, results_dir: Path, output: Path | None = None, *,
-                 default_results: bool = True, figures: bool = True) -> Path:
+                 default_results: bool = True, figures: bool = True, registry: Registry | None = None) -> Path:
     """Write ``<results>/<suite>/report.md`` (or ``output``) with its PNG figures; return its path."""
     results_dir = Path(results_dir)
     path = Path(output) if output else results_dir / suite.name / "report.md"
@@ -91,14 +92,14 @@ def write_report(suite: Suite, results_dir: Path, output: Path | None = None, *,
         lines += [render(spec, stats, "markdown").rstrip(), ""]
 
     if figures:
-        from .figures import NothingToPlot, plot_suite
+        from .figures import NothingToPlot, nothing_to_draw, plot_suite
 
         lines += ["## Figures", ""]
         try:
-            paths = plot_suite(suite, results_dir, path.parent / "figures", "png")
+            paths = plot_suite(suite, results_dir, path.parent / "figures", "png", registry=registry)
         except NothingToPlot:
             paths = []
-            lines += ["No finished `gdu` or `train` runs to draw yet.", ""]
+            lines += [nothing_to_draw(suite, registry).capitalize() + " yet.", ""]
         for p in paths:
             rel = Path(os.path.relpath(p, path.parent)).as_posix()
             lines += [f"![{p.stem}]({rel})", ""]

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 pytest.importorskip("matplotlib")
 
 from harness import figures  # noqa: E402
+from bench_runs import figures as run_figures  # noqa: E402
 from harness.cli import main  # noqa: E402
 from harness.plugins import PluginManager  # noqa: E402
 from harness.report import write_report  # noqa: E402
@@ -133,8 +134,8 @@ def by_stem(drawn):
 
 def test_select_elements_is_reproducible_with_ties_by_index():
     cand = torch.tensor([[1.0, -3.0, 2.0, 3.0, 0.0], [1.0, 0.0, 0.0, 0.0, 0.0]])
-    assert figures.select_elements(cand, 3) == [1, 3, 0]  # |Σ| 3, 3 (tie: lower index first), 2 vs 2
-    assert figures.select_elements(cand, 10) == [1, 3, 0, 2, 4]
+    assert run_figures.select_elements(cand, 3) == [1, 3, 0]  # |Σ| 3, 3 (tie: lower index first), 2 vs 2
+    assert run_figures.select_elements(cand, 10) == [1, 3, 0, 2, 4]
 
 
 def test_process_figures_draw_both_processes_of_the_largest_elements(stored):
@@ -149,7 +150,7 @@ def test_process_figures_draw_both_processes_of_the_largest_elements(stored):
         gids = [line.get_gid() for line in ax.lines if line.get_gid()]
         assert len(gids) == 4  # 2 elements × (ΔEP, −∇BPTT)
         assert sum(g.endswith(":cand") for g in gids) == 2
-        assert ax.get_xlabel() == figures.T_LABEL
+        assert ax.get_xlabel() == run_figures.T_LABEL
         dashed = [line for line in ax.lines if (line.get_gid() or "").endswith(":cand")]
         assert all(line.get_linestyle() == "--" for line in dashed)
         assert len(dashed[0].get_xdata()) == K
@@ -184,8 +185,8 @@ def test_relmse_bars_stay_linear_when_values_do_not_span_decades():
     import pandas as pd
 
     frame = pd.DataFrame({"layer": ["s0", "W01"], "what": ["neurons", "weights"], "value": [0.2, 0.3]})
-    with figures._matplotlib().rc_context(figures.STYLE):
-        ax = figures.relmse_figure(frame, "t").axes[0]
+    with figures.load_matplotlib().rc_context(figures.STYLE):
+        ax = run_figures.relmse_figure(frame, "t").axes[0]
     assert ax.get_yscale() == "linear"
 
 
@@ -254,7 +255,7 @@ def test_plot_suite_writes_every_figure_in_each_format(stored, tmp_path, fmt, ma
 def test_missing_matplotlib_says_how_to_install(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
     with pytest.raises(figures.PlotError, match=r'pip install -e "\.\[plot\]"'):
-        figures._matplotlib()
+        figures.load_matplotlib()
 
 
 def test_plot_cli_and_nothing_to_plot(stored, tmp_path):
@@ -267,7 +268,7 @@ def test_plot_cli_and_nothing_to_plot(stored, tmp_path):
     assert all(str(results / "figs" / "figures") in w for w in written)
     empty = runner.invoke(main, ["plot", str(suite.path), "--results-dir", str(tmp_path / "none")])
     assert empty.exit_code == 1
-    assert "no finished gdu or train runs" in empty.output
+    assert "no finished runs of the kinds that draw figures (gdu, train)" in empty.output
 
 
 def test_report_cli_has_tables_figures_environment_and_commands(stored):
@@ -301,6 +302,6 @@ def test_report_without_finished_runs_still_writes_the_page(stored, tmp_path):
     suite, _ = stored
     path = write_report(suite, tmp_path / "empty", default_results=False)
     text = path.read_text()
-    assert "No finished `gdu` or `train` runs to draw yet." in text
+    assert "No finished runs of the kinds that draw figures (gdu, train) yet." in text
     assert "Total: 8 missing" in text and "| — | no finished runs | 0 |" in text
     assert not (path.parent / "figures").exists()

@@ -13,6 +13,8 @@ import torch
 from harness.algorithm import Processes
 from harness.context import RunContext
 
+from .figures import gdu_figures
+
 
 def _label(key: str) -> str:
     """``"W01.0"`` → ``"W01"`` (the weight); other tensors of a group keep their index."""
@@ -53,6 +55,9 @@ def check_assumptions(ctx: RunContext, model, x: torch.Tensor, state, residual: 
 
 
 class GDU:
+    #: Its figures (the run-kind contract): processes and RelMSE per layer.
+    figures = staticmethod(gdu_figures)
+
     def __init__(self, T: int, K: int, batch_size: int = 20, keep_processes: bool = True,
                  keep_elements: int = 1000):
         if not 0 < K <= T:

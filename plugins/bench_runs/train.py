@@ -44,6 +44,8 @@ from bench_algorithms.paired import Paired
 from harness.context import Diverged, RunContext
 from harness.model import ConvergentRNN, member_state, relax_for_output, stack_members
 
+from .figures import train_figures
+
 
 def weights_checksum(model: torch.nn.Module) -> float:
     """A float fingerprint of the weights (to show that paired runs share them)."""
@@ -121,6 +123,8 @@ def error_and_unpredicted(model: ConvergentRNN, x: torch.Tensor, labels: torch.T
 
 
 class Train:
+    #: Its figures (the run-kind contract): train and test error per epoch.
+    figures = staticmethod(train_figures)
     #: Runs differing only in these slots can share one batched model (``batch_algorithms``).
     batch_slots = ("algorithm",)
 
