@@ -17,7 +17,8 @@ from torch import Tensor
 from torch.func import functional_call
 
 from harness.algorithm import Processes
-from harness.model import ConvergentRNN, per_group, relax_for_output
+from harness.model import ConvergentRNN, State, per_group
+from harness.update import Directions, apply_update, by_group
 
 
 class BPTT:
@@ -37,25 +38,26 @@ class BPTT:
         """
         self._check(T, K)
         lrs = per_group(self.lr, model, "lr")
-        groups = model.param_groups()
-        flat = [p for ps in groups.values() for p in ps]
         with torch.enable_grad():
             xp = model.prepare(x)  # in the graph: the cached drive's gradient reaches its weights
-        state = relax_for_output(model, xp, model.init_state(x), T - K, output_at=T)
+        state = model.relax(xp, model.init_state(x), T - K, output_at=T)
+        state, per_sample, grads = self.direction(model, xp, state, y, K, output_at=K)
+        apply_update(model, grads, {name: -lr for name, lr in lrs.items()})
+        return {"loss": per_sample.mean(-1).detach(),
+                "error": (model.predict(state) != model.labels(y)).to(state[0].dtype).mean(-1)}
+
+    def direction(self, model: ConvergentRNN, xp: object, state: State, y: Tensor, K: int, *,
+                  output_at: int | None = None) -> tuple[State, Tensor, Directions]:
+        """From ``s_{T−K}``: K steps recording a graph, the loss at ``T`` and its gradient (BPTT's
+        update before its coefficient ``−lr``); also the state at ``T`` and the per-sample loss.
+        ``output_at``: as in :meth:`ConvergentRNN.steps` (only the output layer is used)."""
+        flat = [p for ps in model.param_groups().values() for p in ps]
         with torch.enable_grad():
-            state = model.steps(xp, state, K, output_at=K)
+            state = model.steps(xp, state, K, output_at=output_at)
             per_sample = model.loss(state, y)
             # the batch mean of ℓ; with stacked seeds, summed over members (each gets its own gradient)
             grads = torch.autograd.grad(per_sample.mean(-1).sum(), flat, allow_unused=True)
-        with torch.no_grad():
-            i = 0
-            for name, ps in groups.items():
-                for p in ps:
-                    if grads[i] is not None:
-                        p.sub_(grads[i], alpha=lrs[name])
-                    i += 1
-        return {"loss": per_sample.mean(-1).detach(),
-                "error": (model.predict(state) != model.labels(y)).to(state[0].dtype).mean(-1)}
+        return state, per_sample, by_group(model, list(grads))
 
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
         """−∇_s(t) and −∇_θ(t), t = 0 … K−1, from one backward pass (L = batch mean of ℓ)."""

@@ -10,7 +10,8 @@ import torch
 from torch import Tensor
 
 from harness.algorithm import Processes
-from harness.model import ConvergentRNN, per_group
+from harness.model import ConvergentRNN, State, per_group
+from harness.update import Directions, apply_update
 
 
 class EP:
@@ -26,16 +27,18 @@ class EP:
         with torch.no_grad():
             xp = model.prepare(x)  # e.g. the input's drive, once per mini-batch (generic: x itself)
         free = model.relax(xp, model.init_state(x), T)
-        nudged = model.relax(xp, free, K, y, self.beta)
-        delta = model.dphi_delta(xp, nudged, free)  # ∂Φ/∂θ(s^β_K) − ∂Φ/∂θ(s_*)
+        delta = self.direction(model, xp, free, y, K)
         scale = 1.0 / (self.beta * model.nudge_scale * free[0].shape[model.batch_dim()])
-        with torch.no_grad():
-            for name, params in model.param_groups().items():
-                for p, d in zip(params, delta[name]):
-                    p.add_(d, alpha=lrs[name] * scale)
+        apply_update(model, delta, {name: lr * scale for name, lr in lrs.items()})
         # per member when seeds are stacked (model.members), else scalars; left on the device
         return {"loss": model.loss(free, y).mean(-1).detach(),
                 "error": (model.predict(free) != model.labels(y)).to(free[0].dtype).mean(-1)}
+
+    def direction(self, model: ConvergentRNN, xp: object, free: State, y: Tensor, K: int) -> Directions:
+        """From the free fixed point ``s_*``: K nudged steps, then ``∂Φ/∂θ(s^β_K) − ∂Φ/∂θ(s_*)``
+        (EP's update before its coefficient ``lr / (β·nudge_scale·batch)``)."""
+        nudged = model.relax(xp, free, K, y, self.beta)
+        return model.dphi_delta(xp, nudged, free)
 
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
         """ΔEP_s(t) = (s^β_{t+1} − s^β_t)/(β·scale), ΔEP_θ(t) = (∂Φ/∂θ(s^β_{t+1}) − ∂Φ/∂θ(s^β_t))/(β·scale)."""

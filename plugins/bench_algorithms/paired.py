@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from harness.model import ConvergentRNN, per_group
+from harness.update import apply_update
 
 from .bptt import BPTT
 from .ep import EP
@@ -44,6 +45,8 @@ class Paired:
         self.algorithms = list(algorithms)
         self.is_ep = [isinstance(a, EP) for a in algorithms]
         self.beta = next((a.beta for a in algorithms if isinstance(a, EP)), None)
+        self._ep = next((a for a in algorithms if isinstance(a, EP)), EP(beta=1.0))  # its direction only
+        self._bptt = BPTT()
         self._coef: dict[tuple, tuple] = {}  # per model and batch size: see _coefficients
 
     @staticmethod
@@ -70,7 +73,7 @@ class Paired:
                       for lr, e in zip(lrs, self.is_ep)]
                 bp = [0.0 if e else lr[name] for lr, e in zip(lrs, self.is_ep)]
                 ep_coef[name] = [_per_member(ep, p) for p in params]
-                bptt_coef[name] = [_per_member(bp, p) for p in params]
+                bptt_coef[name] = [-_per_member(bp, p) for p in params]  # θ −= lr·∇: coefficient −lr
             ep_idx = torch.tensor([i for i, e in enumerate(self.is_ep) if e], dtype=torch.long, device=model.device)
             bptt_idx = torch.tensor([i for i, e in enumerate(self.is_ep) if not e], dtype=torch.long,
                                     device=model.device)
@@ -82,29 +85,22 @@ class Paired:
             raise ValueError(f"EP and BPTT need 0 < K <= T, got T={T}, K={K}")
         if not model.members:
             raise ValueError("Paired trains a stacked model (harness.model.stack_members), one member per algorithm")
-        groups = model.param_groups()
-        flat = [p for ps in groups.values() for p in ps]
         with torch.enable_grad():
             xp = model.prepare(x)  # in the graph: BPTT's gradient reaches the cached drive's weights
-        state = model.relax(xp, model.init_state(x), T - K)
-        with torch.enable_grad():
-            state = model.steps(xp, state, K)
-            per_sample = model.loss(state, y)
-            grads = torch.autograd.grad(per_sample.mean(-1).sum(), flat, allow_unused=True)
+        state = model.relax(xp, model.init_state(x), T - K)  # every layer: EP needs the whole s_*
+        # the algorithms' own second phases: BPTT's backward pass, then EP's nudged phase from s_*
+        state, per_sample, grads = self._bptt.direction(model, xp, state, y, K)
         ep_coef, bptt_coef, ep_idx, bptt_idx = self._coefficients(model, per_sample.shape[-1])
         free = tuple(s.detach() for s in state)
-        nudged = model.relax(xp, free, K, y, self.beta)
-        delta = model.dphi_delta(xp, nudged, free)
+        delta = self._ep.direction(model, xp, free, y, K)
+        # each member keeps its own algorithm's update: the other's is zeroed first (not multiplied
+        # by 0, so that a discarded phase's inf cannot turn into NaN); then the one update path
         with torch.no_grad():
-            i = 0
-            for name, params in groups.items():
-                for j, p in enumerate(params):
-                    # each member keeps its own algorithm's update: the other's is zeroed first (not
-                    # multiplied by 0, so that a discarded phase's inf cannot turn into NaN)
-                    p.addcmul_(delta[name][j].index_fill_(0, bptt_idx, 0.0), ep_coef[name][j])
-                    if grads[i] is not None:
-                        p.addcmul_(grads[i].index_fill_(0, ep_idx, 0.0), bptt_coef[name][j], value=-1.0)
-                    i += 1
+            for name in delta:
+                delta[name] = [d.index_fill_(0, bptt_idx, 0.0) for d in delta[name]]
+                grads[name] = [g if g is None else g.index_fill_(0, ep_idx, 0.0) for g in grads[name]]
+        apply_update(model, delta, ep_coef)
+        apply_update(model, grads, bptt_coef)
         return {"loss": per_sample.mean(-1).detach(),
                 "error": (model.predict(free) != model.labels(y)).to(free[0].dtype).mean(-1)}
 
