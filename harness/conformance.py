@@ -611,8 +611,7 @@ class _ModelKit:
             with torch.no_grad():
                 xp = m.prepare(x) if hasattr(m, "prepare") else x
                 got = m.steps(xp, s, n, y, beta) if hasattr(m, "steps") else m.relax(xp, s, n, y, beta)
-                out0 = m.relax(xp, s, n, y, beta, output_at=n)[0] if "output_at" in inspect.signature(
-                    m.relax).parameters else expected[0]
+                out0 = m.relax(xp, s, n, y, beta, output_at=n)[0]
             for name, a, b in zip(m.layer_names, got, expected):
                 if _maxdiff(a, b) > TOL_EXACT * _scale(b):
                     raise CheckFailed(f"{label}: {n} steps through prepare/steps differ from {n} calls of "

@@ -282,20 +282,3 @@ def stack_members(models: Sequence[ConvergentRNN]) -> ConvergentRNN:
 def member_state(model: ConvergentRNN, i: int) -> dict[str, Tensor]:
     """The ``state_dict`` of member ``i`` of a stacked model (loads into an ordinary one)."""
     return {k: v[i].detach().clone() for k, v in model.state_dict().items()}
-
-
-def relax_for_output(model: ConvergentRNN, x: "Tensor | Clamped", state: State, steps: int,
-                     output_at: int) -> State:
-    """``model.relax(x, state, steps, output_at=output_at)``, or the plain ``relax`` for a model
-    that overrides ``relax`` with the older signature (no ``output_at``)."""
-    takes = _RELAX_TAKES_OUTPUT_AT.get(type(model))
-    if takes is None:
-        import inspect
-
-        takes = _RELAX_TAKES_OUTPUT_AT[type(model)] = "output_at" in inspect.signature(model.relax).parameters
-    if takes:
-        return model.relax(x, state, steps, output_at=output_at)
-    return model.relax(x, state, steps)
-
-
-_RELAX_TAKES_OUTPUT_AT: dict[type, bool] = {}

@@ -42,7 +42,7 @@ import torch
 from bench_algorithms.cudagraph import graphed_train_step
 from bench_algorithms.paired import Paired
 from harness.context import Diverged, RunContext
-from harness.model import ConvergentRNN, member_state, relax_for_output, stack_members
+from harness.model import ConvergentRNN, member_state, stack_members
 
 from .figures import train_figures
 
@@ -96,7 +96,7 @@ def prediction_counts(model: ConvergentRNN, x: torch.Tensor, labels: torch.Tenso
     predicted = torch.zeros((*lead, model.num_classes), dtype=torch.int64, device=labels.device)
     for i in range(0, len(labels), batch):
         xb = model.prepare(x[i:i + batch])
-        pred = model.predict(relax_for_output(model, xb, model.init_state(xb), T, output_at=T))
+        pred = model.predict(model.relax(xb, model.init_state(xb), T, output_at=T))
         wrong += (pred != labels[i:i + batch]).sum(-1)
         predicted += torch.nn.functional.one_hot(pred, model.num_classes).sum(-2)
     return wrong, predicted
