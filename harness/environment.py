@@ -59,6 +59,18 @@ def git_commit(cwd: Path | None = None) -> str | None:
     return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux; else what ``platform`` knows)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment(device: torch.device, plugins: dict[str, str]) -> dict[str, Any]:
     env: dict[str, Any] = {
         "python": sys.version.split()[0],
@@ -70,6 +82,11 @@ def environment(device: torch.device, plugins: dict[str, str]) -> dict[str, Any]
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
         or platform.machine(),
         "cpu_count": os.cpu_count(),
+        # float32 results depend on the CPU's vector instructions (torch picks AVX2 or AVX512
+        # kernels, which round differently) and on the thread count: a reader comparing two
+        # tables bit for bit needs both
+        "cpu_model": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch_threads": torch.get_num_threads(),
         "plugins": plugins,
         "git_commit": git_commit(Path(__file__).resolve().parent),

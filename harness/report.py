@@ -20,8 +20,8 @@ from .render import render
 from .store import CorruptResult, RunStore, read_record
 from .spec import Suite
 
-ENV_KEYS = ("python", "torch", "cuda", "cudnn", "device", "device_name", "platform", "cpu_count",
-            "torch_threads", "git_commit", "plugins", "data_dir")
+ENV_KEYS = ("python", "torch", "cuda", "cudnn", "device", "device_name", "platform", "cpu_model", "cpu_capability",
+            "cpu_count", "torch_threads", "git_commit", "plugins", "data_dir")
 
 
 def _cmd(*parts: Any) -> str:

@@ -51,7 +51,10 @@ def test_failures_are_isolated_and_recorded(manager, suite_file, tmp_path):
     assert good.is_complete()
     assert read_json(good.dir / "config.json")["slots"]["model"]["params"]["offset"] == 10.0
     env = read_json(good.dir / "environment.json")
-    assert {"python", "torch", "cuda", "device", "plugins", "git_commit"} <= set(env)
+    assert {"python", "torch", "cuda", "device", "plugins", "git_commit", "cpu_model", "cpu_capability"} <= set(env)
+    import torch
+
+    assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and env["cpu_model"]
     assert env["device"] == "cpu"
     metrics = read_json(good.dir / "metrics.json")
     assert {"metric": "score", "value": 10.0} in metrics["final"]
