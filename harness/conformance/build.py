@@ -1,0 +1,120 @@
+"""How the kit builds a component: its declared example, a factory's skip reason, the
+declaration checks every family shares, and the components the kit itself needs (from the
+registry in use: it imports no plugin by name)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from ..components import FAMILIES, Component, Param, Registry, Slot, check_type, close_match, type_name
+from .base import CheckFailed, CheckSkipped
+
+
+# -- examples ------------------------------------------------------------------
+def example_params(component: Component, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The parameters the kit builds ``component`` with: what it declared at registration
+    (``example=``), else its factory's ``conformance_params``, then ``overrides``."""
+    declared = component.example
+    if declared is None:
+        declared = getattr(component.factory, "conformance_params", None) or {}
+    return {**dict(declared), **(overrides or {})}
+
+
+def _skip_reason(component: Component, instance: Any) -> str | None:
+    """Why the kit cannot check this instance here (e.g. data that is not on this machine), if
+    its factory says so through ``conformance_skip(instance)``."""
+    hook = getattr(component.factory, "conformance_skip", None)
+    return hook(instance) if hook is not None else None
+
+
+def as_component(family: str, factory_or_component: Any, registry: Registry | None = None) -> Component:
+    """A registered component by name, a Component, or a bare factory (no declared parameters)."""
+    if isinstance(factory_or_component, Component):
+        return factory_or_component
+    if isinstance(factory_or_component, str):
+        if registry is None:
+            from ..plugins import get_manager
+
+            registry = get_manager().registry
+        return registry.get(family, factory_or_component)
+    if not callable(factory_or_component):
+        raise TypeError(f"expected a {family} name, a Component or a factory, got {factory_or_component!r}")
+    name = getattr(factory_or_component, "__name__", repr(factory_or_component))
+    return Component(family=family, name=name, factory=factory_or_component, plugin="(direct)")
+
+
+# -- declarations (every family) ----------------------------------------------
+def _check_declaration(comp: Component, registry: Registry | None) -> str:
+    problems = []
+    seen: set[str] = set()
+    for p in comp.params:
+        if not isinstance(p, Param):
+            problems.append(f"params must be harness.Param objects, found {p!r}")
+            continue
+        if p.name in seen:
+            problems.append(f"parameter {p.name!r} is declared twice")
+        seen.add(p.name)
+        if not p.required:
+            if not check_type(p.default, p.type):
+                problems.append(f"parameter {p.name!r}: default {p.default!r} is not a {type_name(p.type)} "
+                                f"(suites are validated against the declared type)")
+            if p.choices is not None and p.default not in p.choices:
+                problems.append(f"parameter {p.name!r}: default {p.default!r} is not one of its choices "
+                                f"{list(p.choices)}")
+    try:
+        sig = inspect.signature(comp.factory)
+    except (TypeError, ValueError):
+        sig = None
+    if sig is not None:
+        accepts_kwargs = any(q.kind is inspect.Parameter.VAR_KEYWORD for q in sig.parameters.values())
+        names = {n for n, q in sig.parameters.items()
+                 if q.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+        for p in comp.params:
+            if isinstance(p, Param) and not accepts_kwargs and p.name not in names:
+                hint = close_match(p.name, names)
+                problems.append(f"parameter {p.name!r} is declared but the factory {comp.factory.__name__}"
+                                f"{sig} does not accept it" + (f" (did you mean {hint!r}?)" if hint else ""))
+    slot_names: set[str] = set()
+    for s in comp.slots:
+        if not isinstance(s, Slot):
+            problems.append(f"slots must be harness.Slot objects, found {s!r}")
+            continue
+        if s.family not in FAMILIES:
+            problems.append(f"slot {s.name!r}: unknown family {s.family!r}; families are {', '.join(FAMILIES)}")
+        if s.name in slot_names or s.name in seen:
+            problems.append(f"slot {s.name!r} clashes with another slot or a parameter of the same name")
+        slot_names.add(s.name)
+    if problems:
+        raise CheckFailed(f"{comp.family} {comp.name!r}: " + "; ".join(problems))
+    notes = f"{len(comp.params)} parameter(s)"
+    if comp.family == "run_kind":
+        notes += f", {len(comp.slots)} slot(s)"
+    notes += ", defaults fit their declared types"
+    if not comp.doc:
+        notes += " (no doc: `bench list` will show an empty description; pass doc=...)"
+    return notes
+
+
+def _build(comp: Component, params: dict[str, Any]) -> Any:
+    missing = [p.name for p in comp.params if p.required and p.name not in params]
+    if missing:
+        raise CheckSkipped(f"required parameter(s) {', '.join(missing)} have no value; give the factory a "
+                           f"conformance_params attribute (e.g. {{{', '.join(repr(m) + ': ...' for m in missing)}}}) "
+                           f"so the kit can build it")
+    return comp.build(params)
+
+
+def _registered(registry: Registry | None, family: str, name: str, params: dict[str, Any]) -> Any:
+    """A component the kit itself needs (EP and BPTT for the GDU theorem, RelMSE), built from the
+    registry in use like any other: the kit imports no plugin by name."""
+    if registry is None:
+        from ..plugins import get_manager
+
+        registry = get_manager().registry
+    try:
+        comp = registry.get(family, name)
+    except LookupError:
+        raise CheckSkipped(f"needs the {family} {name!r}, which no loaded plugin registers (the built-in "
+                           f"plugins provide it; is it excluded by $BENCH_PLUGINS?)") from None
+    return comp.build(params)

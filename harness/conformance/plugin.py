@@ -1,0 +1,62 @@
+"""A whole plugin through the kit: every component it registers, with its family's checks."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..components import Component, Registry, close_match
+from .base import FAIL, PASS, CheckResult, Report
+from .build import example_params
+from .families import (algorithm_checks, dataset_checks, executor_checks, metric_checks, run_kind_checks,
+                       tracker_checks)
+from .models import model_checks
+
+
+FAMILY_CHECKS: dict[str, Callable[..., list[CheckResult]]] = {
+    "model": model_checks, "algorithm": algorithm_checks, "metric": metric_checks,
+    "dataset": dataset_checks, "run_kind": run_kind_checks, "executor": executor_checks,
+    "tracker": tracker_checks,
+}
+
+
+def component_checks(comp: Component, registry: Registry | None = None,
+                     params: dict[str, Any] | None = None) -> list[CheckResult]:
+    return FAMILY_CHECKS[comp.family](comp, params, registry=registry)
+
+
+def check_plugin(manager, plugin: str, overrides: dict[str, dict[str, Any]] | None = None) -> Report:
+    """Run every component of ``plugin`` (an entry-point name) through its family's checks.
+
+    ``overrides`` maps ``"family:name"`` to parameters that take precedence
+    over the component's example parameters.
+    """
+    info = manager.plugins.get(plugin)
+    if info is None:
+        known = sorted(manager.plugins)
+        hint = close_match(plugin, known)
+        raise LookupError(f"no plugin {plugin!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+                          + f"; installed plugins: {', '.join(known) or 'none'} (see `bench plugins`)")
+    report = Report(plugin, info.distribution, info.version, info.status, info.error)
+    if info.status == "failed":
+        report.results.append(CheckResult(f"plugin:{plugin}", "loads", FAIL, f"the plugin failed to load: "
+                                          f"{info.error}"))
+        return report
+    if info.status == "disabled":
+        report.results.append(CheckResult(f"plugin:{plugin}", "loads", FAIL,
+                                          "the plugin is disabled (BENCH_PLUGINS / BENCH_DISABLE_PLUGINS); "
+                                          "enable it to check it"))
+        return report
+    comps = manager.registry.by_plugin(plugin)
+    report.results.append(CheckResult(f"plugin:{plugin}", "loads", PASS,
+                                      f"{info.distribution or '?'} {info.version}: "
+                                      f"{len(comps)} component(s)"))
+    if not comps:
+        report.results.append(CheckResult(f"plugin:{plugin}", "components", FAIL,
+                                          "the plugin registers no component: implement a register_* hook "
+                                          "decorated with @harness.hookimpl"))
+    for comp in comps:
+        key = f"{comp.family}:{comp.name}"
+        params = (overrides or {}).get(key)
+        report.params[key] = example_params(comp, params)
+        report.results.extend(component_checks(comp, manager.registry, params))
+    return report
