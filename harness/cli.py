@@ -17,7 +17,6 @@ from .dataset import DATA_DIR_ENV
 from .plugins import PluginError, get_manager
 from .render import FORMATS, render
 from .executor import Job
-from .runner import Runner
 from .suite import SuiteError, add_trackers, load_suite, resolve_executor
 
 RESULTS_ENV = "BENCH_RESULTS_DIR"
@@ -163,6 +162,8 @@ def run(suite, results_dir, device, only, dry_run, rerun_failed, force, executor
     except SuiteError as exc:
         raise click.ClickException(str(exc)) from None
     _results_dir(results_dir, s, write=False)
+    from .runner import Runner  # torch: only the commands that run need it
+
     runner = Runner(s, manager.registry, results_dir, plugin_versions=manager.versions(), device=device,
                     rerun_failed=rerun_failed, force=force)
     todo = [r for r in runs if runner.should_run(r)]

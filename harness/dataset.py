@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:  # annotations only: `bench --help` and `bench validate` need no torch
+    import torch
+    from torch import Tensor
 
 #: Environment variable naming the data directory (``--data-dir`` sets it).
 DATA_DIR_ENV = "BENCH_DATA_DIR"

@@ -185,3 +185,17 @@ def test_a_table_of_single_runs_claims_no_standard_deviation(cli, suite_file):
     result = cli("run", path)
     assert "one run per cell: values without a standard deviation" in result.output
     assert "± std" not in result.output
+
+
+def test_help_does_not_import_torch():
+    """`bench --help` answers without importing torch (about 3 s of a 2-core machine's time): only the
+    commands that run, or that load plugins whose components need it, import it."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom harness.cli import main\n"
+            "out = CliRunner().invoke(main, ['--help'])\nassert out.exit_code == 0 and 'Commands:' in out.output\n"
+            "print('torch' in sys.modules, 'harness.runner' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"], out.stdout
