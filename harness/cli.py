@@ -179,7 +179,7 @@ def run(suite, results_dir, device, only, dry_run, rerun_failed, force, executor
     job = Job(suite_path=str(Path(suite).resolve()), results_dir=str(Path(results_dir).resolve()),
               device=device, rerun_failed=rerun_failed, force=force,
               env={k: v for k, v in os.environ.items() if k.startswith("BENCH_")}, overrides=s.overrides,
-              trackers=s.trackers, threads=threads)
+              trackers=s.trackers, threads=threads, suite=s)
     signal.signal(signal.SIGTERM, _terminate)  # kill / a scheduler's preemption: record "interrupted"
     try:
         results = executor.execute(job, runs if chosen["name"] == "local" else todo)

@@ -1,8 +1,8 @@
 """The executor contract: where and when a suite's runs execute.
 
 An executor receives a :class:`Job` (everything a worker needs to rebuild the
-runner anywhere: the suite file, the results directory, the flags) and the
-runs to do. Workers call :func:`execute_runs` on each of :func:`work_units`
+runner anywhere: the suite as parsed and validated once by the command, the
+results directory, the flags) and the runs to do. Workers call :func:`execute_runs` on each of :func:`work_units`
 (one run, or the runs the suite batches as one model), which claims the runs,
 executes and records them exactly as the in-process runner does, so results
 do not depend on the executor.
@@ -10,10 +10,11 @@ do not depend on the executor.
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .spec import RunSpec
 
@@ -29,6 +30,13 @@ class Job:
     overrides: dict = field(default_factory=dict)  # --set KEY=VALUE, applied wherever the suite is read
     trackers: list = field(default_factory=list)  # the suite's trackers and --tracker ones, resolved
     threads: int | None = None  # torch intra-op threads in every process that executes runs (--threads)
+    #: The resolved suite (picklable): workers execute it as the command parsed and validated it,
+    #: without reading the file again (which may have changed since). None: read ``suite_path``.
+    suite: Any = None
+
+    @property
+    def suite_name(self) -> str:
+        return self.suite.name if self.suite is not None else Path(self.suite_path).stem
 
     def runner(self, device: str | None = None, progress=None):
         from .plugins import get_manager
@@ -42,7 +50,10 @@ class Job:
 
             torch.set_num_threads(self.threads)
         manager = get_manager()
-        suite = load_suite(self.suite_path, manager.registry, self.overrides)
+        if self.suite is not None:
+            suite = copy.copy(self.suite)
+        else:
+            suite = load_suite(self.suite_path, manager.registry, self.overrides)
         suite.trackers = list(self.trackers) or suite.trackers
         return Runner(suite, manager.registry, Path(self.results_dir), plugin_versions=manager.versions(),
                       device=device or self.device, rerun_failed=self.rerun_failed, force=self.force,

@@ -229,3 +229,20 @@ def test_stale_claims(tmp_path):
     other = Claim(tmp_path)
     assert other.acquire()  # a dead worker's claim is broken
     other.release()
+
+
+def test_workers_execute_the_suite_as_parsed_once(env, suite_file, tmp_path):
+    """The command parses and validates the suite once and hands the resolved suite to the
+    executor: a worker never reads the file again (it may have been edited or removed since)."""
+    from harness.executor import Job, execute_runs, work_units
+    from harness.plugins import get_manager
+    from harness.suite import load_suite
+
+    path = suite_file(SUITE.format(hold=""))
+    suite = load_suite(path, get_manager().registry)
+    path.unlink()  # gone: only the parsed suite can serve
+    job = Job(suite_path=str(path), results_dir=str(tmp_path / "r"), suite=suite)
+    assert job.suite_name == suite.name
+    units = work_units(job, suite.runs)
+    results = [r for unit in units for r in execute_runs(job, unit)]
+    assert [r.status for r in results] == ["done"] * len(suite.runs)

@@ -51,7 +51,7 @@ class Submitit:
     def execute(self, job: Job, runs) -> list[RunResult]:
         if not runs:
             return []
-        suite_name = Path(job.suite_path).stem
+        suite_name = job.suite_name
         folder = Path(self.folder) if self.folder else Path(job.results_dir) / suite_name / "_slurm"
         executor = self._executor(folder)
         units = work_units(job, runs)  # one job per run, or per group of runs the suite batches
