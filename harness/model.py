@@ -221,7 +221,7 @@ class ConvergentRNN(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def dphi_dtheta(self, x: Tensor, state: State) -> dict[str, list[Tensor]]:
+    def dphi_dtheta(self, x: "Tensor | Clamped", state: State) -> dict[str, list[Tensor]]:
         """∂Φ/∂θ summed over the batch, per parameter group (autograd on Φ)."""
         groups = self.param_groups()
         flat = [p for ps in groups.values() for p in ps]

@@ -17,7 +17,7 @@ from torch import Tensor
 from torch.func import functional_call
 
 from harness.algorithm import Processes
-from harness.model import ConvergentRNN, State, per_group
+from harness.model import Clamped, ConvergentRNN, State, per_group
 from harness.update import Directions, apply_update, by_group
 
 
@@ -46,7 +46,7 @@ class BPTT:
         return {"loss": per_sample.mean(-1).detach(),
                 "error": (model.predict(state) != model.labels(y)).to(state[0].dtype).mean(-1)}
 
-    def direction(self, model: ConvergentRNN, xp: object, state: State, y: Tensor, K: int, *,
+    def direction(self, model: ConvergentRNN, xp: Tensor | Clamped, state: State, y: Tensor, K: int, *,
                   output_at: int | None = None) -> tuple[State, Tensor, Directions]:
         """From ``s_{T−K}``: K steps recording a graph, the loss at ``T`` and its gradient (BPTT's
         update before its coefficient ``−lr``); also the state at ``T`` and the per-sample loss.

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from harness.algorithm import Processes
-from harness.model import ConvergentRNN, State, per_group
+from harness.model import Clamped, ConvergentRNN, State, per_group
 from harness.update import Directions, apply_update
 
 
@@ -34,7 +34,7 @@ class EP:
         return {"loss": model.loss(free, y).mean(-1).detach(),
                 "error": (model.predict(free) != model.labels(y)).to(free[0].dtype).mean(-1)}
 
-    def direction(self, model: ConvergentRNN, xp: object, free: State, y: Tensor, K: int) -> Directions:
+    def direction(self, model: ConvergentRNN, xp: Tensor | Clamped, free: State, y: Tensor, K: int) -> Directions:
         """From the free fixed point ``s_*``: K nudged steps, then ``∂Φ/∂θ(s^β_K) − ∂Φ/∂θ(s_*)``
         (EP's update before its coefficient ``lr / (β·nudge_scale·batch)``)."""
         nudged = model.relax(xp, free, K, y, self.beta)
