@@ -6,6 +6,7 @@ Registered on the command group of :mod:`harness.cli`, which imports this module
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -36,15 +37,27 @@ def plugins(as_json):
 @click.argument("names", nargs=-1, required=True, metavar="NAME...")
 @data_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def check_plugin_(names, as_json):
+@click.option("--pytest", "pytest_args", default=None, metavar="'ARGS'",
+              help="Run the checks as pytest tests instead, one per check, with these pytest arguments "
+                   "(quoted; '' for none): e.g. --pytest \"-k theorem --junitxml=kit.xml\".")
+def check_plugin_(names, as_json, pytest_args):
     """Run the conformance kit on plugins: every component on tiny CPU inputs.
 
     NAME is an entry-point name as `bench plugins` lists it (e.g. models, or
     your own). Prints ✓ passed, ✗ failed, – skipped per check; exit status 1
-    when any check fails.
+    when any check fails. With --pytest, pytest runs them (one test per check:
+    -k, -x, --junitxml apply) and its exit status is returned.
     """
     from .conformance import check_plugin, format_report
 
+    if pytest_args is not None:
+        import shlex
+        import subprocess
+
+        command = [sys.executable, "-m", "pytest", "-p", "harness.conformance.pytest_plugin", "--pyargs",
+                   "harness.conformance.kit", "--rootdir", ".", "-c", os.devnull, "-p", "no:cacheprovider",
+                   *[a for n in names for a in ("--bench-plugin", n)], *shlex.split(pytest_args)]
+        sys.exit(subprocess.run(command).returncode)
     manager = _manager()
     reports = []
     for name in names:

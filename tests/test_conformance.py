@@ -359,3 +359,40 @@ def test_report_api():
     assert report.ok and report.count(FAIL) == 0 and report.count(PASS) == 9
     text = format_report(report)
     assert "metric:relmse\n  ✓ declaration" in text and text.endswith("plugin metrics: 9 passed, 0 failed, 0 skipped")
+
+
+def test_lazy_checks_give_the_eager_results(example_site):
+    """The pytest kit runs each check on demand (its prerequisites first): same outcomes as the
+    eager run, whatever order the checks are asked for in."""
+    from harness.conformance import model_checks
+
+    eager = {r.check: r.status for r in model_checks("hopfield")}
+    lazy = model_checks("hopfield", lazy=True)
+    assert list(lazy.plan) == list(eager) and not lazy.results  # planned, nothing run yet
+    for name in reversed(list(lazy.plan)):  # the last first: it pulls in what it needs
+        assert lazy.result(name).status == eager[name], name
+
+
+def test_check_plugin_as_pytest_tests(fake_site, tmp_path):
+    """`bench check-plugin NAME --pytest ARGS`: one pytest test per check, -k and --junitxml apply,
+    a failed check is a failure with the kit's message, what it prevented is skipped."""
+    import subprocess
+    import sys
+    import xml.etree.ElementTree as ET
+
+    from conftest import HERE
+
+    write_dist(fake_site, "bench-broken", "0.0.1", {"broken": "broken_plugin"}, {"broken_plugin": BROKEN_PLUGIN})
+    env = {**os.environ, "BENCH_PLUGINS": "broken,algorithms,metrics",
+           "PYTHONPATH": os.pathsep.join([str(fake_site), str(HERE), os.environ.get("PYTHONPATH", "")])}
+    junit = tmp_path / "kit.xml"
+    out = subprocess.run([sys.executable, "-m", "harness.cli", "check-plugin", "broken", "--pytest",
+                          f"-q -k 'leaky and not train' --junitxml={junit}"], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1, out.stdout + out.stderr
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    assert "test_conformance[model:leaky::builds]" in cases and not any("train" in n for n in cases)
+    failed = cases["test_conformance[model:leaky::param groups]"].find("failure")
+    assert failed is not None and "is trainable but in no parameter group" in failed.get("message"), failed
+    skipped = cases["test_conformance[model:leaky::dphi_dtheta]"].find("skipped")
+    assert skipped is not None and "not run: check 'param groups' failed" in skipped.get("message")

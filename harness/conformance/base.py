@@ -91,15 +91,35 @@ class Report:
 
 # -- running checks ------------------------------------------------------------
 class _Checks:
-    """Runs the checks of one component in order; a check whose prerequisite failed is skipped."""
+    """The checks of one component, in order; a check whose prerequisite failed is skipped.
 
-    def __init__(self, component: str):
+    Eager (``bench check-plugin``, :mod:`harness.testing`): each check runs when it is declared.
+    Lazy (the pytest kit, :mod:`harness.conformance.kit`): declaring only records the plan, and
+    :meth:`result` runs one check on demand, its prerequisites first, each once."""
+
+    def __init__(self, component: str, eager: bool = True):
         self.component = component
+        self.eager = eager
         self.results: list[CheckResult] = []
+        self.plan: dict[str, tuple[Callable[[], Any], tuple[str, ...]]] = {}
         self._status: dict[str, str] = {}
         self._message: dict[str, str] = {}
 
     def run(self, name: str, fn: Callable[[], Any], *, needs: Iterable[str] = ()) -> bool:
+        self.plan[name] = (fn, tuple(needs))
+        return self._execute(name) if self.eager else False
+
+    def result(self, name: str) -> CheckResult:
+        """The outcome of check ``name``, running it (and what it needs) if it has not run."""
+        if name not in self._status:
+            fn, needs = self.plan[name]
+            for dep in needs:
+                self.result(dep)
+            self._execute(name)
+        return next(r for r in self.results if r.check == name)
+
+    def _execute(self, name: str) -> bool:
+        fn, needs = self.plan[name]
         for dep in needs:
             status = self._status.get(dep)
             if status == SKIP:  # same reason, e.g. derives_from_phi is False

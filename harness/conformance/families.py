@@ -50,7 +50,7 @@ class _KitNet(ConvergentRNN):
 
 
 def algorithm_checks(algorithm: Any, params: dict[str, Any] | None = None, *,
-                     registry: Registry | None = None) -> list[CheckResult]:
+                     registry: Registry | None = None, lazy: bool = False) -> list[CheckResult] | _Checks:
     """train_step and processes of an algorithm on the kit's tiny Φ-only net (float64)."""
     comp = as_component("algorithm", algorithm, registry)
     model = _KitNet()
@@ -114,17 +114,17 @@ def algorithm_checks(algorithm: Any, params: dict[str, Any] | None = None, *,
                               "under torch.no_grad())")
         return f"updated the parameters in place, returned {sorted(out)}"
 
-    c = _Checks(f"algorithm:{comp.name}")
+    c = _Checks(f"algorithm:{comp.name}", eager=not lazy)
     c.run("declaration", lambda: _check_declaration(comp, registry))
     c.run("builds", builds)
     c.run("processes", processes, needs=["builds"])
     c.run("train step", train_step, needs=["builds"])
-    return c.results
+    return c if lazy else c.results  # lazy: the plan, for the pytest kit
 
 
 # -- metrics -------------------------------------------------------------------
 def metric_checks(metric: Any, params: dict[str, Any] | None = None, *,
-                  registry: Registry | None = None) -> list[CheckResult]:
+                  registry: Registry | None = None, lazy: bool = False) -> list[CheckResult] | _Checks:
     comp = as_component("metric", metric, registry)
     params = example_params(comp, params)
     state: dict[str, Any] = {}
@@ -162,17 +162,17 @@ def metric_checks(metric: Any, params: dict[str, Any] | None = None, *,
                                   f"least as well as any other pair")
         return f"identical {same:.4g}, different {other:.4g}, opposite {flipped:.4g} (floats)"
 
-    c = _Checks(f"metric:{comp.name}")
+    c = _Checks(f"metric:{comp.name}", eager=not lazy)
     c.run("declaration", lambda: _check_declaration(comp, registry))
     c.run("builds", builds)
     c.run("direction", direction, needs=["builds"])
     c.run("values", values, needs=["direction"])
-    return c.results
+    return c if lazy else c.results  # lazy: the plan, for the pytest kit
 
 
 # -- datasets ------------------------------------------------------------------
 def dataset_checks(dataset: Any, params: dict[str, Any] | None = None, *,
-                   registry: Registry | None = None) -> list[CheckResult]:
+                   registry: Registry | None = None, lazy: bool = False) -> list[CheckResult] | _Checks:
     from ..dataset import Split, Splits
 
     comp = as_component("dataset", dataset, registry)
@@ -220,16 +220,16 @@ def dataset_checks(dataset: Any, params: dict[str, Any] | None = None, *,
             out = [len(splits.train), len(splits.test), k, tuple(splits.train.x.shape[1:])]
         return f"train {out[0]}, test {out[1]}, {out[2]} classes, inputs {out[3]}; float32 and float64"
 
-    c = _Checks(f"dataset:{comp.name}")
+    c = _Checks(f"dataset:{comp.name}", eager=not lazy)
     c.run("declaration", lambda: _check_declaration(comp, registry))
     c.run("builds", builds)
     c.run("load", load, needs=["builds"])
-    return c.results
+    return c if lazy else c.results  # lazy: the plan, for the pytest kit
 
 
 # -- run kinds and executors --------------------------------------------------------
 def run_kind_checks(kind: Any, params: dict[str, Any] | None = None, *,
-                    registry: Registry | None = None) -> list[CheckResult]:
+                    registry: Registry | None = None, lazy: bool = False) -> list[CheckResult] | _Checks:
     comp = as_component("run_kind", kind, registry)
     params = example_params(comp, params)
 
@@ -255,15 +255,15 @@ def run_kind_checks(kind: Any, params: dict[str, Any] | None = None, *,
                               f"a callable execute(ctx)")
         return f"{type(execute).__name__} with {params}, callable"
 
-    c = _Checks(f"run_kind:{comp.name}")
+    c = _Checks(f"run_kind:{comp.name}", eager=not lazy)
     c.run("declaration", lambda: _check_declaration(comp, registry))
     c.run("slots", slots)
     c.run("builds", builds, needs=["declaration"])
-    return c.results
+    return c if lazy else c.results  # lazy: the plan, for the pytest kit
 
 
 def executor_checks(executor: Any, params: dict[str, Any] | None = None, *,
-                    registry: Registry | None = None) -> list[CheckResult]:
+                    registry: Registry | None = None, lazy: bool = False) -> list[CheckResult] | _Checks:
     comp = as_component("executor", executor, registry)
     params = example_params(comp, params)
 
@@ -274,14 +274,14 @@ def executor_checks(executor: Any, params: dict[str, Any] | None = None, *,
                               "(see harness.executor.Executor)")
         return f"{type(ex).__name__}, has execute(job, runs)"
 
-    c = _Checks(f"executor:{comp.name}")
+    c = _Checks(f"executor:{comp.name}", eager=not lazy)
     c.run("declaration", lambda: _check_declaration(comp, registry))
     c.run("builds", builds, needs=["declaration"])
-    return c.results
+    return c if lazy else c.results  # lazy: the plan, for the pytest kit
 
 
 def tracker_checks(tracker: Any, params: dict[str, Any] | None = None, *,
-                   registry: Registry | None = None) -> list[CheckResult]:
+                   registry: Registry | None = None, lazy: bool = False) -> list[CheckResult] | _Checks:
     comp = as_component("tracker", tracker, registry)
     params = example_params(comp, params)
 
@@ -292,7 +292,7 @@ def tracker_checks(tracker: Any, params: dict[str, Any] | None = None, *,
             raise CheckFailed("a tracker has start, log_epoch and/or finish (see harness.tracker.Tracker)")
         return f"{type(t).__name__}, has {', '.join(methods)}"
 
-    c = _Checks(f"tracker:{comp.name}")
+    c = _Checks(f"tracker:{comp.name}", eager=not lazy)
     c.run("declaration", lambda: _check_declaration(comp, registry))
     c.run("builds", builds, needs=["declaration"])
-    return c.results
+    return c if lazy else c.results  # lazy: the plan, for the pytest kit

@@ -449,12 +449,12 @@ class _ModelKit:
 
 def model_checks(model: Any, params: dict[str, Any] | None = None, *, registry: Registry | None = None,
                  input_shape: Iterable[int] | None = None, seed: int = 0,
-                 theorem: bool = True) -> list[CheckResult]:
+                 theorem: bool = True, lazy: bool = False) -> list[CheckResult] | _Checks:
     """Every check of a model (a name, a Component or a factory), built with :func:`example_params`."""
     comp = as_component("model", model, registry)
     params = example_params(comp, params)
     kit = _ModelKit(comp, params, registry, tuple(input_shape) if input_shape is not None else None, seed)
-    c = _Checks(f"model:{comp.name}")
+    c = _Checks(f"model:{comp.name}", eager=not lazy)
     c.run("declaration", lambda: _check_declaration(comp, registry))
     c.run("builds", kit.builds)
     c.run("state", kit.state, needs=["builds"])
@@ -470,4 +470,4 @@ def model_checks(model: Any, params: dict[str, Any] | None = None, *, registry: 
         c.run("GDU theorem", kit.theorem, needs=["F = ∂Φ/∂s", "nudge", "dphi_dtheta"])
     c.run("EP train step", lambda: kit.train_step("ep"), needs=["param groups", "step shapes"])
     c.run("BPTT train step", lambda: kit.train_step("bptt"), needs=["param groups", "step shapes"])
-    return c.results
+    return c if lazy else c.results  # lazy: the plan, for the pytest kit

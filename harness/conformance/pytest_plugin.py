@@ -1,0 +1,70 @@
+"""The conformance kit as pytest tests: one test per check of each component of a plugin.
+
+``pytest -p harness.conformance.pytest_plugin --pyargs harness.conformance.kit --bench-plugin NAME``
+collects a test ``<family>:<component>::<check>`` for every check of every component of the
+installed plugin NAME, so ``-k``, ``-x``, ``--junitxml`` and the rest of pytest apply. A check runs when its test
+does, after the checks it needs (once each); a skipped check is a pytest skip with its reason,
+a failed one a failure with the kit's message. ``bench check-plugin NAME --pytest`` runs the
+same from the command line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+
+def pytest_addoption(parser: Any) -> None:
+    group = parser.getgroup("bench", "eqprop-bench conformance kit")
+    group.addoption("--bench-plugin", action="append", default=[], metavar="NAME",
+                    help="check every component of this installed bench plugin (repeatable)")
+
+
+class _PluginLoad:
+    """A plugin that could not be checked at all (unknown, failed to load, disabled, empty)."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+def _plans(names: list[str]) -> list[tuple[str, Any]]:
+    from ..plugins import get_manager
+    from .plugin import check_plugin_header, component_checks
+
+    manager = get_manager()
+    out: list[tuple[str, Any]] = []
+    for name in names:
+        problem = check_plugin_header(manager, name)
+        if problem is not None:
+            out.append((f"plugin:{name}::loads", _PluginLoad(problem)))
+            continue
+        for comp in manager.registry.by_plugin(name):
+            checks = component_checks(comp, manager.registry, lazy=True)
+            out += [(f"{comp.family}:{comp.name}::{check}", (checks, check)) for check in checks.plan]
+    return out
+
+
+def pytest_generate_tests(metafunc: Any) -> None:
+    if "bench_check" not in metafunc.fixturenames:
+        return
+    names = metafunc.config.getoption("bench_plugin")
+    if not names:
+        raise pytest.UsageError("the conformance kit needs --bench-plugin NAME (an installed bench plugin, "
+                                "as `bench plugins` lists it)")
+    plans = _plans(names)
+    metafunc.parametrize("bench_check", [p for _, p in plans], ids=[i for i, _ in plans])
+
+
+def run_check(bench_check: Any) -> None:
+    """The body of the kit's one test function: report the check's outcome to pytest."""
+    from .base import FAIL, SKIP
+
+    if isinstance(bench_check, _PluginLoad):
+        pytest.fail(bench_check.message, pytrace=False)
+    checks, name = bench_check
+    result = checks.result(name)
+    if result.status == SKIP:
+        pytest.skip(result.message)
+    if result.status == FAIL:
+        pytest.fail(result.message, pytrace=False)
