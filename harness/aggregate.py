@@ -16,7 +16,7 @@ import pandas as pd
 
 from .components import close_match
 from .claims import live_claim
-from .store import CorruptResult, RunStore
+from .store import CorruptResult, RunStore, Status
 from .spec import Suite, TableSpec
 
 class TableError(ValueError):
@@ -52,9 +52,9 @@ def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame
         store = RunStore(base / run.id)
         attrs = run.attributes()
         status = store.status_record()
-        state = status.get("status", "missing")
-        if state == "running" and live_claim(store.dir) is None:
-            state = "interrupted"  # its worker died without recording an outcome
+        state = status.get("status", Status.MISSING)
+        if state == Status.RUNNING and live_claim(store.dir) is None:
+            state = Status.INTERRUPTED  # its worker died without recording an outcome
         run_rows.append({**attrs, "status": state, "seconds": status.get("seconds"),
                          "error": status.get("error", ""), "warnings": status.get("warnings", []),
                          "resumed": status.get("resumed"),
@@ -63,7 +63,7 @@ def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame
             try:
                 final = store.metrics()["final"]
             except (CorruptResult, OSError):  # damaged since status_record read it: count it so
-                run_rows[-1].update(status="corrupt")
+                run_rows[-1].update(status=Status.CORRUPT)
                 continue
             records += [{**attrs, **rec} for rec in final]
     runs = pd.DataFrame(run_rows)

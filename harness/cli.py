@@ -17,6 +17,7 @@ from .dataset import DATA_DIR_ENV
 from .plugins import PluginError, get_manager
 from .render import FORMATS, render
 from .executor import Job
+from .store import UNSUCCESSFUL, Status
 from .suite import SuiteError, add_trackers, load_suite, resolve_executor
 
 RESULTS_ENV = "BENCH_RESULTS_DIR"
@@ -194,7 +195,7 @@ def run(suite, results_dir, device, only, dry_run, rerun_failed, force, executor
         click.echo(f"follow with: bench status {suite}; when done: bench table {suite}", err=True)
         return
     by_id = {r.id: r for r in runs}
-    bad = [r for r in results if r.status.split(":")[-1] in ("failed", "diverged", "interrupted")]
+    bad = [r for r in results if r.status.split(":")[-1] in (Status.FAILED, Status.DIVERGED, Status.INTERRUPTED)]
     for r in bad:
         store = runner.store(by_id[r.run_id])
         error = r.error or store.status_record().get("error", "")
@@ -412,7 +413,7 @@ def status(suite, results_dir, only, overrides):
     click.echo("total: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     if not only:
         _report_foreign(Path(results_dir) / s.name, {r.id for r in s.runs})
-    if any(counts.get(k) for k in ("failed", "diverged", "corrupt")):
+    if any(counts.get(k) for k in UNSUCCESSFUL):
         sys.exit(1)  # scripts and CI can tell a suite that did not finish cleanly
 
 

@@ -27,7 +27,7 @@ from .components import Registry
 from .context import Diverged, RunContext
 from .environment import environment, pick_device, seed_everything
 from .progress import Progress
-from .store import NEXT, RunStore, replace_run, write_json
+from .store import NEXT, RunStore, Status, replace_run, write_json
 from .spec import RunSpec, Suite
 from .tracker import Trackers
 
@@ -167,14 +167,14 @@ class Runner:
         status = self.store(run).status()
         if self.force:
             return True
-        if status == "done":
+        if status == Status.DONE:
             return not self.store(run).is_complete()
-        return status not in ("failed", "diverged") or self.rerun_failed
+        return status not in (Status.FAILED, Status.DIVERGED) or self.rerun_failed
 
     def _attempt_store(self, run: RunSpec) -> RunStore:
         """Where this attempt writes: the run's directory, or beside a recorded outcome."""
         live = self.store(run)
-        if live.status() in ("missing", "interrupted", "running"):
+        if live.status() in (Status.MISSING, Status.INTERRUPTED, Status.RUNNING):
             return live  # nothing finished to protect (and an interrupted run resumes in place)
         staged = RunStore(live.dir / NEXT)
         shutil.rmtree(staged.dir, ignore_errors=True)  # a crashed earlier attempt
@@ -186,12 +186,12 @@ class Runner:
         for run in runs:
             store = self._attempts[run.id]
             (store.dir / "error.txt").unlink(missing_ok=True)
-            write_json(store.dir / "status.json", {"status": "running", "started": _now()})
+            write_json(store.dir / "status.json", {"status": Status.RUNNING, "started": _now()})
             extra = {"overrides": self.suite.overrides} if self.suite.overrides else {}
             write_json(store.dir / "config.json", {"suite": self.suite.name, "suite_file": str(self.suite.path),
                                                    **extra, **run.config()})
         ctxs: list[RunContext] = []
-        status, error = "done", ""
+        status, error = Status.DONE, ""
         try:
             device = pick_device(self.device_override or runs[0].device)
             env = environment(device, self.plugin_versions)
@@ -209,16 +209,16 @@ class Runner:
             else:
                 execute.execute_batch(ctxs)  # seeds each member itself (ctx.seed)
         except KeyboardInterrupt:
-            status, error = "interrupted", "interrupted by the user (KeyboardInterrupt)\n"
+            status, error = Status.INTERRUPTED, "interrupted by the user (KeyboardInterrupt)\n"
             self._finish(runs, ctxs, status, error, started)
             raise
         except Diverged as exc:
-            status, error = "diverged", f"{exc}\n"
+            status, error = Status.DIVERGED, f"{exc}\n"
         except torch.OutOfMemoryError:
-            status, error = "failed", "out of memory: lower batch_size or run on a larger device\n" \
+            status, error = Status.FAILED, "out of memory: lower batch_size or run on a larger device\n" \
                 + traceback.format_exc()
         except Exception:
-            status, error = "failed", traceback.format_exc()
+            status, error = Status.FAILED, traceback.format_exc()
         return self._finish(runs, ctxs, status, error, started)
 
     def _finish(self, runs: list[RunSpec], ctxs: list[RunContext], status: str, error: str,
@@ -227,18 +227,18 @@ class Runner:
         outcomes = []
         for i, run in enumerate(runs):
             store, ctx = self._attempts[run.id], ctxs[i] if i < len(ctxs) else None
-            bad = [r for r in ctx.final if r["value"] != r["value"]] if ctx and status == "done" else []
+            bad = [r for r in ctx.final if r["value"] != r["value"]] if ctx and status == Status.DONE else []
             if ctx is not None and ctx.diverged:  # a member of a batch that blew up (the others went on)
-                status_i, error_i = "diverged", f"{ctx.diverged}\n"
+                status_i, error_i = Status.DIVERGED, f"{ctx.diverged}\n"
             elif bad:
-                status_i, error_i = "diverged", f"metric {bad[0]['metric']} is NaN\n"
+                status_i, error_i = Status.DIVERGED, f"metric {bad[0]['metric']} is NaN\n"
             else:
                 status_i, error_i = status, error
             metrics = {"final": ctx.final if ctx else [], "curves": ctx.curves if ctx else []}
             write_json(store.dir / "metrics.json", metrics)
             if error_i:
                 (store.dir / "error.txt").write_text(error_i)
-            if status_i == "done":
+            if status_i == Status.DONE:
                 store.checkpoint.unlink(missing_ok=True)  # only unfinished runs need one
             # status.json goes last: "done" is only ever written after the metrics are in place.
             earlier = ctx.earlier_seconds if ctx is not None else 0.0
@@ -247,7 +247,7 @@ class Runner:
             if earlier:  # resumed from a checkpoint: say so, with the part this invocation took
                 record["resumed"] = {"earlier_seconds": round(earlier, 3), "this_invocation": round(seconds, 3)}
             if ctx is not None:
-                ctx.trackers.finish(status_i, ctx.final if status_i == "done" else [])
+                ctx.trackers.finish(status_i, ctx.final if status_i == Status.DONE else [])
                 ctx.warnings += ctx.trackers.warnings
             if ctx is not None and ctx.warnings:
                 record["warnings"] = ctx.warnings
@@ -263,7 +263,7 @@ class Runner:
         live = self.store(run)
         if attempt.dir == live.dir:
             return ""
-        if live.status() == "done" and status != "done":
+        if live.status() == Status.DONE and status != Status.DONE:
             shutil.rmtree(attempt.dir, ignore_errors=True)
             return f"(the earlier done result of {run.id} is kept)"
         replace_run(live.dir, attempt.dir)

@@ -25,9 +25,26 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from enum import StrEnum
 from typing import Any, Callable
 
-STATUSES = ("done", "failed", "diverged", "interrupted", "running")
+class Status(StrEnum):
+    """A run's state. The first five are what status.json records; a reader finds the last two
+    (no status.json yet; a result file that cannot be read)."""
+
+    DONE = "done"
+    FAILED = "failed"
+    DIVERGED = "diverged"
+    INTERRUPTED = "interrupted"
+    RUNNING = "running"
+    MISSING = "missing"
+    CORRUPT = "corrupt"
+
+
+#: The states status.json may hold.
+STATUSES = (Status.DONE, Status.FAILED, Status.DIVERGED, Status.INTERRUPTED, Status.RUNNING)
+#: Outcomes that did not finish cleanly: `bench status` exits 1, `bench run` re-runs them only on request.
+UNSUCCESSFUL = (Status.FAILED, Status.DIVERGED, Status.CORRUPT)
 #: Where a re-run of a recorded run writes (inside its directory), and where the old files wait
 #: during the swap; both are removed once it is over.
 NEXT, PREV = ".next", ".prev"
@@ -138,11 +155,11 @@ class RunStore:
                 self.metrics(required=True)  # metrics.json is written before status.json
         except FileNotFoundError as exc:
             if Path(exc.filename or "").name == "metrics.json":
-                return {"status": "corrupt", "error": f"{exc.filename} is missing; the next `bench run` "
+                return {"status": Status.CORRUPT, "error": f"{exc.filename} is missing; the next `bench run` "
                         "re-runs this run"}
-            return {"status": "missing"}
+            return {"status": Status.MISSING}
         except (CorruptResult, OSError) as exc:
-            return {"status": "corrupt", "error": f"{exc}; the next `bench run` re-runs this run"}
+            return {"status": Status.CORRUPT, "error": f"{exc}; the next `bench run` re-runs this run"}
         return record
 
     def is_complete(self) -> bool:
