@@ -59,7 +59,7 @@ def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame
                          "error": status.get("error", ""), "warnings": status.get("warnings", []),
                          "resumed": status.get("resumed"),
                          "_config": _config_key(run)})
-        if state == "done":
+        if state == Status.DONE:
             try:
                 final = store.metrics()["final"]
             except (CorruptResult, OSError):  # damaged since status_record read it: count it so
@@ -204,8 +204,8 @@ def summarize(suite: Suite, spec: TableSpec, runs: pd.DataFrame, records: pd.Dat
     # Completeness is a property of runs: count expected / done per run-level group.
     run_dims = [d for d in dims if d in runs.columns]
     if not runs.empty:
-        counts = (runs.assign(done=runs["status"].eq("done"), failed=runs["status"].eq("failed"),
-                              diverged=runs["status"].eq("diverged"), corrupt=runs["status"].eq("corrupt"))
+        counts = (runs.assign(done=runs["status"].eq(Status.DONE), failed=runs["status"].eq(Status.FAILED),
+                              diverged=runs["status"].eq(Status.DIVERGED), corrupt=runs["status"].eq(Status.CORRUPT))
                   .groupby(run_dims or (lambda _: 0), sort=False)
                   .agg(expected=("status", "size"), done=("done", "sum"), failed=("failed", "sum"),
                        diverged=("diverged", "sum"), corrupt=("corrupt", "sum"))

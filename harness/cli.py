@@ -291,7 +291,7 @@ def table(suite, results_dir, fmt, name, output, long, overrides):
         raise click.ClickException(f"{suite}: the suite declares no [tables.NAME]; add one to lay out results")
     if name is None or name in s.tables:
         _results_dir(results_dir, s, write=False)
-        if not (collect(s, results_dir)[0]["status"] == "done").any():
+        if not (collect(s, results_dir)[0]["status"] == Status.DONE).any():
             raise click.ClickException(f"no finished run of suite {s.name!r} in {Path(results_dir) / s.name} yet: "
                                        f"`bench run {suite}` makes them (`bench status {suite}` shows each run)")
     _print_tables(s, results_dir, name, fmt, output, long)

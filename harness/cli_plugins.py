@@ -51,6 +51,9 @@ def check_plugin_(names, as_json, pytest_args):
     from .conformance import check_plugin, format_report
 
     if pytest_args is not None:
+        if as_json:
+            raise click.UsageError("--json and --pytest do not combine: pytest reports with its own options "
+                                   "(e.g. --pytest \"--junitxml=kit.xml\")")
         import shlex
         import subprocess
 

@@ -121,7 +121,8 @@ class RunContext:
             return None
         if saved.get("config") != self.spec.config():
             return None
-        # a resumed run reports its whole wall time, not only the last invocation's
+        # a resumed run reports its wall time up to its last checkpoint plus this invocation's, not
+        # only the last invocation's (a run kind that discards the state resets it to 0)
         self.earlier_seconds = float(saved.get("elapsed", 0.0))
         return saved["state"]
 

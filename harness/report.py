@@ -17,7 +17,7 @@ from typing import Any
 from .aggregate import at_epoch, collect, summarize
 from .components import Registry
 from .render import render
-from .store import CorruptResult, RunStore, read_record
+from .store import CorruptResult, RunStore, Status, read_record
 from .spec import Suite
 
 ENV_KEYS = ("python", "torch", "cuda", "cudnn", "device", "device_name", "platform", "cpu_model", "cpu_capability",
@@ -74,7 +74,7 @@ def write_report(suite: Suite, results_dir: Path, output: Path | None = None, *,
     lines = [f"# {suite.name}", ""]
     if suite.description:
         lines += [suite.description.strip(), ""]
-    done = int((runs["status"] == "done").sum()) if len(runs) else 0
+    done = int((runs["status"] == Status.DONE).sum()) if len(runs) else 0
     finished = [RunStore(results_dir / suite.name / r.id).status_record().get("finished") for r in suite.runs]
     finished = sorted(f for f in finished if f)
     lines += [f"Suite file `{suite.path}`; {done}/{len(suite.runs)} runs done"

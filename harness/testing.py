@@ -54,7 +54,7 @@ def check_model(model: Any, *, input_shape: Iterable[int] | None = None, seed: i
 
 
 def check_algorithm(algorithm: Any, *, manager: PluginManager | None = None, **params: Any) -> list[CheckResult]:
-    """processes() and train_step() on a tiny built-in EB net."""
+    """processes() and train_step() on the kit's own tiny Φ-only net (float64)."""
     return assert_passed(_c.algorithm_checks(algorithm, params, registry=_registry(manager)))
 
 

@@ -176,3 +176,15 @@ def test_the_kit_on_a_third_party_package_imports_no_builtin_plugin(fake_site):
     assert "IMPORTED []" in out.stdout, out.stdout
     assert "✓ F = ∂Φ/∂s" in out.stdout and "– GDU theorem: needs the algorithm 'bptt', which no loaded plugin " \
         "registers" in out.stdout, out.stdout
+
+
+def test_a_clipped_model_claiming_exact_gdu_is_refused():
+    """clip_range with derives_from_phi = True would run the GDU theorem on clipped dynamics."""
+    from harness.conformance import FAIL, model_checks
+
+    class ClippedClaimsExact(DerivedTiny):
+        clip_range = (0.0, 1.0)
+
+    results = {r.check: r for r in model_checks(ClippedClaimsExact)}
+    assert results["F = ∂Φ/∂s"].status == FAIL and "set derives_from_phi = False" in results["F = ∂Φ/∂s"].message
+    assert results["GDU theorem"].message == "not run: check 'F = ∂Φ/∂s' failed"

@@ -259,6 +259,9 @@ class _ModelKit:
 
     def f_is_grad_phi(self):
         m = self.model64()
+        if m.clip_range is not None and m.derives_from_phi:
+            raise CheckFailed(f"clip_range = {list(m.clip_range)} but derives_from_phi = True: a clipped F is not "
+                              f"∂Φ/∂s where it clips, so the GDU theorem is not exact; set derives_from_phi = False")
         if type(m).step is ConvergentRNN.step:
             return "step derived from Φ (the generic step: ∂Φ/∂s by autograd, the nudge" + \
                 (f", the clip to {list(m.clip_range)})" if m.clip_range is not None else ")")

@@ -164,6 +164,8 @@ def curves_figure(frame, title: str):
         algo = part["algo"].iloc[0]
         color = ALGORITHM_COLORS.get(algo) or next(colors)
         for ax, col in zip(axes, ("train_error", "test_error")):
+            if col not in part:  # no run of the suite recorded it (e.g. eval_train = false everywhere)
+                continue
             g = part.dropna(subset=[col]).groupby("epoch")[col]
             if not g.ngroups:
                 continue
@@ -182,7 +184,7 @@ def curves_figure(frame, title: str):
         ax.set_ylabel("error (%)")
         if len(epochs_all) <= 12:
             ax.set_xticks(epochs_all)
-        vals = frame[col.replace(" ", "_")].dropna()
+        vals = frame[col.replace(" ", "_")].dropna() if col.replace(" ", "_") in frame else []
         if spans_decades(vals):
             ax.set_yscale("log")
         else:

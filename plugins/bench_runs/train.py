@@ -182,6 +182,8 @@ class Train:
         S = len(ctxs)
         saved = [ctx.load_checkpoint() if self.checkpoint else None for ctx in ctxs]
         if any(s is None for s in saved) or len({s["epoch"] for s in saved}) != 1:
+            for ctx in ctxs:  # starting afresh: no earlier invocation's time belongs to this run
+                ctx.earlier_seconds = 0.0
             return 1, [[] for _ in ctxs]
         if model.members:
             state = {k: torch.stack([s["model"][k] for s in saved]) for k in saved[0]["model"]}
