@@ -109,6 +109,10 @@ class _Checks:
         self.plan[name] = (fn, tuple(needs))
         return self._execute(name) if self.eager else False
 
+    def outcome(self) -> "list[CheckResult] | _Checks":
+        """What a family's checks return: the results when eager, the plan itself when lazy."""
+        return self.results if self.eager else self
+
     def result(self, name: str) -> CheckResult:
         """The outcome of check ``name``, running it (and what it needs) if it has not run."""
         if name not in self._status:

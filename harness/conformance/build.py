@@ -8,7 +8,7 @@ import inspect
 from typing import Any
 
 from ..components import FAMILIES, Component, Param, Registry, Slot, check_type, close_match, type_name
-from .base import CheckFailed, CheckSkipped
+from .base import CheckFailed, CheckSkipped, _Checks
 
 
 # -- examples ------------------------------------------------------------------
@@ -118,3 +118,11 @@ def _registered(registry: Registry | None, family: str, name: str, params: dict[
         raise CheckSkipped(f"needs the {family} {name!r}, which no loaded plugin registers (the built-in "
                            f"plugins provide it; is it excluded by $BENCH_PLUGINS?)") from None
     return comp.build(params)
+
+
+def start_checks(comp: Component, registry: Registry | None, lazy: bool) -> _Checks:
+    """The checks of ``comp``, opened with the declaration check every family shares; eager, or
+    (``lazy``) only planned, for the pytest kit."""
+    c = _Checks(f"{comp.family}:{comp.name}", eager=not lazy)
+    c.run("declaration", lambda: _check_declaration(comp, registry))
+    return c

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from ..components import Registry
 from ..model import ConvergentRNN
 from .base import D64, CheckFailed, CheckResult, CheckSkipped, _Checks, _shape
-from .build import _build, _check_declaration, _skip_reason, as_component, example_params
+from .build import _build, _skip_reason, as_component, example_params, start_checks
 
 
 # -- algorithms ------------------------------------------------------------------
@@ -114,12 +114,11 @@ def algorithm_checks(algorithm: Any, params: dict[str, Any] | None = None, *,
                               "under torch.no_grad())")
         return f"updated the parameters in place, returned {sorted(out)}"
 
-    c = _Checks(f"algorithm:{comp.name}", eager=not lazy)
-    c.run("declaration", lambda: _check_declaration(comp, registry))
+    c = start_checks(comp, registry, lazy)
     c.run("builds", builds)
     c.run("processes", processes, needs=["builds"])
     c.run("train step", train_step, needs=["builds"])
-    return c if lazy else c.results  # lazy: the plan, for the pytest kit
+    return c.outcome()
 
 
 # -- metrics -------------------------------------------------------------------
@@ -162,12 +161,11 @@ def metric_checks(metric: Any, params: dict[str, Any] | None = None, *,
                                   f"least as well as any other pair")
         return f"identical {same:.4g}, different {other:.4g}, opposite {flipped:.4g} (floats)"
 
-    c = _Checks(f"metric:{comp.name}", eager=not lazy)
-    c.run("declaration", lambda: _check_declaration(comp, registry))
+    c = start_checks(comp, registry, lazy)
     c.run("builds", builds)
     c.run("direction", direction, needs=["builds"])
     c.run("values", values, needs=["direction"])
-    return c if lazy else c.results  # lazy: the plan, for the pytest kit
+    return c.outcome()
 
 
 # -- datasets ------------------------------------------------------------------
@@ -220,11 +218,10 @@ def dataset_checks(dataset: Any, params: dict[str, Any] | None = None, *,
             out = [len(splits.train), len(splits.test), k, tuple(splits.train.x.shape[1:])]
         return f"train {out[0]}, test {out[1]}, {out[2]} classes, inputs {out[3]}; float32 and float64"
 
-    c = _Checks(f"dataset:{comp.name}", eager=not lazy)
-    c.run("declaration", lambda: _check_declaration(comp, registry))
+    c = start_checks(comp, registry, lazy)
     c.run("builds", builds)
     c.run("load", load, needs=["builds"])
-    return c if lazy else c.results  # lazy: the plan, for the pytest kit
+    return c.outcome()
 
 
 # -- run kinds and executors --------------------------------------------------------
@@ -255,11 +252,10 @@ def run_kind_checks(kind: Any, params: dict[str, Any] | None = None, *,
                               f"a callable execute(ctx)")
         return f"{type(execute).__name__} with {params}, callable"
 
-    c = _Checks(f"run_kind:{comp.name}", eager=not lazy)
-    c.run("declaration", lambda: _check_declaration(comp, registry))
+    c = start_checks(comp, registry, lazy)
     c.run("slots", slots)
     c.run("builds", builds, needs=["declaration"])
-    return c if lazy else c.results  # lazy: the plan, for the pytest kit
+    return c.outcome()
 
 
 def executor_checks(executor: Any, params: dict[str, Any] | None = None, *,
@@ -274,10 +270,9 @@ def executor_checks(executor: Any, params: dict[str, Any] | None = None, *,
                               "(see harness.executor.Executor)")
         return f"{type(ex).__name__}, has execute(job, runs)"
 
-    c = _Checks(f"executor:{comp.name}", eager=not lazy)
-    c.run("declaration", lambda: _check_declaration(comp, registry))
+    c = start_checks(comp, registry, lazy)
     c.run("builds", builds, needs=["declaration"])
-    return c if lazy else c.results  # lazy: the plan, for the pytest kit
+    return c.outcome()
 
 
 def tracker_checks(tracker: Any, params: dict[str, Any] | None = None, *,
@@ -292,7 +287,6 @@ def tracker_checks(tracker: Any, params: dict[str, Any] | None = None, *,
             raise CheckFailed("a tracker has start, log_epoch and/or finish (see harness.tracker.Tracker)")
         return f"{type(t).__name__}, has {', '.join(methods)}"
 
-    c = _Checks(f"tracker:{comp.name}", eager=not lazy)
-    c.run("declaration", lambda: _check_declaration(comp, registry))
+    c = start_checks(comp, registry, lazy)
     c.run("builds", builds, needs=["declaration"])
-    return c if lazy else c.results  # lazy: the plan, for the pytest kit
+    return c.outcome()

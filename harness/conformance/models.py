@@ -14,7 +14,7 @@ from ..components import Component, Registry
 from ..model import ConvergentRNN
 from .base import (D64, MAX_RELAX_STEPS, TOL_EXACT, TOL_SETTLED, THEOREM_BETA, THEOREM_K, THEOREM_RELMSE,
                    CheckFailed, CheckResult, CheckSkipped, _Checks, _maxdiff, _scale, _seeded, _shape)
-from .build import _build, _check_declaration, _registered, as_component, example_params
+from .build import _build, _registered, as_component, example_params, start_checks
 
 
 # -- models --------------------------------------------------------------------
@@ -44,6 +44,12 @@ class _ModelKit:
     def random_state(self, model: ConvergentRNN, x: Tensor, offset: int = 0) -> tuple[Tensor, ...]:
         g = torch.Generator().manual_seed(7 + offset + self.seed)
         return tuple((torch.rand(s.shape, generator=g) * 1.2 - 0.1).to(x.dtype) for s in model.init_state(x))
+
+    def case64(self) -> tuple[ConvergentRNN, Tensor, Tensor, tuple[Tensor, ...]]:
+        """A float64 copy of the model, a batch (x, one-hot y) and a random state: the numerical checks' case."""
+        m = self.model64()
+        x, y = self.data(m, D64)
+        return m, x, y, self.random_state(m, x)
 
     def model64(self) -> ConvergentRNN:
         return copy.deepcopy(self.model).to(D64)
@@ -130,9 +136,7 @@ class _ModelKit:
         return "step keeps every layer's shape and dtype, free and nudged"
 
     def nudge(self):
-        m = self.model64()
-        x, y = self.data(m, D64)
-        s = self.random_state(m, x)
+        m, x, y, s = self.case64()
         beta = 0.1
         with torch.no_grad():
             free, nudged = m.step(x, s), m.step(x, s, y, beta)
@@ -214,9 +218,7 @@ class _ModelKit:
         return f"{len(groups)} group(s) ({', '.join(groups)}) cover the {len(names)} parameter tensors once each"
 
     def phi(self):
-        m = self.model64()
-        x, _ = self.data(m, D64)
-        s = self.random_state(m, x)
+        m, x, _, s = self.case64()
         with torch.no_grad():
             v = m.phi(x, s)
         if not isinstance(v, Tensor) or v.shape != (self.B,):
@@ -232,9 +234,7 @@ class _ModelKit:
         return f"shape ({self.B},), per sample, finite"
 
     def dphi_dtheta(self):
-        m = self.model64()
-        x, _ = self.data(m, D64)
-        s = self.random_state(m, x)
+        m, x, _, s = self.case64()
         got = m.dphi_dtheta(x, s)
         ref = ConvergentRNN.dphi_dtheta(m, x, s)
         if set(got) != set(ref):
@@ -270,45 +270,39 @@ class _ModelKit:
         if not m.derives_from_phi:
             raise CheckSkipped("derives_from_phi is False: F is not ∂Φ/∂s, so the GDU theorem holds only "
                                "approximately (measure it with a gdu run)")
-        x, _ = self.data(m, D64)
-        worst = 0.0
-        for offset in range(3):
-            s = self.random_state(m, x, offset)
-            with torch.enable_grad():
-                sg = tuple(t.clone().requires_grad_() for t in s)
-                grads = torch.autograd.grad(m.phi(x, sg).sum(), sg, allow_unused=True)
-            with torch.no_grad():
-                f = m.step(x, s)
-            for name, a, g in zip(m.layer_names, f, grads):
-                g = torch.zeros_like(a) if g is None else g
-                err = _maxdiff(a, g)
-                worst = max(worst, err / _scale(g))
-                if err > TOL_EXACT * _scale(g):
-                    raise CheckFailed(
-                        f"F(x, s) = step(x, s) differs from ∂Φ/∂s (autograd of phi) on layer {name!r} by up to "
-                        f"{err:.3g} (|∂Φ/∂s| up to {_scale(g) if g.numel() else 0:.3g}), on random float64 states; "
-                        f"the model claims derives_from_phi = True. Fix Φ or the step so that F = ∂Φ/∂s, or set "
-                        f"derives_from_phi = False (the GDU theorem then holds only approximately)")
+        worst = self._step_matches_derived(m, ((0, 0.0), (1, 0.0), (2, 0.0)), lambda name, err, scale, beta: (
+            f"F(x, s) = step(x, s) differs from ∂Φ/∂s (autograd of phi) on layer {name!r} by up to "
+            f"{err:.3g} (|∂Φ/∂s| up to {scale:.3g}), on random float64 states; "
+            f"the model claims derives_from_phi = True. Fix Φ or the step so that F = ∂Φ/∂s, or set "
+            f"derives_from_phi = False (the GDU theorem then holds only approximately)"))
         return f"step(x, s) = ∂Φ/∂s on 3 random float64 states (relative error {worst:.1e})"
 
     def _clipped_step_is_derived(self, m: ConvergentRNN):
         """A hand-written step of a clipped model equals the derived one, clip(∂Φ/∂s + nudge)."""
+        worst = self._step_matches_derived(m, ((0, 0.0), (1, 0.3), (2, 0.0)), lambda name, err, scale, beta: (
+            f"step(x, s, y, β = {beta}) differs from the derived step clip(∂Φ/∂s − β·nudge_scale·∂ℓ/∂s) "
+            f"to clip_range {list(m.clip_range)} on layer {name!r} by up to {err:.3g}; fix Φ or the "
+            f"step, or set clip_range = None if the model's dynamics are not derived from Φ"))
+        return (f"step = clip(∂Φ/∂s + nudge) to {list(m.clip_range)} on 3 random float64 states (relative error "
+                f"{worst:.1e}); clipped, so the GDU theorem is not exact")
+
+    def _step_matches_derived(self, m: ConvergentRNN, cases, message) -> float:
+        """The written step against :meth:`ConvergentRNN.derived_step` on random float64 states, one
+        ``(state offset, β)`` per case; raises ``message(layer, error, scale, β)`` beyond
+        ``TOL_EXACT``; returns the worst relative error."""
         x, y = self.data(m, D64)
         worst = 0.0
-        for offset, beta in ((0, 0.0), (1, 0.3), (2, 0.0)):
+        for offset, beta in cases:
             s = self.random_state(m, x, offset)
             with torch.no_grad():
-                got, want = m.step(x, s, y, beta), m.derived_step(x, s, y, beta)
+                yb = y if beta else None
+                got, want = m.step(x, s, yb, beta), m.derived_step(x, s, yb, beta)
             for name, a, b in zip(m.layer_names, got, want):
                 err = _maxdiff(a, b)
                 worst = max(worst, err / _scale(b))
                 if err > TOL_EXACT * _scale(b):
-                    raise CheckFailed(
-                        f"step(x, s, y, β = {beta}) differs from the derived step clip(∂Φ/∂s − β·nudge_scale·∂ℓ/∂s) "
-                        f"to clip_range {list(m.clip_range)} on layer {name!r} by up to {err:.3g}; fix Φ or the "
-                        f"step, or set clip_range = None if the model's dynamics are not derived from Φ")
-        return (f"step = clip(∂Φ/∂s + nudge) to {list(m.clip_range)} on 3 random float64 states (relative error "
-                f"{worst:.1e}); clipped, so the GDU theorem is not exact")
+                    raise CheckFailed(message(name, err, _scale(b) if b.numel() else 0.0, beta))
+        return worst
 
     def fast_paths(self):
         """prepare / steps / relax(output_at) / dphi_delta equal the generic step loop and autograd."""
@@ -457,8 +451,7 @@ def model_checks(model: Any, params: dict[str, Any] | None = None, *, registry: 
     comp = as_component("model", model, registry)
     params = example_params(comp, params)
     kit = _ModelKit(comp, params, registry, tuple(input_shape) if input_shape is not None else None, seed)
-    c = _Checks(f"model:{comp.name}", eager=not lazy)
-    c.run("declaration", lambda: _check_declaration(comp, registry))
+    c = start_checks(comp, registry, lazy)
     c.run("builds", kit.builds)
     c.run("state", kit.state, needs=["builds"])
     c.run("step shapes", kit.step_shapes, needs=["state"])
@@ -473,4 +466,4 @@ def model_checks(model: Any, params: dict[str, Any] | None = None, *, registry: 
         c.run("GDU theorem", kit.theorem, needs=["F = ∂Φ/∂s", "nudge", "dphi_dtheta"])
     c.run("EP train step", lambda: kit.train_step("ep"), needs=["param groups", "step shapes"])
     c.run("BPTT train step", lambda: kit.train_step("bptt"), needs=["param groups", "step shapes"])
-    return c if lazy else c.results  # lazy: the plan, for the pytest kit
+    return c.outcome()
