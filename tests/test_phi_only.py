@@ -7,7 +7,6 @@ the same Φ (float64), and through `bench check-plugin` as a third-party package
 
 from __future__ import annotations
 
-import pytest
 import torch
 from click.testing import CliRunner
 
@@ -17,38 +16,15 @@ from harness.model import ConvergentRNN
 from test_conformance import TinyEnergy
 
 PHI_ONLY = '''
-    import torch
-    from torch import nn
     from harness import hookimpl
     from harness.model import ConvergentRNN
+    from test_conformance import TinyEnergy
 
 
-    class PhiOnly(ConvergentRNN):
-        """Φ = ½(1−ε)Σ‖s‖² + ε(σ(s0)·W·σ(h) + σ(h)·V·x + b·σ(s0)); no step: it derives from Φ."""
+    class PhiOnly(TinyEnergy):
+        """TinyEnergy's Φ, written without a step: its dynamics derive from Φ."""
 
-        layer_names = ("s0", "h")
-        input_size = 4
-        num_classes = 3
-
-        def __init__(self, hidden: int = 5, eps: float = 0.5):
-            super().__init__()
-            self.eps = self.nudge_scale = eps
-            self.W = nn.Parameter(torch.empty(3, hidden).uniform_(-0.5, 0.5))
-            self.V = nn.Parameter(torch.empty(hidden, 4).uniform_(-0.5, 0.5))
-            self.b = nn.Parameter(torch.zeros(3))
-
-        def init_state(self, x):
-            return x.new_zeros(x.shape[0], 3), x.new_zeros(x.shape[0], self.V.shape[0])
-
-        def param_groups(self):
-            return {"V": [self.V], "W": [self.W, self.b]}
-
-        def phi(self, x, s):
-            s0, h = s
-            a0, ah = torch.tanh(s0), torch.tanh(h)
-            sq = (s0 * s0).sum(1) + (h * h).sum(1)
-            return 0.5 * (1 - self.eps) * sq + self.eps * (((a0 @ self.W) * ah).sum(1)
-                                                           + ((ah @ self.V) * x).sum(1) + a0 @ self.b)
+        step = ConvergentRNN.step
 
 
     @hookimpl
@@ -169,8 +145,10 @@ def test_the_kit_on_a_third_party_package_imports_no_builtin_plugin(fake_site):
         "print('IMPORTED', sorted(n for n in sys.modules if n.split('.')[0] in {'bench_models', 'bench_algorithms', "
         "'bench_metrics', 'bench_datasets', 'bench_runs', 'bench_executors', 'bench_trackers'}))\n"
     )
+    from conftest import HERE
+
     env = {**os.environ, "BENCH_PLUGINS": "phionly",
-           "PYTHONPATH": os.pathsep.join([str(fake_site), os.environ.get("PYTHONPATH", "")])}
+           "PYTHONPATH": os.pathsep.join([str(fake_site), str(HERE), os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "IMPORTED []" in out.stdout, out.stdout
