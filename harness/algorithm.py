@@ -14,7 +14,8 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from .model import ConvergentRNN
+from .model import ConvergentRNN, per_group
+from .update import Directions, Update
 
 
 @dataclass
@@ -50,3 +51,34 @@ class Algorithm(Protocol):
 
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
         """The per-step processes of the paper on one mini-batch."""
+
+
+class Learner:
+    """What every built-in algorithm that trains shares: per-layer learning rates and the one update
+    path (:class:`harness.update.Update`: plain SGD, SGD with momentum/weight decay, or Adam).
+
+    ``stateful`` is True when a step depends on more than the model and the batch (an optimizer's
+    moments, a random stream): such a step is not replayed as a CUDA graph nor batched across seeds,
+    and its :meth:`state_dict` goes into the run's epoch checkpoint so that a resumed run is exact.
+    """
+
+    def __init__(self, lr: list[float] | None = None, **optimizer):
+        self.lr = lr
+        self.update = Update(**optimizer)
+
+    @property
+    def stateful(self) -> bool:
+        return not self.update.plain
+
+    def apply(self, model: ConvergentRNN, directions: Directions, factors: dict) -> None:
+        """θ ← θ − lr·(−k·d) through the shared update (``factors``: ``k`` per group)."""
+        self.update(model, directions, factors, per_group(self.lr, model, "lr"))
+
+    def use_generator(self, generator: torch.Generator) -> None:
+        """The run's random stream for what the algorithm draws (none by default)."""
+
+    def state_dict(self) -> dict:
+        return {"update": self.update.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.update.load_state_dict(state.get("update", {}))

@@ -54,13 +54,20 @@ class RunContext:
     def component_name(self, slot: str) -> str:
         return self.spec.slots[slot]["name"]
 
-    def build(self, slot: str) -> Any:
-        """Instantiate the component(s) in ``slot`` with the suite's parameters."""
+    def build(self, slot: str, **overrides: Any) -> Any:
+        """Instantiate the component(s) in ``slot`` with the suite's parameters (``overrides``: values
+        the run kind sets itself, e.g. each β of a sweep; a parameter the component does not declare
+        is refused with the component's name)."""
         family = self.registry.get("run_kind", self.spec.kind).slot(slot).family
         value = self.spec.slots[slot]
         if isinstance(value, list):
             return {v["name"]: self.registry.get(family, v["name"]).build(v["params"]) for v in value}
-        built = self.registry.get(family, value["name"]).build(value["params"])
+        component = self.registry.get(family, value["name"])
+        unknown = [k for k in overrides if k not in {p.name for p in component.params}]
+        if unknown:
+            raise ValueError(f"run {self.spec.id}: the {self.spec.kind} kind sets {', '.join(unknown)} of its "
+                             f"{slot}, but {family} {value['name']!r} has no such parameter")
+        built = component.build({**value["params"], **overrides})
         if family == "model" and hasattr(built, "fast"):
             built.fast = self.spec.fast  # the suite's `fast = false` selects the generic path
         return built

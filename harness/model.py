@@ -86,6 +86,9 @@ class ConvergentRNN(nn.Module):
     #: ``(low, high)``: the generic step clips every unit to it after each step (the EB nets' [0, 1]);
     #: ``None``: no clip. A clipped model's F is not ∂Φ/∂s everywhere (set ``derives_from_phi``).
     clip_range: tuple[float, float] | None = None
+    #: True when the step is holomorphic in the state (no clip, no max, an analytic σ), so that it
+    #: can run on complex states (holomorphic EP; :func:`holomorphic_grad` for Φ's derivatives).
+    supports_complex: bool = False
 
     # -- required ----------------------------------------------------------
     def init_state(self, x: Tensor) -> State:
@@ -120,7 +123,7 @@ class ConvergentRNN(nn.Module):
             # a view, not the state itself: the gradient of Φ must not reach the state's own hooks
             # (BPTT's retain_grad would count it as part of ∂L/∂s)
             s = tuple(t.view_as(t) if graph and t.requires_grad else t.detach().requires_grad_() for t in state)
-            grads = torch.autograd.grad(self.phi(raw(x), s).sum(), s, create_graph=graph, allow_unused=True)
+            grads = holomorphic_grad(self.phi(raw(x), s).sum(), s, create_graph=graph, allow_unused=True)
         new = [torch.zeros_like(t) if g is None else (g if graph else g.detach()) for t, g in zip(state, grads)]
         if beta != 0.0 and y is not None:  # −β·scale·∂ℓ/∂s⁰ with ℓ = ½‖s⁰ − y‖²
             new[0] = new[0] + (beta * self.nudge_scale) * (y - state[0])
@@ -228,7 +231,7 @@ class ConvergentRNN(nn.Module):
         x = raw(x)
         with torch.enable_grad():
             state = tuple(s.detach() for s in state)
-            grads = torch.autograd.grad(self.phi(x, state).sum(), flat, allow_unused=True)
+            grads = holomorphic_grad(self.phi(x, state).sum(), flat, allow_unused=True)
         out, i = {}, 0
         for name, ps in groups.items():
             out[name] = [g if g is not None else torch.zeros_like(p) for g, p in zip(grads[i:i + len(ps)], ps)]
@@ -240,6 +243,15 @@ class ConvergentRNN(nn.Module):
         """Run ``steps`` steps of the dynamics without recording a graph (see :meth:`steps`)."""
         with torch.no_grad():
             return self.steps(x, state, steps, y, beta, output_at=output_at)
+
+
+def holomorphic_grad(out: Tensor, inputs: Sequence[Tensor], **kwargs: Any) -> tuple[Tensor | None, ...]:
+    """``∂out/∂inputs`` by autograd; for a complex ``out`` (a holomorphic function of complex inputs),
+    the complex derivative: autograd returns its conjugate (PyTorch's convention for a real loss)."""
+    if not out.is_complex():
+        return torch.autograd.grad(out, inputs, **kwargs)
+    grads = torch.autograd.grad(out, inputs, grad_outputs=torch.ones_like(out), **kwargs)
+    return tuple(None if g is None else g.conj_physical() for g in grads)
 
 
 def param_group_names(model: ConvergentRNN) -> list[str]:

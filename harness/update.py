@@ -44,3 +44,100 @@ def by_group(model: ConvergentRNN, flat: list[Tensor | None]) -> Directions:
         out[name] = list(flat[i:i + len(params)])
         i += len(params)
     return out
+
+
+#: The optimizers an algorithm's update can go through (``plain`` SGD is the paper's and the default).
+OPTIMIZERS = ("sgd", "adam")
+
+
+class Update:
+    """How an algorithm's estimate becomes a parameter change: the paper's plain SGD, or ``torch.optim``.
+
+    An algorithm gives, per group, its direction ``d`` and the factor ``k`` such that ``k·d`` is its
+    estimate of −∇L (EP: ``1/(n₂−n₁)·scale·batch``; BPTT: −1), and the per-group learning rates. Plain
+    SGD (no momentum, no weight decay) applies ``p += (lr·k)·d`` through :func:`apply_update`, exactly as
+    before optimizers existed (bit-identical). Otherwise ``p.grad = −k·d`` and a ``torch.optim``
+    optimizer with one parameter group per layer (its learning rate) takes the step; its state
+    (momentum, Adam's moments) lives here and goes into the run's checkpoint (:meth:`state_dict`).
+    """
+
+    def __init__(self, optimizer: str = "sgd", momentum: float = 0.0, weight_decay: float = 0.0,
+                 nesterov: bool = False, adam_betas: tuple[float, float] | list[float] = (0.9, 0.999),
+                 adam_eps: float = 1e-8):
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZERS)}")
+        if optimizer == "adam" and momentum:
+            raise ValueError("momentum is an option of sgd; adam takes adam_betas")
+        if nesterov and not momentum:
+            raise ValueError("nesterov needs momentum > 0")
+        self.optimizer, self.momentum, self.weight_decay = optimizer, float(momentum), float(weight_decay)
+        self.nesterov, self.adam_betas, self.adam_eps = bool(nesterov), tuple(adam_betas), float(adam_eps)
+        self._opt: torch.optim.Optimizer | None = None
+        self._model_id: int | None = None
+        self._pending: dict | None = None
+
+    @property
+    def plain(self) -> bool:
+        """The paper's SGD: stateless, so steps may be batched, paired and replayed as a CUDA graph."""
+        return self.optimizer == "sgd" and not self.momentum and not self.weight_decay
+
+    def __call__(self, model: ConvergentRNN, directions: Directions, factors: dict[str, float | list[Tensor]],
+                 lrs: dict[str, float]) -> None:
+        if self.plain:
+            apply_update(model, directions, {name: _times(lrs[name], k) for name, k in factors.items()})
+            return
+        opt = self._optimizer(model, lrs)
+        with torch.no_grad():
+            for name, params in model.param_groups().items():
+                k = factors[name]
+                for j, (p, d) in enumerate(zip(params, directions[name])):
+                    p.grad = None if d is None else (d * (-k) if isinstance(k, (int, float)) else d * -k[j])
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    def _optimizer(self, model: ConvergentRNN, lrs: dict[str, float]) -> torch.optim.Optimizer:
+        if self._opt is None or self._model_id != id(model):
+            groups = [{"params": params, "lr": lrs[name]} for name, params in model.param_groups().items()]
+            if self.optimizer == "sgd":
+                self._opt = torch.optim.SGD(groups, lr=0.0, momentum=self.momentum,
+                                            weight_decay=self.weight_decay, nesterov=self.nesterov)
+            else:
+                self._opt = torch.optim.Adam(groups, lr=0.0, betas=self.adam_betas, eps=self.adam_eps,
+                                             weight_decay=self.weight_decay)
+            self._model_id = id(model)
+            if self._pending is not None:
+                self._opt.load_state_dict(self._pending)
+                self._pending = None
+        return self._opt
+
+    def state_dict(self) -> dict:
+        """The optimizer's state (empty for plain SGD, or before the first step)."""
+        if self._opt is None:
+            return dict(self._pending or {})
+        return self._opt.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` (applied when the optimizer is built at the next step)."""
+        self._pending = dict(state) if state else None
+        self._opt, self._model_id = None, None
+
+
+def _times(lr: float, k: float | list[Tensor]) -> float | list[Tensor]:
+    return lr * k if isinstance(k, (int, float)) else [lr * t for t in k]
+
+
+def optimizer_params() -> list:
+    """The suite parameters of :class:`Update`, shared by every algorithm that trains."""
+    from .components import Param
+
+    return [
+        Param("lr", list[float] | None, None,
+              "learning rates, one per parameter group, input → output (needed to train)", min=0),
+        Param("optimizer", str, "sgd", "sgd (the paper's, with momentum = weight_decay = 0: plain SGD) or "
+              "adam, through torch.optim, one parameter group per layer", choices=OPTIMIZERS),
+        Param("momentum", float, 0.0, "SGD momentum", min=0, max=0.999999),
+        Param("nesterov", bool, False, "Nesterov momentum (SGD, needs momentum > 0)"),
+        Param("weight_decay", float, 0.0, "L2 weight decay (torch.optim's)", min=0),
+        Param("adam_betas", list[float], [0.9, 0.999], "Adam's β₁, β₂", min=0, max=0.999999),
+        Param("adam_eps", float, 1e-8, "Adam's ε", min=0),
+    ]

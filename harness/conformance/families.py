@@ -24,6 +24,7 @@ class _KitNet(ConvergentRNN):
     layer_names = ("s0", "s1", "s2")
     input_size = 6
     num_classes = 3
+    supports_complex = True  # tanh is analytic: the generic step runs on complex states (holomorphic EP)
 
     def __init__(self, eps: float = 0.5):
         super().__init__()

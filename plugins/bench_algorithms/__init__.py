@@ -1,24 +1,57 @@
-"""Built-in learning algorithms: Equilibrium Propagation and truncated BPTT."""
+"""Built-in learning algorithms: the EP family (the paper's EP and its successors), truncated BPTT
+and recurrent backprop. Each is written once against the model contract (harness/model.py) and
+updates the parameters through the one update path (harness/update.py)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from harness.components import Param
 from harness.hookspecs import hookimpl
+from harness.update import optimizer_params
 
 from .bptt import BPTT
+from .cep import ContinualEP
 from .ep import EP
+from .hep import HolomorphicEP
+from .rbp import RBP
+
+
+def _beta(doc: str = "nudging strength β (the EB nets apply βε)") -> Param:
+    return Param("beta", float, 0.1, doc)
 
 
 @hookimpl
 def register_algorithms(register):
-    register("ep", EP, doc="Equilibrium Propagation (Algorithm 1): free phase T steps, nudged phase K "
-             "steps, telescoped update divided by the effective nudge β·nudge_scale", params=[
-                 Param("beta", float, 0.1, "nudging strength β (the EB nets apply βε)"),
-                 Param("lr", list[float] | None, None,
-                       "learning rates, one per parameter group, input → output (needed to train)", min=0),
+    register("ep", EP, doc="Equilibrium Propagation (Algorithm 1; Scellier & Bengio 2017): free phase T steps, "
+             "nudged phase K steps with β, telescoped update divided by the effective nudge β·nudge_scale; "
+             "bias O(β)", params=[
+                 _beta(),
+                 Param("random_sign", bool, False, "draw the sign of β per mini-batch from the run's seed "
+                       "(one-sided EP without a systematic bias direction)"),
+                 *optimizer_params(),
              ])
+    register("ep-negative", partial(EP, variant="negative"), doc="EP with the nudge −β: (∂Φ/∂θ(s*) − "
+             "∂Φ/∂θ(s^−β))/β; bias O(β), opposite to ep's (Laborieux et al. 2021)", params=[
+                 _beta(), *optimizer_params()])
+    register("ep-centered", partial(EP, variant="centered"), doc="Centered EP: nudges −β and +β from s*, "
+             "(∂Φ/∂θ(s^β) − ∂Φ/∂θ(s^−β))/2β; bias O(β²) (Laborieux et al. 2021; Scellier et al. 2023)",
+             params=[_beta(), *optimizer_params()])
+    register("hep", HolomorphicEP, doc="Holomorphic EP (Laborieux & Zenke 2022): N complex nudges "
+             "|β|e^{2πik/N}, Re (1/N) Σ_k ∂Φ/∂θ(s^β_k)/β_k, exact up to O(|β|^N); N = 2 is centered EP; "
+             "needs a model with supports_complex (tanh or sigmoid, no clip)", params=[
+                 _beta("radius |β| of the circle of nudges (the EB nets apply |β|ε)"),
+                 Param("N", int, 4, "nudges on the circle (2: centered EP)", min=2, max=64),
+                 *optimizer_params(),
+             ])
+    register("cep", ContinualEP, doc="Continual EP (Ernoult et al. 2020): the weights move at every "
+             "nudged step, θ += η(∂Φ/∂θ(s_{t+1}) − ∂Φ/∂θ(s_t))/β; η → 0 is EP", params=[
+                 _beta(), *optimizer_params()])
     register("bptt", BPTT, doc="Truncated BPTT (Algorithm 2) through the last K of T steps; "
-             "processes are −∇ so they compare with ΔEP", params=[
-                 Param("lr", list[float] | None, None,
-                       "learning rates, one per parameter group, input → output (needed to train)", min=0),
+             "processes are −∇ so they compare with ΔEP", params=optimizer_params())
+    register("rbp", RBP, doc="Recurrent backprop (Almeida 1987; Pineda 1987): the gradient at the free "
+             "fixed point by the implicit function theorem, its adjoint fixed point iterated", params=[
+                 Param("iterations", int | None, None, "adjoint iterations (None: K, BPTT's truncation; "
+                       "more: closer to the exact implicit gradient)", min=1),
+                 *optimizer_params(),
              ])

@@ -16,14 +16,12 @@ import torch
 from torch import Tensor
 from torch.func import functional_call
 
-from harness.algorithm import Processes
+from harness.algorithm import Learner, Processes
 from harness.model import Clamped, ConvergentRNN, State, per_group
-from harness.update import Directions, apply_update, by_group
+from harness.update import Directions, by_group
 
 
-class BPTT:
-    def __init__(self, lr: list[float] | None = None):
-        self.lr = lr
+class BPTT(Learner):
 
     @staticmethod
     def _check(T: int, K: int) -> None:
@@ -37,12 +35,12 @@ class BPTT:
         the loss, so the model may skip what cannot reach it (``output_at``).
         """
         self._check(T, K)
-        lrs = per_group(self.lr, model, "lr")
+        per_group(self.lr, model, "lr")  # refuse a missing or mismatched lr before the phases run
         with torch.enable_grad():
             xp = model.prepare(x)  # in the graph: the cached drive's gradient reaches its weights
         state = model.relax(xp, model.init_state(x), T - K, output_at=T)
         state, per_sample, grads = self.direction(model, xp, state, y, K, output_at=K)
-        apply_update(model, grads, {name: -lr for name, lr in lrs.items()})
+        self.apply(model, grads, {name: -1.0 for name in grads})
         return {"loss": per_sample.mean(-1).detach(),
                 "error": (model.predict(state) != model.labels(y)).to(state[0].dtype).mean(-1)}
 

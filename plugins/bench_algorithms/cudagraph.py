@@ -134,9 +134,10 @@ class GraphedStep:
 def graphed_train_step(algorithm: Any, model: torch.nn.Module, *, T: int, K: int, **kwargs: Any) -> GraphedStep:
     """``algorithm.train_step`` as a :class:`GraphedStep` (graphed on CUDA, eager elsewhere).
 
-    Used only for models on the fast path (``model.fast``): the generic path stays eager.
+    Used only for models on the fast path (``model.fast``): the generic path stays eager, and so does
+    a ``stateful`` algorithm (an optimizer's moments, a drawn sign: a replay would repeat or skip them).
     """
     enabled = kwargs.pop("enabled", None)
-    if not getattr(model, "fast", False):
+    if not getattr(model, "fast", False) or getattr(algorithm, "stateful", False):
         enabled = False
     return GraphedStep(lambda x, y: algorithm.train_step(model, x, y, T=T, K=K), model, enabled=enabled, **kwargs)

@@ -1,7 +1,17 @@
-"""Equilibrium Propagation (Algorithm 1), written once against ConvergentRNN.
+"""Equilibrium Propagation with two nudges (Algorithm 1 and its successors), written once
+against ConvergentRNN.
 
-Every quantity is divided by the *effective* nudge ``β · model.nudge_scale``
-(``βε`` for the EB nets, Eq. 35), so that ΔEP compares directly with −∇BPTT.
+From the free fixed point ``s_*``, two second phases with nudges ``n₁ < n₂`` (a nudge of 0 is
+``s_*`` itself, no phase run) give ``ΔEP_θ = (∂Φ/∂θ(s^{n₂}) − ∂Φ/∂θ(s^{n₁})) / (n₂ − n₁)``:
+
+* ``positive`` ``(0, β)``: the paper's (Scellier & Bengio 2017), bias O(β);
+* ``negative`` ``(−β, 0)``: bias O(β) of the opposite sign;
+* ``centered`` ``(−β, +β)``: bias O(β²) (Laborieux et al. 2021, Scellier et al. 2023);
+* ``random_sign``: one-sided, the sign of β drawn per mini-batch from the run's seed
+  (Scellier & Bengio 2017's remedy for the one-sided bias, used in Laborieux et al. 2021).
+
+Every quantity is divided by the *effective* nudge ``(n₂ − n₁) · model.nudge_scale`` (``βε``
+for the EB nets, Eq. 35), so that ΔEP compares directly with −∇BPTT.
 """
 
 from __future__ import annotations
@@ -9,56 +19,137 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from harness.algorithm import Processes
-from harness.model import Clamped, ConvergentRNN, State, per_group
-from harness.update import Directions, apply_update
+from harness.algorithm import Learner, Processes
+from harness.model import Clamped, ConvergentRNN, State
+from harness.update import Directions
+
+#: The nudges ``(n₁, n₂)`` of each variant, in units of β.
+VARIANTS = {"positive": (0.0, 1.0), "negative": (-1.0, 0.0), "centered": (-1.0, 1.0)}
 
 
-class EP:
-    def __init__(self, beta: float = 0.1, lr: list[float] | None = None):
+class EP(Learner):
+    def __init__(self, beta: float = 0.1, variant: str = "positive", random_sign: bool = False,
+                 lr: list[float] | None = None, **optimizer):
+        super().__init__(lr, **optimizer)
         if beta == 0:
             raise ValueError("EP needs beta != 0 (its updates are divided by beta)")
-        self.beta = float(beta)
-        self.lr = lr
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown EP variant {variant!r}; known: {', '.join(VARIANTS)}")
+        if random_sign and variant == "centered":
+            raise ValueError("random_sign draws the side of a one-sided EP; centered EP has both sides already")
+        self.beta, self.variant, self.random_sign = float(beta), variant, bool(random_sign)
+        self._generator: torch.Generator | None = None
+
+    @property
+    def stateful(self) -> bool:
+        return super().stateful or self.random_sign
+
+    def use_generator(self, generator: torch.Generator) -> None:
+        self._generator = generator
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        if self._generator is not None:
+            state["sign_generator"] = self._generator.get_state()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        if "sign_generator" in state:
+            self._generator = torch.Generator()
+            self._generator.set_state(state["sign_generator"].cpu())
+
+    def nudges(self, sign: float = 1.0) -> tuple[float, float]:
+        """``(n₁, n₂)`` with ``n₁ < n₂`` for a β of the given sign."""
+        a, b = VARIANTS[self.variant]
+        n1, n2 = a * self.beta * sign, b * self.beta * sign
+        return (n1, n2) if n1 < n2 else (n2, n1)
+
+    def _draw_sign(self) -> float:
+        if not self.random_sign:
+            return 1.0
+        if self._generator is None:  # outside a run (a test, a notebook): the global stream
+            self._generator = torch.Generator().manual_seed(torch.initial_seed())
+        return 1.0 if int(torch.randint(0, 2, (), generator=self._generator)) else -1.0
 
     def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
-        """θ += lr · (∂Φ/∂θ(s^β_K) − ∂Φ/∂θ(s_*)) / (β·scale) / batch: the telescoped Σ_t ΔEP_θ(t)."""
-        lrs = per_group(self.lr, model, "lr")
+        """θ += lr · (∂Φ/∂θ(s^{n₂}_K) − ∂Φ/∂θ(s^{n₁}_K)) / ((n₂ − n₁)·scale) / batch: the telescoped
+        Σ_t ΔEP_θ(t)."""
         with torch.no_grad():
             xp = model.prepare(x)  # e.g. the input's drive, once per mini-batch (generic: x itself)
         free = model.relax(xp, model.init_state(x), T)
-        delta = self.direction(model, xp, free, y, K)
-        scale = 1.0 / (self.beta * model.nudge_scale * free[0].shape[model.batch_dim()])
-        apply_update(model, delta, {name: lr * scale for name, lr in lrs.items()})
+        n1, n2 = self.nudges(self._draw_sign())
+        delta = self.direction(model, xp, free, y, K, (n1, n2))
+        k = 1.0 / ((n2 - n1) * model.nudge_scale * free[0].shape[model.batch_dim()])
+        self.apply(model, delta, {name: k for name in delta})
         # per member when seeds are stacked (model.members), else scalars; left on the device
         return {"loss": model.loss(free, y).mean(-1).detach(),
                 "error": (model.predict(free) != model.labels(y)).to(free[0].dtype).mean(-1)}
 
-    def direction(self, model: ConvergentRNN, xp: Tensor | Clamped, free: State, y: Tensor, K: int) -> Directions:
-        """From the free fixed point ``s_*``: K nudged steps, then ``∂Φ/∂θ(s^β_K) − ∂Φ/∂θ(s_*)``
-        (EP's update before its coefficient ``lr / (β·nudge_scale·batch)``)."""
-        nudged = model.relax(xp, free, K, y, self.beta)
-        return model.dphi_delta(xp, nudged, free)
+    def direction(self, model: ConvergentRNN, xp: Tensor | Clamped, free: State, y: Tensor, K: int,
+                  nudges: tuple[float, float] | None = None) -> Directions:
+        """From the free fixed point ``s_*``: K steps with each nudge, then ``∂Φ/∂θ(s^{n₂}) −
+        ∂Φ/∂θ(s^{n₁})`` (EP's update before its factor ``1 / ((n₂ − n₁)·nudge_scale·batch)``)."""
+        n1, n2 = self.nudges() if nudges is None else nudges
+        after = free if n2 == 0 else model.relax(xp, free, K, y, n2)
+        before = free if n1 == 0 else model.relax(xp, free, K, y, n1)
+        return model.dphi_delta(xp, after, before)
 
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
-        """ΔEP_s(t) = (s^β_{t+1} − s^β_t)/(β·scale), ΔEP_θ(t) = (∂Φ/∂θ(s^β_{t+1}) − ∂Φ/∂θ(s^β_t))/(β·scale)."""
-        B = x.shape[0]
-        eff = self.beta * model.nudge_scale
-        state = model.relax(x, model.init_state(x), T)
-        groups = model.param_groups()
-        neurons: dict[str, list[Tensor]] = {n: [] for n in model.layer_names}
-        weights: dict[str, list[Tensor]] = {f"{g}.{i}": [] for g, ps in groups.items() for i in range(len(ps))}
-        prev_g = model.dphi_dtheta(x, state)
-        for _ in range(K):
-            with torch.no_grad():
-                new = model.step(x, state, y, self.beta)
-            g = model.dphi_dtheta(x, new)
-            with torch.no_grad():
-                for name, s1, s0 in zip(model.layer_names, new, state):
-                    neurons[name].append((s1 - s0).mean(0) / eff)
-                for gname, ps in groups.items():
-                    for i in range(len(ps)):
-                        weights[f"{gname}.{i}"].append((g[gname][i] - prev_g[gname][i]) / (eff * B))
-            state, prev_g = new, g
-        return Processes({k: torch.stack(v) for k, v in neurons.items()},
-                         {k: torch.stack(v) for k, v in weights.items()})
+        """ΔEP_s(t) = (Δs^{n₂}(t) − Δs^{n₁}(t)) / ((n₂ − n₁)·scale) with Δs^n(t) = s^n_{t+1} − s^n_t, and
+        the same for ∂Φ/∂θ (β > 0: random_sign draws only in training)."""
+        n1, n2 = self.nudges()
+        free = model.relax(x, model.init_state(x), T)
+        return combine(model, x.shape[0], [(n2, trajectory(model, x, free, y, n2, K)),
+                                           (n1, trajectory(model, x, free, y, n1, K))],
+                       [1.0, -1.0], (n2 - n1) * model.nudge_scale)
+
+
+def trajectory(model: ConvergentRNN, x: Tensor, free: State, y: Tensor, nudge: complex,
+               K: int) -> Processes | None:
+    """The per-step differences of one second phase from ``s_*`` with ``nudge``: neurons
+    ``s_{t+1} − s_t`` (batch mean) and ``∂Φ/∂θ(s_{t+1}) − ∂Φ/∂θ(s_t)`` (batch sum), ``(K, …)`` each;
+    None for a nudge of 0 (``s_*`` stays put: every difference is 0)."""
+    if nudge == 0:
+        return None
+    groups = model.param_groups()
+    neurons: dict[str, list[Tensor]] = {n: [] for n in model.layer_names}
+    weights: dict[str, list[Tensor]] = {f"{g}.{i}": [] for g, ps in groups.items() for i in range(len(ps))}
+    state, prev_g = free, model.dphi_dtheta(x, free)
+    for _ in range(K):
+        with torch.no_grad():
+            new = model.step(x, state, y, nudge)
+        g = model.dphi_dtheta(x, new)
+        with torch.no_grad():
+            for name, s1, s0 in zip(model.layer_names, new, state):
+                neurons[name].append((s1 - s0).mean(0))
+            for gname, ps in groups.items():
+                for i in range(len(ps)):
+                    weights[f"{gname}.{i}"].append(g[gname][i] - prev_g[gname][i])
+        state, prev_g = new, g
+    return Processes({k: torch.stack(v) for k, v in neurons.items()},
+                     {k: torch.stack(v) for k, v in weights.items()})
+
+
+def combine(model: ConvergentRNN, batch: int, parts: list[tuple[complex, Processes | None]],
+            weights: list[complex], divisor: complex) -> Processes:
+    """``Re Σ_k w_k · part_k / divisor`` (weights also divided by the batch): the processes of an
+    estimator that combines several second phases. A part that is None counts as zero."""
+    out = Processes()
+    for what in ("neurons", "weights"):
+        total: dict[str, Tensor] = {}
+        for (_, part), w in zip(parts, weights):
+            if part is None:
+                continue
+            for key, v in getattr(part, what).items():
+                term = v if w == 1.0 else v * w
+                total[key] = term if key not in total else total[key] + term
+        if not total:  # every part zero (cannot happen with n₁ < n₂, kept for safety)
+            raise ValueError("an EP estimator needs at least one nonzero nudge")
+        div = divisor * (batch if what == "weights" else 1)
+        setattr(out, what, {k: _real(v / div) for k, v in total.items()})
+    return out
+
+
+def _real(t: Tensor) -> Tensor:
+    return t.real if t.is_complex() else t

@@ -51,9 +51,12 @@ class Paired:
 
     @staticmethod
     def can_pair(algorithms: Sequence[object]) -> bool:
-        """EP and BPTT only (exact types: a subclass may change the step), one β among the EP members."""
+        """EP (the paper's, positive) and BPTT only (exact types: a subclass may change the step), plain SGD,
+        one β among the EP members."""
         if not algorithms or any(type(a) not in (EP, BPTT) for a in algorithms):
             return False
+        if any(a.stateful or (isinstance(a, EP) and a.variant != "positive") for a in algorithms):
+            return False  # an optimizer's state, a drawn sign or a second nudge: not this shared step
         return len({a.beta for a in algorithms if isinstance(a, EP)}) <= 1
 
     def _coefficients(self, model: ConvergentRNN, batch: int) -> tuple[dict, dict, Tensor, Tensor]:

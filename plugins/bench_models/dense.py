@@ -94,6 +94,11 @@ class DenseRNN(ConvergentRNN):
     def num_classes(self) -> int:
         return self.sizes[0]
 
+    @property
+    def supports_complex(self) -> bool:
+        """tanh and the paper's sigmoid are analytic; the hard sigmoid and a clip are not."""
+        return self.act.name in ("tanh", "sigmoid") and self.clip_range is None
+
     def init_state(self, x: Tensor) -> State:
         x = raw(x)
         lead = (self.members, x.shape[-2]) if self.members else (x.shape[0],)

@@ -1,10 +1,11 @@
-"""Built-in run kinds. ``gdu`` here; ``train`` and ``speed`` come from their own modules."""
+"""Built-in run kinds, each in its own module: ``gdu``, ``bias``, ``train``, ``speed``."""
 
 from __future__ import annotations
 
 from harness.components import Param, Slot
 from harness.hookspecs import hookimpl
 
+from .bias import Bias
 from .gdu import GDU
 from .speed import Speed
 from .train import Train
@@ -32,6 +33,23 @@ def register_run_kinds(register):
                  Slot("baseline", "algorithm", "the reference (its processes are −∇BPTT)", default="bptt"),
                  Slot("metrics", "metric", "metrics per layer", many=True, default=["relmse", "sign"]),
              ], example={"T": 10, "K": 2})
+    register("bias", Bias, doc="Estimator bias against β (the EP family): on one mini-batch, each β of a "
+             "log grid builds the candidate with that β; RelMSE of its processes and the relative error of its "
+             "summed update against each baseline (−∇BPTT, −∇RBP), and the fitted log–log slopes", params=[
+                 Param("T", int, min=1, max=MAX_STEPS, doc="first-phase steps (to the steady state)"),
+                 Param("K", int, min=1, max=MAX_STEPS, doc="second-phase / truncation steps compared"),
+                 Param("betas", list[float], [1e-4, 1e-3, 1e-2, 1e-1], min=0, doc="the β grid (log-spaced)"),
+                 Param("batch_size", int, 20, min=1, doc="the first batch_size training samples"),
+                 Param("fit", list[float] | None, None, min=0, doc="[low, high]: the β range of the slope "
+                       "fit (None: the whole grid)"),
+             ], slots=[
+                 Slot("model", "model", "the network"),
+                 Slot("dataset", "dataset", "where the mini-batch comes from"),
+                 Slot("algorithm", "algorithm", "the estimator (must have a beta parameter)", default="ep"),
+                 Slot("baselines", "algorithm", "the exact gradients it is compared with", many=True,
+                      default=["bptt", "rbp"]),
+                 Slot("metric", "metric", "the process metric", default="relmse"),
+             ], example={"T": 10, "K": 2, "betas": [0.01, 0.1]})
     register("train", Train, doc="Training (Table 1): SGD on mini-batches with one algorithm, train and "
              "test error per epoch (and unpredicted_classes: classes predicted for no test sample), "
              "time and memory", params=[

@@ -226,3 +226,39 @@ def train_figures(suite: Suite, results_dir: Path, finished: list[tuple[RunSpec,
     frame = frame.assign(algo=frame["run"].map(lambda i: done[i][0]),
                          series=frame["run"].map(lambda i: done[i][1]))
     return [Drawn(f"errors-{name}", curves_figure(part, str(name))) for name, part in frame.groupby("name", sort=False)]
+
+
+# -- bias: error against β ------------------------------------------------------------------------
+def bias_figures(suite: Suite, results_dir: Path, finished: list[tuple[RunSpec, RunStore]], *,
+                 elements: int = 4) -> list[Drawn]:
+    """Per configuration name: the relative error of each estimator's update (``grad_error``) against
+    β, log–log, one panel per baseline, with guide lines of slope 1 and 2."""
+    _, records = collect(suite, results_dir)
+    series = {r.id: _series(r)[1] for r, _ in finished}
+    rec = records[(records["kind"] == "bias") & (records["metric"] == "grad_error")]
+    rec = rec.assign(series=rec["run"].map(series)).dropna(subset=["series"])
+    drawn = []
+    for name, part in rec.groupby("name", sort=False):
+        baselines = list(dict.fromkeys(part["baseline"]))
+        fig = new_figure(DOUBLE_COLUMN if len(baselines) > 1 else SINGLE_COLUMN, 2.4)
+        axes = fig.subplots(1, len(baselines), squeeze=False)[0]
+        for ax, base in zip(axes, baselines):
+            colors = iter(ELEMENT_COLORS)
+            sub = part[part["baseline"] == base]
+            for label, line in sub.groupby("series", sort=False):
+                g = line.groupby("beta")["value"].mean()
+                ax.plot(g.index, g.to_numpy(), marker="o", markersize=2.5, color=next(colors, "gray"),
+                        label=label, gid=f"{base}:{label}")
+            betas = sorted(sub["beta"].unique())
+            top = float(sub["value"].max())
+            for slope, style in ((1, ":"), (2, "--")):
+                ref = [top * (b / betas[-1]) ** slope for b in betas]
+                ax.plot(betas, ref, linestyle=style, color="gray", linewidth=0.6, label=f"slope {slope}")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("β")
+            ax.set_ylabel(f"‖update − (−∇{base.upper()})‖ / ‖∇{base.upper()}‖")
+            ax.set_title(f"{name}: against {base.upper()}")
+            ax.legend(loc="best")
+        drawn.append(Drawn(f"bias-{name}", fig))
+    return drawn

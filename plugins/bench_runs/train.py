@@ -149,6 +149,11 @@ class Train:
         algorithms (EP with BPTT, :class:`~bench_algorithms.paired.Paired`) when they can share a step."""
         algorithms = [ctx.build("algorithm") for ctx in ctxs]
         configs = [json.dumps(ctx.spec.slots["algorithm"], sort_keys=True) for ctx in ctxs]
+        if any(getattr(a, "stateful", False) for a in algorithms):
+            for c in ctxs:  # an optimizer's state or a random stream per run: not batched, as separate runs
+                c.reseed()
+                self(c)
+            return
         if len(set(configs)) == 1:
             algorithm = algorithms[0]
         elif Paired.can_pair(algorithms):
@@ -176,8 +181,8 @@ class Train:
             raise ValueError(f"the dataset has {n} training samples, fewer than batch_size = {self.batch_size}")
         return batches
 
-    def _resume(self, ctxs: list[RunContext], model: ConvergentRNN,
-                shuffles: list[torch.Generator]) -> tuple[int, list[list[dict]]]:
+    def _resume(self, ctxs: list[RunContext], model: ConvergentRNN, shuffles: list[torch.Generator],
+                algorithm: object) -> tuple[int, list[list[dict]]]:
         """Restore every member from its checkpoint (all at the same epoch), else start afresh."""
         S = len(ctxs)
         saved = [ctx.load_checkpoint() if self.checkpoint else None for ctx in ctxs]
@@ -190,6 +195,8 @@ class Train:
             model.load_state_dict(state)
         else:
             model.load_state_dict(saved[0]["model"])
+        if "algorithm" in saved[0]:  # a stateful algorithm's optimizer moments, random stream
+            algorithm.load_state_dict(saved[0]["algorithm"])
         for i in range(S):
             shuffles[i].set_state(saved[i]["shuffle"])
             for point in saved[i]["history"]:
@@ -207,7 +214,10 @@ class Train:
         n = len(data.train)
         batches = self._batches(n)
         shuffles = [ctx.generator(offset=1) for ctx in ctxs]
-        first_epoch, histories = self._resume(ctxs, model, shuffles)
+        stateful = getattr(algorithm, "stateful", False)  # then S == 1 (execute_batch runs them apart)
+        if stateful:
+            algorithm.use_generator(ctx0.generator(offset=2))  # e.g. the sign of β, from the run's seed
+        first_epoch, histories = self._resume(ctxs, model, shuffles, algorithm)
         alive = list(range(S))  # members still learning (a batch goes on without one that diverged)
         # on CUDA (fast path): the step replayed as a CUDA graph, checked against the eager step first
         step = graphed_train_step(algorithm, model, T=self.T, K=self.K)
@@ -257,7 +267,8 @@ class Train:
                 for i in alive:
                     ctxs[i].save_checkpoint({"model": member_state(model, i) if model.members else model.state_dict(),
                                              "shuffle": shuffles[i].get_state(), "epoch": epoch,
-                                             "history": histories[i]})
+                                             "history": histories[i],
+                                             **({"algorithm": algorithm.state_dict()} if stateful else {})})
 
         checksums = member_checksums(model)
         for i in alive:

@@ -1,0 +1,331 @@
+"""The EP family (positive, negative, centered, random-sign, continual, holomorphic EP), recurrent
+backprop, and the optimizers of the one update path: each estimator against autograd (BPTT, the
+implicit-function gradient) in float64, the orders of their biases, and their training runs."""
+
+import copy
+import math
+
+import pytest
+import torch
+
+from bench_algorithms.bptt import BPTT
+from bench_algorithms.cep import ContinualEP
+from bench_algorithms.ep import EP
+from bench_algorithms.hep import HolomorphicEP
+from bench_algorithms.paired import Paired
+from bench_algorithms.rbp import RBP
+from bench_models import EBNet, PNet, ToyModel
+from bench_runs.bias import fit_slope, total_error
+from conftest import final_values
+from harness.model import per_group
+from harness.runner import Runner
+from harness.suite import load_suite
+from harness.update import apply_update
+
+D = torch.float64
+T, K = 4000, 30  # the tiny nets below settle to max|F(s) − s| < 1e-14 in T − K steps
+
+
+def _batch(model, n=4, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, model.input_size, generator=g, dtype=D)
+    return x, model.target(torch.randint(0, model.num_classes, (n,), generator=g))
+
+
+@pytest.fixture(scope="module")
+def toy():
+    torch.manual_seed(0)
+    m = ToyModel(input_size=6, hidden_size=7, output_size=3).to(D)
+    x, y = _batch(m)
+    return m, x, y, BPTT().processes(m, x, y, T=T, K=K)
+
+
+@pytest.fixture(scope="module")
+def eb():
+    torch.manual_seed(0)
+    m = EBNet(hidden=[7, 5], input_size=6, output_size=3, bias=True).to(D)
+    x, y = _batch(m)
+    return m, x, y, BPTT().processes(m, x, y, T=T, K=K)
+
+
+def _errors(algorithm, case, betas):
+    m, x, y, ref = case
+    return [total_error(algorithm(b).processes(m, x, y, T=T, K=K), ref) for b in betas]
+
+
+# -- each estimator against autograd, and the order of its bias ------------------------------------------
+BETAS = [0.02, 0.04, 0.08]
+ORDERS = {  # estimator: (bias order in β, tolerance on the fitted slope)
+    "ep": (lambda b: EP(b), 1, 0.1),
+    "ep-negative": (lambda b: EP(b, variant="negative"), 1, 0.1),
+    "ep-centered": (lambda b: EP(b, variant="centered"), 2, 0.1),
+    "hep N=4": (lambda b: HolomorphicEP(b, N=4), 4, 0.2),
+}
+
+
+@pytest.mark.parametrize("case", ["toy", "eb"])
+@pytest.mark.parametrize("name", list(ORDERS))
+def test_each_estimator_converges_to_bptt_at_its_order(name, case, request):
+    """Σ_t of the processes (the update applied in training) against −∇BPTT by autograd: the relative
+    error shrinks as β^order (Theorem 1 and its successors), and is small at the smallest β."""
+    build, order, tol = ORDERS[name]
+    errors = _errors(build, request.getfixturevalue(case), BETAS)
+    assert fit_slope(BETAS, errors) == pytest.approx(order, abs=tol), errors
+    assert errors[0] < 0.01, errors
+
+
+def test_centered_ep_equals_holomorphic_ep_with_two_nudges(eb):
+    m, x, y, _ = eb
+    for beta in (0.01, 0.3):
+        c = EP(beta, variant="centered").processes(m, x, y, T=T, K=K)
+        h = HolomorphicEP(beta, N=2).processes(m, x, y, T=T, K=K)
+        for what in ("neurons", "weights"):
+            for key, v in getattr(c, what).items():
+                torch.testing.assert_close(getattr(h, what)[key], v, rtol=1e-9, atol=1e-13)
+
+
+def test_holomorphic_ep_is_exact_to_rounding_at_finite_beta(toy):
+    """With N = 8 nudges the error at |β| = 0.05 is O(β⁸): at float64 rounding, where one-sided EP
+    is at 10⁻²."""
+    assert _errors(lambda b: HolomorphicEP(b, N=8), toy, [0.05])[0] < 1e-9
+    assert _errors(lambda b: EP(b), toy, [0.05])[0] > 1e-3
+
+
+def test_negative_and_positive_biases_are_opposite(toy):
+    """One-sided EP's O(β) terms cancel in their mean: (positive + negative)/2 is centered EP."""
+    m, x, y, _ = toy
+    pos, neg, cen = (EP(0.05, variant=v).processes(m, x, y, T=T, K=K) for v in ("positive", "negative", "centered"))
+    for key, c in cen.weights.items():
+        torch.testing.assert_close((pos.weights[key] + neg.weights[key]) / 2, c, rtol=1e-9, atol=1e-14)
+
+
+def test_rbp_processes_equal_bptt_at_a_settled_fixed_point(eb):
+    m, x, y, ref = eb
+    got = RBP().processes(m, x, y, T=T, K=K)
+    for what in ("neurons", "weights"):
+        for key, r in getattr(ref, what).items():
+            torch.testing.assert_close(getattr(got, what)[key], r, rtol=1e-9, atol=1e-13)
+
+
+def test_rbp_gradient_is_the_implicit_function_gradient(toy):
+    """Iterated to convergence, RBP's gradient equals (∂F/∂θ)ᵀ (I − ∂F/∂sᵀ)⁻¹ ∂L/∂s solved directly
+    with the full Jacobian of the step (autograd)."""
+    m, x, y, _ = toy
+    free, grads = RBP(iterations=3000).gradient(m, x, y, T=T, K=K)
+    sizes = [s.numel() for s in free]
+
+    def F(flat):
+        parts = flat.split(sizes)
+        return torch.cat([t.flatten() for t in m.step(x, tuple(p.view_as(s) for p, s in zip(parts, free)))])
+
+    s = torch.cat([t.flatten() for t in free])
+    J = torch.autograd.functional.jacobian(F, s)
+    dl = torch.zeros_like(s)
+    dl[: sizes[0]] = (free[0] - y).flatten() / x.shape[0]  # ∂(batch mean of ½‖s⁰ − y‖²)/∂s⁰
+    mu = torch.linalg.solve(torch.eye(len(s), dtype=D) - J.T, dl)
+    flat = [p for ps in m.param_groups().values() for p in ps]
+    with torch.enable_grad():
+        out = F(s)
+        expected = torch.autograd.grad(out, flat, grad_outputs=mu)
+    got = [g for gs in grads.values() for g in gs]
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e, rtol=1e-8, atol=1e-12)
+
+
+def test_continual_ep_tends_to_ep_as_eta_vanishes(eb):
+    """η = 0: EP's processes; small η: a difference proportional to η."""
+    m, x, y, _ = eb
+    ep = EP(0.05).processes(m, x, y, T=T, K=K)
+
+    def gap(eta):
+        p = ContinualEP(0.05, lr=None if eta == 0 else [eta] * 3).processes(m, x, y, T=T, K=K)
+        return max(float((p.weights[k] - v).abs().max()) for k, v in ep.weights.items())
+
+    assert gap(0) < 1e-12
+    g1, g2 = gap(1e-3), gap(1e-4)
+    assert g1 > 1e-9 and g1 / g2 == pytest.approx(10, rel=0.05)
+
+
+def test_continual_ep_moves_the_weights_during_the_second_phase(eb):
+    """One C-EP step with η equals K EP-like updates, each seen by the next step (not one update)."""
+    m, x, y, _ = eb
+    a, b = copy.deepcopy(m), copy.deepcopy(m)
+    ContinualEP(0.5, lr=[0.1] * 3).train_step(a, x, y, T=200, K=5)
+    EP(0.5, lr=[0.1] * 3).train_step(b, x, y, T=200, K=5)
+    diff = [float((p - q).detach().abs().max()) for p, q in zip(a.parameters(), b.parameters())]
+    moved = [float((p - q).detach().abs().max()) for p, q in zip(a.parameters(), m.parameters())]
+    assert min(moved) > 1e-6 and 0 < max(diff) < 0.1 * max(moved)
+
+
+# -- refusals ----------------------------------------------------------------------------------------
+def test_holomorphic_ep_refuses_a_model_that_is_not_holomorphic():
+    m = EBNet(hidden=[5], input_size=6, output_size=3, activation="sigmoid", clip=True).to(D)
+    x, y = _batch(m)
+    with pytest.raises(ValueError, match="supports_complex = False.*ep-centered"):
+        HolomorphicEP(0.1).processes(m, x, y, T=5, K=2)
+    assert PNet(hidden=[5], input_size=6, output_size=3, activation="hard_sigmoid").supports_complex is False
+    assert PNet(hidden=[5], input_size=6, output_size=3, activation="sigmoid").supports_complex is True
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: EP(0.1, variant="centered", random_sign=True), "centered EP has both sides"),
+    (lambda: EP(0.1, variant="sideways"), "unknown EP variant 'sideways'"),
+    (lambda: HolomorphicEP(0.1, N=1), "N >= 2"),
+    (lambda: RBP(iterations=0), "iterations >= 1"),
+    (lambda: BPTT(optimizer="adam", momentum=0.9), "momentum is an option of sgd"),
+    (lambda: BPTT(optimizer="rmsprop"), "unknown optimizer 'rmsprop'; known: sgd, adam"),
+])
+def test_bad_options_are_refused(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_only_the_papers_plain_ep_and_bptt_pair():
+    assert Paired.can_pair([EP(0.1, lr=[1]), BPTT(lr=[1])])
+    assert not Paired.can_pair([EP(0.1, variant="centered"), BPTT()])
+    assert not Paired.can_pair([EP(0.1, random_sign=True), BPTT()])
+    assert not Paired.can_pair([EP(0.1), BPTT(momentum=0.9)])
+
+
+# -- the one update path -------------------------------------------------------------------------------
+def _papers_ep_step(model, x, y, beta, lr, T, K):
+    """EP's update as written before optimizers existed: p += (lr · 1/(β·scale·B)) · (∂Φ/∂θ(s^β) − ∂Φ/∂θ(s*))."""
+    lrs = per_group(lr, model, "lr")
+    with torch.no_grad():
+        xp = model.prepare(x)
+    free = model.relax(xp, model.init_state(x), T)
+    delta = model.dphi_delta(xp, model.relax(xp, free, K, y, beta), free)
+    scale = 1.0 / (beta * model.nudge_scale * free[0].shape[model.batch_dim()])
+    apply_update(model, delta, {name: lr * scale for name, lr in lrs.items()})
+
+
+def _papers_bptt_step(model, x, y, lr, T, K):
+    lrs = per_group(lr, model, "lr")
+    with torch.enable_grad():
+        xp = model.prepare(x)
+    state = model.relax(xp, model.init_state(x), T - K, output_at=T)
+    _, _, grads = BPTT().direction(model, xp, state, y, K, output_at=K)
+    apply_update(model, grads, {name: -lr for name, lr in lrs.items()})
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_plain_sgd_is_bit_identical_to_the_papers_update(dtype):
+    torch.manual_seed(3)
+    m = PNet(hidden=[16], input_size=6, output_size=3, activation="sigmoid").to(dtype)
+    x, y = _batch(m, n=8)
+    x, y = x.to(dtype), y.to(dtype)
+    lr = [0.08, 0.04]
+    for ours, papers in ((lambda mm: EP(0.1, lr=lr).train_step(mm, x, y, T=20, K=5),
+                          lambda mm: _papers_ep_step(mm, x, y, 0.1, lr, 20, 5)),
+                         (lambda mm: BPTT(lr=lr).train_step(mm, x, y, T=20, K=5),
+                          lambda mm: _papers_bptt_step(mm, x, y, lr, 20, 5))):
+        a, b = copy.deepcopy(m), copy.deepcopy(m)
+        for _ in range(3):
+            ours(a)
+            papers(b)
+        assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_sgd_momentum_and_adam_follow_their_definitions():
+    """p.grad = −(the estimate); SGD with momentum μ and weight decay λ: v ← μv + g + λp, p −= lr·v;
+    Adam as torch.optim's, both with one learning rate per layer."""
+    torch.manual_seed(4)
+    m = PNet(hidden=[6], input_size=6, output_size=3).to(D)
+    x, y = _batch(m)
+    lr, mu, wd = [0.05, 0.02], 0.9, 1e-3
+    alg, ref = BPTT(lr=lr, momentum=mu, weight_decay=wd), copy.deepcopy(m)
+    bufs = None
+    for _ in range(3):
+        alg.train_step(m, x, y, T=10, K=4)
+        with torch.enable_grad():
+            xp = ref.prepare(x)
+        _, _, g = BPTT().direction(ref, xp, ref.relax(xp, ref.init_state(x), 6), y, 4)
+        grads = [t for ts in g.values() for t in ts]
+        params = [(p, rate) for (name, ps), rate in zip(ref.param_groups().items(), lr) for p in ps]
+        with torch.no_grad():
+            bufs = [g + wd * p for g, (p, _) in zip(grads, params)] if bufs is None else \
+                [mu * v + g + wd * p for v, g, (p, _) in zip(bufs, grads, params)]
+            for v, (p, rate) in zip(bufs, params):
+                p.sub_(rate * v)
+    for p, q in zip(m.parameters(), ref.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-14)
+    adam = EP(0.1, lr=[0.01, 0.01], optimizer="adam")
+    before = [p.clone() for p in m.parameters()]
+    adam.train_step(m, x, y, T=10, K=4)
+    # Adam's first step moves every parameter with a nonzero estimate by about lr (g/|g|)
+    steps = torch.cat([(p - b).detach().abs().flatten() for p, b in zip(m.parameters(), before)])
+    assert float(steps.max()) == pytest.approx(0.01, rel=1e-3)
+
+
+# -- training runs, through the runner -----------------------------------------------------------------
+SUITE = """
+    [defaults]
+    kind = "train"
+    seeds = [0]
+    device = "cpu"
+    dataset = { name = "blobs", input_size = 12, num_classes = 4, n_train = 400, n_test = 100 }
+    T = 20
+    K = 6
+    epochs = 3
+    model = { name = "p", input_size = 12, output_size = 4, hidden = [16], activation = "sigmoid" }
+
+    [[runs]]
+    name = "p"
+    algorithm = { lr = [0.4, 0.2] }
+    grid.algorithm = [{ name = "ep", beta = 0.2, random_sign = true, momentum = 0.5 },
+                      { name = "ep-centered", beta = 0.2 }, { name = "hep", beta = 0.2, N = 3 },
+                      { name = "cep", beta = 0.2, lr = [0.05, 0.025] }, { name = "rbp", optimizer = "adam", lr = [0.01, 0.01] },
+                      "ep-negative", "bptt"]
+"""
+
+
+def test_every_estimator_trains(registry, suite_file, tmp_path):
+    suite = load_suite(suite_file(SUITE), registry)
+    runner = Runner(suite, registry, tmp_path)
+    runner.execute(suite.runs)
+    for run in suite.runs:
+        assert runner.store(run).status() == "done", (runner.store(run).dir / "error.txt").read_text()
+        assert final_values(runner, run)["test_error"] < 30.0, run.id  # chance: 75 %
+
+
+def test_a_stateful_run_resumes_exactly(registry, suite_file, tmp_path, monkeypatch):
+    """The drawn signs of β and the momentum buffers go into the epoch checkpoint: an interrupted run
+    that resumes ends with the same weights as one that was not interrupted."""
+    suite = load_suite(suite_file(SUITE), registry)
+    run = suite.runs[0]
+    assert run.slots["algorithm"]["params"]["random_sign"] is True
+    whole = Runner(suite, registry, tmp_path / "whole")
+    whole.execute([run])
+    import bench_algorithms.ep as ep_module
+
+    calls, original = {"n": 0}, ep_module.EP.train_step
+
+    def interrupt(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 30:  # 20 batches per epoch: in epoch 2
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ep_module.EP, "train_step", interrupt)
+    resumed = Runner(suite, registry, tmp_path / "resumed")
+    with pytest.raises(KeyboardInterrupt):
+        resumed.execute([run])
+    calls["n"] = -10**9
+    resumed.execute([run])
+    assert final_values(resumed, run)["final_checksum"] == final_values(whole, run)["final_checksum"]
+
+
+def test_random_sign_draws_both_signs_from_its_stream():
+    a, b = EP(0.1, random_sign=True), EP(0.1, random_sign=True)
+    a.use_generator(torch.Generator().manual_seed(11))
+    b.use_generator(torch.Generator().manual_seed(11))
+    signs = [a._draw_sign() for _ in range(40)]
+    assert set(signs) == {1.0, -1.0} and signs == [b._draw_sign() for _ in range(40)]
+    assert a.nudges(-1.0) == (-0.1, 0.0) and a.nudges(1.0) == (0.0, 0.1)
+
+
+def test_the_bias_slope_fit():
+    betas = [1e-3, 1e-2, 1e-1]
+    assert fit_slope(betas, [b ** 2 * 3 for b in betas]) == pytest.approx(2)
+    assert fit_slope(betas, [b * 5 for b in betas], (5e-3, 1)) == pytest.approx(1)
+    assert math.isnan(fit_slope(betas, [0.0, 0.0, 1.0]))
