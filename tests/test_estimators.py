@@ -272,7 +272,7 @@ SUITE = """
     [[runs]]
     name = "p"
     algorithm = { lr = [0.4, 0.2] }
-    grid.algorithm = [{ name = "ep", beta = 0.2, random_sign = true, momentum = 0.5 },
+    grid.algorithm = [{ name = "ep-random-sign", beta = 0.2, momentum = 0.5 },
                       { name = "ep-centered", beta = 0.2 }, { name = "hep", beta = 0.2, N = 3 },
                       { name = "cep", beta = 0.2, lr = [0.05, 0.025] }, { name = "rbp", optimizer = "adam", lr = [0.01, 0.01] },
                       "ep-negative", "bptt"]
@@ -293,7 +293,7 @@ def test_a_stateful_run_resumes_exactly(registry, suite_file, tmp_path, monkeypa
     that resumes ends with the same weights as one that was not interrupted."""
     suite = load_suite(suite_file(SUITE), registry)
     run = suite.runs[0]
-    assert run.slots["algorithm"]["params"]["random_sign"] is True
+    assert run.slots["algorithm"]["name"] == "ep-random-sign"
     whole = Runner(suite, registry, tmp_path / "whole")
     whole.execute([run])
     import bench_algorithms.ep as ep_module
@@ -329,3 +329,47 @@ def test_the_bias_slope_fit():
     assert fit_slope(betas, [b ** 2 * 3 for b in betas]) == pytest.approx(2)
     assert fit_slope(betas, [b * 5 for b in betas], (5e-3, 1)) == pytest.approx(1)
     assert math.isnan(fit_slope(betas, [0.0, 0.0, 1.0]))
+
+
+# -- the bias run kind, through the runner ------------------------------------------------------------
+BIAS_SUITE = """
+    [defaults]
+    kind = "bias"
+    dtype = "float64"
+    seeds = [0]
+    device = "cpu"
+    batch_size = 4
+    T = 3000
+    K = 20
+    betas = [0.01, 0.03, 0.1]
+    dataset = { name = "random", input_shape = [6], num_classes = 3, n_train = 8, n_test = 8 }
+    model = { name = "toy", input_size = 6, hidden_size = 7, output_size = 3 }
+
+    [[runs]]
+    name = "toy"
+    grid.algorithm = ["ep", "ep-centered", "bptt"]
+"""
+
+
+def test_the_bias_kind_measures_each_estimators_order(registry, suite_file, tmp_path):
+    suite = load_suite(suite_file(BIAS_SUITE), registry)
+    runner = Runner(suite, registry, tmp_path)
+    runner.execute(suite.runs)
+    slopes = {}
+    for run in suite.runs:
+        name = run.slots["algorithm"]["name"]
+        if name == "bptt":  # the candidate must have a β to sweep: a clear failure, not a silent run
+            assert runner.store(run).status() == "failed"
+            assert "algorithm 'bptt' has no such parameter" in (runner.store(run).dir / "error.txt").read_text()
+            continue
+        assert runner.store(run).status() == "done", (runner.store(run).dir / "error.txt").read_text()
+        for rec in runner.store(run).metrics()["final"]:
+            if rec["metric"] == "slope_grad":
+                slopes[name, rec["baseline"]] = rec["value"]
+    assert set(slopes) == {(a, b) for a in ("ep", "ep-centered") for b in ("bptt", "rbp")}
+    for (name, _), value in slopes.items():
+        assert value == pytest.approx(1 if name == "ep" else 2, abs=0.15), slopes
+    pytest.importorskip("matplotlib")
+    from harness.figures import build_figures
+
+    assert "bias-toy" in [d.stem for d in build_figures(suite, tmp_path)]

@@ -1,6 +1,7 @@
 """Every shipped paper suite is pinned to the paper: SPEC.md's Tables 3 and 4 written out here.
 
-For every run of table1, table1-quick, table3, table3-quick and speed, the *resolved* configuration
+For every run of table1, table1-quick, table3, table3-quick, speed and the EP family's training
+suites (estimators-quick, estimators-full: the paper's rows trained with every estimator), the *resolved* configuration
 (what `bench show` prints, defaults filled in) must equal the paper's row for its activation, T, K,
 β, ε, learning rates, epochs, layer sizes, clipping and initialisation, except where a deliberate
 deviation is listed below by suite and run name. A new run must be listed too (its paper row).
@@ -80,6 +81,16 @@ PINNED = {
         "P-conv": (TABLE3, "P-conv", dict(n_train=20, layers=[8, 16], init="torch")),
     },
     "speed": {name: (TABLE4, name, dict(n_train=2000)) for name in TABLE4},
+    "estimators-quick": {
+        "P-1h": (TABLE4, "P-1h", QUICK1),
+        "EB-1h": (TABLE4, "EB-1h", QUICK1),
+        "EB-1h (no clip)": (TABLE4, "EB-1h", dict(QUICK1, clip=False)),  # holomorphic EP needs it
+    },
+    "estimators-full": {
+        "P-1h": (TABLE4, "P-1h", {}),
+        "EB-1h": (TABLE4, "EB-1h", {}),
+        "EB-1h (no clip)": (TABLE4, "EB-1h", dict(clip=False)),
+    },
 }
 
 
@@ -89,7 +100,7 @@ def pinned_values(run: dict) -> dict:
     out = dict(model=m["name"], activation=m["activation"], T=run["T"], K=run["K"],
                layers=m.get("hidden", m.get("channels", [m.get("hidden_size")])), init=m["init"],
                n_train=run["dataset"]["n_train"])
-    if a.get("name") == "ep":
+    if "beta" in a:  # every estimator of the EP family: the row's β
         out["beta"] = a["beta"]
     if "eps" in m:
         out["eps"] = m["eps"]
@@ -108,12 +119,14 @@ def expected_values(table: dict, row: str, deviations: dict, run: dict) -> dict:
     want = {**PAPER_DEFAULTS, **table[row], **deviations}
     if run["kind"] == "gdu":
         want["baseline"] = "bptt"
-    if run.get("algorithm", {}).get("name") != "ep":
-        want.pop("beta", None)  # BPTT has no β
+    if "beta" not in run.get("algorithm", {}):
+        want.pop("beta", None)  # BPTT and RBP have no β
     if run["kind"] != "train":
         want.pop("epochs", None)
     if run["kind"] not in ("train", "speed"):
         want.pop("lr", None)
+    elif run.get("algorithm", {}).get("name") == "cep":  # C-EP at a hundredth of EP's rates (the suites say why)
+        want["lr"] = [round(v / 100, 12) for v in want["lr"]]
     if want["model"] == "eb":
         want.setdefault("clip", False)
     else:

@@ -26,11 +26,11 @@ def register_algorithms(register):
     register("ep", EP, doc="Equilibrium Propagation (Algorithm 1; Scellier & Bengio 2017): free phase T steps, "
              "nudged phase K steps with β, telescoped update divided by the effective nudge β·nudge_scale; "
              "bias O(β)", params=[
-                 _beta(),
-                 Param("random_sign", bool, False, "draw the sign of β per mini-batch from the run's seed "
-                       "(one-sided EP without a systematic bias direction)"),
-                 *optimizer_params(),
-             ])
+                 _beta(), *optimizer_params()])
+    register("ep-random-sign", partial(EP, random_sign=True), doc="One-sided EP with the sign of β drawn per "
+             "mini-batch from the run's seed: (0, β) or (−β, 0), so that the O(β) bias has no fixed "
+             "direction (Scellier & Bengio 2017; Laborieux et al. 2021)", params=[
+                 _beta(), *optimizer_params()])
     register("ep-negative", partial(EP, variant="negative"), doc="EP with the nudge −β: (∂Φ/∂θ(s*) − "
              "∂Φ/∂θ(s^−β))/β; bias O(β), opposite to ep's (Laborieux et al. 2021)", params=[
                  _beta(), *optimizer_params()])

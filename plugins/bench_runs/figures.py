@@ -31,6 +31,18 @@ PROCESS_LABELS = {"ep": "ΔEP", "bptt": "−∇BPTT"}
 T_LABEL = "t (steps of the second phase)"
 
 
+def line_styles(reserved=()):
+    """(color, linestyle, marker) for line after line: the palette's colours (those not ``reserved``),
+    then again dashed, then dotted, each with its own marker, so that eight estimators on one axis
+    stay apart (and a ninth does not run out of styles)."""
+    palette = [c for c in ELEMENT_COLORS if c not in reserved]
+    markers = "osD^v<>xP*"
+    i = 0
+    while True:
+        yield palette[i % len(palette)], ("-", "--", ":")[(i // len(palette)) % 3], markers[i % len(markers)]
+        i += 1
+
+
 def select_elements(candidate, k: int) -> list[int]:
     """Columns of a ``K × n`` process with the largest Σ_t |ΔEP|, ties by column: reproducible."""
     score = candidate.abs().sum(0).tolist()
@@ -158,11 +170,11 @@ def curves_figure(frame, title: str):
     """Train | test error per epoch, one line per algorithm, ± sample std band over seeds."""
     fig = new_figure(DOUBLE_COLUMN, 2.3)
     axes = fig.subplots(1, 2, sharey=False)
-    colors = iter(c for c in ELEMENT_COLORS if c not in ALGORITHM_COLORS.values())
+    styles = line_styles(reserved=ALGORITHM_COLORS.values())
     epochs_all = sorted(frame["epoch"].unique())
     for label, part in frame.groupby("series", sort=False):
         algo = part["algo"].iloc[0]
-        color = ALGORITHM_COLORS.get(algo) or next(colors)
+        color, linestyle, _ = (ALGORITHM_COLORS[algo], "-", "o") if algo in ALGORITHM_COLORS else next(styles)
         for ax, col in zip(axes, ("train_error", "test_error")):
             if col not in part:  # no run of the suite recorded it (e.g. eval_train = false everywhere)
                 continue
@@ -170,7 +182,7 @@ def curves_figure(frame, title: str):
             if not g.ngroups:
                 continue
             mean, std, n = g.mean(), g.std(ddof=1).fillna(0), g.count()
-            ax.plot(mean.index, mean.to_numpy(), color=color, marker="o", markersize=2.5,
+            ax.plot(mean.index, mean.to_numpy(), color=color, linestyle=linestyle, marker="o", markersize=2.5,
                     label=f"{label} (n={int(n.min())})", gid=f"{col}:{label}")
             if len(mean) > 1:
                 ax.fill_between(mean.index, (mean - std).to_numpy(), (mean + std).to_numpy(), color=color,
@@ -243,16 +255,18 @@ def bias_figures(suite: Suite, results_dir: Path, finished: list[tuple[RunSpec, 
         fig = new_figure(DOUBLE_COLUMN if len(baselines) > 1 else SINGLE_COLUMN, 2.4)
         axes = fig.subplots(1, len(baselines), squeeze=False)[0]
         for ax, base in zip(axes, baselines):
-            colors = iter(ELEMENT_COLORS)
+            styles = line_styles()
             sub = part[part["baseline"] == base]
             for label, line in sub.groupby("series", sort=False):
                 g = line.groupby("beta")["value"].mean()
-                ax.plot(g.index, g.to_numpy(), marker="o", markersize=2.5, color=next(colors, "gray"),
+                color, linestyle, marker = next(styles)
+                ax.plot(g.index, g.to_numpy(), marker=marker, markersize=2.5, color=color, linestyle=linestyle,
                         label=label, gid=f"{base}:{label}")
             betas = sorted(sub["beta"].unique())
-            top = float(sub["value"].max())
+            # the guides pass through the median error at the largest β (not through an outlier)
+            anchor = float(sub[sub["beta"] == betas[-1]]["value"].median())
             for slope, style in ((1, ":"), (2, "--")):
-                ref = [top * (b / betas[-1]) ** slope for b in betas]
+                ref = [anchor * (b / betas[-1]) ** slope for b in betas]
                 ax.plot(betas, ref, linestyle=style, color="gray", linewidth=0.6, label=f"slope {slope}")
             ax.set_xscale("log")
             ax.set_yscale("log")
