@@ -39,6 +39,11 @@ class Processes:
 
 
 class Algorithm(Protocol):
+    """What the run kinds call. Optional members, looked up with ``getattr`` (see :class:`Learner`):
+    ``stateful`` (no CUDA-graph replay, no batching of seeds), ``use_generator(generator)`` (the
+    run's random stream), ``state_dict()`` / ``load_state_dict(state)`` (saved in epoch checkpoints),
+    ``beta`` (swept by the ``bias`` kind)."""
+
     def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
         """Update the model's parameters in place on one mini-batch (one-hot ``y``).
 

@@ -47,6 +47,11 @@ class Param:
     #: Inclusive bounds of a number, or of every number of a list (None: unbounded).
     min: float | None = None
     max: float | None = None
+    #: A parameter added after results existed, whose default reproduces exactly what the component
+    #: did before it (e.g. an algorithm's optimizer = "sgd" with momentum 0): left out of the run's
+    #: id while at its default, so that adding it keeps every stored result; any other value is
+    #: part of the id. Never set it on a parameter whose default changes a result.
+    quiet_default: bool = False
 
     @property
     def required(self) -> bool:

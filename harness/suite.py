@@ -236,9 +236,31 @@ def _expand_run(ck: Checker, where: str, merged: dict[str, Any]) -> list[RunSpec
         for seed in seeds:
             run = copy.deepcopy(spec)
             run.seed = seed
-            run.id = run_id(run.name, point, seed, {**run.config(), "id": None})
+            run.id = run_id(run.name, point, seed, identity_config(ck.registry, kind, run))
             out.append(run)
     return out
+
+
+def identity_config(registry: Registry, kind: Component, run: RunSpec) -> dict[str, Any]:
+    """What a run's id hashes: its resolved configuration, less the parameters declared
+    ``quiet_default`` that sit at their default (see :class:`harness.components.Param`)."""
+    config = copy.deepcopy({**run.config(), "id": None})
+
+    def strip(params: dict[str, Any], declared) -> None:
+        for p in declared:
+            if p.quiet_default and p.name in params and params[p.name] == p.default:
+                del params[p.name]
+
+    strip(config["params"], kind.params)
+    for slot in kind.slots:
+        value = config["slots"].get(slot.name)
+        for item in value if isinstance(value, list) else [value] if value else []:
+            try:
+                component = registry.get(slot.family, item["name"])
+            except LookupError:
+                continue
+            strip(item["params"], component.params)
+    return config
 
 
 def _resolve(ck: Checker, where: str, kind: Component, cfg: dict[str, Any],

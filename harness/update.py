@@ -127,17 +127,19 @@ def _times(lr: float, k: float | list[Tensor]) -> float | list[Tensor]:
 
 
 def optimizer_params() -> list:
-    """The suite parameters of :class:`Update`, shared by every algorithm that trains."""
+    """The suite parameters of :class:`Update`, shared by every algorithm that trains. All but ``lr``
+    came after results were stored and default to the paper's plain SGD: ``quiet_default`` keeps
+    them out of run ids while at their defaults (those runs are the same as before)."""
     from .components import Param
 
     return [
         Param("lr", list[float] | None, None,
               "learning rates, one per parameter group, input → output (needed to train)", min=0),
         Param("optimizer", str, "sgd", "sgd (the paper's, with momentum = weight_decay = 0: plain SGD) or "
-              "adam, through torch.optim, one parameter group per layer", choices=OPTIMIZERS),
-        Param("momentum", float, 0.0, "SGD momentum", min=0, max=0.999999),
-        Param("nesterov", bool, False, "Nesterov momentum (SGD, needs momentum > 0)"),
-        Param("weight_decay", float, 0.0, "L2 weight decay (torch.optim's)", min=0),
-        Param("adam_betas", list[float], [0.9, 0.999], "Adam's β₁, β₂", min=0, max=0.999999),
-        Param("adam_eps", float, 1e-8, "Adam's ε", min=0),
+              "adam, through torch.optim, one parameter group per layer", choices=OPTIMIZERS, quiet_default=True),
+        Param("momentum", float, 0.0, "SGD momentum", min=0, max=0.999999, quiet_default=True),
+        Param("nesterov", bool, False, "Nesterov momentum (SGD, needs momentum > 0)", quiet_default=True),
+        Param("weight_decay", float, 0.0, "L2 weight decay (torch.optim's)", min=0, quiet_default=True),
+        Param("adam_betas", list[float], [0.9, 0.999], "Adam's β₁, β₂", min=0, max=0.999999, quiet_default=True),
+        Param("adam_eps", float, 1e-8, "Adam's ε", min=0, quiet_default=True),
     ]
