@@ -141,3 +141,26 @@ def poison_run(monkeypatch):
         monkeypatch.setattr(train.Train, "_train", _train)
 
     return arm
+
+
+@pytest.fixture
+def interrupt_ep(monkeypatch):
+    """``interrupt_ep(n)``: the n-th call of ``EP.train_step`` from now raises KeyboardInterrupt (as a
+    Ctrl-C in the middle of an epoch); returns the call counter, whose ``"n"`` a test sets to
+    ``-10**9`` to stop interrupting and then reads to count the calls of the resumed run."""
+    import bench_algorithms.ep as ep_module
+
+    calls = {"n": 0}
+    original = ep_module.EP.train_step
+
+    def arm(at: int) -> dict:
+        def interrupt(self, *args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == at:
+                raise KeyboardInterrupt
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(ep_module.EP, "train_step", interrupt)
+        return calls
+
+    return arm

@@ -288,7 +288,7 @@ def test_every_estimator_trains(registry, suite_file, tmp_path):
         assert final_values(runner, run)["test_error"] < 30.0, run.id  # chance: 75 %
 
 
-def test_a_stateful_run_resumes_exactly(registry, suite_file, tmp_path, monkeypatch):
+def test_a_stateful_run_resumes_exactly(registry, suite_file, tmp_path, interrupt_ep):
     """The drawn signs of β and the momentum buffers go into the epoch checkpoint: an interrupted run
     that resumes ends with the same weights as one that was not interrupted."""
     suite = load_suite(suite_file(SUITE), registry)
@@ -296,17 +296,7 @@ def test_a_stateful_run_resumes_exactly(registry, suite_file, tmp_path, monkeypa
     assert run.slots["algorithm"]["name"] == "ep-random-sign"
     whole = Runner(suite, registry, tmp_path / "whole")
     whole.execute([run])
-    import bench_algorithms.ep as ep_module
-
-    calls, original = {"n": 0}, ep_module.EP.train_step
-
-    def interrupt(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 30:  # 20 batches per epoch: in epoch 2
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(ep_module.EP, "train_step", interrupt)
+    calls = interrupt_ep(30)  # 20 batches per epoch: in epoch 2
     resumed = Runner(suite, registry, tmp_path / "resumed")
     with pytest.raises(KeyboardInterrupt):
         resumed.execute([run])

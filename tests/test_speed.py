@@ -222,7 +222,7 @@ def test_batched_seeds_of_a_model_without_members_run_one_after_another(registry
                               for k, v in finals["false"].items()}
 
 
-def test_batched_seeds_resume_from_checkpoints(registry, suite_file, tmp_path, monkeypatch):
+def test_batched_seeds_resume_from_checkpoints(registry, suite_file, tmp_path, interrupt_ep):
     """Interrupted in epoch 2, a batched group resumes every member from its own checkpoint and ends
     where an uninterrupted batched run ends."""
     text = TRAIN.format(dtype="float64", batched="true").replace("epochs = 2", "epochs = 3")
@@ -233,18 +233,7 @@ def test_batched_seeds_resume_from_checkpoints(registry, suite_file, tmp_path, m
     whole.execute(runs)
     expected = {r.id: final_values(whole, r) for r in runs}
 
-    import bench_algorithms.ep as ep_module
-
-    calls = {"n": 0}
-    original = ep_module.EP.train_step
-
-    def interrupt(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 18:  # 12 batches per epoch: in epoch 2
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(ep_module.EP, "train_step", interrupt)
+    calls = interrupt_ep(18)  # 12 batches per epoch: in epoch 2
     runner = Runner(suite, registry, tmp_path / "resumed")
     with pytest.raises(KeyboardInterrupt):
         runner.execute(runs)

@@ -57,24 +57,13 @@ def test_ep_and_bptt_share_initial_weights(registry, suite_file, tmp_path):
     assert final_values(runner, ep)["final_checksum"] != final_values(runner, bptt)["final_checksum"]
 
 
-def test_checkpoint_resume_equals_uninterrupted(registry, suite_file, tmp_path, monkeypatch):
+def test_checkpoint_resume_equals_uninterrupted(registry, suite_file, tmp_path, interrupt_ep):
     path = suite_file(SUITE)
     suite, whole = run_all(registry, path, tmp_path / "whole")
     run = suite.runs[0]
     expected = final_values(whole, run)
 
-    import bench_algorithms.ep as ep_module
-
-    calls = {"n": 0}
-    original = ep_module.EP.train_step
-
-    def interrupt_in_epoch_two(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 30:  # 20 batches per epoch: stop in the middle of epoch 2
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(ep_module.EP, "train_step", interrupt_in_epoch_two)
+    calls = interrupt_ep(30)  # 20 batches per epoch: stop in the middle of epoch 2
     runner = Runner(suite, registry, tmp_path / "resumed")
     with pytest.raises(KeyboardInterrupt):
         runner.execute([run])

@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import math
 
-import torch
-
 from harness.algorithm import Processes
 from harness.context import RunContext
 
 from .figures import bias_figures
-from .gdu import check_assumptions, steady_state
+from .gdu import check_assumptions, first_batch, steady_state
 
 
 def total_error(candidate: Processes, reference: Processes) -> float:
@@ -70,14 +68,7 @@ class Bias:
         self.fit = tuple(fit) if fit is not None else None
 
     def __call__(self, ctx: RunContext) -> None:
-        torch.manual_seed(ctx.seed)
-        model = ctx.build("model").to(ctx.device, ctx.dtype)
-        data = ctx.build("dataset").load(ctx.device, ctx.dtype)
-        if len(data.train) < self.batch_size:
-            raise ValueError(f"the dataset has {len(data.train)} training samples, fewer than "
-                             f"batch_size = {self.batch_size}")
-        x = data.train.x[: self.batch_size]
-        y = model.target(data.train.y[: self.batch_size])
+        model, x, y = first_batch(ctx, self.batch_size)
         metric = ctx.build("metric")
         steps = len(self.betas) + 2
         ctx.progress(0, steps, "phase", "steady state check")

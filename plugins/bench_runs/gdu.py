@@ -54,6 +54,18 @@ def check_assumptions(ctx: RunContext, model, x: torch.Tensor, state, residual: 
                      "the step, or set derives_from_phi = False)")
 
 
+def first_batch(ctx: RunContext, batch_size: int):
+    """The model (built first after seeding, on the run's device and dtype) and the first
+    ``batch_size`` training samples with one-hot targets: the one mini-batch of an analysis."""
+    torch.manual_seed(ctx.seed)
+    model = ctx.build("model").to(ctx.device, ctx.dtype)
+    data = ctx.build("dataset").load(ctx.device, ctx.dtype)
+    if len(data.train) < batch_size:
+        raise ValueError(f"the dataset has {len(data.train)} training samples, fewer than "
+                         f"batch_size = {batch_size}")
+    return model, data.train.x[:batch_size], model.target(data.train.y[:batch_size])
+
+
 class GDU:
     #: Its figures (the run-kind contract): processes and RelMSE per layer.
     figures = staticmethod(gdu_figures)
@@ -68,14 +80,7 @@ class GDU:
         self.keep_processes, self.keep_elements = keep_processes, keep_elements
 
     def __call__(self, ctx: RunContext) -> None:
-        torch.manual_seed(ctx.seed)
-        model = ctx.build("model").to(ctx.device, ctx.dtype)
-        data = ctx.build("dataset").load(ctx.device, ctx.dtype)
-        if len(data.train) < self.batch_size:
-            raise ValueError(f"the dataset has {len(data.train)} training samples, fewer than "
-                             f"batch_size = {self.batch_size}")
-        x = data.train.x[: self.batch_size]
-        y = model.target(data.train.y[: self.batch_size])
+        model, x, y = first_batch(ctx, self.batch_size)
         algorithm, baseline = ctx.build("algorithm"), ctx.build("baseline")
         metrics = ctx.build("metrics")
         ctx.progress(0, 3, "phase", "steady state check")
