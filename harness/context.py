@@ -61,6 +61,9 @@ class RunContext:
         family = self.registry.get("run_kind", self.spec.kind).slot(slot).family
         value = self.spec.slots[slot]
         if isinstance(value, list):
+            if overrides:
+                raise ValueError(f"run {self.spec.id}: the {self.spec.kind} kind sets {', '.join(overrides)} "
+                                 f"of {slot!r}, a slot of several components; set them in the suite")
             return {v["name"]: self.registry.get(family, v["name"]).build(v["params"]) for v in value}
         component = self.registry.get(family, value["name"])
         unknown = [k for k in overrides if k not in {p.name for p in component.params}]
@@ -126,7 +129,10 @@ class RunContext:
                   f"{str(exc)[:120]}); set aside as {aside.name}, the run starts from the beginning",
                   file=sys.stderr, flush=True)
             return None
-        if saved.get("config") != self.spec.config():
+        config = saved.get("config") or {}
+        if config.get("id") != self.spec.id:  # the id hashes every setting that changes the result
+            print(f"warning: run {self.spec.id}: {path} belongs to another configuration "
+                  f"({config.get('id')!r}); the run starts from the beginning", file=sys.stderr, flush=True)
             return None
         # a resumed run reports its wall time up to its last checkpoint plus this invocation's, not
         # only the last invocation's (a run kind that discards the state resets it to 0)

@@ -9,6 +9,7 @@ through it, and so do the CUDA-graph and batched paths, which call the algorithm
 
 from __future__ import annotations
 
+import weakref
 from typing import Union
 
 import torch
@@ -70,10 +71,17 @@ class Update:
             raise ValueError("momentum is an option of sgd; adam takes adam_betas")
         if nesterov and not momentum:
             raise ValueError("nesterov needs momentum > 0")
+        if len(adam_betas) != 2:
+            raise ValueError(f"adam_betas takes two values (β₁, β₂), got {list(adam_betas)}")
+        if optimizer != "adam" and (tuple(adam_betas) != (0.9, 0.999) or adam_eps != 1e-8):
+            raise ValueError("adam_betas and adam_eps are options of adam; this update is sgd (set "
+                             "optimizer = \"adam\" or leave them out)")
         self.optimizer, self.momentum, self.weight_decay = optimizer, float(momentum), float(weight_decay)
         self.nesterov, self.adam_betas, self.adam_eps = bool(nesterov), tuple(adam_betas), float(adam_eps)
-        self._opt: torch.optim.Optimizer | None = None
-        self._model_id: int | None = None
+        # one optimizer per model (the speed kind trains several copies with one algorithm; C-EP's
+        # processes train a copy): its state never leaks from one model to another
+        self._opts: "weakref.WeakKeyDictionary[ConvergentRNN, torch.optim.Optimizer]" = weakref.WeakKeyDictionary()
+        self._last: torch.optim.Optimizer | None = None
         self._pending: dict | None = None
 
     @property
@@ -96,30 +104,34 @@ class Update:
         opt.zero_grad(set_to_none=True)
 
     def _optimizer(self, model: ConvergentRNN, lrs: dict[str, float]) -> torch.optim.Optimizer:
-        if self._opt is None or self._model_id != id(model):
+        opt = self._opts.get(model)
+        if opt is None:
             groups = [{"params": params, "lr": lrs[name]} for name, params in model.param_groups().items()]
             if self.optimizer == "sgd":
-                self._opt = torch.optim.SGD(groups, lr=0.0, momentum=self.momentum,
-                                            weight_decay=self.weight_decay, nesterov=self.nesterov)
+                opt = torch.optim.SGD(groups, lr=0.0, momentum=self.momentum,
+                                      weight_decay=self.weight_decay, nesterov=self.nesterov)
             else:
-                self._opt = torch.optim.Adam(groups, lr=0.0, betas=self.adam_betas, eps=self.adam_eps,
-                                             weight_decay=self.weight_decay)
-            self._model_id = id(model)
-            if self._pending is not None:
-                self._opt.load_state_dict(self._pending)
+                opt = torch.optim.Adam(groups, lr=0.0, betas=self.adam_betas, eps=self.adam_eps,
+                                       weight_decay=self.weight_decay)
+            if self._pending is not None:  # a resumed run: the state saved with its checkpoint
+                opt.load_state_dict(self._pending)
                 self._pending = None
-        return self._opt
+            self._opts[model] = opt
+        self._last = opt
+        return opt
 
     def state_dict(self) -> dict:
-        """The optimizer's state (empty for plain SGD, or before the first step)."""
-        if self._opt is None:
+        """The state of the optimizer of the model trained last (empty for plain SGD, or before the
+        first step)."""
+        if self._last is None:
             return dict(self._pending or {})
-        return self._opt.state_dict()
+        return self._last.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict` (applied when the optimizer is built at the next step)."""
+        """Restore :meth:`state_dict` (applied when the next model's optimizer is built)."""
         self._pending = dict(state) if state else None
-        self._opt, self._model_id = None, None
+        self._opts.clear()
+        self._last = None
 
 
 def _times(lr: float, k: float | list[Tensor]) -> float | list[Tensor]:

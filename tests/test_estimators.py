@@ -174,6 +174,8 @@ def test_holomorphic_ep_refuses_a_model_that_is_not_holomorphic():
     (lambda: RBP(iterations=0), "iterations >= 1"),
     (lambda: BPTT(optimizer="adam", momentum=0.9), "momentum is an option of sgd"),
     (lambda: BPTT(optimizer="rmsprop"), "unknown optimizer 'rmsprop'; known: sgd, adam"),
+    (lambda: BPTT(adam_betas=[0.8, 0.99]), "adam_betas and adam_eps are options of adam"),
+    (lambda: BPTT(optimizer="adam", adam_betas=[0.9, 0.99, 0.5]), "adam_betas takes two values"),
 ])
 def test_bad_options_are_refused(make, message):
     with pytest.raises(ValueError, match=message):
@@ -224,6 +226,22 @@ def test_plain_sgd_is_bit_identical_to_the_papers_update(dtype):
             ours(a)
             papers(b)
         assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_each_model_has_its_own_optimizer_state():
+    """One algorithm training two models in turn (the speed kind's fast and generic copies) gives
+    each the result it would get alone: momentum buffers do not leak between models."""
+    torch.manual_seed(5)
+    m = PNet(hidden=[6], input_size=6, output_size=3).to(D)
+    x, y = _batch(m)
+    shared, alone = EP(0.2, lr=[0.05, 0.05], momentum=0.9), EP(0.2, lr=[0.05, 0.05], momentum=0.9)
+    a, b, ref = copy.deepcopy(m), copy.deepcopy(m), copy.deepcopy(m)
+    for _ in range(3):
+        shared.train_step(a, x, y, T=10, K=4)
+        shared.train_step(b, x, y, T=10, K=4)
+        alone.train_step(ref, x, y, T=10, K=4)
+    for p, q, r in zip(a.parameters(), b.parameters(), ref.parameters()):
+        assert torch.equal(p, r) and torch.equal(q, r)
 
 
 def test_sgd_momentum_and_adam_follow_their_definitions():
@@ -303,6 +321,19 @@ def test_a_stateful_run_resumes_exactly(registry, suite_file, tmp_path, interrup
     calls["n"] = -10**9
     resumed.execute([run])
     assert final_values(resumed, run)["final_checksum"] == final_values(whole, run)["final_checksum"]
+
+
+def test_one_diverging_stateful_run_leaves_the_others_of_its_batch(registry, suite_file, tmp_path, poison_run):
+    """Stateful runs of a batch_seeds group run one by one; one that blows up is diverged, the others
+    are done (not the whole group marked diverged)."""
+    text = SUITE.replace("seeds = [0]", "seeds = [0, 1]\n    batch_seeds = true").replace(
+        "epochs = 3", "epochs = 2")
+    poison_run("ep-random-sign-s0-", after_batches=5)
+    suite = load_suite(suite_file(text), registry)
+    runs = [r for r in suite.runs if r.slots["algorithm"]["name"] == "ep-random-sign"]
+    runner = Runner(suite, registry, tmp_path)
+    runner.execute(runs)
+    assert [runner.store(r).status() for r in runs] == ["diverged", "done"]
 
 
 def test_random_sign_draws_both_signs_from_its_stream():

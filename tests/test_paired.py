@@ -40,11 +40,13 @@ def _close(a, b, rtol=1e-12):
 
 @pytest.mark.parametrize("name", list(MODELS))
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "generic"])
-def test_paired_members_equal_separate_ep_and_bptt(name, fast):
+@pytest.mark.parametrize("beta", [0.4, -0.4])
+def test_paired_members_equal_separate_ep_and_bptt(name, fast, beta):
     """Members (EP s0, BPTT s0, EP s1, BPTT s1) in one model, each with its own data, after three
-    steps: the parameters, losses and errors of four separate runs."""
+    steps: the parameters, losses and errors of four separate runs (β < 0 too: EP's nudges are
+    then (β, 0), and the paired factor must divide by their difference, −β)."""
     build, lr = MODELS[name]
-    algorithms = [EP(beta=0.4, lr=lr), BPTT(lr=[v / 2 for v in lr])] * 2
+    algorithms = [EP(beta=beta, lr=lr), BPTT(lr=[v / 2 for v in lr])] * 2
     models = []
     for seed in (0, 0, 1, 1):
         torch.manual_seed(seed)
@@ -77,8 +79,12 @@ def test_which_algorithms_can_pair():
         pass
 
     assert not Paired.can_pair([MyEP(beta=0.5), BPTT()])  # a subclass may change the step
-    with pytest.raises(ValueError, match="one β"):
+    with pytest.raises(ValueError, match="different β"):
         Paired([EP(beta=0.5), EP(beta=0.2)])
+    with pytest.raises(ValueError, match="got centered EP"):
+        Paired([EP(beta=0.5, variant="centered"), BPTT()])
+    with pytest.raises(ValueError, match="an optimizer with state"):
+        Paired([EP(beta=0.5), BPTT(momentum=0.9)])
 
 
 def test_paired_refuses_a_model_without_members():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import cmath
 import copy
 import warnings
+import weakref
 
 import torch
 from torch import Tensor
@@ -38,7 +39,8 @@ class HolomorphicEP(Learner):
         if N < 2:
             raise ValueError(f"holomorphic EP needs N >= 2 nudges on the circle, got N = {N}")
         self.beta, self.N = abs(float(beta)), int(N)
-        self._shadow: tuple[int, ConvergentRNN] | None = None
+        # one complex copy per model, kept while the model lives (a CUDA graph replays into it)
+        self._shadows: "weakref.WeakKeyDictionary[ConvergentRNN, ConvergentRNN]" = weakref.WeakKeyDictionary()
 
     def nudges(self) -> list[complex]:
         return [self.beta * cmath.exp(2j * cmath.pi * k / self.N) for k in range(self.N)]
@@ -51,11 +53,11 @@ class HolomorphicEP(Learner):
                              "sigmoid or a max-pool); use tanh or the paper's sigmoid without clip, or ep-centered")
         if model.dtype not in COMPLEX:
             raise ValueError(f"holomorphic EP runs in float32 or float64, not {model.dtype}")
-        if self._shadow is None or self._shadow[0] != id(model):
+        shadow = self._shadows.get(model)
+        if shadow is None:
             with warnings.catch_warnings():  # torch's notice that complex modules are new: we test ours
                 warnings.filterwarnings("ignore", message="Complex modules")
-                self._shadow = (id(model), copy.deepcopy(model).to(COMPLEX[model.dtype]))
-        shadow = self._shadow[1]
+                shadow = self._shadows[model] = copy.deepcopy(model).to(COMPLEX[model.dtype])
         with torch.no_grad():
             for c, p in zip(shadow.parameters(), model.parameters()):
                 c.copy_(p)

@@ -39,9 +39,9 @@ from .ep import EP
 
 class Paired:
     def __init__(self, algorithms: Sequence[object]):
-        if not self.can_pair(algorithms):
-            raise ValueError("Paired needs EP and BPTT members only, the EP members with one β; got "
-                             + ", ".join(type(a).__name__ for a in algorithms))
+        reason = self.why_not(algorithms)
+        if reason:
+            raise ValueError(f"these algorithms cannot share one paired step: {reason}")
         self.algorithms = list(algorithms)
         self.is_ep = [isinstance(a, EP) for a in algorithms]
         self.beta = next((a.beta for a in algorithms if isinstance(a, EP)), None)
@@ -50,14 +50,28 @@ class Paired:
         self._coef: dict[tuple, tuple] = {}  # per model and batch size: see _coefficients
 
     @staticmethod
-    def can_pair(algorithms: Sequence[object]) -> bool:
-        """EP (the paper's, positive) and BPTT only (exact types: a subclass may change the step), plain SGD,
-        one β among the EP members."""
-        if not algorithms or any(type(a) not in (EP, BPTT) for a in algorithms):
-            return False
-        if any(a.stateful or (isinstance(a, EP) and a.variant != "positive") for a in algorithms):
-            return False  # an optimizer's state, a drawn sign or a second nudge: not this shared step
-        return len({a.beta for a in algorithms if isinstance(a, EP)}) <= 1
+    def why_not(algorithms: Sequence[object]) -> str:
+        """Why the algorithms cannot be paired ('' when they can): EP (the paper's, positive) and BPTT
+        only (exact types: a subclass may change the step), plain SGD, one β among the EP members."""
+        if not algorithms:
+            return "no algorithm"
+        other = [type(a).__name__ for a in algorithms if type(a) not in (EP, BPTT)]
+        if other:
+            return f"only EP and BPTT pair, got {', '.join(other)}"
+        variant = [a.variant for a in algorithms if isinstance(a, EP) and a.variant != "positive"]
+        if variant:
+            return f"only the paper's one-sided EP pairs (its nudged phase is BPTT's free phase's sequel), got {variant[0]} EP"
+        if any(getattr(a, "random_sign", False) for a in algorithms):
+            return "EP with a random sign of β draws per run; paired members would share it"
+        if any(a.stateful for a in algorithms):
+            return "an optimizer with state (momentum, weight decay, Adam) is per run; pairing is for plain SGD"
+        if len({a.beta for a in algorithms if isinstance(a, EP)}) > 1:
+            return "the EP members have different β (the nudged phase is one batched pass)"
+        return ""
+
+    @classmethod
+    def can_pair(cls, algorithms: Sequence[object]) -> bool:
+        return not cls.why_not(algorithms)
 
     def _coefficients(self, model: ConvergentRNN, batch: int) -> tuple[dict, dict, Tensor, Tensor]:
         """Per group, per parameter: the factor of EP's Δ and of BPTT's gradient, shaped ``(S, 1, …)``
@@ -72,7 +86,8 @@ class Paired:
             lrs = [per_group(a.lr, model, "lr") for a in self.algorithms]
             ep_coef, bptt_coef = {}, {}
             for name, params in model.param_groups().items():
-                ep = [lr[name] / (self.beta * model.nudge_scale * batch) if e else 0.0
+                n1, n2 = self._ep.nudges()  # (0, β), or (β, 0) for β < 0: EP.direction's order
+                ep = [lr[name] / ((n2 - n1) * model.nudge_scale * batch) if e else 0.0
                       for lr, e in zip(lrs, self.is_ep)]
                 bp = [0.0 if e else lr[name] for lr, e in zip(lrs, self.is_ep)]
                 ep_coef[name] = [_per_member(ep, p) for p in params]

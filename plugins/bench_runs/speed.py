@@ -181,7 +181,7 @@ class Speed:
 
         models["seeds"] = stacked(S)
         steps["seeds"] = on_members(graphed_train_step(algorithm, models["seeds"], T=self.T, K=self.K), S)
-        if type(algorithm) is EP:
+        if type(algorithm) is EP and Paired.can_pair([algorithm, BPTT(lr=algorithm.lr)]):
             partner = BPTT(lr=algorithm.lr)
             models["bptt"] = copy.deepcopy(fast)
             steps["bptt"] = graphed_train_step(partner, models["bptt"], T=self.T, K=self.K)

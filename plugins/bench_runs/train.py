@@ -150,10 +150,7 @@ class Train:
         algorithms = [ctx.build("algorithm") for ctx in ctxs]
         configs = [json.dumps(ctx.spec.slots["algorithm"], sort_keys=True) for ctx in ctxs]
         if any(getattr(a, "stateful", False) for a in algorithms):
-            for c in ctxs:  # an optimizer's state or a random stream per run: not batched, as separate runs
-                c.reseed()
-                self(c)
-            return
+            return self._one_by_one(ctxs)  # an optimizer's state or a random stream per run: not batched
         if len(set(configs)) == 1:
             algorithm = algorithms[0]
         elif Paired.can_pair(algorithms):
@@ -167,11 +164,18 @@ class Train:
             ctx.reseed()  # each member gets exactly the weights of its separate run
             models.append(ctx.build("model").to(ctxs[0].device, ctxs[0].dtype))
             if len(ctxs) == 1 or not models[0].supports_members:
-                for c in ctxs:  # no seed dimension for this model: one after another, as separate runs
-                    c.reseed()
-                    self(c)
-                return
+                return self._one_by_one(ctxs)  # no seed dimension for this model
         self._train(ctxs, stack_members(models), algorithm)
+
+    def _one_by_one(self, ctxs: list[RunContext]) -> None:
+        """The runs of a batch one after another, as separate runs: one that blows up is marked
+        ``diverged`` and the others still run (an error of another kind stops the batch)."""
+        for c in ctxs:
+            c.reseed()
+            try:
+                self(c)
+            except Diverged as exc:
+                c.diverge(str(exc))
 
     def _batches(self, n: int) -> int:
         batches = n // self.batch_size  # the last partial batch is dropped, as a DataLoader with drop_last
@@ -195,10 +199,10 @@ class Train:
             model.load_state_dict(state)
         else:
             model.load_state_dict(saved[0]["model"])
-        if "algorithm" in saved[0]:  # a stateful algorithm's optimizer moments, random stream
+        if "algorithm" in saved[0] and hasattr(algorithm, "load_state_dict"):  # optimizer moments, random stream
             algorithm.load_state_dict(saved[0]["algorithm"])
         for i in range(S):
-            shuffles[i].set_state(saved[i]["shuffle"])
+            shuffles[i].set_state(saved[i]["shuffle"].cpu())  # loaded onto the run's device
             for point in saved[i]["history"]:
                 ctxs[i].log_epoch(**point)
         return saved[0]["epoch"] + 1, [s["history"] for s in saved]
@@ -215,7 +219,7 @@ class Train:
         batches = self._batches(n)
         shuffles = [ctx.generator(offset=1) for ctx in ctxs]
         stateful = getattr(algorithm, "stateful", False)  # then S == 1 (execute_batch runs them apart)
-        if stateful:
+        if stateful and hasattr(algorithm, "use_generator"):
             algorithm.use_generator(ctx0.generator(offset=2))  # e.g. the sign of β, from the run's seed
         first_epoch, histories = self._resume(ctxs, model, shuffles, algorithm)
         alive = list(range(S))  # members still learning (a batch goes on without one that diverged)
@@ -268,7 +272,8 @@ class Train:
                     ctxs[i].save_checkpoint({"model": member_state(model, i) if model.members else model.state_dict(),
                                              "shuffle": shuffles[i].get_state(), "epoch": epoch,
                                              "history": histories[i],
-                                             **({"algorithm": algorithm.state_dict()} if stateful else {})})
+                                             **({"algorithm": algorithm.state_dict()}
+                                                if stateful and hasattr(algorithm, "state_dict") else {})})
 
         checksums = member_checksums(model)
         for i in alive:
