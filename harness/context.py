@@ -104,6 +104,12 @@ class RunContext:
         atomic_write(path, lambda f: f.write(buf.getvalue()), mode="wb")
         return path
 
+    def save_text(self, name: str, text: str) -> Path:
+        """A text artifact (a profile, a note) written atomically as artifacts/<name>.txt, for people."""
+        path = self.store.artifacts / f"{name}.txt"
+        atomic_write(path, lambda f: f.write(text))
+        return path
+
     # -- checkpoints (resume inside a run) ---------------------------------
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         buf = io.BytesIO()
