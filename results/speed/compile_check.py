@@ -1,0 +1,57 @@
+"""torch.compile against eager on a tiny P net: the free phase, the EP update written out, and
+EP.train_step (results/speed/TABLE-cpu.md, "Compiled steps"). About two minutes on a 2-core CPU
+(three compilations). Run from the repository root: python results/speed/compile_check.py"""
+
+import copy
+import time
+import warnings
+
+import torch
+
+from bench_algorithms import EP
+from bench_models import PNet
+from harness.update import apply_update
+
+warnings.filterwarnings("ignore")
+torch.set_num_threads(1)
+torch.manual_seed(0)
+net = PNet(hidden=[8], input_size=12, output_size=4, activation="sigmoid")
+x = torch.rand(5, 12)
+y = torch.nn.functional.one_hot(torch.randint(0, 4, (5,)), 4).float()
+T, K, BETA, LR = 10, 4, 0.2, 0.1
+
+
+def gap(a, b):
+    return max(float((p - q).detach().abs().max()) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def free(model):
+    with torch.no_grad():
+        xp = model.prepare(x)
+    return model.relax(xp, model.init_state(x), T)
+
+
+def written_out(model):
+    with torch.no_grad():
+        xp = model.prepare(x)
+    s = model.relax(xp, model.init_state(x), T)
+    d = model.dphi_delta(xp, model.relax(xp, s, K, y, BETA), s)
+    apply_update(model, d, {g: LR / (BETA * x.shape[0]) for g in d})
+
+
+def train_step(model):
+    EP(BETA, lr=[LR, LR]).train_step(model, x, y, T=T, K=K)
+
+
+a, b = copy.deepcopy(net), copy.deepcopy(net)
+out_c, out_e = torch.compile(free)(a), free(b)
+print(f"free phase: largest difference {max(float((u - v).abs().max()) for u, v in zip(out_c, out_e)):.2g}")
+for name, fn in (("EP update written out", written_out), ("EP.train_step", train_step)):
+    a, b = copy.deepcopy(net), copy.deepcopy(net)
+    compiled = torch.compile(fn)
+    start = time.perf_counter()
+    compiled(a)
+    first = time.perf_counter() - start
+    fn(b)
+    print(f"{name}: compiled moved the parameters by {gap(a, net):.4g}, eager by {gap(b, net):.4g}, "
+          f"difference {gap(a, b):.2g} (first compiled call, compile included: {first:.0f} s)")
