@@ -4,15 +4,17 @@ dominant product, and the time its operator dispatches cost.
 :class:`OpCounter` watches one training step at the ATen level (a ``TorchDispatchMode``, so it sees
 every operator the step runs, autograd's backward included, for any model): the number of operators
 dispatched, and the floating-point operations of every matrix product and convolution, counted from
-their shapes by ``torch.utils.flop_counter`` (2 per multiply-add; element-wise operations are not
-counted: on these nets they are a few per unit and step, next to the products' hundreds). The
+their shapes by ``torch.utils.flop_counter`` (2 per multiply-add). Element-wise operations are not
+counted: on the 512-wide nets with several hidden layers they are a small share, but on EB-1h and
+P-1h (10 output units) they are about 15 flops per hidden unit and step against the products' ~40,
+so the achieved rate there undercounts the arithmetic done (not the time, which is measured). The
 *dominant* operation is the (operator, shapes) that carries the most FLOPs; :func:`measured_rate`
 times that very operation on fresh tensors of the same shapes (median of repeats), the device's
 rate for the step's main work at the run's sizes. A step mixes shapes (EB-1h: a few input-sized
 products and hundreds of tiny ones), so its limit is :meth:`OpCounter.products_seconds`: each of
 its largest products timed alone at its own shapes, summed, which is how fast the step could be if
-nothing but its products cost time. :func:`dispatch_seconds` times an operator on a one-element
-tensor, the fixed cost every dispatched operator pays.
+nothing but its products cost time (their timings include their own dispatch). :func:`dispatch_seconds`
+times an operator on a one-element tensor, about the fixed cost every dispatched operator pays.
 """
 
 from __future__ import annotations
@@ -33,13 +35,14 @@ class _Spec:
     """A tensor argument remembered by shape, dtype and device (a pytree leaf)."""
 
     def __init__(self, t: torch.Tensor):
-        self.shape, self.dtype, self.device = tuple(t.shape), t.dtype, t.device
+        self.shape, self.stride, self.dtype, self.device = tuple(t.shape), tuple(t.stride()), t.dtype, t.device
 
     def __repr__(self) -> str:
         return f"{self.dtype}{self.shape}"
 
     def fresh(self) -> torch.Tensor:
-        return torch.rand(self.shape, dtype=self.dtype, device=self.device)
+        """Random values in the same layout (a transposed operand stays transposed)."""
+        return torch.empty_strided(self.shape, self.stride, dtype=self.dtype, device=self.device).uniform_()
 
 
 def _spec(a: Any) -> Any:
@@ -140,7 +143,8 @@ def measured_rate(call: Callable[[], Any], flops: int, device: torch.device) -> 
 
 
 def dispatch_seconds(device: torch.device, dtype: torch.dtype) -> float:
-    """The time of one operator on a one-element tensor: what any dispatched operator costs at least."""
+    """The time of one operator on a one-element tensor: about what any dispatched operator costs
+    besides its arithmetic (an estimate: some in-place operators cost a little less)."""
     a = torch.ones(1, dtype=dtype, device=device)
     return median_seconds(lambda: torch.add(a, a), device)
 

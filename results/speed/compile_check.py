@@ -1,6 +1,6 @@
 """torch.compile against eager on a tiny P net: the free phase, the EP update written out, and
 EP.train_step (results/speed/TABLE-cpu.md, "Compiled steps"). About two minutes on a 2-core CPU
-(three compilations). Run from the repository root: python results/speed/compile_check.py"""
+(four compilations). Run from the repository root: python results/speed/compile_check.py"""
 
 import copy
 import time
@@ -10,6 +10,7 @@ import torch
 
 from bench_algorithms import EP
 from bench_models import PNet
+from bench_runs.roofline import median_seconds
 from harness.update import apply_update
 
 warnings.filterwarnings("ignore")
@@ -39,6 +40,16 @@ def written_out(model):
     apply_update(model, d, {g: LR / (BETA * x.shape[0]) for g in d})
 
 
+def written_out_returning(model):
+    """The same, returning the directions it applied."""
+    with torch.no_grad():
+        xp = model.prepare(x)
+    s = model.relax(xp, model.init_state(x), T)
+    d = model.dphi_delta(xp, model.relax(xp, s, K, y, BETA), s)
+    apply_update(model, d, {g: LR / (BETA * x.shape[0]) for g in d})
+    return d
+
+
 def train_step(model):
     EP(BETA, lr=[LR, LR]).train_step(model, x, y, T=T, K=K)
 
@@ -46,7 +57,9 @@ def train_step(model):
 a, b = copy.deepcopy(net), copy.deepcopy(net)
 out_c, out_e = torch.compile(free)(a), free(b)
 print(f"free phase: largest difference {max(float((u - v).abs().max()) for u, v in zip(out_c, out_e)):.2g}")
-for name, fn in (("EP update written out", written_out), ("EP.train_step", train_step)):
+for name, fn in (("EP update written out", written_out),
+                 ("EP update written out, returning its directions", written_out_returning),
+                 ("EP.train_step", train_step)):
     a, b = copy.deepcopy(net), copy.deepcopy(net)
     compiled = torch.compile(fn)
     start = time.perf_counter()
@@ -55,3 +68,10 @@ for name, fn in (("EP update written out", written_out), ("EP.train_step", train
     fn(b)
     print(f"{name}: compiled moved the parameters by {gap(a, net):.4g}, eager by {gap(b, net):.4g}, "
           f"difference {gap(a, b):.2g} (first compiled call, compile included: {first:.0f} s)")
+
+cpu = torch.device("cpu")
+a, b = copy.deepcopy(net), copy.deepcopy(net)
+compiled = torch.compile(train_step)
+compiled(a)
+print(f"EP.train_step per call: compiled {median_seconds(lambda: compiled(a), cpu) * 1e3:.3f} ms, "
+      f"eager {median_seconds(lambda: train_step(b), cpu) * 1e3:.3f} ms (median)")
