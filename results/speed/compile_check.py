@@ -32,22 +32,19 @@ def free(model):
     return model.relax(xp, model.init_state(x), T)
 
 
-def written_out(model):
-    with torch.no_grad():
-        xp = model.prepare(x)
-    s = model.relax(xp, model.init_state(x), T)
-    d = model.dphi_delta(xp, model.relax(xp, s, K, y, BETA), s)
-    apply_update(model, d, {g: LR / (BETA * x.shape[0]) for g in d})
-
-
 def written_out_returning(model):
-    """The same, returning the directions it applied."""
+    """The EP update written out: free phase, nudged phase, ΔEP, plain SGD; returns the directions."""
     with torch.no_grad():
         xp = model.prepare(x)
     s = model.relax(xp, model.init_state(x), T)
     d = model.dphi_delta(xp, model.relax(xp, s, K, y, BETA), s)
     apply_update(model, d, {g: LR / (BETA * x.shape[0]) for g in d})
     return d
+
+
+def written_out(model):
+    """The same, returning nothing (what a training step does with its directions)."""
+    written_out_returning(model)
 
 
 def train_step(model):
