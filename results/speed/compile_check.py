@@ -66,6 +66,13 @@ for name, fn in (("EP update written out", written_out),
     print(f"{name}: compiled moved the parameters by {gap(a, net):.4g}, eager by {gap(b, net):.4g}, "
           f"difference {gap(a, b):.2g} (first compiled call, compile included: {first:.0f} s)")
 
+generic = copy.deepcopy(net)
+generic.fast = False  # the generic path: autograd on Φ, no cached drive, no explicit ∂Φ/∂θ
+a, b = copy.deepcopy(generic), copy.deepcopy(generic)
+torch.compile(train_step)(a)
+train_step(b)
+print(f"EP.train_step on the generic path (fast = False): difference {gap(a, b):.2g}")
+
 cpu = torch.device("cpu")
 a, b = copy.deepcopy(net), copy.deepcopy(net)
 compiled = torch.compile(train_step)
