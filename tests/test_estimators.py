@@ -394,3 +394,33 @@ def test_the_bias_kind_measures_each_estimators_order(registry, suite_file, tmp_
     from harness.figures import build_figures
 
     assert "bias-toy" in [d.stem for d in build_figures(suite, tmp_path)]
+
+
+@pytest.mark.parametrize("make", [lambda: EP(0.3, variant="centered", lr=[0.2, 0.1]),
+                                  lambda: EP(0.3, variant="negative", lr=[0.2, 0.1]),
+                                  lambda: HolomorphicEP(0.3, N=3, lr=[0.2, 0.1]),
+                                  lambda: ContinualEP(0.3, lr=[0.02, 0.01]),
+                                  lambda: RBP(lr=[0.2, 0.1])],
+                         ids=["ep-centered", "ep-negative", "hep", "cep", "rbp"])
+def test_seeds_stacked_as_one_model_train_as_separate_runs(make):
+    """batch_seeds with every new estimator: two members of a stacked model, each with its own
+    data, end where two separate runs end (float64, 1e-10 relative)."""
+    from harness.model import member_state, stack_members
+
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        models.append(PNet(hidden=[7], input_size=6, output_size=3, activation="sigmoid").to(D))
+    stacked = stack_members([copy.deepcopy(m) for m in models])
+    alg, separate = make(), [make(), make()]
+    g = torch.Generator().manual_seed(3)
+    for _ in range(2):
+        x = torch.rand(2, 5, 6, generator=g, dtype=D)
+        y = stacked.target(torch.randint(0, 3, (2, 5), generator=g)).to(D)
+        alg.train_step(stacked, x, y, T=12, K=4)
+        for a, m, xi, yi in zip(separate, models, x, y):
+            a.train_step(m, xi, yi, T=12, K=4)
+    for i, m in enumerate(models):
+        for k, v in member_state(stacked, i).items():
+            ref = m.state_dict()[k]
+            assert (v - ref).abs().max() <= 1e-10 * ref.abs().max(), (i, k)
