@@ -9,7 +9,7 @@ import warnings
 import torch
 
 from bench_algorithms import EP
-from bench_models import PNet
+from bench_models import EBNet, PNet
 from bench_runs.roofline import median_seconds
 from harness.update import apply_update
 
@@ -65,6 +65,19 @@ for name, fn in (("EP update written out", written_out),
     fn(b)
     print(f"{name}: compiled moved the parameters by {gap(a, net):.4g}, eager by {gap(b, net):.4g}, "
           f"difference {gap(a, b):.2g} (first compiled call, compile included: {first:.0f} s)")
+
+a, b = copy.deepcopy(net), copy.deepcopy(net)
+torch.compile(train_step)(a)
+train_step(b)
+for (name, p), q, o in zip(a.named_parameters(), b.parameters(), net.parameters()):
+    print(f"  {name}: compiled moved it by {float((p - o).detach().abs().max()):.4g}, "
+          f"eager by {float((q - o).detach().abs().max()):.4g}")
+
+eb = EBNet(hidden=[8], input_size=12, output_size=4, activation="sigmoid", eps=0.2, clip=True)
+a, b = copy.deepcopy(eb), copy.deepcopy(eb)
+torch.compile(train_step)(a)
+train_step(b)
+print(f"EP.train_step on an EB net (fast path): difference {gap(a, b):.2g}")
 
 generic = copy.deepcopy(net)
 generic.fast = False  # the generic path: autograd on Φ, no cached drive, no explicit ∂Φ/∂θ
