@@ -245,3 +245,34 @@ def test_batched_seeds_resume_from_checkpoints(registry, suite_file, tmp_path, i
         got = final_values(runner, r)
         for key in ("final_checksum", "test_error", "train_error"):
             assert got[key] == expected[r.id][key], (r.id, key)
+
+
+def test_the_compiled_path_is_timed_and_checked(registry, suite_file, tmp_path):
+    """compiled = true: torch.compile of the whole step on an EB net, timed in the same repetitions,
+    its compile time apart, and its parameters equal to the fast path's after one repetition."""
+    import shutil
+
+    if not (shutil.which("g++") or shutil.which("clang++")):
+        pytest.skip("torch.compile's CPU backend needs a C++ compiler")
+    suite = load_suite(suite_file("""
+        [defaults]
+        kind = "speed"
+        device = "cpu"
+        dataset = { name = "blobs", input_size = 6, num_classes = 3, n_train = 40, n_test = 10 }
+        [[runs]]
+        name = "eb"
+        T = 6
+        K = 2
+        batches = 2
+        repeats = 1
+        compiled = true
+        model = { name = "eb", input_size = 6, output_size = 3, hidden = [5], activation = "sigmoid", eps = 0.2 }
+        algorithm = { name = "ep", beta = 0.5, lr = [0.1, 0.1] }
+    """), registry)
+    runner = Runner(suite, registry, tmp_path)
+    runner.execute(suite.runs)
+    run = suite.runs[0]
+    assert runner.store(run).status() == "done", (runner.store(run).dir / "error.txt").read_text()
+    values = final_values(runner, run)
+    assert values["compile_seconds"] > 0 and values["compiled_samples_per_s"] > 0
+    assert values["compiled_max_rel_diff"] < 1e-5

@@ -83,6 +83,8 @@ def register_run_kinds(register):
                  Param("members", int, 0, min=0, doc="also time this many runs batched as one stacked model "
                        "(batch_seeds), and for EP, paired with as many BPTT runs at the same learning rates "
                        "(batch_algorithms); 0: not measured"),
+                 Param("compiled", bool, False, "also time torch.compile of the whole training step (its compile "
+                       "time apart) and check its parameters against the fast path's", quiet_default=True),
              ], slots=[
                  Slot("model", "model", "the network"),
                  Slot("algorithm", "algorithm", "how it learns (ep or bptt, with lr and β)"),

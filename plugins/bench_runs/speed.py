@@ -38,6 +38,14 @@ step's time its products alone account for), ``ops_per_batch`` (operators dispat
 replays a CUDA graph, both shares are of one eager step's time. The dominant product, the FLOPs
 per operator and (CPU only) a profile of one step are written to ``artifacts/roofline.txt``.
 
+Compiled (``compiled = true``): one more path in the same interleaved repetitions,
+``torch.compile`` of the whole training step on a copy of the fast model. Recorded:
+``compiled_samples_per_s``, ``compiled_speedup`` (fast time / compiled time),
+``compile_seconds`` (the first call: compilation and one step, excluded from the timings) and
+``compiled_max_rel_diff`` (its parameters against the fast path's after one repetition from the
+same weights: the check that it computes the same step; results/speed/TABLE-cpu.md says where it
+does not).
+
 Batched runs (``members = S``): more paths join the interleaved repetitions, all
 on the fast path and the same mini-batches: ``seeds``, S copies of the model
 stacked as one (what ``batch_seeds`` runs) and, for EP, ``paired``, S EP and S
@@ -74,7 +82,7 @@ def _sync(device: torch.device) -> None:
 
 class Speed:
     def __init__(self, T: int, K: int, batch_size: int = 20, batches: int = 5, warmup: int = 1, repeats: int = 5,
-                 epoch_samples: int = 60000, threads: int = 0, members: int = 0):
+                 epoch_samples: int = 60000, threads: int = 0, members: int = 0, compiled: bool = False):
         if not 0 < K <= T:
             raise ValueError(f"speed needs 0 < K <= T, got T={T}, K={K}")
         if min(batch_size, batches, repeats, epoch_samples) < 1 or warmup < 0:
@@ -87,6 +95,7 @@ class Speed:
         if members < 0 or members == 1:
             raise ValueError(f"members must be 0 (not measured) or at least 2, got {members}")
         self.members = members
+        self.compiled = compiled
 
     def __call__(self, ctx: RunContext) -> None:
         before = torch.get_num_threads()
@@ -118,6 +127,7 @@ class Speed:
         models = {"fast": fast, "generic": generic}
         if self.members:
             self._batched_paths(fast, algorithm, init, steps, models)
+        compile_seconds = self._compiled_path(algorithm, fast, init, batches[0], steps, models) if self.compiled else None
         inits = {path: copy.deepcopy(m.state_dict()) if m.members else init for path, m in models.items()}
         total = len(steps) * (self.warmup + self.repeats)
         done = 0
@@ -148,6 +158,9 @@ class Speed:
         with torch.no_grad():
             scale = max(p.abs().max().item() for p in generic.parameters())
             diff = max((p - q).abs().max().item() for p, q in zip(fast.parameters(), generic.parameters()))
+            if compile_seconds is not None:  # the compiled path too ran one repetition from there
+                cdiff = max((p - q).abs().max().item() for p, q in zip(fast.parameters(),
+                                                                      models["compiled"].parameters()))
         peak = peak_memory_mb(device)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -167,6 +180,12 @@ class Speed:
         ctx.record("max_rel_diff", diff / max(scale, 1e-30))
         ctx.record("cuda_graph", float(getattr(steps["fast"], "graphed", False)))
         ctx.record("torch_threads", float(torch.get_num_threads()))
+        if compile_seconds is not None:
+            t_compiled = statistics.median(times["compiled"])
+            ctx.record("compiled_samples_per_s", need / t_compiled)
+            ctx.record("compiled_speedup", t_fast / t_compiled)
+            ctx.record("compile_seconds", compile_seconds)
+            ctx.record("compiled_max_rel_diff", cdiff / max(scale, 1e-30))
         self._roofline(ctx, algorithm, fast, init, batches[0], t_fast / self.batches,
                        graphed=bool(getattr(steps["fast"], "graphed", False)))
         if self.members:
@@ -177,6 +196,25 @@ class Speed:
             if "paired" in med:
                 ctx.record("paired_samples_per_s", 2 * S * need / med["paired"])
                 ctx.record("paired_speedup", S * (med["fast"] + med["bptt"]) / med["paired"])
+
+    def _compiled_path(self, algorithm, fast, init, batch, steps, models) -> float:
+        """The ``compiled`` path: ``torch.compile`` of the whole training step on a copy of the fast
+        model (eager, not graphed). Returns the first call's seconds (compilation and one step), which
+        the timed repetitions, after their warm-up, do not include."""
+        model = copy.deepcopy(fast)
+        model.load_state_dict(init)
+        step = torch.compile(lambda x, y: algorithm.train_step(model, x, y, T=self.T, K=self.K))
+        _sync(model.device)
+        start = time.perf_counter()
+        try:
+            step(*batch)
+        except Exception as exc:  # inductor needs a C++ compiler on a CPU, Triton on a GPU
+            raise RuntimeError(f"compiled = true: torch.compile of the training step failed ({type(exc).__name__}: "
+                               f"{str(exc)[:300]}); on a CPU inductor needs a C++ compiler (g++ or clang++), or "
+                               "set compiled = false") from exc
+        _sync(model.device)
+        steps["compiled"], models["compiled"] = step, model
+        return time.perf_counter() - start
 
     def _roofline(self, ctx: RunContext, algorithm, fast, init, batch, seconds_per_batch: float, *,
                   graphed: bool = False) -> None:
