@@ -34,6 +34,10 @@ RUN_KEYS: dict[str, Param] = {
               "their seeds if batch_seeds, when the run kind supports it (same results)"),
         Param("fast", bool, True, "use the models' fast paths (same results within float rounding); "
               "false: the generic path, autograd on Φ"),
+        Param("compile", str, "auto", "torch.compile the training step, checked against the eager step at "
+              "first use (it stays eager where they differ): on, off, or auto (on for models that declare "
+              "compile_pays, on a CPU, for runs of at least 5,000 steps; results/speed/)",
+              choices=("auto", "on", "off")),
     )
 }
 
@@ -93,6 +97,8 @@ class RunSpec:
     batch_algorithms: bool = False
     #: Use the models' fast paths; not part of the config either (tested equal).
     fast: bool = True
+    #: Compile the training step (auto, on, off); not part of the config (checked equal at first use).
+    compile: str = "auto"
 
     def config(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "kind": self.kind, "seed": self.seed,

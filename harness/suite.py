@@ -204,7 +204,7 @@ def _expand_run(ck: Checker, where: str, merged: dict[str, Any]) -> list[RunSpec
             ck.err(f"{where}.grid.{key}", f"expected a non-empty list of values, got {values!r}")
             continue
         head = key.split(".")[0]
-        if head in ("name", "kind", "grid", "seeds", "batch_seeds", "batch_algorithms", "fast"):
+        if head in ("name", "kind", "grid", "seeds", "batch_seeds", "batch_algorithms", "fast", "compile"):
             ck.err(f"{where}.grid.{key}", f"{head!r} cannot vary in a grid"
                    + ("; use `seeds = [...]`" if head == "seeds" else ""))
             continue
@@ -279,7 +279,7 @@ def _resolve(ck: Checker, where: str, kind: Component, cfg: dict[str, Any],
             own[key] = value
             continue
         ck.unknown_key(f"{where}.{key}", key, allowed, f"a run of kind {kind.name!r}")
-    for key in ("device", "dtype", "batch_seeds", "batch_algorithms", "fast"):
+    for key in ("device", "dtype", "batch_seeds", "batch_algorithms", "fast", "compile"):
         if key in cfg:
             ck.check_params(where, {key: cfg[key]}, [RUN_KEYS[key]], "a run")
     for slot in kind.slots:
@@ -308,7 +308,8 @@ def _resolve(ck: Checker, where: str, kind: Component, cfg: dict[str, Any],
                    params=params, slots=slots, grid=point,
                    batch_seeds=cfg.get("batch_seeds", False) is True,
                    batch_algorithms=cfg.get("batch_algorithms", False) is True,
-                   fast=cfg.get("fast", True) is not False)
+                   fast=cfg.get("fast", True) is not False,
+                   compile=cfg.get("compile", RUN_KEYS["compile"].default))
 
 
 __all__ = ["Suite", "RunSpec", "TableSpec", "Reference", "SuiteError", "RUN_KEYS", "load_suite", "describe_params",

@@ -1,6 +1,7 @@
 """The training run kind: determinism, shared initial weights, checkpoint resume."""
 
 import pytest
+import torch
 
 from conftest import final_values
 from harness.runner import Runner
@@ -141,3 +142,41 @@ def test_without_train_evaluation_no_train_error_is_recorded(registry, suite_fil
         assert all("train_error" not in c for c in got["curves"]) and "train_error" not in final_values(skipped, srun)
         assert [c["test_error"] for c in got["curves"]] == \
             [c["test_error"] for c in full.store(run).metrics()["curves"]]
+
+
+def test_when_the_step_is_compiled():
+    """compile = "auto": only models that declare compile_pays (the EB nets), on a CPU, on their fast
+    path, in runs long enough to pay back the compilation; "on" and "off" decide alone."""
+    from bench_models import EBNet, PNet
+    from bench_runs.train import AUTO_COMPILE_STEPS, Train
+
+    eb, p, cpu = EBNet(hidden=[5], input_size=4, output_size=3), PNet(hidden=[5], input_size=4, output_size=3), \
+        torch.device("cpu")
+    assert Train.compiles("auto", eb, cpu, AUTO_COMPILE_STEPS)
+    assert not Train.compiles("auto", eb, cpu, AUTO_COMPILE_STEPS - 1)
+    assert not Train.compiles("auto", eb, torch.device("cuda"), 10**6)  # there: the CUDA graph
+    assert not Train.compiles("auto", p, cpu, 10**6) and Train.compiles("on", p, cpu, 1)
+    assert not Train.compiles("off", eb, cpu, 10**6)
+    eb.fast = False
+    assert not Train.compiles("auto", eb, cpu, 10**6)
+
+
+def test_a_compiled_training_run_equals_the_eager_one(registry, suite_file, tmp_path):
+    """compile = "on" on an EB net: the compiled step passes its first-use check (compiled_step = 1) and
+    the run ends where the eager run ends, up to float32 rounding."""
+    import shutil
+
+    if not (shutil.which("g++") or shutil.which("clang++")):
+        pytest.skip("torch.compile's CPU backend needs a C++ compiler")
+    text = SUITE.replace("epochs = 3", "epochs = 1")
+    finals = {}
+    for mode in ("on", "off"):
+        suite = load_suite(suite_file(text.replace('device = "cpu"', f'device = "cpu"\n    compile = "{mode}"'),
+                                      name=f"{mode}.toml"), registry)
+        run = next(r for r in suite.runs if r.name == "eb")
+        runner = Runner(suite, registry, tmp_path / mode)
+        runner.execute([run])
+        assert runner.store(run).status() == "done", (runner.store(run).dir / "error.txt").read_text()
+        finals[mode] = final_values(runner, run)
+    assert finals["on"]["compiled_step"] == 1.0 and finals["off"]["compiled_step"] == 0.0
+    assert finals["on"]["final_checksum"] == pytest.approx(finals["off"]["final_checksum"], rel=1e-4)

@@ -39,7 +39,7 @@ import time
 
 import torch
 
-from bench_algorithms.cudagraph import graphed_train_step
+from bench_algorithms.cudagraph import compiled_train_step, graphed_train_step
 from bench_algorithms.paired import Paired
 from harness.context import Diverged, RunContext
 from harness.model import ConvergentRNN, member_state, stack_members
@@ -122,6 +122,11 @@ def error_and_unpredicted(model: ConvergentRNN, x: torch.Tensor, labels: torch.T
     return errors, (predicted == 0).sum(-1).reshape(-1).tolist()
 
 
+#: ``compile = "auto"`` compiles the step of a run with at least this many training steps: EB-1h
+#: compiles in 27–49 s and then saves about 6 ms per step (results/speed/TABLE-cpu.md).
+AUTO_COMPILE_STEPS = 5000
+
+
 class Train:
     #: Its figures (the run-kind contract): train and test error per epoch.
     figures = staticmethod(train_figures)
@@ -166,6 +171,16 @@ class Train:
             if len(ctxs) == 1 or not models[0].supports_members:
                 return self._one_by_one(ctxs)  # no seed dimension for this model
         self._train(ctxs, stack_members(models), algorithm)
+
+    @staticmethod
+    def compiles(mode: str, model: ConvergentRNN, device: torch.device, steps: int) -> bool:
+        """Whether to compile the training step: ``on``; ``off``; ``auto``: on a CPU, for a model on its
+        fast path that declares ``compile_pays`` (the speed suite measured it faster: EB-1h 2.4×), in a
+        run of at least :data:`AUTO_COMPILE_STEPS` steps (a compilation costs 30–50 s)."""
+        if mode == "on":
+            return True
+        return (mode == "auto" and device.type == "cpu" and getattr(model, "fast", False)
+                and getattr(model, "compile_pays", False) and steps >= AUTO_COMPILE_STEPS)
 
     def _one_by_one(self, ctxs: list[RunContext]) -> None:
         """The runs of a batch one after another, as separate runs: one that blows up is marked
@@ -223,8 +238,11 @@ class Train:
             algorithm.use_generator(ctx0.generator(offset=2))  # e.g. the sign of β, from the run's seed
         first_epoch, histories = self._resume(ctxs, model, shuffles, algorithm)
         alive = list(range(S))  # members still learning (a batch goes on without one that diverged)
-        # on CUDA (fast path): the step replayed as a CUDA graph, checked against the eager step first
-        step = graphed_train_step(algorithm, model, T=self.T, K=self.K)
+        # compiled where it pays (see compiles()), else on CUDA (fast path) the step replayed as a CUDA
+        # graph; either checked against the eager step at first use
+        compiled = self.compiles(ctx0.spec.compile, model, device, self.epochs * batches)
+        step = (compiled_train_step(algorithm, model, T=self.T, K=self.K) if compiled
+                else graphed_train_step(algorithm, model, T=self.T, K=self.K))
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
 
@@ -276,6 +294,7 @@ class Train:
                                                 if stateful and hasattr(algorithm, "state_dict") else {})})
 
         checksums = member_checksums(model)
+        used_compile = float(compiled and step.graphed)  # compiled, and equal to eager at first use
         for i in alive:
             ctx, history = ctxs[i], histories[i]
             last = history[-1]
@@ -288,3 +307,4 @@ class Train:
             ctx.record("samples_per_s", sum(h["samples_per_s"] for h in history) / len(history))
             ctx.record("peak_memory_mb", peak_memory_mb(device))
             ctx.record("final_checksum", checksums[i])
+            ctx.record("compiled_step", used_compile)
