@@ -164,3 +164,16 @@ def interrupt_ep(monkeypatch):
         return calls
 
     return arm
+
+
+#: The [defaults] of a small training suite on blobs (seconds per run), shared by the training tests.
+BLOBS_TRAIN = """
+    [defaults]
+    kind = "train"
+    seeds = [0]
+    device = "cpu"
+    dataset = { name = "blobs", input_size = 12, num_classes = 4, n_train = 400, n_test = 100 }
+    T = 20
+    K = 6
+    epochs = 3
+"""

@@ -16,7 +16,7 @@ from bench_algorithms.paired import Paired
 from bench_algorithms.rbp import RBP
 from bench_models import EBNet, PNet, ToyModel
 from bench_runs.bias import fit_slope, total_error
-from conftest import final_values
+from conftest import BLOBS_TRAIN, final_values
 from harness.model import per_group
 from harness.runner import Runner
 from harness.suite import load_suite
@@ -276,15 +276,7 @@ def test_sgd_momentum_and_adam_follow_their_definitions():
 
 
 # -- training runs, through the runner -----------------------------------------------------------------
-SUITE = """
-    [defaults]
-    kind = "train"
-    seeds = [0]
-    device = "cpu"
-    dataset = { name = "blobs", input_size = 12, num_classes = 4, n_train = 400, n_test = 100 }
-    T = 20
-    K = 6
-    epochs = 3
+SUITE = BLOBS_TRAIN + """
     model = { name = "p", input_size = 12, output_size = 4, hidden = [16], activation = "sigmoid" }
 
     [[runs]]

@@ -3,20 +3,12 @@
 import pytest
 import torch
 
-from conftest import final_values
+from conftest import BLOBS_TRAIN, final_values
 from harness.runner import Runner
 from harness.store import read_json
 from harness.suite import load_suite
 
-SUITE = """
-    [defaults]
-    kind = "train"
-    seeds = [0]
-    device = "cpu"
-    dataset = { name = "blobs", input_size = 12, num_classes = 4, n_train = 400, n_test = 100 }
-    T = 20
-    K = 6
-    epochs = 3
+SUITE = BLOBS_TRAIN + """
 
     [[runs]]
     name = "p"
