@@ -87,3 +87,10 @@ class Learner:
 
     def load_state_dict(self, state: dict) -> None:
         self.update.load_state_dict(state.get("update", {}))
+
+
+def step_log(model: ConvergentRNN, free: tuple[Tensor, ...], y: Tensor) -> dict[str, Tensor]:
+    """What a ``train_step`` returns for logging, from the free state: the loss and the error, per
+    member when seeds are stacked (else scalars), left on the device."""
+    return {"loss": model.loss(free, y).mean(-1).detach(),
+            "error": (model.predict(free) != model.labels(y)).to(free[0].dtype).mean(-1)}

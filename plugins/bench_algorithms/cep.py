@@ -15,7 +15,7 @@ import copy
 import torch
 from torch import Tensor
 
-from harness.algorithm import Learner, Processes
+from harness.algorithm import Learner, Processes, step_log
 from harness.model import ConvergentRNN, per_group
 
 
@@ -33,8 +33,7 @@ class ContinualEP(Learner):
             xp = model.prepare(x)
         free = model.relax(xp, model.init_state(x), T)
         self._second_phase(model, x, xp, free, y, K, self.apply)
-        return {"loss": model.loss(free, y).mean(-1).detach(),
-                "error": (model.predict(free) != model.labels(y)).to(free[0].dtype).mean(-1)}
+        return step_log(model, free, y)
 
     def _second_phase(self, model, x, xp, state, y, K, update, record=None) -> None:
         k = 1.0 / (self.beta * model.nudge_scale * state[0].shape[model.batch_dim()])

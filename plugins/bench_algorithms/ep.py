@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from harness.algorithm import Learner, Processes
+from harness.algorithm import Learner, Processes, step_log
 from harness.model import Clamped, ConvergentRNN, State
 from harness.update import Directions
 
@@ -82,9 +82,7 @@ class EP(Learner):
         delta = self.direction(model, xp, free, y, K, (n1, n2))
         k = 1.0 / ((n2 - n1) * model.nudge_scale * free[0].shape[model.batch_dim()])
         self.apply(model, delta, {name: k for name in delta})
-        # per member when seeds are stacked (model.members), else scalars; left on the device
-        return {"loss": model.loss(free, y).mean(-1).detach(),
-                "error": (model.predict(free) != model.labels(y)).to(free[0].dtype).mean(-1)}
+        return step_log(model, free, y)
 
     def direction(self, model: ConvergentRNN, xp: Tensor | Clamped, free: State, y: Tensor, K: int,
                   nudges: tuple[float, float] | None = None) -> Directions:

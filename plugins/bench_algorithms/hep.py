@@ -22,7 +22,7 @@ import weakref
 import torch
 from torch import Tensor
 
-from harness.algorithm import Learner, Processes
+from harness.algorithm import Learner, Processes, step_log
 from harness.model import Clamped, ConvergentRNN, State, raw
 from harness.update import Directions
 
@@ -80,8 +80,7 @@ class HolomorphicEP(Learner):
         k = 1.0 / (model.nudge_scale * free[0].shape[model.batch_dim()])
         self.apply(model, delta, {name: k for name in delta})
         real = tuple(s.real for s in free)
-        return {"loss": model.loss(real, y).mean(-1).detach(),
-                "error": (model.predict(real) != model.labels(y)).to(real[0].dtype).mean(-1)}
+        return step_log(model, real, y)
 
     def direction(self, cm: ConvergentRNN, xc: Tensor | Clamped, free: State, y: Tensor, K: int) -> Directions:
         """``Re (1/N) Σ_k (∂Φ/∂θ(s^{β_k}) − ∂Φ/∂θ(s_*)) / β_k`` on the complex model (before the factor

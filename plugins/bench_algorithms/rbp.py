@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from harness.algorithm import Learner, Processes
+from harness.algorithm import Learner, Processes, step_log
 from harness.model import ConvergentRNN, State, per_group
 from harness.update import Directions, by_group
 
@@ -62,8 +62,7 @@ class RBP(Learner):
         per_group(self.lr, model, "lr")
         free, grads = self.gradient(model, x, y, T=T, K=K)
         self.apply(model, grads, {name: -1.0 for name in grads})
-        return {"loss": model.loss(free, y).mean(-1).detach(),
-                "error": (model.predict(free) != model.labels(y)).to(free[0].dtype).mean(-1)}
+        return step_log(model, free, y)
 
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
         """−(Jᵀ)^t ∂L/∂s (summed over the batch, as BPTT's) and −(∂F/∂θ)ᵀ (Jᵀ)^t ∂L/∂s, t = 0 … K−1."""
