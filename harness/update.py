@@ -33,7 +33,12 @@ def apply_update(model: ConvergentRNN, directions: Directions, coefficients: Coe
                 if d is None:
                     continue
                 if isinstance(c, (int, float)):
-                    p.add_(d, alpha=c)
+                    if torch.compiler.is_compiling():
+                        # torch 2.13's inductor rewrites add(p, mm(a, b), alpha=c) as addmm(p, a, b),
+                        # dropping c (post_grad.py's addmm pattern; results/speed/compile_check.py)
+                        p.add_(d * c)
+                    else:
+                        p.add_(d, alpha=c)
                 else:
                     p.addcmul_(d, c[j])
 
