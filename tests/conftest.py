@@ -119,8 +119,8 @@ def poison_run(monkeypatch):
             victims = [i for i, ctx in enumerate(ctxs) if pattern in ctx.spec.id]
             calls = [0]
 
-            def graphed(algorithm, model, T, K):
-                step = real_step(algorithm, model, T=T, K=K)
+            def graphed(algorithm, model, T, K, **kwargs):
+                step = real_step(algorithm, model, T=T, K=K, **kwargs)
 
                 def poisoned(x, y):
                     step(x, y)

@@ -174,3 +174,32 @@ def test_a_compiled_training_run_equals_the_eager_one(registry, suite_file, tmp_
         finals[mode] = final_values(runner, run)
     assert finals["on"]["compiled_step"] == 1.0 and finals["off"]["compiled_step"] == 0.0
     assert finals["on"]["final_checksum"] == pytest.approx(finals["off"]["final_checksum"], rel=1e-4)
+
+
+def test_a_compiled_step_that_differs_runs_eagerly_and_says_so(registry, suite_file, tmp_path, monkeypatch):
+    """compile = "on", and the compiled step differs from the eager one at first use (a stand-in
+    backend whose replay does something else): the run trains eagerly to the eager run's end, records
+    compiled_step = 0, and keeps the reason in status.json (what `bench status` shows), not only on stderr."""
+    import bench_runs.train as train
+    from bench_algorithms.cudagraph import GraphedStep
+    from conftest import ReplayBackend
+
+    def broken(algorithm, model, *, T, K, warn=None):
+        return GraphedStep(lambda x, y: algorithm.train_step(model, x, y, T=T, K=K), model,
+                           backend=ReplayBackend(broken=True), warn=warn)
+
+    monkeypatch.setattr(train, "compiled_train_step", broken)
+    text = SUITE.replace("epochs = 3", "epochs = 1")
+    finals, status = {}, {}
+    for mode in ("on", "off"):
+        suite = load_suite(suite_file(text.replace('device = "cpu"', f'device = "cpu"\n    compile = "{mode}"'),
+                                      name=f"{mode}.toml"), registry)
+        run = next(r for r in suite.runs if r.name == "eb")
+        runner = Runner(suite, registry, tmp_path / mode)
+        runner.execute([run])
+        finals[mode], status[mode] = final_values(runner, run), read_json(runner.store(run).dir / "status.json")
+    assert status["on"]["status"] == "done" and finals["on"]["compiled_step"] == 0.0
+    assert any("running eagerly" in w and "differs from the eager step" in w for w in status["on"]["warnings"]), \
+        status["on"]
+    assert "warnings" not in status["off"]
+    assert finals["on"]["final_checksum"] == finals["off"]["final_checksum"]

@@ -62,8 +62,10 @@ class GraphedStep:
     """``step(x, y)`` for one model and algorithm: replayed as a graph where possible."""
 
     def __init__(self, step: StepFn, model: torch.nn.Module, *, backend: Any = None, enabled: bool | None = None,
-                 rtol: float = 1e-4, atol: float = 1e-6):
-        self.step, self.model = step, model
+                 rtol: float = 1e-4, atol: float = 1e-6, warn: Callable[[str], None] | None = None):
+        """``warn``: where the fallback's reason goes (a run's ``ctx.warn``, so that `bench status` and
+        status.json keep it); by default a ``RuntimeWarning``."""
+        self.step, self.model, self.warn = step, model, warn
         if enabled is None:
             enabled = backend is not None or next(model.parameters()).device.type == "cuda"
         self.enabled = enabled
@@ -102,8 +104,11 @@ class GraphedStep:
 
     def _give_up(self, reason: str, backend: Any = None) -> None:
         self.enabled, self.backend, self.fallback_reason = False, None, reason
-        what = getattr(backend, "name", "CUDA graph")
-        warnings.warn(f"{what} not used, running eagerly: {reason}", RuntimeWarning, stacklevel=3)
+        message = f"{getattr(backend, 'name', 'CUDA graph')} not used, running eagerly: {reason}"
+        if self.warn is not None:
+            self.warn(message)
+        else:
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     def _capture(self, x: Tensor, y: Tensor, key: tuple) -> dict[str, Tensor]:
         start = [p.clone() for p in self._params()]
@@ -153,13 +158,14 @@ class CompileBackend:
             self.out[k].copy_(v)
 
 
-def compiled_train_step(algorithm: Any, model: torch.nn.Module, *, T: int, K: int) -> GraphedStep:
+def compiled_train_step(algorithm: Any, model: torch.nn.Module, *, T: int, K: int,
+                        warn: Callable[[str], None] | None = None) -> GraphedStep:
     """``algorithm.train_step`` compiled with ``torch.compile``, checked against the eager step at
     first use (and after a shape change): where they differ, or compiling fails, it warns and stays
-    eager (results/speed/TABLE-cpu.md: correct and 2.4× faster on EB-1h, wrong on P-1h's EP step)."""
+    eager (results/speed/TABLE-cpu.md: it caught torch 2.13 dropping a coefficient, harness/update.py)."""
     enabled = not getattr(algorithm, "stateful", False)
     return GraphedStep(lambda x, y: algorithm.train_step(model, x, y, T=T, K=K), model,
-                       backend=CompileBackend(), enabled=enabled, rtol=1e-4, atol=1e-6)
+                       backend=CompileBackend(), enabled=enabled, rtol=1e-4, atol=1e-6, warn=warn)
 
 
 def graphed_train_step(algorithm: Any, model: torch.nn.Module, *, T: int, K: int, **kwargs: Any) -> GraphedStep:

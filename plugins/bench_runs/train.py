@@ -241,8 +241,12 @@ class Train:
         # compiled where it pays (see compiles()), else on CUDA (fast path) the step replayed as a CUDA
         # graph; either checked against the eager step at first use
         compiled = self.compiles(ctx0.spec.compile, model, device, self.epochs * batches)
-        step = (compiled_train_step(algorithm, model, T=self.T, K=self.K) if compiled
-                else graphed_train_step(algorithm, model, T=self.T, K=self.K))
+        def warn(message: str) -> None:  # a fallback to the eager step: in every run's status
+            for ctx in ctxs:
+                ctx.warn(message)
+
+        step = (compiled_train_step(algorithm, model, T=self.T, K=self.K, warn=warn) if compiled
+                else graphed_train_step(algorithm, model, T=self.T, K=self.K, warn=warn))
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
 
