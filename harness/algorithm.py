@@ -42,7 +42,8 @@ class Algorithm(Protocol):
     """What the run kinds call. Optional members, looked up with ``getattr`` (see :class:`Learner`):
     ``stateful`` (no CUDA-graph replay, no batching of seeds), ``use_generator(generator)`` (the
     run's random stream), ``state_dict()`` / ``load_state_dict(state)`` (saved in epoch checkpoints),
-    ``beta`` (swept by the ``bias`` kind)."""
+    ``beta`` (swept by the ``bias`` kind), ``check_model(model)`` (raises ``ValueError`` for a model it
+    cannot train; ``bench validate`` calls it on the run's model built on the meta device)."""
 
     def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
         """Update the model's parameters in place on one mini-batch (one-hot ``y``).

@@ -152,6 +152,18 @@ def check_model_fits(ck: Checker, where: str, spec: RunSpec, cache: dict[str, An
             ck.err(f"{where}.algorithm.lr", f"{len(lr)} learning rate(s) for the {len(names)} parameter groups of "
                    f"model {spec.slots['model']['name']!r} ({', '.join(names)}, input → output): give one per group")
             ok = False
+    if isinstance(algorithm, dict):
+        try:  # an algorithm that cannot train this model says so now (e.g. holomorphic EP and a clip)
+            check = getattr(ck.registry.get("algorithm", algorithm["name"]).build(algorithm["params"]),
+                            "check_model", None)
+            if check is not None:
+                check(model)
+        except ValueError as exc:
+            ck.err(f"{where}.algorithm", f"algorithm {algorithm['name']!r} with model {spec.slots['model']['name']!r}: "
+                   f"{exc}")
+            ok = False
+        except Exception:  # noqa: BLE001 - anything else is the algorithm's own error, reported elsewhere
+            pass
     if "dataset" in spec.slots:
         d = spec.slots["dataset"]
         try:

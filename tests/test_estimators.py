@@ -167,6 +167,29 @@ def test_holomorphic_ep_refuses_a_model_that_is_not_holomorphic():
     assert PNet(hidden=[5], input_size=6, output_size=3, activation="sigmoid").supports_complex is True
 
 
+def test_validate_refuses_holomorphic_ep_on_a_clipped_net(registry, suite_file):
+    """Found by `bench validate` (the model built on the meta device), not when the run starts; the same
+    net without the clip passes."""
+    from harness.suite import SuiteError, load_suite
+
+    text = """
+        name = "hepclip"
+        [defaults]
+        kind = "train"
+        dataset = { name = "blobs", input_size = 6, num_classes = 3, n_train = 20, n_test = 10 }
+        algorithm = { name = "hep", beta = 0.1, lr = [0.1, 0.1] }
+        T = 5
+        K = 2
+        [[runs]]
+        name = "clipped"
+        model = { name = "eb", input_size = 6, output_size = 3, hidden = [5], activation = "sigmoid", clip = true }
+    """
+    with pytest.raises(SuiteError, match=r"defaults\.algorithm: algorithm 'hep' with model 'eb'"
+                                         r".*supports_complex = False.*ep-centered"):
+        load_suite(suite_file(text), registry)
+    assert len(load_suite(suite_file(text.replace("clip = true", "clip = false"), "ok.toml"), registry).runs) == 1
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda: EP(0.1, variant="centered", random_sign=True), "centered EP has both sides"),
     (lambda: EP(0.1, variant="sideways"), "unknown EP variant 'sideways'"),

@@ -45,12 +45,16 @@ class HolomorphicEP(Learner):
     def nudges(self) -> list[complex]:
         return [self.beta * cmath.exp(2j * cmath.pi * k / self.N) for k in range(self.N)]
 
-    def complex_model(self, model: ConvergentRNN) -> ConvergentRNN:
-        """A complex copy of ``model`` holding its current parameters (made once, refreshed per call)."""
+    def check_model(self, model: ConvergentRNN) -> None:
+        """Refuse a model whose step is not holomorphic (at `bench validate`, and before a run's first step)."""
         if not getattr(model, "supports_complex", False):
             raise ValueError(f"holomorphic EP needs a model whose step is holomorphic in the state; "
                              f"{type(model).__name__} declares supports_complex = False (e.g. a clip, a hard "
                              "sigmoid or a max-pool); use tanh or the paper's sigmoid without clip, or ep-centered")
+
+    def complex_model(self, model: ConvergentRNN) -> ConvergentRNN:
+        """A complex copy of ``model`` holding its current parameters (made once, refreshed per call)."""
+        self.check_model(model)
         if model.dtype not in COMPLEX:
             raise ValueError(f"holomorphic EP runs in float32 or float64, not {model.dtype}")
         shadow = self._shadows.get(model)
