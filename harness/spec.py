@@ -35,8 +35,9 @@ RUN_KEYS: dict[str, Param] = {
         Param("fast", bool, True, "use the models' fast paths (same results within float rounding); "
               "false: the generic path, autograd on Φ"),
         Param("compile", str, "auto", "torch.compile the training step, checked against the eager step at "
-              "first use (it stays eager where they differ): on, off, or auto (on for models that declare "
-              "compile_pays, on a CPU, for runs of at least 5,000 steps; results/speed/)",
+              "first use (it stays eager where they differ): on, off, or auto (on a CPU, for runs of at least "
+              "20,000 steps, where the model's compile_pays says the speed suite measured it faster: EB "
+              "nets, P-1h's EP, P-conv's BPTT; results/speed/)",
               choices=("auto", "on", "off")),
     )
 }

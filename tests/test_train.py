@@ -137,22 +137,41 @@ def test_without_train_evaluation_no_train_error_is_recorded(registry, suite_fil
 
 
 def test_when_the_step_is_compiled():
-    """compile = "auto": only models that declare compile_pays (EB nets with one hidden layer, where
-    the speed suite measured it), on a CPU, on their fast path, in runs long enough to pay back the
-    compilation; "on" and "off" decide alone."""
+    """compile = "auto": on a CPU, on the fast path, in runs long enough to pay back the compilation,
+    for models whose compile_pays is True (EB nets) or names the run's algorithm (P-1h: EP; P-conv:
+    BPTT; where the speed suite measured it faster); "on" and "off" decide alone."""
     from bench_models import EBNet, PNet
+    from bench_models.conv import PConvNet
     from bench_runs.train import AUTO_COMPILE_STEPS, Train
 
     eb, p, cpu = EBNet(hidden=[5], input_size=4, output_size=3), PNet(hidden=[5], input_size=4, output_size=3), \
         torch.device("cpu")
-    assert Train.compiles("auto", eb, cpu, AUTO_COMPILE_STEPS)
-    assert not Train.compiles("auto", eb, cpu, AUTO_COMPILE_STEPS - 1)
-    assert not Train.compiles("auto", eb, torch.device("cuda"), 10**6)  # there: the CUDA graph
-    assert not Train.compiles("auto", p, cpu, 10**6) and Train.compiles("on", p, cpu, 1)
-    assert not Train.compiles("off", eb, cpu, 10**6)
-    assert not Train.compiles("auto", EBNet(hidden=[5, 5], input_size=4, output_size=3), cpu, 10**6)
+    assert Train.compiles("auto", eb, cpu, AUTO_COMPILE_STEPS, "bptt")
+    assert Train.compiles("auto", EBNet(hidden=[5, 5], input_size=4, output_size=3), cpu, 10**6, "ep")
+    assert not Train.compiles("auto", eb, cpu, AUTO_COMPILE_STEPS - 1, "ep")
+    assert not Train.compiles("auto", eb, torch.device("cuda"), 10**6, "ep")  # there: the CUDA graph
+    assert Train.compiles("auto", p, cpu, 10**6, "ep") and not Train.compiles("auto", p, cpu, 10**6, "bptt")
+    assert not Train.compiles("auto", p, cpu, 10**6, None)  # EP and BPTT paired in one model
+    assert not Train.compiles("auto", PNet(hidden=[5, 5], input_size=4, output_size=3), cpu, 10**6, "ep")
+    conv = PConvNet(input_shape=[1, 16, 16], channels=[2, 3])
+    assert Train.compiles("auto", conv, cpu, 10**6, "bptt") and not Train.compiles("auto", conv, cpu, 10**6, "ep")
+    assert Train.compiles("on", p, cpu, 1, "bptt") and not Train.compiles("off", eb, cpu, 10**6, "ep")
     eb.fast = False
-    assert not Train.compiles("auto", eb, cpu, 10**6)
+    assert not Train.compiles("auto", eb, cpu, 10**6, "ep")
+
+
+def _eb_on_and_off(registry, suite_file, tmp_path):
+    """One epoch of the "eb" run with compile = "on" and "off": final values and status.json by mode."""
+    text = SUITE.replace("epochs = 3", "epochs = 1")
+    finals, status = {}, {}
+    for mode in ("on", "off"):
+        suite = load_suite(suite_file(text.replace('device = "cpu"', f'device = "cpu"\n    compile = "{mode}"'),
+                                      name=f"{mode}.toml"), registry)
+        run = next(r for r in suite.runs if r.name == "eb")
+        runner = Runner(suite, registry, tmp_path / mode)
+        runner.execute([run])
+        finals[mode], status[mode] = final_values(runner, run), read_json(runner.store(run).dir / "status.json")
+    return finals, status
 
 
 def test_a_compiled_training_run_equals_the_eager_one(registry, suite_file, tmp_path):
@@ -162,16 +181,8 @@ def test_a_compiled_training_run_equals_the_eager_one(registry, suite_file, tmp_
 
     if not (shutil.which("g++") or shutil.which("clang++")):
         pytest.skip("torch.compile's CPU backend needs a C++ compiler")
-    text = SUITE.replace("epochs = 3", "epochs = 1")
-    finals = {}
-    for mode in ("on", "off"):
-        suite = load_suite(suite_file(text.replace('device = "cpu"', f'device = "cpu"\n    compile = "{mode}"'),
-                                      name=f"{mode}.toml"), registry)
-        run = next(r for r in suite.runs if r.name == "eb")
-        runner = Runner(suite, registry, tmp_path / mode)
-        runner.execute([run])
-        assert runner.store(run).status() == "done", (runner.store(run).dir / "error.txt").read_text()
-        finals[mode] = final_values(runner, run)
+    finals, status = _eb_on_and_off(registry, suite_file, tmp_path)
+    assert status["on"]["status"] == "done" and status["off"]["status"] == "done"
     assert finals["on"]["compiled_step"] == 1.0 and finals["off"]["compiled_step"] == 0.0
     assert finals["on"]["final_checksum"] == pytest.approx(finals["off"]["final_checksum"], rel=1e-4)
 

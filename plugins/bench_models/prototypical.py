@@ -38,6 +38,12 @@ class PNet(DenseRNN):
         sizes = [int(output_size)] + [int(h) for h in reversed(list(hidden))]
         super().__init__(sizes, input_size, layered_edges(len(sizes)), activation, bias, init, fast=fast)
 
+    @property
+    def compile_pays(self) -> tuple[str, ...]:
+        """Where the speed suite measured torch.compile of the step faster (results/speed/): P-1h's EP
+        step, 1.4× (its BPTT 1.05×; P-2h and P-3h, whose steps are their 512×512 products, 1.0–1.06×)."""
+        return ("ep",) if len(self.sizes) == 2 else ()
+
     def prepare(self, x: Tensor) -> Tensor | Clamped:
         """Fast path: also fold σ's affine part (``σ(x) = core(scale·x + shift)``) into the cache:
         ``pre[n] = scale·(input drive + b_n) + shift``, so a step is matmuls with ``alpha = scale``

@@ -122,9 +122,10 @@ def error_and_unpredicted(model: ConvergentRNN, x: torch.Tensor, labels: torch.T
     return errors, (predicted == 0).sum(-1).reshape(-1).tolist()
 
 
-#: ``compile = "auto"`` compiles the step of a run with at least this many training steps: EB-1h
-#: compiles in 27–49 s and then saves about 6 ms per step (results/speed/TABLE-cpu.md).
-AUTO_COMPILE_STEPS = 5000
+#: ``compile = "auto"`` compiles the step of a run with at least this many training steps: where it is
+#: used, the compilation (10 s to 6 min) is paid back within about 1,200 (P-conv BPTT) to 15,000
+#: (P-1h EP) steps (results/speed/TABLE-cpu.md); Table 1's runs have 90,000–300,000.
+AUTO_COMPILE_STEPS = 20000
 
 
 class Train:
@@ -173,14 +174,18 @@ class Train:
         self._train(ctxs, stack_members(models), algorithm)
 
     @staticmethod
-    def compiles(mode: str, model: ConvergentRNN, device: torch.device, steps: int) -> bool:
+    def compiles(mode: str, model: ConvergentRNN, device: torch.device, steps: int,
+                 algorithm: str | None = None) -> bool:
         """Whether to compile the training step: ``on``; ``off``; ``auto``: on a CPU, for a model on its
-        fast path that declares ``compile_pays`` (the speed suite measured it faster: EB-1h 2.4×), in a
-        run of at least :data:`AUTO_COMPILE_STEPS` steps (a compilation costs 30–50 s)."""
+        fast path whose ``compile_pays`` is True or names the run's algorithm (where the speed suite
+        measured the compiled step faster), in a run of at least :data:`AUTO_COMPILE_STEPS` steps."""
         if mode == "on":
             return True
-        return (mode == "auto" and device.type == "cpu" and getattr(model, "fast", False)
-                and getattr(model, "compile_pays", False) and steps >= AUTO_COMPILE_STEPS)
+        pays = getattr(model, "compile_pays", False)
+        if not isinstance(pays, bool):
+            pays = algorithm is not None and algorithm in pays
+        return (mode == "auto" and device.type == "cpu" and getattr(model, "fast", False) and pays
+                and steps >= AUTO_COMPILE_STEPS)
 
     def _one_by_one(self, ctxs: list[RunContext]) -> None:
         """The runs of a batch one after another, as separate runs: one that blows up is marked
@@ -240,7 +245,9 @@ class Train:
         alive = list(range(S))  # members still learning (a batch goes on without one that diverged)
         # compiled where it pays (see compiles()), else on CUDA (fast path) the step replayed as a CUDA
         # graph; either checked against the eager step at first use
-        compiled = self.compiles(ctx0.spec.compile, model, device, self.epochs * batches)
+        names = {ctx.spec.slots.get("algorithm", {}).get("name") for ctx in ctxs}  # two when EP and BPTT are paired
+        compiled = self.compiles(ctx0.spec.compile, model, device, self.epochs * batches,
+                                 names.pop() if len(names) == 1 else None)
         def warn(message: str) -> None:  # a fallback to the eager step: in every run's status
             for ctx in ctxs:
                 ctx.warn(message)
