@@ -200,17 +200,22 @@ def test_a_compiled_step_that_differs_runs_eagerly_and_says_so(registry, suite_f
                            backend=ReplayBackend(broken=True), warn=warn)
 
     monkeypatch.setattr(train, "compiled_train_step", broken)
-    text = SUITE.replace("epochs = 3", "epochs = 1")
-    finals, status = {}, {}
-    for mode in ("on", "off"):
-        suite = load_suite(suite_file(text.replace('device = "cpu"', f'device = "cpu"\n    compile = "{mode}"'),
-                                      name=f"{mode}.toml"), registry)
-        run = next(r for r in suite.runs if r.name == "eb")
-        runner = Runner(suite, registry, tmp_path / mode)
-        runner.execute([run])
-        finals[mode], status[mode] = final_values(runner, run), read_json(runner.store(run).dir / "status.json")
+    finals, status = _eb_on_and_off(registry, suite_file, tmp_path)
     assert status["on"]["status"] == "done" and finals["on"]["compiled_step"] == 0.0
     assert any("running eagerly" in w and "differs from the eager step" in w for w in status["on"]["warnings"]), \
         status["on"]
     assert "warnings" not in status["off"]
     assert finals["on"]["final_checksum"] == finals["off"]["final_checksum"]
+
+
+def test_a_run_whose_first_step_changes_nothing_is_flagged(registry, suite_file, tmp_path):
+    """An exactly zero first update (here: learning rates of zero, the same on every machine; in Table 1:
+    P-conv's BPTT at the Glorot init, every output unit saturated by the hard sigmoid) is a warning in
+    status.json, for that run only, and the run still ends."""
+    text = SUITE.replace("epochs = 3", "epochs = 1").replace(
+        'algorithm = { name = "ep", beta = 0.5, lr = [0.4, 0.2] }', 'algorithm = { name = "ep", beta = 0.5, lr = [0.0, 0.0] }')
+    suite, runner = run_all(registry, suite_file(text), tmp_path)
+    status = {r.name + "-" + r.slots["algorithm"]["name"]: read_json(runner.store(r).dir / "status.json") for r in suite.runs}
+    assert all(s["status"] == "done" for s in status.values()), status
+    assert any("first training step changed no parameter" in w for w in status["eb-ep"].get("warnings", [])), status
+    assert all("warnings" not in status[k] for k in ("p-ep", "p-bptt")), status

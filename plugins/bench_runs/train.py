@@ -72,6 +72,16 @@ def nonfinite_parameters(model: ConvergentRNN) -> dict[int, str]:
     return bad
 
 
+def unchanged_members(model: ConvergentRNN, before: list[torch.Tensor]) -> list[int]:
+    """Member indices (0 without members) whose every parameter equals ``before`` exactly."""
+    same = None
+    with torch.no_grad():
+        for p, q in zip(model.parameters(), before):
+            eq = (p == q).flatten(1).all(1) if model.members else (p == q).all()[None]
+            same = eq if same is None else same & eq
+    return same.nonzero().flatten().tolist()
+
+
 def peak_memory_mb(device: torch.device) -> float:
     """Peak memory of the run: CUDA allocations on a GPU, the process's peak RSS on a CPU."""
     if device.type == "cuda":
@@ -265,7 +275,14 @@ class Train:
             for b in range(batches):
                 idx = order[..., b * self.batch_size:(b + 1) * self.batch_size]
                 x, y = data.train.x[idx], model.target(data.train.y[idx])
+                before = [p.detach().clone() for p in model.parameters()] if epoch == 1 and b == 0 else None
                 step(x, y)
+                if before is not None:  # a run whose first update is exactly zero may never learn: say so now
+                    for i in unchanged_members(model, before):
+                        ctxs[i].warn("the first training step changed no parameter: the update is exactly zero "
+                                     "(e.g. every output unit saturated by a hard sigmoid or a clip, so that "
+                                     "BPTT's gradient vanishes); this run may not learn: check the model's "
+                                     "initialisation and learning rates")
                 ctx0.progress((epoch - 1) * batches + b + 1, self.epochs * batches, "batch",
                               f"epoch {epoch}/{self.epochs}")
             _sync(device)
