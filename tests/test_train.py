@@ -185,6 +185,8 @@ def test_a_compiled_training_run_equals_the_eager_one(registry, suite_file, tmp_
     assert status["on"]["status"] == "done" and status["off"]["status"] == "done"
     assert finals["on"]["compiled_step"] == 1.0 and finals["off"]["compiled_step"] == 0.0
     assert finals["on"]["final_checksum"] == pytest.approx(finals["off"]["final_checksum"], rel=1e-4)
+    # the compilation is recorded apart from the epoch's time, and only where there is one
+    assert finals["on"]["first_step_seconds"] > 0 and "first_step_seconds" not in finals["off"]
 
 
 def test_a_compiled_step_that_differs_runs_eagerly_and_says_so(registry, suite_file, tmp_path, monkeypatch):

@@ -272,11 +272,21 @@ class Train:
             order = (torch.stack(orders) if model.members else orders[0]).to(device)
             _sync(device)
             start = time.perf_counter()
+            first = 0.0  # a compiled or graphed step's first call (compilation or capture and the check)
             for b in range(batches):
                 idx = order[..., b * self.batch_size:(b + 1) * self.batch_size]
                 x, y = data.train.x[idx], model.target(data.train.y[idx])
                 before = [p.detach().clone() for p in model.parameters()] if epoch == 1 and b == 0 else None
-                step(x, y)
+                if epoch == first_epoch and b == 0 and getattr(step, "enabled", False) and batches > 1:
+                    _sync(device)
+                    t0 = time.perf_counter()
+                    step(x, y)
+                    _sync(device)
+                    first = time.perf_counter() - t0
+                    for ctx in ctxs:
+                        ctx.record("first_step_seconds", first)
+                else:
+                    step(x, y)
                 if before is not None:  # a run whose first update is exactly zero may never learn: say so now
                     for i in unchanged_members(model, before):
                         ctxs[i].warn("the first training step changed no parameter: the update is exactly zero "
@@ -287,6 +297,8 @@ class Train:
                               f"epoch {epoch}/{self.epochs}")
             _sync(device)
             seconds = time.perf_counter() - start
+            if first:  # left out (recorded apart): the epoch's time at the rate of its other steps
+                seconds = (seconds - first) * batches / (batches - 1)
             for i, name in nonfinite_parameters(model).items():
                 if i not in alive:
                     continue
