@@ -55,6 +55,8 @@ PINNED = {
         # extra rows, 10 of the 30 epochs (see the suite)
         "EB-1h (torch init)": (TABLE4, "EB-1h", dict(init="torch", epochs=10)),
         "EB-1h (straight-through clip)": (TABLE4, "EB-1h", dict(clip_grad="straight_through", epochs=10)),
+        # extra row, all of Table 4's P-conv but PyTorch's default init (BPTT cannot move from Glorot's)
+        "P-conv (torch init)": (TABLE4, "P-conv", dict(init="torch")),
     },
     "table1-quick": {
         "P-1h": (TABLE4, "P-1h", QUICK1),
