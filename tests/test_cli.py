@@ -130,7 +130,6 @@ def test_sigterm_marks_the_run_interrupted(tmp_path):
     import signal
     import subprocess
     import sys
-    import textwrap
     import time
 
     from harness.store import RunStore

@@ -7,7 +7,7 @@ import pytest
 
 import harness_test_plugin as tp
 from harness.runner import Runner
-from harness.store import RunStore, atomic_write, read_json
+from harness.store import atomic_write, read_json
 from harness.suite import load_suite
 
 SUITE = """
