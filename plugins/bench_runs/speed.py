@@ -43,8 +43,8 @@ Compiled (``compiled = true``): one more path in the same interleaved repetition
 ``compiled_samples_per_s``, ``compiled_speedup`` (fast time / compiled time),
 ``compile_seconds`` (the first call: compilation and one step, excluded from the timings) and
 ``compiled_max_rel_diff`` (its parameters against the fast path's after one repetition from the
-same weights: the check that it computes the same step; results/speed/TABLE-cpu.md says where it
-does not).
+same weights: the check that it computes the same step; it found torch 2.13's inductor dropping a
+coefficient, results/speed/TABLE-cpu.md).
 
 Batched runs (``members = S``): more paths join the interleaved repetitions, all
 on the fast path and the same mini-batches: ``seeds``, S copies of the model
