@@ -57,6 +57,7 @@ PINNED = {
         "EB-1h (straight-through clip)": (TABLE4, "EB-1h", dict(clip_grad="straight_through", epochs=10)),
         # extra row, all of Table 4's P-conv but PyTorch's default init (BPTT cannot move from Glorot's)
         "P-conv (torch init)": (TABLE4, "P-conv", dict(init="torch")),
+        "P-2h (torch init)": (TABLE4, "P-2h", dict(init="torch", epochs=10)),
     },
     "table1-quick": {
         "P-1h": (TABLE4, "P-1h", QUICK1),
