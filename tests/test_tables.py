@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from harness.aggregate import TableError, collect, summarize
@@ -193,3 +194,18 @@ def test_the_dagger_is_explained_only_where_a_cell_carries_one(done_suite):
     assert "†" not in text and "mean ± sample std (ddof=1) over seeds" in text
     text = render(suite.tables["main"], summarize(suite, suite.tables["main"], runs, records))
     assert "3.00 ± 1.00 †" in text and "† a cell with fewer finished runs than planned" in text
+
+
+def test_columns_follow_the_tables_metric_order(done_suite):
+    """Whatever order the records hold the metrics in (an epoch's curve point lists train_error before
+    test_error), a table's columns follow its own `metrics` list."""
+    suite, results = done_suite
+    runs, records = collect(suite, results)
+    spec = suite.tables["main"]
+    stats = summarize(suite, spec, runs, records)
+    other = stats.copy()
+    other["metric"] = "other"
+    both = pd.concat([other, stats], ignore_index=True)  # "other" seen first
+    spec.metrics = ["score", "other"]
+    header = render(spec, both).splitlines()[2]
+    assert header.index("| score") < header.index("| other"), header
