@@ -62,11 +62,16 @@ def member_checksums(model: ConvergentRNN) -> list[float]:
     return [float(v) for v in per]
 
 
+def all_per_member(mask: torch.Tensor, members: int) -> torch.Tensor:
+    """``mask.all()`` per stacked member (a leading dimension), or as a one-element tensor without members."""
+    return mask.flatten(1).all(1) if members else mask.all()[None]
+
+
 def nonfinite_parameters(model: ConvergentRNN) -> dict[int, str]:
     """Member index (0 without members) -> the first parameter with a NaN or inf in that member."""
     bad: dict[int, str] = {}
     for name, p in model.named_parameters():
-        finite = torch.isfinite(p).flatten(1).all(1) if model.members else torch.isfinite(p).all()[None]
+        finite = all_per_member(torch.isfinite(p), model.members)
         for i in (~finite).nonzero().flatten().tolist():
             bad.setdefault(i, name)
     return bad
@@ -77,7 +82,7 @@ def unchanged_members(model: ConvergentRNN, before: list[torch.Tensor]) -> list[
     same = None
     with torch.no_grad():
         for p, q in zip(model.parameters(), before):
-            eq = (p == q).flatten(1).all(1) if model.members else (p == q).all()[None]
+            eq = all_per_member(p == q, model.members)
             same = eq if same is None else same & eq
     return same.nonzero().flatten().tolist()
 
@@ -258,6 +263,7 @@ class Train:
         names = {ctx.spec.slots.get("algorithm", {}).get("name") for ctx in ctxs}  # two when EP and BPTT are paired
         compiled = self.compiles(ctx0.spec.compile, model, device, self.epochs * batches,
                                  names.pop() if len(names) == 1 else None)
+
         def warn(message: str) -> None:  # a fallback to the eager step: in every run's status
             for ctx in ctxs:
                 ctx.warn(message)
@@ -277,16 +283,16 @@ class Train:
                 idx = order[..., b * self.batch_size:(b + 1) * self.batch_size]
                 x, y = data.train.x[idx], model.target(data.train.y[idx])
                 before = [p.detach().clone() for p in model.parameters()] if epoch == 1 and b == 0 else None
-                if epoch == first_epoch and b == 0 and getattr(step, "enabled", False) and batches > 1:
+                timed = epoch == first_epoch and b == 0 and getattr(step, "enabled", False) and batches > 1
+                if timed:
                     _sync(device)
                     t0 = time.perf_counter()
-                    step(x, y)
+                step(x, y)
+                if timed:
                     _sync(device)
                     first = time.perf_counter() - t0
                     for ctx in ctxs:
                         ctx.record("first_step_seconds", first)
-                else:
-                    step(x, y)
                 if before is not None:  # a run whose first update is exactly zero may never learn: say so now
                     for i in unchanged_members(model, before):
                         ctxs[i].warn("the first training step changed no parameter: the update is exactly zero "
