@@ -43,7 +43,9 @@ class Algorithm(Protocol):
     ``stateful`` (no CUDA-graph replay, no batching of seeds), ``use_generator(generator)`` (the
     run's random stream), ``state_dict()`` / ``load_state_dict(state)`` (saved in epoch checkpoints),
     ``beta`` (swept by the ``bias`` kind), ``check_model(model)`` (raises ``ValueError`` for a model it
-    cannot train; ``bench validate`` calls it on the run's model built on the meta device)."""
+    cannot train; ``bench validate`` calls it on the run's model built on the meta device),
+    ``assumes_fixed_point`` (True: the update is derived at the free phase's fixed point, so the train
+    kind warns when the free phase of ``T`` steps has not settled)."""
 
     def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
         """Update the model's parameters in place on one mini-batch (one-hot ``y``).

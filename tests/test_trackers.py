@@ -31,7 +31,8 @@ def test_tensorboard_and_mlflow_receive_a_table1_quick_run(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     result = _run(tmp_path, "--tracker", "tensorboard", "--tracker", "mlflow")
-    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    # no tracker warned (the run's own warnings, e.g. an unsettled free phase after 200 images, may appear)
+    assert result.exit_code == 0 and "tracker" not in result.output, result.output
     [run] = [p for p in (tmp_path / "table1-quick").iterdir() if not p.name.startswith("_")]
     metrics = json.loads((run / "metrics.json").read_text())
     final = {r["metric"]: r["value"] for r in metrics["final"]}
@@ -81,7 +82,7 @@ algorithm = { name = "ep", beta = 0.5, lr = [0.1, 0.1] }
     assert "tracker 'tensorboard' failed in log_epoch (OSError: disk full); the run goes on without it" in result.output
     [run] = [p for p in (tmp_path / "r" / "t").iterdir() if not p.name.startswith("_")]
     status = json.loads((run / "status.json").read_text())
-    assert status["status"] == "done" and status["warnings"] == [
+    assert status["status"] == "done" and [w for w in status["warnings"] if w.startswith("tracker")] == [
         "tracker 'tensorboard' failed in log_epoch (OSError: disk full); the run goes on without it"]
 
 

@@ -20,6 +20,9 @@ from harness.model import ConvergentRNN, per_group
 
 
 class ContinualEP(Learner):
+    #: Its update is derived at the free phase's fixed point (the train kind warns when none is reached).
+    assumes_fixed_point = True
+
     def __init__(self, beta: float = 0.1, lr: list[float] | None = None, **optimizer):
         super().__init__(lr, **optimizer)
         if beta == 0:

@@ -28,6 +28,9 @@ VARIANTS = {"positive": (0.0, 1.0), "negative": (-1.0, 0.0), "centered": (-1.0, 
 
 
 class EP(Learner):
+    #: Its update is derived at the free phase's fixed point (the train kind warns when none is reached).
+    assumes_fixed_point = True
+
     def __init__(self, beta: float = 0.1, variant: str = "positive", random_sign: bool = False,
                  lr: list[float] | None = None, **optimizer):
         super().__init__(lr, **optimizer)

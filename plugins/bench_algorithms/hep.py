@@ -32,6 +32,9 @@ COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 
 
 class HolomorphicEP(Learner):
+    #: Its update is derived at the free phase's fixed point (the train kind warns when none is reached).
+    assumes_fixed_point = True
+
     def __init__(self, beta: float = 0.1, N: int = 4, lr: list[float] | None = None, **optimizer):
         super().__init__(lr, **optimizer)
         if beta == 0:

@@ -21,6 +21,9 @@ from harness.update import Directions, by_group
 
 
 class RBP(Learner):
+    #: Its update is derived at the free phase's fixed point (the train kind warns when none is reached).
+    assumes_fixed_point = True
+
     def __init__(self, iterations: int | None = None, lr: list[float] | None = None, **optimizer):
         super().__init__(lr, **optimizer)
         if iterations is not None and iterations < 1:

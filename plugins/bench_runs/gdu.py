@@ -14,6 +14,7 @@ from harness.algorithm import Processes
 from harness.context import RunContext
 
 from .figures import gdu_figures
+from .settle import free_phase
 
 
 def _label(key: str) -> str:
@@ -32,9 +33,8 @@ GAP_TOL = {torch.float64: 1e-8, torch.float32: 1e-4}
 def steady_state(model, x: torch.Tensor, steps: int) -> tuple[tuple[torch.Tensor, ...], float]:
     """The state after ``steps`` free steps and ``max |F(s) − s|`` there: Theorem 1 assumes the state
     has settled by step T − K; a residual that is not small explains a poor match."""
-    state = model.relax(x, model.init_state(x), steps)
-    after = model.step(x, state)
-    return state, max(float((a - s).abs().max()) for a, s in zip(after, state))
+    state, moved = free_phase(model, x, steps)
+    return state, float(moved.max())
 
 
 def check_assumptions(ctx: RunContext, model, x: torch.Tensor, state, residual: float, beta: float | None,

@@ -2,8 +2,12 @@
 
 Per epoch: seeded shuffled mini-batches, one ``algorithm.train_step`` each, then
 train and test error (prediction = argmax of the output layer after ``T`` free
-steps from a zero state) and ``unpredicted_classes``, the number of classes
-predicted for no test sample (a dead output unit: see the README's Table 1).
+steps from a zero state), ``unpredicted_classes``, the number of classes
+predicted for no test sample (a dead output unit: see the README's Table 1), and
+``unsettled``, the share of test images whose free phase has not reached a fixed
+point after ``T`` steps (:func:`~bench_runs.settle.unsettled_share`; also ``unsettled_at_init``): a
+run of an algorithm that assumes one (EP's theory is at the fixed point) warns
+when an epoch ends with more than 1 % unsettled.
 The model is built right after the runner seeds the run, before anything else
 draws random numbers, so EP and BPTT runs with the same seed start from the
 same weights (as in the paper). An epoch checkpoint lets an interrupted run
@@ -45,6 +49,7 @@ from harness.context import Diverged, RunContext
 from harness.model import ConvergentRNN, member_state, stack_members
 
 from .figures import train_figures
+from .settle import SETTLE_TOL, unsettled_share
 
 
 def weights_checksum(model: torch.nn.Module) -> float:
@@ -98,6 +103,19 @@ def peak_memory_mb(device: torch.device) -> float:
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+#: Above this share (%) of unsettled test images after an epoch, a run of an algorithm whose
+#: ``assumes_fixed_point`` is True warns (once per invocation): its update is derived at a fixed point
+#: that the trained net does not reach.
+UNSETTLED_WARN = 1.0
+
+
+def unsettled_warning(share: float, T: int, n: int, when: str) -> str:
+    return (f"the free phase has not settled after T = {T} steps on {share:.1f} % of {n} test images {when} "
+            f"(one more step moves a unit by {SETTLE_TOL:g} or more): this algorithm's update assumes a fixed "
+            "point; raise T, lower the learning rates, or check the initialisation (a synchronous step can "
+            "end in a 2-cycle)")
 
 
 @torch.no_grad()
@@ -256,8 +274,21 @@ class Train:
         stateful = getattr(algorithm, "stateful", False)  # then S == 1 (execute_batch runs them apart)
         if stateful and hasattr(algorithm, "use_generator"):
             algorithm.use_generator(ctx0.generator(offset=2))  # e.g. the sign of β, from the run's seed
+        probe = data.test.x[: self.eval_batch_size]  # where the free phase's end is checked for a fixed point
+        for ctx, share in zip(ctxs, unsettled_share(model, probe, self.T)):  # recorded, no warning: training
+            ctx.record("unsettled_at_init", share)  # may settle it (at the Glorot init most Table 1 nets start so)
         first_epoch, histories = self._resume(ctxs, model, shuffles, algorithm)
         alive = list(range(S))  # members still learning (a batch goes on without one that diverged)
+        per_member = getattr(algorithm, "algorithms", None) or [algorithm] * S  # Paired: one per member
+        fixed_point = [getattr(a, "assumes_fixed_point", False) for a in per_member]
+        warned: set[int] = set()
+
+        def check_settled(shares: list[float], when: str) -> None:
+            for i in alive:
+                if fixed_point[i] and shares[i] > UNSETTLED_WARN and i not in warned:
+                    warned.add(i)
+                    ctxs[i].warn(unsettled_warning(shares[i], self.T, len(probe), when))
+
         # compiled where it pays (see compiles()), else on CUDA (fast path) the step replayed as a CUDA
         # graph; either checked against the eager step at first use
         names = {ctx.spec.slots.get("algorithm", {}).get("name") for ctx in ctxs}  # two when EP and BPTT are paired
@@ -322,9 +353,11 @@ class Train:
                                                        self.eval_batch_size)
             trains = (error_rates(model, data.train.x, data.train.y, self.eval_T, self.eval_batch_size)
                       if self.eval_train else None)  # not evaluated: not recorded (no NaN placeholder)
+            unsettled = unsettled_share(model, probe, self.T)
+            check_settled(unsettled, f"after epoch {epoch}")
             for i in alive:
                 point = {"epoch": epoch, **({"train_error": trains[i]} if trains else {}), "test_error": tests[i],
-                         "unpredicted_classes": unpredicted[i], "seconds": seconds,
+                         "unpredicted_classes": unpredicted[i], "unsettled": unsettled[i], "seconds": seconds,
                          "samples_per_s": batches * self.batch_size / seconds}
                 histories[i].append(point)
                 ctxs[i].log_epoch(**point)
@@ -346,6 +379,7 @@ class Train:
             last = history[-1]
             ctx.record("test_error", last["test_error"])
             ctx.record("unpredicted_classes", last["unpredicted_classes"])
+            ctx.record("unsettled", last["unsettled"])
             if self.eval_train:
                 ctx.record("train_error", last["train_error"])
             # with batched seeds: each member's own epoch time is the batch's (they ran together)
