@@ -256,7 +256,7 @@ def test_an_unsettled_free_phase_warns_the_fixed_point_algorithms_only(registry,
     """``unsettled`` is in every run's curves and ``unsettled_at_init`` in its values; a run whose
     algorithm assumes a fixed point (EP) warns once when an epoch ends above 1 % unsettled (forced here:
     50 % at the initial weights, which only is recorded, then 0 % and 2 % and 3 % after the epochs);
-    BPTT does not warn."""
+    BPTT does not warn; and measuring it changes no result."""
     import bench_runs.train as train
 
     shares = []
@@ -277,3 +277,10 @@ def test_an_unsettled_free_phase_warns_the_fixed_point_algorithms_only(registry,
     assert status["status"] == "done" and status.get("warnings") == [
         train.unsettled_warning(2.0, 20, 100, "after epoch 2")], status
     assert "warnings" not in read_json(runner.store(bptt).dir / "status.json")
+
+    # the measurement touches nothing the training uses: with it, the run ends on the same weights
+    monkeypatch.undo()
+    measured = Runner(suite, registry, tmp_path / "measured")
+    measured.execute([ep])
+    assert final_values(measured, ep)["final_checksum"] == final_values(runner, ep)["final_checksum"]
+    assert final_values(measured, ep)["unsettled_at_init"] not in (50.0, None)
