@@ -17,10 +17,13 @@ def free_phase(model: ConvergentRNN, x: "torch.Tensor | Clamped", steps: int) ->
     """The state after ``steps`` free steps from zero (every layer updated), and per sample (shape
     ``(S, batch)`` with stacked members) ``max |F(s) − s|`` over every unit: 0 at a fixed point."""
     state = model.relax(x, model.init_state(x), steps)
-    after = model.step(x, state)
+    return state, largest_change(model, model.step(x, state), state)
+
+
+def largest_change(model: ConvergentRNN, a: State, b: State) -> torch.Tensor:
+    """Per sample (``(S, batch)`` with stacked members), ``max |a − b|`` over every unit of every layer."""
     d = model.batch_dim()
-    moved = torch.stack([(a - s).abs().flatten(d + 1).amax(-1) for a, s in zip(after, state)]).amax(0)
-    return state, moved
+    return torch.stack([(u - v).abs().flatten(d + 1).amax(-1) for u, v in zip(a, b)]).amax(0)
 
 
 def unsettled_share(model: ConvergentRNN, x: torch.Tensor, T: int) -> list[float]:

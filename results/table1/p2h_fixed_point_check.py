@@ -23,14 +23,10 @@ from pathlib import Path
 
 import torch
 
-from bench_datasets.mnist import MNIST
 from bench_models import PNet
 from bench_runs.settle import SETTLE_TOL as TOL  # the train kind's `unsettled` uses the same
-
-
-def residual(a, b):
-    """Per image, the largest |a − b| over every unit of every layer."""
-    return torch.stack([(u - v).abs().flatten(1).max(1).values for u, v in zip(a, b)]).max(0).values
+from bench_runs.settle import largest_change
+from mnist_check import mnist
 
 
 def check(net, x, labels, T, dt=1.0):
@@ -41,7 +37,7 @@ def check(net, x, labels, T, dt=1.0):
             s = net.relax(c, s, T - 2)
             s1 = net.step(c, s)
             s2 = net.step(c, s1)
-            r1, r2 = residual(s2, s1), residual(s2, s)
+            r1, r2 = largest_change(net, s2, s1), largest_change(net, s2, s)
             flips = (net.predict(s2) != net.predict(s1)).float().mean()
             settled, cycle = r1 < TOL, (r1 >= TOL) & (r2 < TOL)
             return (f"dt 1, T {T}: settled {settled.float().mean():6.1%}, 2-cycle {cycle.float().mean():6.1%}, "
@@ -49,7 +45,7 @@ def check(net, x, labels, T, dt=1.0):
                     f"test error {(net.predict(s2) != labels).float().mean():6.2%}")
         for _ in range(T):
             f = net.step(c, s)
-            r = residual(f, s)
+            r = largest_change(net, f, s)
             s = tuple(u + dt * (v - u) for u, v in zip(s, f))
         return (f"dt {dt}, T {T}: settled {(r < TOL).float().mean():6.1%}, "
                 f"test error {(net.predict(s) != labels).float().mean():6.2%}")
@@ -58,10 +54,8 @@ def check(net, x, labels, T, dt=1.0):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("checkpoints", nargs="*", type=Path, help="epoch checkpoints of P-2h runs")
-    parser.add_argument("--data-dir", default=None, help="MNIST's directory (or $BENCH_DATA_DIR)")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    test = MNIST(data_dir=args.data_dir, n_train=10, n_test=1000).load(torch.device("cpu"), torch.float32).test
+    args, data = mnist(n_train=10, n_test=1000, parser=parser)
+    test = data.test
     nets = []
     for init in ("glorot", "torch"):
         torch.manual_seed(0)

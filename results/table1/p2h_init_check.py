@@ -4,18 +4,12 @@ text states (the suite's) and PyTorch's default (the authors' code); seeds 0–4
 not the suite's streams. Half a minute on a CPU.
 Run from the repository root: python results/table1/p2h_init_check.py --data-dir ../shared/data"""
 
-import argparse
-
 import torch
 
-from bench_datasets.mnist import MNIST
 from bench_models import PNet
+from mnist_check import mnist
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--data-dir", default=None, help="MNIST's directory (or $BENCH_DATA_DIR)")
-args = parser.parse_args()
-torch.set_num_threads(1)
-x = MNIST(data_dir=args.data_dir, n_train=500, n_test=10).load(torch.device("cpu"), torch.float32).train.x
+x = mnist(n_train=500, n_test=10)[1].train.x
 for init in ("glorot", "torch"):
     for seed in range(5):
         torch.manual_seed(seed)

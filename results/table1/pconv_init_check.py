@@ -5,20 +5,15 @@ suite's streams. The output units over the first 200 MNIST training images (T = 
 the first 20 (K = 10, Table 4's learning rates). About a minute on a CPU.
 Run from the repository root: python results/table1/pconv_init_check.py --data-dir ../shared/data"""
 
-import argparse
 import copy
 
 import torch
 
 from bench_algorithms import BPTT
-from bench_datasets.mnist import MNIST
 from bench_models.conv import PConvNet
+from mnist_check import mnist
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--data-dir", default=None, help="MNIST's directory (or $BENCH_DATA_DIR)")
-args = parser.parse_args()
-torch.set_num_threads(1)
-data = MNIST(data_dir=args.data_dir, n_train=200, n_test=10, flatten=False).load(torch.device("cpu"), torch.float32)
+data = mnist(n_train=200, n_test=10, flatten=False)[1]
 for init in ("glorot", "torch"):
     for seed in range(5):
         torch.manual_seed(seed)

@@ -5,19 +5,13 @@ paper's text states (the suite's) and PyTorch's default (the authors' code); see
 torch.manual_seed, not the suite's streams. About two minutes on one core (EB-2h's T = 500 the most).
 Run from the repository root: python results/table1/unsettled_at_init.py --data-dir ../shared/data"""
 
-import argparse
-
 import torch
 
-from bench_datasets.mnist import MNIST
 from bench_models import EBNet, PNet
 from bench_runs.settle import unsettled_share
+from mnist_check import mnist
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--data-dir", default=None, help="MNIST's directory (or $BENCH_DATA_DIR)")
-args = parser.parse_args()
-torch.set_num_threads(1)
-x = MNIST(data_dir=args.data_dir, n_train=10, n_test=1000).load(torch.device("cpu"), torch.float32).test.x
+x = mnist(n_train=10, n_test=1000)[1].test.x
 ROWS = [  # name, model, T: as in suites/table1.toml
     ("EB-1h", lambda init: EBNet(hidden=[512], activation="sigmoid", eps=0.2, clip=True, init=init), 100),
     ("EB-2h", lambda init: EBNet(hidden=[512, 512], activation="sigmoid", eps=0.2, clip=True, init=init), 500),
