@@ -51,8 +51,8 @@ def register_run_kinds(register):
                  Slot("metric", "metric", "the process metric", default="relmse"),
              ], example={"T": 10, "K": 2, "betas": [0.01, 0.1]})
     register("train", Train, doc="Training (Table 1): SGD on mini-batches with one algorithm, train and "
-             "test error per epoch (and unpredicted_classes: classes predicted for no test sample), "
-             "time and memory", params=[
+             "test error per epoch (and unpredicted_classes: classes predicted for no test sample; "
+             "unsettled: % of test images whose free phase has not settled after T steps), time and memory", params=[
                  Param("T", int, min=1, max=MAX_STEPS, doc="first-phase steps (also used to predict)"),
                  Param("K", int, min=1, max=MAX_STEPS, doc="second-phase / truncation steps"),
                  Param("epochs", int, 1, min=1, doc="passes over the training set"),
