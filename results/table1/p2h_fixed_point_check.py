@@ -12,7 +12,11 @@ phase of the run's T steps from zero; ``r1 = max |s_T − s_{T−1}|`` and ``r2 
 over all units, per image; an image is *settled* when r1 < 1e-3, in a *2-cycle* when r1 ≥ 1e-3 but
 r2 < 1e-3; *flips*: the predicted class differs between T − 1 and T. Then the same nets relaxed
 as the authors' code relaxes them, T steps of dt = 0.2: settled when ``max |σ(…) − s| < 1e-3``
-(the fixed-point equation's residual, which the leak does not change).
+(the fixed-point equation's residual, which the leak does not change). Last, EP's update on the
+same images (the row's β = 0.5 and K, T free steps then K nudged ones, ``(∂Φ/∂θ(s^β) − ∂Φ/∂θ(s_T)) / β``)
+computed both ways: per weight layer (input → output), how large the authors' dt = 0.2 update is
+against ours (norm ratio) and the cosine between them: with the same learning rates, the ratio is
+how much smaller a step the authors' code takes.
 About a minute per net on one free core.
 Run from the repository root:
 python results/table1/p2h_fixed_point_check.py --data-dir ../shared/data CHECKPOINT...
@@ -51,6 +55,29 @@ def check(net, x, labels, T, dt=1.0):
                 f"test error {(net.predict(s) != labels).float().mean():6.2%}")
 
 
+def relax(net, c, s, steps, dt, y=None, beta=0.0):
+    """``steps`` steps of ``s ← s + dt (F(s) + β (y − s⁰) − s)`` (dt = 1: the model's own step)."""
+    for _ in range(steps):
+        f = net.step(c, s, y, beta)
+        s = f if dt == 1.0 else tuple(u + dt * (v - u) for u, v in zip(s, f))
+    return s
+
+
+def ep_update(net, x, labels, T, K, beta, dt):
+    c = net.prepare(x)
+    with torch.no_grad():
+        free = relax(net, c, net.init_state(x), T, dt)
+        nudged = relax(net, c, free, K, dt, net.target(labels), beta)
+        return {g: torch.cat([t.flatten() for t in ts]) / beta for g, ts in net.dphi_delta(c, nudged, free).items()}
+
+
+def compare_updates(net, x, labels, T, K, beta=0.5):
+    ours, theirs = ep_update(net, x, labels, T, K, beta, 1.0), ep_update(net, x, labels, T, K, beta, 0.2)
+    cells = [f"{g} {float(theirs[g].norm() / ours[g].norm()):.2f} "
+             f"(cos {float(torch.nn.functional.cosine_similarity(theirs[g], ours[g], dim=0)):.2f})" for g in ours]
+    return f"EP's update, dt 0.2 / dt 1, K {K}: " + ", ".join(cells)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("checkpoints", nargs="*", type=Path, help="epoch checkpoints of P-2h runs")
@@ -59,17 +86,20 @@ def main():
     nets = []
     for init in ("glorot", "torch"):
         torch.manual_seed(0)
-        nets.append((f"init {init}, seed 0, untrained", PNet(hidden=[512, 512], activation="sigmoid", init=init), 100))
+        nets.append((f"init {init}, seed 0, untrained", PNet(hidden=[512, 512], activation="sigmoid", init=init),
+                     100, 20))
     for path in args.checkpoints:
         saved = torch.load(path, map_location="cpu", weights_only=False)
         config = saved["config"]
         net = PNet(**config["slots"]["model"]["params"])
         net.load_state_dict(saved["state"]["model"])
-        nets.append((f"{config['id']} after epoch {saved['state']['epoch']}", net, config["params"]["T"]))
-    for name, net, T in nets:
+        nets.append((f"{config['id']} after epoch {saved['state']['epoch']}", net, config["params"]["T"],
+                     config["params"]["K"]))
+    for name, net, T, K in nets:
         print(name)
         print("   ", check(net, test.x, test.y, T))
         print("   ", check(net, test.x, test.y, T, dt=0.2))
+        print("   ", compare_updates(net, test.x, test.y, T, K))
 
 
 if __name__ == "__main__":
