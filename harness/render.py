@@ -76,8 +76,8 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
     col_keys = list(dict.fromkeys(tuple(r) for r in stats[cols].itertuples(index=False)))
     if "metric" in cols:  # metrics in the table's order, not the order the records happen to hold them
         at, rank = cols.index("metric"), {m: i for i, m in enumerate(spec.metrics)}
-        groups = list(dict.fromkeys(k[:at] + k[at + 1:] for k in col_keys))
-        col_keys.sort(key=lambda k: (groups.index(k[:at] + k[at + 1:]), rank.get(k[at], len(rank))))
+        groups = {g: i for i, g in enumerate(dict.fromkeys(k[:at] + k[at + 1:] for k in col_keys))}
+        col_keys.sort(key=lambda k: (groups[k[:at] + k[at + 1:]], rank.get(k[at], len(rank))))
     with_ref = {tuple(r) for r in stats.loc[has_ref, cols].itertuples(index=False)}
     headers = [_label(spec, r) for r in rows]
     for key in col_keys:
