@@ -39,6 +39,10 @@ def _flat(config: dict) -> dict[str, object]:
     return out
 
 
+#: run states a table counts per cell (beside "expected"); the rest of the expected runs are "not run"
+COUNTED = tuple(s.value for s in (Status.DONE, Status.FAILED, Status.DIVERGED, Status.CORRUPT,
+                                   Status.RUNNING, Status.INTERRUPTED))
+
 # what collect() records about a run's outcome, beside its attributes (never a table dimension)
 _RUN_STATE = ("status", "seconds", "error", "warnings", "resumed", "_config")
 
@@ -204,11 +208,11 @@ def summarize(suite: Suite, spec: TableSpec, runs: pd.DataFrame, records: pd.Dat
     # Completeness is a property of runs: count expected / done per run-level group.
     run_dims = [d for d in dims if d in runs.columns]
     if not runs.empty:
-        counts = (runs.assign(done=runs["status"].eq(Status.DONE), failed=runs["status"].eq(Status.FAILED),
-                              diverged=runs["status"].eq(Status.DIVERGED), corrupt=runs["status"].eq(Status.CORRUPT))
+        # A run that is training or was stopped midway is not "not run": the footnote says which.
+        states = {s: runs["status"].eq(Status(s)) for s in COUNTED}
+        counts = (runs.assign(**states)
                   .groupby(run_dims or (lambda _: 0), sort=False)
-                  .agg(expected=("status", "size"), done=("done", "sum"), failed=("failed", "sum"),
-                       diverged=("diverged", "sum"), corrupt=("corrupt", "sum"))
+                  .agg(expected=("status", "size"), **{s: (s, "sum") for s in COUNTED})
                   .reset_index())
         if not run_dims:
             counts = counts.drop(columns=counts.columns[0])

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pandas as pd
 from tabulate import tabulate
 
-from .aggregate import table_dims
+from .aggregate import COUNTED, table_dims
 from .spec import TableSpec
 
 FORMATS = ("markdown", "latex", "csv")
@@ -112,7 +112,7 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
         if key in seen:
             continue
         seen.add(key)
-        other = {k: int(r.get(k, 0) or 0) for k in ("diverged", "corrupt")}
+        other = {k: int(r.get(k, 0) or 0) for k in COUNTED if k not in ("done", "failed")}
         missing = int(r["expected"] - r["done"] - r["failed"] - sum(other.values()))
         where = ", ".join(f"{d}={r.get(d)}" for d in run_dims if str(r.get(d))) or "all runs"
         extra = "".join(f", {n} {k}" for k, n in other.items() if n)
@@ -130,7 +130,7 @@ def render(spec: TableSpec, stats: pd.DataFrame, fmt: str = "markdown", long: bo
     mean, std, n and the run counts as numbers."""
     if fmt == "csv" and long:
         keep = [c for c in [*table_dims(spec)[0], *table_dims(spec)[1], "mean", "std", "n", "expected",
-                            "done", "failed", "diverged", "corrupt", "ref", "ref_std", "delta", "source"]
+                            *COUNTED, "ref", "ref_std", "delta", "source"]
                 if c in stats.columns]
         return stats[keep].to_csv(index=False)
     headers, body, notes = layout(spec, stats)

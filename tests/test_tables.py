@@ -6,8 +6,10 @@ import pandas as pd
 import pytest
 
 from harness.aggregate import TableError, collect, summarize
+from harness.claims import Claim
 from harness.render import latex_escape, render
 from harness.runner import Runner
+from harness.store import write_json
 from harness.suite import load_suite
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -112,6 +114,22 @@ def test_missing_runs_are_flagged(manager, suite_file, tmp_path):
     row = next(line for line in text.splitlines() if line.startswith("| net_a "))
     assert row.split("|")[2].strip() == "3.50 ± 3.54 †"
     assert "† name=net_a: 2/6 runs done (0 failed, 4 not run)" in text
+
+
+def test_runs_training_or_stopped_midway_are_not_counted_as_not_run(manager, suite_file, tmp_path):
+    suite = load_suite(suite_file(SUITE), manager.registry)
+    Runner(suite, manager.registry, tmp_path / "r").execute([r for r in suite.runs if r.seed in (0, 5)])
+    net_a = {r.seed: tmp_path / "r" / suite.name / r.id for r in suite.runs if r.name == "net_a"}
+    for seed, state in ((1, "running"), (2, "interrupted"), (4, "running")):
+        write_json(net_a[seed] / "status.json", {"status": state})
+    claim = Claim(net_a[1])  # seed 1 has a live worker; seed 4's worker died without a word
+    assert claim.acquire()
+    try:
+        runs, records = collect(suite, tmp_path / "r")
+        text = render(suite.tables["main"], summarize(suite, suite.tables["main"], runs, records))
+    finally:
+        claim.release()
+    assert "† name=net_a: 2/6 runs done (0 failed, 1 running, 2 interrupted, 1 not run)" in text
 
 
 def test_a_cell_never_averages_runs_that_differ_in_more_than_the_seed(manager, suite_file, tmp_path):
