@@ -190,7 +190,7 @@ def test_relmse_bars_stay_linear_when_values_do_not_span_decades():
     assert ax.get_yscale() == "linear"
 
 
-def test_error_curves_mean_and_band_over_seeds_skip_failed_runs(stored):
+def test_error_curves_mean_and_each_seed_skip_failed_runs(stored):
     suite, results = stored
     figs = by_stem(figures.build_figures(suite, results))
     assert set(figs) == {"processes-gdu-p-s0", "processes-gdu-p-s1", "relmse-gdu-p", "errors-P-tiny"}
@@ -199,13 +199,17 @@ def test_error_curves_mean_and_band_over_seeds_skip_failed_runs(stored):
     for ax in (train_ax, test_ax):
         assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "error (%)"
         assert [t.get_text() for t in ax.get_legend().get_texts()] == ["EP (n=3)", "BPTT (n=2)"]
-        bands = [c for c in ax.collections if (c.get_gid() or "").endswith(":band")]
-        assert len(bands) == 2
-    ep = next(line for line in test_ax.lines if line.get_gid() == "test_error:EP")
-    bptt = next(line for line in test_ax.lines if line.get_gid() == "test_error:BPTT")
+        assert not ax.collections  # no ± std band: each seed is drawn instead
+    lines = {line.get_gid(): line for line in test_ax.lines}
+    assert set(lines) == {"test_error:EP", "test_error:BPTT", *(f"test_error:EP:seed{s}" for s in (0, 1, 2)),
+                          "test_error:BPTT:seed0", "test_error:BPTT:seed1"}
+    ep, bptt = lines["test_error:EP"], lines["test_error:BPTT"]
     assert list(ep.get_xdata()) == [1, 2, 3]
     assert list(ep.get_ydata()) == pytest.approx([v + 1.0 for v in TEST_ERRORS])  # mean of seeds 0, 1, 2
     assert list(bptt.get_ydata()) == pytest.approx([v - 0.5 for v in TEST_ERRORS])  # seeds 0, 1 only
+    seeds = [list(lines[f"test_error:EP:seed{s}"].get_ydata()) for s in (0, 1, 2)]
+    assert [sum(v) / 3 for v in zip(*seeds)] == pytest.approx(list(ep.get_ydata()))
+    assert seeds[0] != seeds[1] and lines["test_error:EP:seed0"].get_color() == ep.get_color()
     assert ep.get_color().lower() != bptt.get_color().lower()
     assert test_ax.get_yscale() == "log"  # 5 % … 62 % spans a decade
 
@@ -235,7 +239,8 @@ def test_curves_without_a_train_error_draw_the_test_error_only(stored):
             write_json(store.dir / "metrics.json", {**data, "curves": [{k: v for k, v in c.items() if k != "train_error"}
                                                                        for c in data["curves"]]})
     train_ax, test_ax = by_stem(figures.build_figures(suite, results))["errors-P-tiny"].axes
-    assert not train_ax.lines and len(test_ax.lines) == 2
+    assert not train_ax.lines and {line.get_gid() for line in test_ax.lines if "seed" not in line.get_gid()} == {
+        "test_error:EP", "test_error:BPTT"}
 
 
 @pytest.mark.parametrize("fmt, magic", [("png", b"\x89PNG"), ("pdf", b"%PDF"), ("svg", b"<svg")])
@@ -303,6 +308,8 @@ def test_report_cli_has_tables_figures_environment_and_commands(stored):
         assert not link.startswith("/") and (path.parent / link).is_file(), link
     assert "| python | 3.11.7 | 7 |" in text  # the 7 finished runs recorded it
     assert "| git_commit | abc1234 | 7 |" in text
+    assert "| cuda | None | 7 |" in text  # recorded as null: no CUDA
+    assert "cpu_model" not in text and "cudnn" not in text  # recorded by no run: no row of "None"
     assert "| failed | 1.5 | RuntimeError: boom |" in text
     assert "Total: 7 done, 1 failed" in text
 

@@ -167,7 +167,7 @@ def _series(run: RunSpec) -> tuple[str, str]:
 
 
 def curves_figure(frame, title: str):
-    """Train | test error per epoch, one line per algorithm, ± sample std band over seeds."""
+    """Train | test error per epoch: per algorithm, the mean over seeds (thick) and each seed (thin)."""
     fig = new_figure(DOUBLE_COLUMN, 2.3)
     axes = fig.subplots(1, 2, sharey=False)
     styles = line_styles(reserved=ALGORITHM_COLORS.values())
@@ -183,11 +183,14 @@ def curves_figure(frame, title: str):
                 continue
             mean, std, n = g.mean(), g.std(ddof=1).fillna(0), g.count()
             ax.plot(mean.index, mean.to_numpy(), color=color, linestyle=linestyle, marker="o", markersize=2.5,
-                    label=f"{label} (n={int(n.min())})", gid=f"{col}:{label}")
-            if len(mean) > 1:
-                ax.fill_between(mean.index, (mean - std).to_numpy(), (mean + std).to_numpy(), color=color,
-                                alpha=0.2, linewidth=0, gid=f"{col}:{label}:band")
-            elif std.iloc[0] > 0:
+                    label=f"{label} (n={int(n.min())})", gid=f"{col}:{label}", zorder=3)
+            if len(mean) > 1 and n.max() > 1:
+                # each seed, not a ± std band: a seed that loses a class for 30 epochs makes the
+                # band a bimodal blur (below 0 on a log axis); its own line shows what happened
+                for seed, run in part.dropna(subset=[col]).groupby("seed", sort=True):
+                    ax.plot(run["epoch"].to_numpy(), run[col].to_numpy(), color=color, linestyle=linestyle,
+                            linewidth=0.5, alpha=0.45, gid=f"{col}:{label}:seed{seed}")
+            elif len(mean) == 1 and std.iloc[0] > 0:
                 ax.errorbar(mean.index, mean.to_numpy(), yerr=std.to_numpy(), color=color, capsize=2,
                             linewidth=0.8, gid=f"{col}:{label}:band")
     for ax, col in zip(axes, ("train error", "test error")):
@@ -203,7 +206,8 @@ def curves_figure(frame, title: str):
             ax.set_ylim(bottom=0)
         if ax.lines:
             ax.legend(loc="best")
-    fig.suptitle(f"{title}: mean ± sample std over seeds (n = runs per line)", x=0.02, ha="left", fontsize=7)
+    fig.suptitle(f"{title}: mean over seeds (markers; n = runs per line) and each seed (thin lines)",
+                 x=0.02, ha="left", fontsize=7)
     return fig
 
 
