@@ -28,6 +28,9 @@ def _cmd(*parts: Any) -> str:
     return " ".join(shlex.quote(str(p)) for p in parts)
 
 
+NOT_RECORDED = "(not recorded)"
+
+
 def commands(suite: Suite, results_dir: Path, output: Path | None, default_results: bool) -> list[str]:
     """The commands that reproduce the results, the figures and this page."""
     from .show import toml_value
@@ -35,7 +38,7 @@ def commands(suite: Suite, results_dir: Path, output: Path | None, default_resul
     rd = [] if default_results else ["--results-dir", results_dir]
     rd += [a for k, v in suite.overrides.items() for a in ("--set", f"{k}={toml_value(v)}")]
     out = [] if output is None else ["--output", output]
-    data = sorted({v for k, v, _ in environments(suite, results_dir) if k == "data_dir" and v != "None"})
+    data = sorted({v for k, v, _ in environments(suite, results_dir) if k == "data_dir" and v not in ("None", NOT_RECORDED)})
     data_dir = ["--data-dir", os.path.relpath(data[0])] if len(data) == 1 else []  # the runs needed it
     return [_cmd("bench", "run", suite.path, *rd, *data_dir), _cmd("bench", "plot", suite.path, *rd),
             _cmd("bench", "report", suite.path, *rd, *out)]
@@ -54,11 +57,12 @@ def environments(suite: Suite, results_dir: Path) -> list[tuple[str, str, int]]:
         except (FileNotFoundError, CorruptResult):
             continue  # a run without a readable environment adds nothing to this list
         for key in ENV_KEYS:
-            value = env.get(key)
+            value = env.get(key, NOT_RECORDED)  # keys added later are absent from older runs
             if isinstance(value, dict):
                 value = ", ".join(f"{k} ({v})" for k, v in sorted(value.items()))
             counts[key][str(value)] += 1
-    return [(k, v, n) for k in ENV_KEYS for v, n in counts[k].most_common()]
+    return [(k, v, n) for k in ENV_KEYS if set(counts[k]) != {NOT_RECORDED}
+            for v, n in counts[k].most_common()]
 
 
 def _escape(text: str) -> str:
