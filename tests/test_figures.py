@@ -212,6 +212,8 @@ def test_error_curves_mean_and_each_seed_skip_failed_runs(stored):
     assert seeds[0] != seeds[1] and lines["test_error:EP:seed0"].get_color() == ep.get_color()
     assert ep.get_color().lower() != bptt.get_color().lower()
     assert test_ax.get_yscale() == "log"  # 5 % … 62 % spans a decade
+    major, minor = test_ax.yaxis.get_major_formatter(), test_ax.yaxis.get_minor_formatter()
+    assert (major(10.0, 0), minor(30.0, 0), minor(0.5, 0), minor(4.0, 0), minor(70.0, 0)) == ("10", "30", "0.5", "", "")
 
 
 def test_curves_without_a_train_error_draw_the_test_error_only(stored):

@@ -201,7 +201,13 @@ def curves_figure(frame, title: str):
             ax.set_xticks(epochs_all)
         vals = frame[col.replace(" ", "_")].dropna() if col.replace(" ", "_") in frame else []
         if spans_decades(vals):
+            from matplotlib.ticker import FuncFormatter
+
             ax.set_yscale("log")
+            # plain numbers (3, 20 %), not 3×10⁰, and only 2, 3, 5 × 10ⁿ between the decades
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(FuncFormatter(
+                lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "235" else ""))
         else:
             ax.set_ylim(bottom=0)
         if ax.lines:
