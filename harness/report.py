@@ -38,7 +38,8 @@ def commands(suite: Suite, results_dir: Path, output: Path | None, default_resul
     rd = [] if default_results else ["--results-dir", results_dir]
     rd += [a for k, v in suite.overrides.items() for a in ("--set", f"{k}={toml_value(v)}")]
     out = [] if output is None else ["--output", output]
-    data = sorted({v for k, v, _ in environments(suite, results_dir) if k == "data_dir" and v not in ("None", NOT_RECORDED)})
+    data = sorted({v for k, v, _ in environments(suite, results_dir)
+                   if k == "data_dir" and v not in ("None", NOT_RECORDED)})
     data_dir = ["--data-dir", os.path.relpath(data[0])] if len(data) == 1 else []  # the runs needed it
     return [_cmd("bench", "run", suite.path, *rd, *data_dir), _cmd("bench", "plot", suite.path, *rd),
             _cmd("bench", "report", suite.path, *rd, *out)]
