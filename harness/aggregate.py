@@ -44,7 +44,7 @@ COUNTED = tuple(s.value for s in (Status.DONE, Status.FAILED, Status.DIVERGED, S
                                    Status.RUNNING, Status.INTERRUPTED))
 
 # what collect() records about a run's outcome, beside its attributes (never a table dimension)
-_RUN_STATE = ("status", "seconds", "error", "warnings", "resumed", "_config")
+_RUN_STATE = ("status", "seconds", "error", "warnings", "resumed", "_config", "last_epoch")
 
 
 def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -65,11 +65,14 @@ def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame
                          "_config": _config_key(run)})
         if state == Status.DONE:
             try:
-                final = store.metrics()["final"]
+                metrics = store.metrics()
+                final = metrics["final"]
             except (CorruptResult, OSError):  # damaged since status_record read it: count it so
                 run_rows[-1].update(status=Status.CORRUPT)
                 continue
             records += [{**attrs, **rec} for rec in final]
+            epochs = [c["epoch"] for c in metrics.get("curves") or [] if isinstance(c, dict) and "epoch" in c]
+            run_rows[-1]["last_epoch"] = max(epochs) if epochs else None
     runs = pd.DataFrame(run_rows)
     recs = pd.DataFrame(records)
     if recs.empty:
@@ -241,4 +244,19 @@ def summarize(suite: Suite, spec: TableSpec, runs: pd.DataFrame, records: pd.Dat
     stats["delta"] = stats["mean"].astype(float) - stats["ref"].astype(float)
     stats = stats.reset_index(drop=True)
     stats.attrs["run_dims"] = run_dims  # the dims that completeness flags are about
+    # per row, not per seed: the seeds of one configuration end together
+    stats.attrs["last_epochs"] = last_epochs(runs, [d for d in rows if d in runs.columns and d != "seed"]) \
+        if spec.epoch is None else {}
     return stats
+
+
+def last_epochs(runs: pd.DataFrame, rows: list[str]) -> dict[tuple, tuple[int, ...]]:
+    """Each table row's last epochs (over its finished runs), when the rows do not all end at the same
+    one: a final-value table then compares runs of different lengths, and its footnote says so."""
+    if "last_epoch" not in runs or not rows:
+        return {}
+    done = runs.dropna(subset=["last_epoch"])
+    if done["last_epoch"].nunique() < 2:
+        return {}
+    return {(k if isinstance(k, tuple) else (k,)): tuple(sorted({int(e) for e in g}))
+            for k, g in done.groupby(rows, sort=False)["last_epoch"]}

@@ -132,6 +132,27 @@ def test_runs_training_or_stopped_midway_are_not_counted_as_not_run(manager, sui
     assert "† name=net_a: 2/6 runs done (0 failed, 1 running, 2 interrupted, 1 not run)" in text
 
 
+def test_a_final_value_table_says_when_its_rows_end_at_different_epochs(manager, suite_file, tmp_path):
+    """A row of 10-epoch runs beside rows of 50 once read as if all had trained as long."""
+    from harness.store import read_json
+
+    suite = load_suite(suite_file(SUITE), manager.registry)
+    Runner(suite, manager.registry, tmp_path / "r").execute([r for r in suite.runs if r.seed < 3])
+
+    def table(lengths):
+        for run in suite.runs:
+            path = tmp_path / "r" / suite.name / run.id / "metrics.json"
+            if path.exists():
+                data = read_json(path)
+                write_json(path, {**data, "curves": [{"epoch": e, "score": 1.0}
+                                                     for e in range(1, lengths[run.name] + 1)]})
+        runs, records = collect(suite, tmp_path / "r")
+        return render(suite.tables["main"], summarize(suite, suite.tables["main"], runs, records))
+
+    assert "rows end at different epochs: 10 (net_a); 50 (net_b & co)" in table({"net_a": 10, "net_b & co": 50})
+    assert "different epochs" not in table({"net_a": 50, "net_b & co": 50})
+
+
 def test_a_cell_never_averages_runs_that_differ_in_more_than_the_seed(manager, suite_file, tmp_path):
     text = SUITE.replace('seeds = [0, 1, 2, 4, 5, 6]', 'grid.model = [{ offset = 1.0 }, { offset = 5.0 }]')
     suite = load_suite(suite_file(text), manager.registry)
