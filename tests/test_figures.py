@@ -245,6 +245,27 @@ def test_curves_without_a_train_error_draw_the_test_error_only(stored):
         "test_error:EP", "test_error:BPTT"}
 
 
+def test_curves_add_the_unsettled_share_where_runs_recorded_it(stored):
+    """EP's update assumes a settled free phase: where runs recorded the share of test images that
+    had not settled, a third panel draws it (here EP seeds only; BPTT's runs predate the record)."""
+    from harness.store import RunStore, read_json
+
+    suite, results = stored
+    assert len(by_stem(figures.build_figures(suite, results))["errors-P-tiny"].axes) == 2  # none recorded
+    for run in suite.runs:
+        store = RunStore(results / suite.name / run.id)
+        if run.kind == "train" and run.attributes()["algorithm"] == "ep":
+            data = read_json(store.dir / "metrics.json")
+            write_json(store.dir / "metrics.json", {**data, "curves": [{**c, "unsettled": 0.1 * (run.seed + e)}
+                                                                       for e, c in enumerate(data["curves"])]})
+    axes = by_stem(figures.build_figures(suite, results))["errors-P-tiny"].axes
+    assert [ax.get_title() for ax in axes] == ["train error", "test error", "free phase not settled at T"]
+    lines = {line.get_gid(): line for line in axes[2].lines}
+    assert set(lines) == {"unsettled:EP", *(f"unsettled:EP:seed{s}" for s in (0, 1, 2))}
+    assert list(lines["unsettled:EP"].get_ydata()) == pytest.approx([0.1, 0.2, 0.3])  # seeds 0-2, mean
+    assert axes[2].get_ylabel() == "test images (%)"
+
+
 @pytest.mark.parametrize("fmt, magic", [("png", b"\x89PNG"), ("pdf", b"%PDF"), ("svg", b"<svg")])
 def test_plot_suite_writes_every_figure_in_each_format(stored, tmp_path, fmt, magic):
     suite, results = stored

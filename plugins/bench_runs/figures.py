@@ -166,16 +166,24 @@ def _series(run: RunSpec) -> tuple[str, str]:
     return algo, " ".join([ALGORITHM_LABELS.get(algo, algo)] + extra)
 
 
+#: the panels of a training-curve figure: (curve column, title, y label); the last only where recorded
+CURVE_PANELS = (("train_error", "train error", "error (%)"), ("test_error", "test error", "error (%)"),
+                ("unsettled", "free phase not settled at T", "test images (%)"))
+
+
 def curves_figure(frame, title: str):
-    """Train | test error per epoch: per algorithm, the mean over seeds (thick) and each seed (thin)."""
+    """Train | test error (| unsettled share, where runs recorded it) per epoch: per algorithm, the
+    mean over seeds (thick) and each seed (thin)."""
+    panels = [p for p in CURVE_PANELS
+              if p[0] != "unsettled" or ("unsettled" in frame and frame["unsettled"].notna().any())]
     fig = new_figure(DOUBLE_COLUMN, 2.3)
-    axes = fig.subplots(1, 2, sharey=False)
+    axes = fig.subplots(1, len(panels), sharey=False)
     styles = line_styles(reserved=ALGORITHM_COLORS.values())
     epochs_all = sorted(frame["epoch"].unique())
     for label, part in frame.groupby("series", sort=False):
         algo = part["algo"].iloc[0]
         color, linestyle, _ = (ALGORITHM_COLORS[algo], "-", "o") if algo in ALGORITHM_COLORS else next(styles)
-        for ax, col in zip(axes, ("train_error", "test_error")):
+        for ax, (col, _, _) in zip(axes, panels):
             if col not in part:  # no run of the suite recorded it (e.g. eval_train = false everywhere)
                 continue
             g = part.dropna(subset=[col]).groupby("epoch")[col]
@@ -193,13 +201,13 @@ def curves_figure(frame, title: str):
             elif len(mean) == 1 and std.iloc[0] > 0:
                 ax.errorbar(mean.index, mean.to_numpy(), yerr=std.to_numpy(), color=color, capsize=2,
                             linewidth=0.8, gid=f"{col}:{label}:band")
-    for ax, col in zip(axes, ("train error", "test error")):
-        ax.set_title(col)
+    for ax, (col, name, ylabel) in zip(axes, panels):
+        ax.set_title(name)
         ax.set_xlabel("epoch")
-        ax.set_ylabel("error (%)")
+        ax.set_ylabel(ylabel)
         if len(epochs_all) <= 12:
             ax.set_xticks(epochs_all)
-        vals = frame[col.replace(" ", "_")].dropna() if col.replace(" ", "_") in frame else []
+        vals = frame[col].dropna() if col in frame else []
         if spans_decades(vals):
             from matplotlib.ticker import FuncFormatter
 
