@@ -212,7 +212,7 @@ def summarize(suite: Suite, spec: TableSpec, runs: pd.DataFrame, records: pd.Dat
     run_dims = [d for d in dims if d in runs.columns]
     if not runs.empty:
         # A run that is training or was stopped midway is not "not run": the footnote says which.
-        states = {s: runs["status"].eq(Status(s)) for s in COUNTED}
+        states = {s: runs["status"].eq(s) for s in COUNTED}
         counts = (runs.assign(**states)
                   .groupby(run_dims or (lambda _: 0), sort=False)
                   .agg(expected=("status", "size"), **{s: (s, "sum") for s in COUNTED})
@@ -244,19 +244,21 @@ def summarize(suite: Suite, spec: TableSpec, runs: pd.DataFrame, records: pd.Dat
     stats["delta"] = stats["mean"].astype(float) - stats["ref"].astype(float)
     stats = stats.reset_index(drop=True)
     stats.attrs["run_dims"] = run_dims  # the dims that completeness flags are about
-    # per row, not per seed: the seeds of one configuration end together
-    stats.attrs["last_epochs"] = last_epochs(runs, [d for d in rows if d in runs.columns and d != "seed"]) \
-        if spec.epoch is None else {}
+    # per row (or, with no run attribute among the rows, per column), not per seed
+    keys = [d for d in rows if d in runs.columns and d != "seed"] \
+        or [d for d in cols if d in runs.columns and d != "seed"]
+    stats.attrs["last_epochs"] = last_epochs(runs, keys) if spec.epoch is None else {}
     return stats
 
 
-def last_epochs(runs: pd.DataFrame, rows: list[str]) -> dict[tuple, tuple[int, ...]]:
-    """Each table row's last epochs (over its finished runs), when the rows do not all end at the same
-    one: a final-value table then compares runs of different lengths, and its footnote says so."""
-    if "last_epoch" not in runs or not rows:
+def last_epochs(runs: pd.DataFrame, keys: list[str]) -> dict[tuple, tuple[int, ...]]:
+    """The last epochs (over its finished runs) of each group of runs by ``keys``, when they do not all
+    end at the same one: a final-value table then compares runs of different lengths, and its footnote
+    says so."""
+    if "last_epoch" not in runs or not keys:
         return {}
     done = runs.dropna(subset=["last_epoch"])
     if done["last_epoch"].nunique() < 2:
         return {}
     return {(k if isinstance(k, tuple) else (k,)): tuple(sorted({int(e) for e in g}))
-            for k, g in done.groupby(rows, sort=False)["last_epoch"]}
+            for k, g in done.groupby(keys, sort=False, dropna=False)["last_epoch"]}

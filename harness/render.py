@@ -118,12 +118,12 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
         extra = "".join(f", {n} {k}" for k, n in other.items() if n)
         notes.append(f"† {where}: {int(r['done'])}/{int(r['expected'])} runs done"
                      f" ({int(r['failed'])} failed{extra}, {missing} not run)")
-    by_epochs: dict[str, list[str]] = {}
+    by_epochs: dict[tuple[int, ...], list[str]] = {}
     for key, epochs in stats.attrs.get("last_epochs", {}).items():
-        by_epochs.setdefault(" and ".join(map(str, epochs)), []).append(" ".join(_label(spec, k) for k in key))
+        by_epochs.setdefault(epochs, []).append(" ".join(_label(spec, k) for k in key))
     if by_epochs:
-        notes.append("rows end at different epochs: " + "; ".join(
-            f"{e} ({', '.join(names)})" for e, names in sorted(by_epochs.items(), key=lambda x: int(x[0].split()[0]))))
+        notes.append("runs end at different epochs: " + "; ".join(
+            f"{' and '.join(map(str, e))} ({', '.join(names)})" for e, names in sorted(by_epochs.items())))
     sources = sorted({s for s in stats.get("source", pd.Series(dtype=str)).dropna() if s})
     if sources:
         notes.append("ref: " + "; ".join(sources) + "; Δ = ours − ref")

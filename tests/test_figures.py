@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import textwrap
 
@@ -245,6 +246,21 @@ def test_curves_without_a_train_error_draw_the_test_error_only(stored):
         "test_error:EP", "test_error:BPTT"}
 
 
+def test_each_run_is_its_own_thin_line_even_where_two_runs_of_a_series_share_a_seed():
+    """Two configurations that differ only in an algorithm parameter share a series label; their
+    seed-0 runs are two lines, not one line zig-zagging back to epoch 1."""
+    import pandas as pd
+
+    frame = pd.DataFrame([{"run": run, "seed": 0, "series": "EP", "algo": "ep", "epoch": e,
+                           "train_error": err, "test_error": err}
+                          for run, base in (("a-s0", 10.0), ("b-s0", 20.0)) for e, err in ((1, base), (2, base / 2))])
+    with figures.load_matplotlib().rc_context(figures.STYLE):
+        ax = run_figures.curves_figure(frame, "t").axes[1]
+    thin = [line for line in ax.lines if line.get_gid().endswith(":seed0")]
+    assert [list(line.get_xdata()) for line in thin] == [[1, 2], [1, 2]]
+    assert sorted(list(line.get_ydata()) for line in thin) == [[10.0, 5.0], [20.0, 10.0]]
+
+
 def test_curves_add_the_unsettled_share_where_runs_recorded_it(stored):
     """EP's update assumes a settled free phase: where runs recorded the share of test images that
     had not settled, a third panel draws it (here EP seeds only; BPTT's runs predate the record)."""
@@ -335,6 +351,22 @@ def test_report_cli_has_tables_figures_environment_and_commands(stored):
     assert "cpu_model" not in text and "cudnn" not in text  # recorded by no run: no row of "None"
     assert "| failed | 1.5 | RuntimeError: boom |" in text
     assert "Total: 7 done, 1 failed" in text
+
+
+def test_report_tells_an_environment_key_some_runs_lack_from_a_recorded_null(stored):
+    """Runs from before a key was recorded lack it: "(not recorded)", not "None", and a data
+    directory recorded by the newer runs still goes into the command that reproduces them."""
+    from harness.store import read_json
+
+    suite, results = stored
+    done = [d for d in sorted((results / suite.name).iterdir())
+            if read_json(d / "status.json")["status"] == "done"]
+    for d in done[:3]:
+        write_json(d / "environment.json", {**ENV, "cpu_model": "Xeon", "data_dir": str(results / "data")})
+    text = write_report(suite, results, default_results=False).read_text()
+    assert "| cpu_model | Xeon | 3 |" in text and "| cpu_model | (not recorded) | 4 |" in text
+    assert "| cuda | None | 7 |" in text
+    assert f"--data-dir {os.path.relpath(results / 'data')}" in text
 
 
 def test_report_without_finished_runs_still_writes_the_page(stored, tmp_path):

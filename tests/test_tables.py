@@ -1,5 +1,6 @@
 """Aggregation over seeds, references, and rendering (golden files)."""
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -139,18 +140,24 @@ def test_a_final_value_table_says_when_its_rows_end_at_different_epochs(manager,
     suite = load_suite(suite_file(SUITE), manager.registry)
     Runner(suite, manager.registry, tmp_path / "r").execute([r for r in suite.runs if r.seed < 3])
 
-    def table(lengths):
+    def table(lengths, spec=suite.tables["main"]):
         for run in suite.runs:
             path = tmp_path / "r" / suite.name / run.id / "metrics.json"
             if path.exists():
                 data = read_json(path)
-                write_json(path, {**data, "curves": [{"epoch": e, "score": 1.0}
-                                                     for e in range(1, lengths[run.name] + 1)]})
+                n = lengths[run.name] if isinstance(lengths[run.name], int) else lengths[run.name][run.seed]
+                write_json(path, {**data, "curves": [{"epoch": e, "score": 1.0} for e in range(1, n + 1)]})
         runs, records = collect(suite, tmp_path / "r")
-        return render(suite.tables["main"], summarize(suite, suite.tables["main"], runs, records))
+        return render(spec, summarize(suite, spec, runs, records))
 
-    assert "rows end at different epochs: 10 (net_a); 50 (net_b & co)" in table({"net_a": 10, "net_b & co": 50})
+    assert "runs end at different epochs: 10 (net_a); 50 (net_b & co)" in table({"net_a": 10, "net_b & co": 50})
     assert "different epochs" not in table({"net_a": 50, "net_b & co": 50})
+    # one row whose own runs differ, sorted by the shortest
+    assert "runs end at different epochs: 10 and 50 (net_b & co); 30 (net_a)" in table(
+        {"net_a": 30, "net_b & co": {0: 50, 1: 10, 2: 50}})
+    # a table of values at one epoch compares runs at the same point: nothing to say
+    assert "different epochs" not in table({"net_a": 10, "net_b & co": 50},
+                                           dataclasses.replace(suite.tables["main"], epoch=3))
 
 
 def test_a_cell_never_averages_runs_that_differ_in_more_than_the_seed(manager, suite_file, tmp_path):

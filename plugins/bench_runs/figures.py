@@ -195,9 +195,10 @@ def curves_figure(frame, title: str):
             if len(mean) > 1 and n.max() > 1:
                 # each seed, not a ± std band: a seed that loses a class for 30 epochs makes the
                 # band a bimodal blur (below 0 on a log axis); its own line shows what happened
-                for seed, run in part.dropna(subset=[col]).groupby("seed", sort=True):
-                    ax.plot(run["epoch"].to_numpy(), run[col].to_numpy(), color=color, linestyle=linestyle,
-                            linewidth=0.5, alpha=0.45, gid=f"{col}:{label}:seed{seed}")
+                for _, run in part.dropna(subset=[col]).groupby("run", sort=False):  # a series may hold
+                    ax.plot(run["epoch"].to_numpy(), run[col].to_numpy(), color=color,  # two runs of a seed
+                            linestyle=linestyle, linewidth=0.5, alpha=0.45,
+                            gid=f"{col}:{label}:seed{run['seed'].iloc[0]}")
             elif len(mean) == 1 and std.iloc[0] > 0:
                 ax.errorbar(mean.index, mean.to_numpy(), yerr=std.to_numpy(), color=color, capsize=2,
                             linewidth=0.8, gid=f"{col}:{label}:band")
@@ -212,10 +213,12 @@ def curves_figure(frame, title: str):
             from matplotlib.ticker import FuncFormatter
 
             ax.set_yscale("log")
-            # plain numbers (3, 20 %), not 3×10⁰, and only 2, 3, 5 × 10ⁿ between the decades
+            # plain numbers (3, 20 %), not 3×10⁰; between the decades only 2, 3, 5 × 10ⁿ, and none
+            # where the axis spans more than three decades (they would crowd)
+            minor = "235" if not spans_decades(vals, 3.0) else ""
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.yaxis.set_minor_formatter(FuncFormatter(
-                lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "235" else ""))
+                lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in minor else ""))
         else:
             ax.set_ylim(bottom=0)
         if ax.lines:
