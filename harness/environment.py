@@ -31,9 +31,18 @@ def pick_device(name: str) -> torch.device:
                               "CUDA GPU; use --device cpu (or auto)")
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise DeviceError(f"device {name!r} asked for, but only {torch.cuda.device_count()} GPU(s) exist")
+        full_float32()
     elif device.type != "cpu":
         raise DeviceError(f"unsupported device {name!r}; use cpu, cuda, cuda:N or auto")
     return device
+
+
+def full_float32() -> None:
+    """float32 products on a GPU in float32, not TF32 (10 mantissa bits, which cuDNN's convolutions
+    use by default): EP's update is a difference of two phases' states over β, and a relative error
+    of 1e-3 in every product would be of the size of the difference itself."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
 
 
 def seed_everything(seed: int) -> None:
@@ -82,6 +91,8 @@ def environment(device: torch.device, plugins: dict[str, str]) -> dict[str, Any]
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
         or platform.machine(),
         "cpu_count": os.cpu_count(),
+        "tf32": torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32
+        if device.type == "cuda" else None,
         # float32 results depend on the CPU's vector instructions (torch picks AVX2 or AVX512
         # kernels, which round differently) and on the thread count: a reader comparing two
         # tables bit for bit needs both

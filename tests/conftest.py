@@ -12,6 +12,32 @@ REPO = HERE.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--bench-device", default="cpu",
+                     help="where the tests marked `device` run: cpu (default) or cuda (scripts/gpu-check)")
+
+
+@pytest.fixture
+def device(request) -> str:
+    """The device of the tests marked ``device``: the same checks on a CPU in CI and on a GPU through
+    ``pytest -m device --bench-device cuda`` (what scripts/gpu-check runs)."""
+    name = request.config.getoption("--bench-device")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        pytest.skip(f"--bench-device {name}: this torch ({torch.__version__}) sees no CUDA GPU")
+    from harness.environment import pick_device
+
+    pick_device(name)  # as the runner does: on CUDA, float32 products in float32 (no TF32)
+    return name
+
+
+@pytest.fixture
+def cuda_device(device) -> str:
+    """For the checks that exist only on CUDA (a real CUDA-graph capture): skipped elsewhere."""
+    if not device.startswith("cuda"):
+        pytest.skip("needs CUDA: run with --bench-device cuda (scripts/gpu-check)")
+    return device
+
+
 def write_dist(root: Path, dist: str, version: str, entry_points: dict[str, str], modules: dict[str, str]):
     """A fake installed distribution: a dist-info with entry points, and its modules."""
     info = root / f"{dist.replace('-', '_')}-{version}.dist-info"

@@ -56,12 +56,13 @@ THEOREM_CASES = [
 ]
 
 
+@pytest.mark.device
 @pytest.mark.parametrize("name,factory,n_in,T,K", THEOREM_CASES, ids=[c[0] for c in THEOREM_CASES])
-def test_theorem_gdu_exact_for_models_deriving_from_phi(name, factory, n_in, T, K):
+def test_theorem_gdu_exact_for_models_deriving_from_phi(name, factory, n_in, T, K, device):
     torch.manual_seed(0)
-    m = factory().to(D)
+    m = factory().to(device, D)
     assert m.derives_from_phi
-    x, y = _data(m, 4, n_in, seed=1)
+    x, y = (t.to(device) for t in _data(m, 4, n_in, seed=1))
     # the theorem's assumption: steady state reached before the last K steps
     s = m.relax(x, m.init_state(x), T - K)
     assert max((a - b).abs().max().item() for a, b in zip(s, m.step(x, s))) < 1e-13
@@ -79,6 +80,7 @@ def test_theorem_gdu_exact_for_models_deriving_from_phi(name, factory, n_in, T, 
     # the processes really are K steps of the shapes of the layers and parameters
     for k, v in ep.neurons.items():
         assert v.shape == (K, *m.init_state(x)[m.layer_names.index(k)].shape[1:])
+        assert v.device.type == torch.device(device).type
 
 
 def _unrolled_reference(m, x, y, T, K):
@@ -182,15 +184,3 @@ def test_both_algorithms_in_float32_and_float64(dtype):
     for k in pb.weights:
         assert torch.allclose(pb.weights[k].double(), pb64.weights[k], rtol=1e-4, atol=1e-6)
     assert max(_all_relmse(pe, pb).values()) < 1e-2
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-def test_theorem_on_cuda():
-    torch.manual_seed(0)
-    m = EBNet(hidden=[12, 10], input_size=15, output_size=4, eps=0.5).to("cuda", D)
-    x, y = _data(m, 4, 15, seed=1)
-    x, y = x.cuda(), y.cuda()
-    pe = EP(beta=1e-4).processes(m, x, y, T=1000, K=30)
-    pb = BPTT().processes(m, x, y, T=1000, K=30)
-    assert pe.neurons["s0"].device.type == "cuda"
-    assert max(_all_relmse(pe, pb).values()) < 1e-3

@@ -44,9 +44,9 @@ LRS = {"P-1h": [0.3, 0.2], "P-2h": [0.3, 0.2, 0.1], "P-3h": [0.3, 0.2, 0.1, 0.05
        "EB-1h": [0.3, 0.2], "EB-2h": [0.3, 0.2, 0.1], "toy": [0.3, 0.2, 0.1], "P-conv": [0.3, 0.2, 0.1]}
 
 
-def _pair(name, dtype=D, seed=0):
+def _pair(name, dtype=D, seed=0, device="cpu"):
     torch.manual_seed(seed)
-    fast = MODELS[name]().to(dtype)
+    fast = MODELS[name]().to(device, dtype)
     generic = copy.deepcopy(fast)
     generic.fast = False
     assert fast.fast
@@ -54,10 +54,13 @@ def _pair(name, dtype=D, seed=0):
 
 
 def _data(model, batch=5, seed=1, dtype=D):
+    """A batch drawn on the CPU (the same numbers on any device), placed on the model's device."""
     g = torch.Generator().manual_seed(seed)
     shape = model.input_shape if isinstance(model, PConvNet) else (15,)
     x = torch.rand(batch, *shape, generator=g, dtype=dtype)
-    return x, model.target(torch.randint(0, model.num_classes, (batch,), generator=g)).to(dtype)
+    y = model.target(torch.randint(0, model.num_classes, (batch,), generator=g)).to(dtype)
+    device = next(model.parameters()).device
+    return x.to(device), y.to(device)
 
 
 def _close(a, b, rtol):
@@ -70,11 +73,12 @@ def _params_close(m1, m2, rtol):
         assert _close(p1.detach(), p2.detach(), rtol), n1
 
 
+@pytest.mark.device
 @pytest.mark.parametrize("algo", ["ep", "bptt"])
 @pytest.mark.parametrize("name", list(MODELS))
-def test_train_step_fast_equals_generic(name, algo):
+def test_train_step_fast_equals_generic(name, algo, device):
     """Parameters after three training steps, and the returned loss and error."""
-    fast, generic = _pair(name)
+    fast, generic = _pair(name, device=device)
     x, y = _data(fast)
     T, K = (30, 7) if name != "P-conv" else (12, 5)
     alg = EP(beta=0.3, lr=LRS[name]) if algo == "ep" else BPTT(lr=LRS[name])
@@ -88,9 +92,10 @@ def test_train_step_fast_equals_generic(name, algo):
     assert moved > 1e-3  # the comparison is not vacuous
 
 
+@pytest.mark.device
 @pytest.mark.parametrize("name", ["P-1h", "EB-1h"])
-def test_train_step_fast_equals_generic_float32(name):
-    fast, generic = _pair(name, torch.float32)
+def test_train_step_fast_equals_generic_float32(name, device):
+    fast, generic = _pair(name, torch.float32, device=device)
     x, y = _data(fast, dtype=torch.float32)
     for alg in (EP(beta=0.3, lr=LRS[name]), BPTT(lr=LRS[name])):
         alg.train_step(fast, x, y, T=30, K=7)
@@ -285,6 +290,48 @@ def test_graphed_step_falls_back_to_eager_with_a_warning(how):
         alg.train_step(eager, x, y, T=20, K=5)
     _params_close(fast, eager, 1e-12)
     assert not step.graphed and not step.enabled and step.fallback_reason
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("dtype,rtol", [(torch.float64, 1e-12), (torch.float32, 1e-6)], ids=["float64", "float32"])
+@pytest.mark.parametrize("algo", ["ep", "bptt"])
+@pytest.mark.parametrize("name", ["P-2h", "EB-1h", "P-conv"])
+def test_a_real_cuda_graph_replays_the_eager_step(name, algo, dtype, rtol, cuda_device):
+    """``torch.cuda.graph`` captures the whole step (autograd and the in-place update included): no
+    fallback, and every replay gives the eager step's loss and parameters on new batches."""
+    from bench_algorithms.cudagraph import graphed_train_step
+
+    fast, _ = _pair(name, dtype, device=cuda_device)
+    eager = copy.deepcopy(fast)
+    alg = EP(beta=0.3, lr=LRS[name]) if algo == "ep" else BPTT(lr=LRS[name])
+    step = graphed_train_step(alg, fast, T=20, K=5)
+    for seed in range(3):
+        x, y = _data(fast, seed=seed, dtype=dtype)
+        out = step(x, y)
+        ref = alg.train_step(eager, x, y, T=20, K=5)
+        assert _close(out["loss"], ref["loss"], rtol) and torch.equal(out["error"], ref["error"])
+        _params_close(fast, eager, rtol)
+    assert step.graphed and step.replays == 2, step.fallback_reason
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("name,algo", [("EB-1h", "ep"), ("P-2h", "bptt")])
+def test_a_compiled_step_equals_the_eager_step(name, algo, cuda_device):
+    """``torch.compile`` of the whole step (inductor's Triton kernels) passes its first-use check and
+    stays within float64 rounding of the eager step over three batches. (On a CPU, where a compilation
+    costs 20 s here, tests/test_train.py compiles one training run.)"""
+    from bench_algorithms.cudagraph import compiled_train_step
+
+    fast, _ = _pair(name, device=cuda_device)
+    eager = copy.deepcopy(fast)
+    alg = EP(beta=0.3, lr=LRS[name]) if algo == "ep" else BPTT(lr=LRS[name])
+    step = compiled_train_step(alg, fast, T=8, K=3)
+    for seed in range(3):
+        x, y = _data(fast, seed=seed)
+        step(x, y)
+        alg.train_step(eager, x, y, T=8, K=3)
+    assert step.graphed, step.fallback_reason  # compiled, and equal to eager at its first call
+    _params_close(fast, eager, 1e-9)
 
 
 def test_graphed_step_is_eager_on_cpu_and_for_the_generic_path():

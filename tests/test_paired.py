@@ -38,10 +38,11 @@ def _close(a, b, rtol=1e-12):
     return (a - b).abs().max().item() <= rtol * scale
 
 
+@pytest.mark.device
 @pytest.mark.parametrize("name", list(MODELS))
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "generic"])
 @pytest.mark.parametrize("beta", [0.4, -0.4])
-def test_paired_members_equal_separate_ep_and_bptt(name, fast, beta):
+def test_paired_members_equal_separate_ep_and_bptt(name, fast, beta, device):
     """Members (EP s0, BPTT s0, EP s1, BPTT s1) in one model, each with its own data, after three
     steps: the parameters, losses and errors of four separate runs (β < 0 too: EP's nudges are
     then (β, 0), and the paired factor must divide by their difference, −β)."""
@@ -50,14 +51,14 @@ def test_paired_members_equal_separate_ep_and_bptt(name, fast, beta):
     models = []
     for seed in (0, 0, 1, 1):
         torch.manual_seed(seed)
-        models.append(build(fast).to(D))
+        models.append(build(fast).to(device, D))
     assert all(torch.equal(p, q) for p, q in zip(models[0].parameters(), models[1].parameters()))  # shared init
     stacked = stack_members(models)
     paired = Paired(algorithms)
     g = torch.Generator().manual_seed(7)
     for _ in range(3):
-        x = torch.rand(4, 6, 15, generator=g, dtype=D)
-        y = stacked.target(torch.randint(0, 4, (4, 6), generator=g)).to(D)
+        x = torch.rand(4, 6, 15, generator=g, dtype=D).to(device)
+        y = stacked.target(torch.randint(0, 4, (4, 6), generator=g).to(device)).to(D)
         out = paired.train_step(stacked, x, y, T=15, K=5)
         outs = [a.train_step(m, xi, yi, T=15, K=5) for a, m, xi, yi in zip(algorithms, models, x, y)]
         for i in range(4):

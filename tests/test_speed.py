@@ -130,8 +130,9 @@ def test_speed_kind_rejects_members_it_cannot_stack(registry, suite_file, tmp_pa
     assert "members = 2: the model PNet cannot stack members; set members = 0" in outcomes[0].error
 
 
+@pytest.mark.device
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-12), ("float32", 5e-5)])
-def test_batched_seeds_equal_separate_runs(registry, suite_file, tmp_path, dtype, rtol):
+def test_batched_seeds_equal_separate_runs(registry, suite_file, tmp_path, dtype, rtol, device):
     """Every run's errors and checksums, batched (one stacked model per configuration) vs separate.
 
     Learning rates are kept moderate: with lr = 0.4 this P net's EP training is chaotic (a 1e-15
@@ -139,7 +140,8 @@ def test_batched_seeds_equal_separate_runs(registry, suite_file, tmp_path, dtype
     batched or not, would show at that level."""
     results = {}
     for batched in ("false", "true"):
-        path = suite_file(TRAIN.format(dtype=dtype, batched=batched), name=f"{batched}.toml")
+        text = TRAIN.format(dtype=dtype, batched=batched).replace('device = "cpu"', f'device = "{device}"')
+        path = suite_file(text, name=f"{batched}.toml")
         suite = load_suite(path, registry)
         runner = Runner(suite, registry, tmp_path / batched)
         groups = runner.groups(suite.runs)

@@ -30,8 +30,9 @@ def run_all(registry, path, results, runs=None):
     return suite, runner
 
 
-def test_training_learns_and_is_deterministic(registry, suite_file, tmp_path):
-    path = suite_file(SUITE)
+@pytest.mark.device
+def test_training_learns_and_is_deterministic(registry, suite_file, tmp_path, device):
+    path = suite_file(SUITE.replace('device = "cpu"', f'device = "{device}"'))
     suite, r1 = run_all(registry, path, tmp_path / "a")
     _, r2 = run_all(registry, path, tmp_path / "b")
     for run in suite.runs:
@@ -160,12 +161,12 @@ def test_when_the_step_is_compiled():
     assert not Train.compiles("auto", eb, cpu, 10**6, "ep")
 
 
-def _eb_on_and_off(registry, suite_file, tmp_path):
+def _eb_on_and_off(registry, suite_file, tmp_path, device="cpu"):
     """One epoch of the "eb" run with compile = "on" and "off": final values and status.json by mode."""
     text = SUITE.replace("epochs = 3", "epochs = 1")
     finals, status = {}, {}
     for mode in ("on", "off"):
-        suite = load_suite(suite_file(text.replace('device = "cpu"', f'device = "cpu"\n    compile = "{mode}"'),
+        suite = load_suite(suite_file(text.replace('device = "cpu"', f'device = "{device}"\n    compile = "{mode}"'),
                                       name=f"{mode}.toml"), registry)
         run = next(r for r in suite.runs if r.name == "eb")
         runner = Runner(suite, registry, tmp_path / mode)
@@ -174,19 +175,24 @@ def _eb_on_and_off(registry, suite_file, tmp_path):
     return finals, status
 
 
-def test_a_compiled_training_run_equals_the_eager_one(registry, suite_file, tmp_path):
+@pytest.mark.device
+def test_a_compiled_training_run_equals_the_eager_one(registry, suite_file, tmp_path, device):
     """compile = "on" on an EB net: the compiled step passes its first-use check (compiled_step = 1) and
-    the run ends where the eager run ends, up to float32 rounding."""
+    the run ends where the eager run ends (on CUDA: the CUDA-graph run), up to float32 rounding."""
     import shutil
 
-    if not (shutil.which("g++") or shutil.which("clang++")):
+    if device == "cpu" and not (shutil.which("g++") or shutil.which("clang++")):
         pytest.skip("torch.compile's CPU backend needs a C++ compiler")
-    finals, status = _eb_on_and_off(registry, suite_file, tmp_path)
+    finals, status = _eb_on_and_off(registry, suite_file, tmp_path, device)
     assert status["on"]["status"] == "done" and status["off"]["status"] == "done"
     assert finals["on"]["compiled_step"] == 1.0 and finals["off"]["compiled_step"] == 0.0
     assert finals["on"]["final_checksum"] == pytest.approx(finals["off"]["final_checksum"], rel=1e-4)
     # the compilation is recorded apart from the epoch's time, and only where there is one
-    assert finals["on"]["first_step_seconds"] > 0 and "first_step_seconds" not in finals["off"]
+    assert finals["on"]["first_step_seconds"] > 0
+    if device == "cpu":
+        assert "first_step_seconds" not in finals["off"]
+    else:  # on CUDA the step without compile is a CUDA graph, captured and checked at its first call
+        assert finals["off"]["cuda_graph"] == 1.0 and finals["on"]["cuda_graph"] == 0.0
 
 
 def test_a_compiled_step_that_differs_runs_eagerly_and_says_so(registry, suite_file, tmp_path, monkeypatch):

@@ -388,3 +388,5 @@ class Train:
             ctx.record("peak_memory_mb", peak_memory_mb(device))
             ctx.record("final_checksum", checksums[i])
             ctx.record("compiled_step", used_compile)
+            if device.type == "cuda":  # the step replayed as a CUDA graph (it passed its first-use check)
+                ctx.record("cuda_graph", float(not compiled and step.graphed))
