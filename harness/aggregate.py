@@ -137,7 +137,7 @@ def reference_frame(suite: Suite) -> pd.DataFrame:
                     continue
                 out.append({**keys, "metric": col, "ref": float(values[col]),
                             "ref_std": float(values[f"{col}_std"]) if f"{col}_std" in values else float("nan"),
-                            "source": ref.source})
+                            "source": ref.caption()})
     return pd.DataFrame(out)
 
 
@@ -248,7 +248,35 @@ def summarize(suite: Suite, spec: TableSpec, runs: pd.DataFrame, records: pd.Dat
     keys = [d for d in rows if d in runs.columns and d != "seed"] \
         or [d for d in cols if d in runs.columns and d != "seed"]
     stats.attrs["last_epochs"] = last_epochs(runs, keys) if spec.epoch is None else {}
+    stats.attrs["setting_notes"] = setting_notes(suite, spec, set(runs["run"]) if "run" in runs else set(), rows)
     return stats
+
+
+def setting_notes(suite: Suite, spec: TableSpec, ids: set[str], rows: list[str]) -> list[str]:
+    """The table's ``notes``: for each key, its value in each of the table's rows, read from the runs'
+    resolved configuration (so a footnote about a deviation cannot disagree with what ran)."""
+    mine = [r for r in suite.runs if r.id in ids]
+    out = []
+    for key, why in spec.notes.items():
+        by_value: dict[str, list[str]] = {}
+        for run in mine:
+            try:
+                value = run.value(key)
+            except KeyError:
+                value = None
+            label = json.dumps(value) if not isinstance(value, str) else value
+            attrs = run.attributes()
+            row = " ".join(str(attrs.get(d, "")) for d in rows if d != "seed") or run.name
+            names = by_value.setdefault(label, [])
+            if row not in names:
+                names.append(row)
+        if len(by_value) == 1:
+            (value,) = by_value
+            out.append(f"{key} = {value} in every row: {why}")
+        else:
+            out.append(f"{key}: " + "; ".join(f"{v} ({', '.join(names)})" for v, names in by_value.items())
+                       + f": {why}")
+    return out
 
 
 def last_epochs(runs: pd.DataFrame, keys: list[str]) -> dict[tuple, tuple[int, ...]]:

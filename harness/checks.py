@@ -211,7 +211,15 @@ def check_references(ck: Checker, raw: Any) -> list[Reference]:
         if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == len(columns) for r in rows):
             ck.err(f"{where}.rows", f"expected a list of rows of {len(columns)} values each ({', '.join(columns)})")
             continue
-        out.append(Reference(source=source, columns=columns, rows=rows))
+        checked, note = ref.get("checked", True), ref.get("note", "")
+        if not isinstance(checked, bool):
+            ck.err(f"{where}.checked", "expected true or false (false: the values were transcribed and not "
+                   "checked against the source; tables say so under them)")
+            checked = True
+        if not isinstance(note, str):
+            ck.err(f"{where}.note", "expected a string")
+            note = ""
+        out.append(Reference(source=source, columns=columns, rows=rows, checked=checked, note=note))
     return out
 
 
@@ -236,6 +244,14 @@ def _matches(attrs: dict[str, Any], key: str, value: Any) -> bool:
     return key in attrs and any(str(attrs[key]) == str(v) for v in allowed)
 
 
+def _has_value(run: RunSpec, key: str) -> bool:
+    try:
+        run.value(key)
+    except KeyError:
+        return False
+    return True
+
+
 def check_against_runs(ck: Checker, runs: list[RunSpec], references: list[Reference],
                         tables: dict[str, TableSpec]) -> None:
     """What a table selects or a reference names must exist among the runs: a typo would give an
@@ -250,6 +266,13 @@ def check_against_runs(ck: Checker, runs: list[RunSpec], references: list[Refere
                 hint = close_match(str(value), known)
                 ck.err(f"tables.{name}.where.{key}", f"{value!r} matches no run (its values: {', '.join(known)})"
                        + (f"; did you mean {hint!r}?" if hint else ""))
+        for key, why in spec.notes.items():
+            found = [r for r in runs if _has_value(r, key)]
+            if not found:
+                ck.err(f"tables.{name}.notes.{key}", f"no run has a setting {key!r} (write a run key: T, "
+                       "epochs, model.bias, algorithm.beta, ...)")
+            if not isinstance(why, str) or not why:
+                ck.err(f"tables.{name}.notes.{key}", "expected a string saying why the setting matters")
     for i, ref in enumerate(references):
         for j, row in enumerate(ref.rows):
             keys = {c: v for c, v in zip(ref.columns, row) if c in run_cols}

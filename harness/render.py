@@ -124,6 +124,7 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
     if by_epochs:
         notes.append("runs end at different epochs: " + "; ".join(
             f"{' and '.join(map(str, e))} ({', '.join(names)})" for e, names in sorted(by_epochs.items())))
+    notes += stats.attrs.get("setting_notes", [])
     sources = sorted({s for s in stats.get("source", pd.Series(dtype=str)).dropna() if s})
     if sources:
         notes.append("ref: " + "; ".join(sources) + "; Δ = ours − ref")

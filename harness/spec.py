@@ -63,11 +63,14 @@ TABLE_KEYS: dict[str, Param] = {
         Param("labels", dict, {}, "display names of metrics and columns"),
         Param("epoch", int | None, None, "take the runs' per-epoch values at this epoch instead of their "
               "final values (e.g. to compare runs of different lengths at the same point)", min=1),
+        Param("notes", dict, {}, "configuration footnotes: a run key (T, model.bias, algorithm.beta, ...) → "
+              "why a reader should know it; printed under the table with each row's value of that key, read "
+              "from the runs' configuration (e.g. a deviation from the paper)"),
     )
 }
 
 
-REFERENCE_KEYS = ("source", "columns", "rows")
+REFERENCE_KEYS = ("source", "columns", "rows", "checked", "note")
 
 
 class SuiteError(ValueError):
@@ -101,6 +104,24 @@ class RunSpec:
     #: Compile the training step (auto, on, off); not part of the config (checked equal at first use).
     compile: str = "auto"
 
+    def value(self, key: str) -> Any:
+        """A resolved setting by its suite key: ``T`` (the run kind's), ``model.bias`` (a component's),
+        ``model`` (a slot's component name), ``seed``, ``dtype``; KeyError where the run has none."""
+        head, _, rest = key.partition(".")
+        if not rest:
+            if key in self.params:
+                return self.params[key]
+            if key in self.slots:
+                slot = self.slots[key]
+                return ",".join(v["name"] for v in slot) if isinstance(slot, list) else slot["name"]
+            if key in ("seed", "dtype", "kind", "device", "name"):
+                return getattr(self, key)
+            raise KeyError(key)
+        slot = self.slots.get(head)
+        if not isinstance(slot, dict) or rest not in slot["params"]:
+            raise KeyError(key)
+        return slot["params"][rest]
+
     def config(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "kind": self.kind, "seed": self.seed,
                 "device": self.device, "dtype": self.dtype, "params": self.params,
@@ -133,6 +154,7 @@ class TableSpec:
     scale: float
     labels: dict[str, str]
     epoch: int | None = None  # per-epoch values at this epoch instead of the final ones
+    notes: dict[str, str] = field(default_factory=dict)  # run key -> why it matters (a footnote)
 
 
 @dataclass
@@ -140,6 +162,15 @@ class Reference:
     source: str
     columns: list[str]
     rows: list[list[Any]]
+    #: False: transcribed and not checked against the source; every table that shows them says so
+    checked: bool = True
+    note: str = ""
+
+    def caption(self) -> str:
+        """The source as a table's footnote gives it, with how sure the values are."""
+        if self.checked:
+            return self.source + (f" ({self.note})" if self.note else "")
+        return f"{self.source} (values NOT checked against the source" + (f": {self.note}" if self.note else "") + ")"
 
 
 @dataclass

@@ -255,3 +255,37 @@ def test_columns_follow_the_tables_metric_order(done_suite):
     spec.metrics = ["score", "other"]
     header = render(spec, both).splitlines()[2]
     assert header.index("| score") < header.index("| other"), header
+
+
+def test_unchecked_references_and_setting_notes_are_printed_under_the_table(manager, suite_file, tmp_path):
+    """A reference marked ``checked = false`` says so wherever its values appear; a table's ``notes``
+    footnote each row's value of a setting as the runs resolved it (here model.offset: 1.0 in net_a,
+    2.0 in "net_b & co"), so a deviation's label cannot disagree with what ran."""
+    text = SUITE.replace('source = "Doe et al. 2020, Table 9"',
+                         'source = "Doe et al. 2020, Table 9"\n    checked = false\n    note = "read off a figure"')
+    text = text.replace('format = ".2f"', 'format = ".2f"\n    notes = { "model.offset" = "the paper used 0" }', 1)
+    suite = load_suite(suite_file(text), manager.registry)
+    Runner(suite, manager.registry, tmp_path / "results").execute(suite.runs)
+    runs, records = collect(suite, tmp_path / "results")
+    out = render(suite.tables["main"], summarize(suite, suite.tables["main"], runs, records), "markdown")
+    assert "ref: Doe et al. 2020, Table 9 (values NOT checked against the source: read off a figure)" in out
+    assert "model.offset: 1.0 (net_a); 2.0 (net_b & co): the paper used 0" in out
+    one = text.replace('model = { offset = 2.0 }', '')
+    suite = load_suite(suite_file(one, "one.toml"), manager.registry)
+    Runner(suite, manager.registry, tmp_path / "r1").execute(suite.runs)
+    runs, records = collect(suite, tmp_path / "r1")
+    out = render(suite.tables["main"], summarize(suite, suite.tables["main"], runs, records), "markdown")
+    assert "model.offset = 1.0 in every row: the paper used 0" in out
+
+
+@pytest.mark.parametrize("edit,message", [
+    (('format = ".2f"', 'format = ".2f"\n    notes = { "model.ofset" = "why" }'),
+     "tables.main.notes.model.ofset: no run has a setting 'model.ofset'"),
+    (('source = "Doe et al. 2020, Table 9"', 'source = "Doe et al. 2020, Table 9"\n    checked = "no"'),
+     "references[0].checked: expected true or false"),
+])
+def test_a_wrong_note_or_checked_flag_fails_validation(manager, suite_file, edit, message):
+    from harness.suite import SuiteError
+
+    with pytest.raises(SuiteError, match=message.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
+        load_suite(suite_file(SUITE.replace(*edit, 1)), manager.registry)
