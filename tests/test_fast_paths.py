@@ -33,6 +33,7 @@ MODELS = {
     **{k: (lambda h=h, **kw: PNet(hidden=h, input_size=15, output_size=4, activation="sigmoid", **kw))
        for k, h in P_HIDDEN.items()},
     "P-2h-tanh": lambda **kw: PNet(hidden=[12, 9], input_size=15, output_size=4, activation="tanh", **kw),
+    "P-2h-leaky": lambda **kw: PNet(hidden=[12, 9], input_size=15, output_size=4, activation="sigmoid", dt=0.2, **kw),
     "EB-1h": lambda **kw: EBNet(hidden=[12], input_size=15, output_size=4, activation="sigmoid", eps=0.2,
                                 clip=True, **kw),
     "EB-2h": lambda **kw: EBNet(hidden=[12, 9], input_size=15, output_size=4, activation="tanh", eps=0.3, **kw),
@@ -41,6 +42,7 @@ MODELS = {
                                     activation="tanh", init="torch", **kw),
 }
 LRS = {"P-1h": [0.3, 0.2], "P-2h": [0.3, 0.2, 0.1], "P-3h": [0.3, 0.2, 0.1, 0.05], "P-2h-tanh": [0.3, 0.2, 0.1],
+       "P-2h-leaky": [0.3, 0.2, 0.1],
        "EB-1h": [0.3, 0.2], "EB-2h": [0.3, 0.2, 0.1], "toy": [0.3, 0.2, 0.1], "P-conv": [0.3, 0.2, 0.1]}
 
 

@@ -161,6 +161,30 @@ def test_p_step_is_sigma_of_gradient_of_phi(model):
     assert not m.derives_from_phi
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "generic"])
+def test_p_leaky_step_moves_dt_of_the_way_and_keeps_the_fixed_point(fast):
+    """dt < 1 (the authors' code's P dynamics): ``s + dt·(F(s) − s)`` with F the paper's dt = 1 step,
+    nudge included; the free phase ends at the dt = 1 fixed point, reached in more steps."""
+    torch.manual_seed(5)
+    paper = PNet(hidden=[7, 5], input_size=6, output_size=4, activation="sigmoid", fast=fast).to(D)
+    leaky = PNet(hidden=[7, 5], input_size=6, output_size=4, activation="sigmoid", fast=fast, dt=0.2).to(D)
+    leaky.load_state_dict(paper.state_dict())
+    x = torch.rand(3, 6, dtype=D)
+    y = paper.target(torch.tensor([0, 2, 3]))
+    s = _random_state(paper, x, 0, 1)
+    xp, xl = paper.prepare(x), leaky.prepare(x)
+    for beta in (0.0, 0.5):
+        for a, f, s0 in zip(leaky.step(xl, s, y, beta), paper.step(xp, s, y, beta), s):
+            assert torch.allclose(a, s0 + 0.2 * (f - s0), atol=1e-14)
+    fixed = paper.steps(xp, paper.init_state(x), 200)
+    assert max((a - b).abs().max().item() for a, b in zip(paper.step(xp, fixed), fixed)) < 1e-12  # settled
+    slow = leaky.steps(xl, leaky.init_state(x), 1000, output_at=1000)  # no chain skipping at dt < 1
+    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(slow, fixed))
+    assert not all(torch.allclose(a, b, atol=1e-10) for a, b in zip(leaky.steps(xl, leaky.init_state(x), 20), fixed))
+    with pytest.raises(ValueError, match="dt must be in"):
+        PNet(hidden=[7], input_size=6, output_size=4, dt=0.0)
+
+
 @pytest.mark.parametrize("model", [
     lambda: ToyModel(input_size=6, hidden_size=7, output_size=4, bias=True, init="torch"),
     lambda: EBNet(hidden=[7, 5], input_size=6, output_size=4, activation="sigmoid", init="torch"),

@@ -46,7 +46,7 @@ def register_models(register):
                        "it clips, as clamp and the authors' code) or straight_through (identity); the "
                        "clipped values are the same, EP is unaffected", choices=CLIP_GRADS),
              ], example={"hidden": [7, 5], "input_size": 6, "output_size": 3})
-    register("p", PNet, doc="Layered prototypical net (Appendix C.4), dt = 1; F ≈ ∂Φ/∂s ignoring σ",
+    register("p", PNet, doc="Layered prototypical net (Appendix C.4), dt = 1 (or leaky); F ≈ ∂Φ/∂s ignoring σ",
              params=[
                  Param("hidden", list[int], [512], "hidden layer sizes, listed input → output", min=1),
                  Param("input_size", int, 784, "input units", min=1),
@@ -54,6 +54,9 @@ def register_models(register):
                  Param("activation", str, "tanh", "σ", choices=ACT),
                  Param("bias", bool, True, "one bias per layer, entering Φ as b·s"),
                  _init(),
+                 Param("dt", float, 1.0, "step size: s ← s + dt·(F(s) − s); 1 is the paper's P dynamics, 0.2 "
+                       "the authors' code's default (same fixed points, slower to reach)", min=1e-6, max=1.0,
+                       quiet_default=True),
              ], example={"hidden": [7, 5], "input_size": 6, "output_size": 3})
     register("pconv", PConvNet, doc="Prototypical conv net (Appendix D): conv–maxpool layers, then FC",
              params=[

@@ -1,5 +1,9 @@
 """Prototypical (P) layered nets: ``s^n_{t+1} = σ(W s^{n+1} + Wᵀ s^{n−1} + b)``, dt = 1.
 
+``dt < 1`` makes the step leaky, ``s ← s + dt·(F(s) − s)`` with ``F`` the dt = 1 step (nudge
+included): the authors' public code steps its P nets so, with dt = 0.2 by default, where the paper's
+equations have dt = 1. The fixed points are the same; reaching them takes more steps.
+
 ``Φ = Σ s^lower·W·s^upper + Σ b·s`` gives ``F ≈ ∂Φ/∂s`` only when ``σ`` is
 ignored, so ``derives_from_phi`` is False and the GDU theorem holds only
 approximately (SPEC.md, Appendix C.4). The nudge adds ``β (y − s^0)``.
@@ -34,9 +38,19 @@ class PNet(DenseRNN):
     nudge_scale = 1.0
 
     def __init__(self, hidden: list[int] = (512,), input_size: int = 784, output_size: int = 10,
-                 activation: str = "tanh", bias: bool = True, init: str = "glorot", fast: bool = True):
+                 activation: str = "tanh", bias: bool = True, init: str = "glorot", fast: bool = True,
+                 dt: float = 1.0):
+        if not 0.0 < dt <= 1.0:
+            raise ValueError(f"dt must be in (0, 1], got {dt}")
         sizes = [int(output_size)] + [int(h) for h in reversed(list(hidden))]
         super().__init__(sizes, input_size, layered_edges(len(sizes)), activation, bias, init, fast=fast)
+        self.dt = float(dt)
+
+    def _leak(self, state: State, new: list[Tensor]) -> State:
+        """``s + dt·(new − s)``; at dt = 1 the new state itself (the same tensors, the same bits)."""
+        if self.dt == 1.0:
+            return tuple(new)
+        return tuple(torch.lerp(s, n, self.dt) for s, n in zip(state, new))
 
     @property
     def compile_pays(self) -> tuple[str, ...]:
@@ -83,7 +97,7 @@ class PNet(DenseRNN):
             new[n] = core_(out) if inplace and out is not pre[n] else core(out)
         if beta != 0.0 and y is not None:
             new[0] = new[0] + beta * (y - state[0])
-        return tuple(new)
+        return self._leak(state, new)
 
     def step(self, x: Tensor | Clamped, state: State, y: Tensor | None = None, beta: float = 0.0) -> State:
         if self.fast and isinstance(x, Clamped):
@@ -91,14 +105,15 @@ class PNet(DenseRNN):
         new = [self.act(d) for d in self.drives(state, self.flat_input(raw(x)))]
         if beta != 0.0 and y is not None:
             new[0] = new[0] + beta * (y - state[0])
-        return tuple(new)
+        return self._leak(state, new)
 
     def steps(self, x: Tensor | Clamped, state: State, n: int, y: Tensor | None = None, beta: float = 0.0,
               *, output_at: int | None = None) -> State:
         if not (self.fast and isinstance(x, Clamped)):
             return super().steps(x, state, n, y, beta, output_at=output_at)
         pre, plan = x.cache["pre"], self._plan()
-        if output_at is None or (beta != 0.0 and y is not None):
+        # with dt < 1 a layer's next state depends on its own: the two chains are joined
+        if output_at is None or (beta != 0.0 and y is not None) or self.dt != 1.0:
             for _ in range(n):
                 state = self._fast_step(pre, plan, state, y, beta, None)
             return state
