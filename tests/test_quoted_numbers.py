@@ -1,4 +1,4 @@
-"""Numbers quoted in the README and in results/*/TABLE.md cannot go stale: a block between
+"""Numbers quoted in the README, docs/*.md and results/*/TABLE.md cannot go stale: a block between
 
     <!-- numbers from: bench table SUITE [--table NAME] [--set ...] -->
     ...
@@ -22,7 +22,7 @@ from harness.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"<!-- numbers from: (bench table [^>]*?) -->(.*?)<!-- end numbers -->", re.S)
 NUMBER = re.compile(r"(?<![\w.])[-+]?\d+\.\d+(?: ± \d+\.\d+)?(?![\w.])")
-DOCS = [ROOT / "README.md", *sorted((ROOT / "results").glob("*/TABLE.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "results").glob("*/TABLE.md"))]
 
 
 def quoted_blocks(text: str) -> list[tuple[str, str]]:
