@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .components import close_match
 from .claims import live_claim
-from .store import CorruptResult, RunStore, Status
+from .components import close_match
 from .spec import Suite, TableSpec
+from .store import CorruptResult, RunStore, Status
+
 
 class TableError(ValueError):
     """A table that cannot be made as declared; the message names the table and what to change."""

@@ -33,7 +33,7 @@ class Processes:
     neurons: dict[str, Tensor] = field(default_factory=dict)
     weights: dict[str, Tensor] = field(default_factory=dict)
 
-    def to(self, device: str | torch.device) -> "Processes":
+    def to(self, device: str | torch.device) -> Processes:
         return Processes({k: v.to(device) for k, v in self.neurons.items()},
                          {k: v.to(device) for k, v in self.weights.items()})
 

@@ -18,6 +18,7 @@ from .components import Component, ComponentError, Param, Registry, check_type, 
 from .merge import as_component
 from .spec import REFERENCE_KEYS, TABLE_KEYS, Reference, RunSpec, TableSpec
 
+
 class Checker:
     def __init__(self, path: Path, registry: Registry):
         self.path, self.registry, self.problems = path, registry, []

@@ -14,9 +14,9 @@ import click
 from . import __version__
 from .aggregate import TableError, at_epoch, collect, summarize, table_dims
 from .dataset import DATA_DIR_ENV
+from .executor import Job
 from .plugins import PluginError, get_manager
 from .render import FORMATS, render
-from .executor import Job
 from .store import UNSUCCESSFUL, Status
 from .suite import SuiteError, add_trackers, load_suite, resolve_executor
 
@@ -314,7 +314,8 @@ def table(suite, results_dir, fmt, name, output, long, overrides):
 def compare_(suite, results_dir, base_dir, base_suite, base_overrides, name, threshold, alpha, overrides):
     """Two result sets side by side, cell by cell: Δ, Welch's t-test over seeds, changed cells flagged
     (exit 1 when any is, for CI)."""
-    from .compare import compare, render as render_comparison
+    from .compare import compare
+    from .compare import render as render_comparison
 
     _, new = _suite(suite, overrides)
     _, base = _suite(base_suite or suite, base_overrides)
@@ -373,9 +374,8 @@ def plot(suite, results_dir, output, fmt, elements, overrides):
 @set_option
 def report(suite, results_dir, output, overrides):
     """Write one Markdown page: commands, tables, figures, run statuses, environment."""
-    from .report import write_report
-
     from .figures import PlotError
+    from .report import write_report
 
     manager, s = _suite(suite, overrides)
     _results_dir(results_dir, s, write=False)
@@ -432,7 +432,6 @@ def _report_foreign(base: Path, ids: set[str]) -> None:
 
 # the commands about plugins live beside it (registered on `main` when imported)
 from . import cli_plugins  # noqa: E402,F401
-
 
 if __name__ == "__main__":  # pragma: no cover  (python -m harness.cli: the commands live on harness.cli.main)
     from harness.cli import main as _main

@@ -85,7 +85,8 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], threshold: f
     both = base[cols].merge(new[cols], on=keys, how="outer", suffixes=("_base", "_new"))
     rows = []
     for _, r in both.iterrows():
-        n1, n2 = int(r["n_base"]) if r["n_base"] == r["n_base"] else 0, int(r["n_new"]) if r["n_new"] == r["n_new"] else 0
+        n1 = int(r["n_base"]) if r["n_base"] == r["n_base"] else 0  # NaN: no run on that side
+        n2 = int(r["n_new"]) if r["n_new"] == r["n_new"] else 0
         if not n1 and not n2:
             continue  # a cell neither result set has: nothing to compare
         delta = r["mean_new"] - r["mean_base"] if n1 and n2 else float("nan")

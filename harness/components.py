@@ -13,8 +13,9 @@ import math
 import os
 import types
 import typing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 #: The component families the harness knows. Plugins may add families through
 #: new hooks later; these are the ones a suite can name.
@@ -62,7 +63,8 @@ class Param:
         if self.choices is not None:
             text += " in {" + ", ".join(repr(c) for c in self.choices) + "}"
         if self.min is not None or self.max is not None:
-            text += f" in [{'-∞' if self.min is None else _num(self.min)}, {'∞' if self.max is None else _num(self.max)}]"
+            low, high = "-∞" if self.min is None else _num(self.min), "∞" if self.max is None else _num(self.max)
+            text += f" in [{low}, {high}]"
         return text
 
     def check_value(self, value: Any) -> str | None:

@@ -16,14 +16,15 @@ import io
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from .components import Registry
-from .store import RunStore, atomic_write
 from .spec import RunSpec
+from .store import RunStore, atomic_write
 from .tracker import Trackers
 
 

@@ -70,7 +70,7 @@ class RunResult:
     error: str = ""
 
     @classmethod
-    def of(cls, outcome) -> "RunResult":
+    def of(cls, outcome) -> RunResult:
         """From a :class:`harness.runner.Outcome`."""
         return cls(outcome.run.id, outcome.status, outcome.seconds, outcome.last_error)
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from .components import Registry
-from .store import RunStore
 from .spec import RunSpec, Suite, slug
+from .store import RunStore
 
 FORMATS = ("png", "pdf", "svg")
 #: Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.

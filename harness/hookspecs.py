@@ -17,7 +17,8 @@ kinds take ``slots``. New hooks (reporters, ...) are added as new
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import pluggy
 

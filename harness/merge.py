@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .checks import Checker
@@ -36,7 +36,7 @@ def merge_component(base: Any, over: Any) -> tuple[Any, dict[str, Any]]:
     return {**b, **o}, {}
 
 
-def _dropped(ck: "Checker", where: str, slot: str, base: Any, over: Any, dropped: dict[str, Any],
+def _dropped(ck: Checker, where: str, slot: str, base: Any, over: Any, dropped: dict[str, Any],
              in_grid: bool) -> None:
     """Report each key that a table naming another component would drop, with how to keep it."""
     if not dropped:
@@ -57,7 +57,7 @@ def _toml(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (str, bool)) else repr(value)
 
 
-def merge_run(ck: "Checker", where: str, base: dict[str, Any], over: dict[str, Any],
+def merge_run(ck: Checker, where: str, base: dict[str, Any], over: dict[str, Any],
                slots: set[str]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in over.items():
@@ -71,7 +71,7 @@ def merge_run(ck: "Checker", where: str, base: dict[str, Any], over: dict[str, A
     return out
 
 
-def set_path(ck: "Checker", where: str, target: dict[str, Any], dotted: str, value: Any,
+def set_path(ck: Checker, where: str, target: dict[str, Any], dotted: str, value: Any,
               slots: set[str]) -> None:
     """Apply one grid value: ``algorithm`` or ``model.hidden`` or ``T``."""
     head, _, rest = dotted.partition(".")

@@ -29,8 +29,9 @@ of a run's id: it changes no result.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -52,7 +53,7 @@ class Clamped:
     cache: dict[str, Any] = field(default_factory=dict)
 
 
-def raw(x: "Tensor | Clamped") -> Tensor:
+def raw(x: Tensor | Clamped) -> Tensor:
     """The input tensor itself, whether ``x`` is a tensor or a :class:`Clamped`."""
     return x.x if isinstance(x, Clamped) else x
 
@@ -104,7 +105,7 @@ class ConvergentRNN(nn.Module):
         raise NotImplementedError
 
     # -- the dynamics, derived from Φ unless the model writes them out ------------
-    def step(self, x: "Tensor | Clamped", state: State, y: Tensor | None = None, beta: float = 0.0) -> State:
+    def step(self, x: Tensor | Clamped, state: State, y: Tensor | None = None, beta: float = 0.0) -> State:
         """One step of the dynamics, nudged towards one-hot ``y`` when ``beta != 0``.
 
         Generic: :meth:`derived_step`, ``s_{t+1} = ∂Φ/∂s(x, s_t) − β·nudge_scale·∂ℓ/∂s(s_t, y)`` by
@@ -112,7 +113,7 @@ class ConvergentRNN(nn.Module):
         it against the derived one (``F = ∂Φ/∂s`` and the nudge)."""
         return self.derived_step(x, state, y, beta)
 
-    def derived_step(self, x: "Tensor | Clamped", state: State, y: Tensor | None = None,
+    def derived_step(self, x: Tensor | Clamped, state: State, y: Tensor | None = None,
                      beta: float = 0.0) -> State:
         """``∂Φ/∂s(x, s) − β·nudge_scale·∂ℓ/∂s(s, y)``, clipped to :attr:`clip_range` if set.
 
@@ -136,7 +137,7 @@ class ConvergentRNN(nn.Module):
         return self.step(x, state, y, beta)
 
     # -- generic defaults --------------------------------------------------
-    def prepare(self, x: Tensor) -> "Tensor | Clamped":
+    def prepare(self, x: Tensor) -> Tensor | Clamped:
         """Precompute what does not change during a mini-batch (generic: nothing).
 
         Called in the grad mode in which the result will be used (BPTT prepares
@@ -150,7 +151,7 @@ class ConvergentRNN(nn.Module):
         """Index of the batch dimension of states and losses (1 when members are stacked)."""
         return 1 if self.members else 0
 
-    def steps(self, x: "Tensor | Clamped", state: State, n: int, y: Tensor | None = None, beta: float = 0.0,
+    def steps(self, x: Tensor | Clamped, state: State, n: int, y: Tensor | None = None, beta: float = 0.0,
               *, output_at: int | None = None) -> State:
         """``n`` steps of the dynamics in the current grad mode.
 
@@ -164,7 +165,7 @@ class ConvergentRNN(nn.Module):
             state = self.step(x, state, y, beta)
         return state
 
-    def dphi_delta(self, x: "Tensor | Clamped", after: State, before: State) -> dict[str, list[Tensor]]:
+    def dphi_delta(self, x: Tensor | Clamped, after: State, before: State) -> dict[str, list[Tensor]]:
         """``∂Φ/∂θ(after) − ∂Φ/∂θ(before)`` per group (EP's telescoped update, times β·scale·batch).
 
         A model may compute it directly (e.g. one matmul for the input weights,
@@ -224,7 +225,7 @@ class ConvergentRNN(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def dphi_dtheta(self, x: "Tensor | Clamped", state: State) -> dict[str, list[Tensor]]:
+    def dphi_dtheta(self, x: Tensor | Clamped, state: State) -> dict[str, list[Tensor]]:
         """∂Φ/∂θ summed over the batch, per parameter group (autograd on Φ)."""
         groups = self.param_groups()
         flat = [p for ps in groups.values() for p in ps]
@@ -238,7 +239,7 @@ class ConvergentRNN(nn.Module):
             i += len(ps)
         return out
 
-    def relax(self, x: "Tensor | Clamped", state: State, steps: int, y: Tensor | None = None,
+    def relax(self, x: Tensor | Clamped, state: State, steps: int, y: Tensor | None = None,
               beta: float = 0.0, *, output_at: int | None = None) -> State:
         """Run ``steps`` steps of the dynamics without recording a graph (see :meth:`steps`)."""
         with torch.no_grad():

@@ -17,8 +17,8 @@ from typing import Any
 from .aggregate import at_epoch, collect, summarize
 from .components import Registry
 from .render import render
-from .store import CorruptResult, RunStore, Status, read_record
 from .spec import Suite
+from .store import CorruptResult, RunStore, Status, read_record
 
 ENV_KEYS = ("python", "torch", "cuda", "cudnn", "device", "device_name", "platform", "cpu_model", "cpu_capability",
             "cpu_count", "torch_threads", "git_commit", "plugins", "data_dir")

@@ -17,7 +17,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -27,8 +27,8 @@ from .components import Registry
 from .context import Diverged, RunContext
 from .environment import environment, pick_device, seed_everything
 from .progress import Progress
-from .store import NEXT, RunStore, Status, replace_run, write_json
 from .spec import RunSpec, Suite
+from .store import NEXT, RunStore, Status, replace_run, write_json
 from .tracker import Trackers
 
 
@@ -50,7 +50,7 @@ class Outcome:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def suite_dir(results_dir: Path, suite: Suite) -> Path:

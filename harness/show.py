@@ -25,7 +25,8 @@ def resolved(run: RunSpec) -> dict[str, Any]:
 
     out: dict[str, Any] = {"id": run.id, "name": run.name, "kind": run.kind, "seed": run.seed,
                            "device": run.device, "dtype": run.dtype, "batch_seeds": run.batch_seeds,
-                           "batch_algorithms": run.batch_algorithms, "fast": run.fast, "compile": run.compile, **run.params}
+                           "batch_algorithms": run.batch_algorithms, "fast": run.fast, "compile": run.compile,
+                           **run.params}
     for slot, value in run.slots.items():
         out[slot] = [component(c) for c in value] if isinstance(value, list) else component(value)
     return out

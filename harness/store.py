@@ -24,9 +24,11 @@ import math
 import os
 import shutil
 import tempfile
-from pathlib import Path
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any
+
 
 class Status(StrEnum):
     """A run's state. The first five are what status.json records; a reader finds the last two

@@ -51,12 +51,31 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .checks import (Checker, check_against_runs, check_cheap_components, check_model_fits, check_references,
-                     check_tables, check_trackers)
+from .checks import (
+    Checker,
+    check_against_runs,
+    check_cheap_components,
+    check_model_fits,
+    check_references,
+    check_tables,
+    check_trackers,
+)
 from .components import Component, ComponentError, Registry, check_type, type_name
 from .merge import blame_defaults, blame_overrides, merge_run, override, report_inherited, set_path
-from .spec import (RUN_KEYS, SAFE_NAME, TOP_KEYS, Reference, RunSpec, Suite, SuiteError, TableSpec, describe_params,
-                   run_id, slug)
+from .spec import (
+    RUN_KEYS,
+    SAFE_NAME,
+    TOP_KEYS,
+    Reference,
+    RunSpec,
+    Suite,
+    SuiteError,
+    TableSpec,
+    describe_params,
+    run_id,
+    slug,
+)
+
 
 def load_toml(path: Path) -> dict[str, Any]:
     try:
@@ -98,9 +117,10 @@ def load_suite(path: str | Path, registry: Registry, overrides: dict[str, Any] |
             ck.err(key, f"expected str, got {val!r}")
     if isinstance(name, str) and not SAFE_NAME.match(name):
         where = "name" if "name" in data else f"name (the file's stem {name!r}, as no `name` is set)"
+        example = (re.sub(r"^[^A-Za-z0-9]+", "", slug(name)) or path.stem if SAFE_NAME.match(path.stem)
+                   else "my-suite")
         ck.err(where, f"{name!r} cannot name the suite's results directory (results/<name>/): use "
-               f"letters, digits and - _ . + only, starting with a letter or digit, e.g. name = "
-               f"{(re.sub(r'^[^A-Za-z0-9]+', '', slug(name)) or path.stem if SAFE_NAME.match(path.stem) else 'my-suite')!r}")
+               f"letters, digits and - _ . + only, starting with a letter or digit, e.g. name = {example!r}")
     defaults = data.get("defaults", {})
     raw_runs = data.get("runs", [])
     if not isinstance(defaults, dict):

@@ -43,7 +43,8 @@ class Trackers:
                 fn(self.run_id, *args)
             except Exception as exc:  # noqa: BLE001 - a tracker never fails a run
                 del self.live[name]
-                message = f"tracker {name!r} failed in {method} ({type(exc).__name__}: {exc}); the run goes on without it"
+                message = (f"tracker {name!r} failed in {method} ({type(exc).__name__}: {exc}); "
+                           "the run goes on without it")
                 self.warnings.append(message)
                 print(f"warning: run {self.run_id}: {message}", file=sys.stderr, flush=True)
 

@@ -10,7 +10,6 @@ through it, and so do the CUDA-graph and batched paths, which call the algorithm
 from __future__ import annotations
 
 import weakref
-from typing import Union
 
 import torch
 from torch import Tensor
@@ -18,10 +17,10 @@ from torch import Tensor
 from .model import ConvergentRNN
 
 #: Per group, one direction per parameter (``None``: the parameter got none, e.g. unused).
-Directions = dict[str, list[Union[Tensor, None]]]
+Directions = dict[str, list[Tensor | None]]
 #: Per group, a float for every parameter, or one tensor per parameter broadcasting against
 #: it (e.g. shaped ``(S, 1, …)``: a coefficient per stacked member).
-Coefficients = dict[str, Union[float, list[Tensor]]]
+Coefficients = dict[str, float | list[Tensor]]
 
 
 def apply_update(model: ConvergentRNN, directions: Directions, coefficients: Coefficients) -> None:
@@ -85,7 +84,7 @@ class Update:
         self.nesterov, self.adam_betas, self.adam_eps = bool(nesterov), tuple(adam_betas), float(adam_eps)
         # one optimizer per model (the speed kind trains several copies with one algorithm; C-EP's
         # processes train a copy): its state never leaks from one model to another
-        self._opts: "weakref.WeakKeyDictionary[ConvergentRNN, torch.optim.Optimizer]" = weakref.WeakKeyDictionary()
+        self._opts: weakref.WeakKeyDictionary[ConvergentRNN, torch.optim.Optimizer] = weakref.WeakKeyDictionary()
         self._last: torch.optim.Optimizer | None = None
         self._pending: dict | None = None
 

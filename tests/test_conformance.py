@@ -19,8 +19,16 @@ from torch import nn
 
 from conftest import REPO, SHARED_DATA, write_dist
 from harness.cli import main
-from harness.conformance import (FAIL, PASS, SKIP, check_plugin, dataset_checks, format_report, metric_checks,
-                                 model_checks)
+from harness.conformance import (
+    FAIL,
+    PASS,
+    SKIP,
+    check_plugin,
+    dataset_checks,
+    format_report,
+    metric_checks,
+    model_checks,
+)
 from harness.dataset import Split, Splits
 from harness.model import ConvergentRNN
 from harness.plugins import PluginManager

@@ -130,6 +130,7 @@ def test_worker_does_not_quit_while_units_are_queued(monkeypatch):
     """Regression: a worker that started while the other held the queue's lock saw Empty and
     quit, leaving one worker for the whole suite (and none once that one was killed)."""
     import queue
+
     from bench_executors import processes
     from harness.executor import Job, RunResult
 

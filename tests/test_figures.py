@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 pytest.importorskip("matplotlib")
 
-from harness import figures  # noqa: E402
 from bench_runs import figures as run_figures  # noqa: E402
+from harness import figures  # noqa: E402
 from harness.cli import main  # noqa: E402
 from harness.plugins import PluginManager  # noqa: E402
 from harness.report import write_report  # noqa: E402

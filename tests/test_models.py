@@ -272,5 +272,5 @@ def test_num_classes_may_be_assigned_or_a_property():
 
     assert Assigned().num_classes == 4
     with pytest.raises(NotImplementedError, match="Missing sets no num_classes"):
-        Missing().num_classes
+        _ = Missing().num_classes
     assert PNet(hidden=[3], input_size=4, output_size=5).num_classes == 5  # a property of its own

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import torch
 from click.testing import CliRunner
+from test_conformance import TinyEnergy
 
 from conftest import write_dist
 from harness.cli import main
 from harness.model import ConvergentRNN
-from test_conformance import TinyEnergy
 
 PHI_ONLY = '''
     from harness import hookimpl
@@ -109,7 +109,6 @@ def test_a_phi_only_package_passes_check_plugin_with_the_gdu_theorem(fake_site, 
 
 def test_the_kit_checks_a_written_clipped_step_against_the_derived_one():
     from bench_models.energy import EBNet
-
     from harness.conformance import FAIL, PASS, model_checks
 
     params = {"hidden": [7, 5], "input_size": 6, "output_size": 3, "clip": True, "activation": "sigmoid"}

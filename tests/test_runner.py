@@ -3,9 +3,9 @@
 import json
 import os
 
+import harness_test_plugin as tp
 import pytest
 
-import harness_test_plugin as tp
 from harness.runner import Runner
 from harness.store import atomic_write, read_json
 from harness.suite import load_suite

@@ -28,11 +28,25 @@ The kit is a package, one concern per module: ``base`` (outcomes, reports, toler
 (every other family) and ``plugin`` (a whole plugin); this module is its public face.
 """
 
-from .base import (FAIL, MARKS, PASS, SKIP, TOL_EXACT, TOL_SETTLED, THEOREM_BETA, THEOREM_K, THEOREM_RELMSE,
-                   CheckFailed, CheckResult, CheckSkipped, Report, assert_passed, format_report)
+from .base import (
+                   FAIL,
+                   MARKS,
+                   PASS,
+                   SKIP,
+                   THEOREM_BETA,
+                   THEOREM_K,
+                   THEOREM_RELMSE,
+                   TOL_EXACT,
+                   TOL_SETTLED,
+                   CheckFailed,
+                   CheckResult,
+                   CheckSkipped,
+                   Report,
+                   assert_passed,
+                   format_report,
+)
 from .build import as_component, example_params
-from .families import (algorithm_checks, dataset_checks, executor_checks, metric_checks, run_kind_checks,
-                       tracker_checks)
+from .families import algorithm_checks, dataset_checks, executor_checks, metric_checks, run_kind_checks, tracker_checks
 from .models import model_checks
 from .plugin import FAMILY_CHECKS, check_plugin, component_checks
 

@@ -7,9 +7,10 @@ import contextlib
 import random
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -109,7 +110,7 @@ class _Checks:
         self.plan[name] = (fn, tuple(needs))
         return self._execute(name) if self.eager else False
 
-    def outcome(self) -> "list[CheckResult] | _Checks":
+    def outcome(self) -> list[CheckResult] | _Checks:
         """What a family's checks return: the results when eager, the plan itself when lazy."""
         return self.results if self.eager else self
 

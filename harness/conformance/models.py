@@ -5,15 +5,31 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from ..components import Component, Registry
 from ..model import ConvergentRNN
-from .base import (D64, MAX_RELAX_STEPS, TOL_EXACT, TOL_SETTLED, THEOREM_BETA, THEOREM_K, THEOREM_RELMSE,
-                   CheckFailed, CheckResult, CheckSkipped, _Checks, _maxdiff, _scale, _seeded, _shape)
+from .base import (
+    D64,
+    MAX_RELAX_STEPS,
+    THEOREM_BETA,
+    THEOREM_K,
+    THEOREM_RELMSE,
+    TOL_EXACT,
+    TOL_SETTLED,
+    CheckFailed,
+    CheckResult,
+    CheckSkipped,
+    _Checks,
+    _maxdiff,
+    _scale,
+    _seeded,
+    _shape,
+)
 from .build import _build, _registered, as_component, example_params, start_checks
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..components import Component, Registry, close_match
 from .base import FAIL, PASS, CheckResult, Report, _Checks
 from .build import example_params
-from .families import (algorithm_checks, dataset_checks, executor_checks, metric_checks, run_kind_checks,
-                       tracker_checks)
+from .families import algorithm_checks, dataset_checks, executor_checks, metric_checks, run_kind_checks, tracker_checks
 from .models import model_checks
-
 
 FAMILY_CHECKS: dict[str, Callable[..., list[CheckResult]]] = {
     "model": model_checks, "algorithm": algorithm_checks, "metric": metric_checks,

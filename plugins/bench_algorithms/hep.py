@@ -43,7 +43,7 @@ class HolomorphicEP(Learner):
             raise ValueError(f"holomorphic EP needs N >= 2 nudges on the circle, got N = {N}")
         self.beta, self.N = abs(float(beta)), int(N)
         # one complex copy per model, kept while the model lives (a CUDA graph replays into it)
-        self._shadows: "weakref.WeakKeyDictionary[ConvergentRNN, ConvergentRNN]" = weakref.WeakKeyDictionary()
+        self._shadows: weakref.WeakKeyDictionary[ConvergentRNN, ConvergentRNN] = weakref.WeakKeyDictionary()
 
     def nudges(self) -> list[complex]:
         return [self.beta * cmath.exp(2j * cmath.pi * k / self.N) for k in range(self.N)]

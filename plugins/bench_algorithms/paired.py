@@ -25,7 +25,7 @@ whether a list of algorithms can be paired.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -60,7 +60,8 @@ class Paired:
             return f"only EP and BPTT pair, got {', '.join(other)}"
         variant = [a.variant for a in algorithms if isinstance(a, EP) and a.variant != "positive"]
         if variant:
-            return f"only the paper's one-sided EP pairs (its nudged phase is BPTT's free phase's sequel), got {variant[0]} EP"
+            return ("only the paper's one-sided EP pairs (its nudged phase is BPTT's free phase's sequel), "
+                    f"got {variant[0]} EP")
         if any(getattr(a, "random_sign", False) for a in algorithms):
             return "EP with a random sign of β draws per run; paired members would share it"
         if any(a.stateful for a in algorithms):

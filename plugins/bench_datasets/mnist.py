@@ -156,7 +156,7 @@ class MNIST:
         return (IMAGE_SHAPE[0] * IMAGE_SHAPE[1],) if self.flatten else (1, *IMAGE_SHAPE)
 
     @staticmethod
-    def conformance_skip(dataset: "MNIST") -> str | None:
+    def conformance_skip(dataset: MNIST) -> str | None:
         """Why the conformance kit cannot load it here: the IDX files are not on this machine."""
         directory = raw_dir(dataset.resolved_data_dir())
         missing = [n for n in FILES.values()

@@ -9,7 +9,7 @@ moved, so every device and dtype sees the same samples.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

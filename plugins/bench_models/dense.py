@@ -11,7 +11,7 @@ clamped input ``x``. Layers are numbered as in the paper: 0 is the output.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn

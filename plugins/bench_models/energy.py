@@ -14,7 +14,7 @@ It changes nothing the forward pass computes, so EP is unaffected.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor

@@ -60,7 +60,8 @@ def register_run_kinds(register):
                  Param("max_batches", int | None, None, min=1, doc="stop each epoch after this many batches "
                        "(quick suites and speed checks); None = the whole training set"),
                  Param("eval_batch_size", int, 1000, min=1, doc="batch size when measuring errors"),
-                 Param("eval_T", int | None, None, min=1, max=MAX_STEPS, doc="free steps when measuring errors (default T)"),
+                 Param("eval_T", int | None, None, min=1, max=MAX_STEPS,
+                       doc="free steps when measuring errors (default T)"),
                  Param("eval_train", bool, True, "also measure the error on the whole training set"),
                  Param("checkpoint", bool, True, "save a checkpoint after every epoch, to resume"),
              ], slots=[
@@ -74,12 +75,14 @@ def register_run_kinds(register):
                  Param("T", int, min=1, max=MAX_STEPS, doc="first-phase steps"),
                  Param("K", int, min=1, max=MAX_STEPS, doc="second-phase / truncation steps"),
                  Param("batch_size", int, 20, min=1, doc="mini-batch size (the paper: 20)"),
-                 Param("batches", int, 5, min=1, doc="mini-batches per repetition (a seeded sample of the training set)"),
+                 Param("batches", int, 5, min=1,
+                       doc="mini-batches per repetition (a seeded sample of the training set)"),
                  Param("warmup", int, 1, min=0, doc="untimed repetitions of each path first"),
                  Param("repeats", int, 5, min=1, doc="timed repetitions of each path, interleaved; the median is kept"),
                  Param("epoch_samples", int, 60000, min=1, doc="samples of the epoch that seconds_per_epoch is "
                        "extrapolated to (MNIST: 60,000)"),
-                 Param("threads", int, 0, min=0, doc="torch intra-op threads during the run (0: leave torch's setting)"),
+                 Param("threads", int, 0, min=0,
+                       doc="torch intra-op threads during the run (0: leave torch's setting)"),
                  Param("members", int, 0, min=0, doc="also time this many runs batched as one stacked model "
                        "(batch_seeds), and for EP, paired with as many BPTT runs at the same learning rates "
                        "(batch_algorithms); 0: not measured"),

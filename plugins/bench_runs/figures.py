@@ -20,8 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from harness.aggregate import collect, curves
-from harness.figures import (DOUBLE_COLUMN, ELEMENT_COLORS, OKABE_ITO, SINGLE_COLUMN, Drawn, config_label,
-                             new_figure, spans_decades)
+from harness.figures import (
+    DOUBLE_COLUMN,
+    ELEMENT_COLORS,
+    OKABE_ITO,
+    SINGLE_COLUMN,
+    Drawn,
+    config_label,
+    new_figure,
+    spans_decades,
+)
 from harness.spec import RunSpec, Suite
 from harness.store import RunStore
 
@@ -218,7 +226,7 @@ def curves_figure(frame, title: str):
             minor = "235" if not spans_decades(vals, 3.0) else ""
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.yaxis.set_minor_formatter(FuncFormatter(
-                lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in minor else ""))
+                lambda v, _, minor=minor: f"{v:g}" if f"{v:.0e}"[0] in minor else ""))
         else:
             ax.set_ylim(bottom=0)
         if ax.lines:

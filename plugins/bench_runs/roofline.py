@@ -23,7 +23,8 @@ import math
 import statistics
 import time
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -114,7 +115,8 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def median_seconds(call: Callable[[], Any], device: torch.device, *, repeats: int = 7, min_seconds: float = 0.02) -> float:
+def median_seconds(call: Callable[[], Any], device: torch.device, *, repeats: int = 7,
+                   min_seconds: float = 0.02) -> float:
     """Median over ``repeats`` timings of ``call``, each repeated until it lasts ``min_seconds``."""
     call()
     _sync(device)

@@ -13,7 +13,7 @@ SETTLE_TOL = 1e-3
 
 
 @torch.no_grad()
-def free_phase(model: ConvergentRNN, x: "torch.Tensor | Clamped", steps: int) -> tuple[State, torch.Tensor]:
+def free_phase(model: ConvergentRNN, x: torch.Tensor | Clamped, steps: int) -> tuple[State, torch.Tensor]:
     """The state after ``steps`` free steps from zero (every layer updated), and per sample (shape
     ``(S, batch)`` with stacked members) ``max |F(s) − s|`` over every unit: 0 at a fixed point."""
     state = model.relax(x, model.init_state(x), steps)

@@ -132,7 +132,8 @@ class Speed:
             steps["eager"] = lambda x, y: algorithm.train_step(eager, x, y, T=self.T, K=self.K)
         if self.members:
             self._batched_paths(fast, algorithm, init, steps, models)
-        compile_seconds = self._compiled_path(algorithm, fast, init, batches[0], steps, models) if self.compiled else None
+        compile_seconds = (self._compiled_path(algorithm, fast, init, batches[0], steps, models)
+                           if self.compiled else None)
         inits = {path: copy.deepcopy(m.state_dict()) if m.members else init for path, m in models.items()}
         total = len(steps) * (self.warmup + self.repeats)
         done = 0
@@ -243,6 +244,7 @@ class Speed:
         per_sample = counter.flops / self.batch_size
         achieved = per_sample * self.batch_size / seconds_per_batch
         dispatch = dispatch_seconds(ctx.device, ctx.dtype)
+        timed = "one eager step; the timed path replays a CUDA graph" if graphed else "median of the timed repetitions"
         ctx.record("flops_per_sample", per_sample)
         ctx.record("ops_per_batch", counter.ops)
         ctx.record("achieved_gflops", achieved / 1e9)
@@ -251,7 +253,7 @@ class Speed:
         lines = [f"one fast-path training step, batch {self.batch_size}, T = {self.T}, K = {self.K}",
                  f"operators dispatched: {counter.ops}; FLOPs of the products: {counter.flops} "
                  f"({per_sample:.4g} per sample)", f"one dispatch (torch.add on one element): {dispatch * 1e6:.2f} µs",
-                 f"step time ({'one eager step; the timed path replays a CUDA graph' if graphed else 'median of the timed repetitions'}): {seconds_per_batch * 1e3:.3f} ms"]
+                 f"step time ({timed}): {seconds_per_batch * 1e3:.3f} ms"]
         if dominant is not None:
             what, call, flops = dominant
             limit = measured_rate(call, flops, ctx.device)

@@ -26,11 +26,11 @@ import argparse
 from pathlib import Path
 
 import torch
+from mnist_check import mnist
 
 from bench_models import PNet
 from bench_runs.settle import SETTLE_TOL as TOL  # the train kind's `unsettled` uses the same
 from bench_runs.settle import largest_change
-from mnist_check import mnist
 
 
 def check(net, x, labels, T, dt=1.0):

@@ -5,9 +5,9 @@ not the suite's streams. Half a minute on a CPU.
 Run from the repository root: python results/table1/p2h_init_check.py --data-dir ../shared/data"""
 
 import torch
+from mnist_check import mnist
 
 from bench_models import PNet
-from mnist_check import mnist
 
 x = mnist(n_train=500, n_test=10)[1].train.x
 for init in ("glorot", "torch"):

@@ -8,10 +8,10 @@ Run from the repository root: python results/table1/pconv_init_check.py --data-d
 import copy
 
 import torch
+from mnist_check import mnist
 
 from bench_algorithms import BPTT
 from bench_models.conv import PConvNet
-from mnist_check import mnist
 
 data = mnist(n_train=200, n_test=10, flatten=False)[1]
 for init in ("glorot", "torch"):
@@ -26,4 +26,6 @@ for init in ("glorot", "torch"):
         BPTT(lr=[0.15, 0.035, 0.015]).train_step(trained, x, y, T=200, K=10)
         moved = max(float((p - q).detach().abs().max()) for p, q in zip(trained.parameters(), net.parameters()))
         print(f"init {init:6s} seed {seed}: output units at 0: {float((out <= 0).float().mean()):4.0%}, "
-              f"at 1: {float((out >= 1).float().mean()):4.0%}, in between: {float(((out > 0) & (out < 1)).float().mean()):4.0%}; BPTT's first step moves the parameters by {moved:.3g}")
+              f"at 1: {float((out >= 1).float().mean()):4.0%}, "
+              f"in between: {float(((out > 0) & (out < 1)).float().mean()):4.0%}; "
+              f"BPTT's first step moves the parameters by {moved:.3g}")

@@ -6,10 +6,10 @@ torch.manual_seed, not the suite's streams. About two minutes on one core (EB-2h
 Run from the repository root: python results/table1/unsettled_at_init.py --data-dir ../shared/data"""
 
 import torch
+from mnist_check import mnist
 
 from bench_models import EBNet, PNet
 from bench_runs.settle import unsettled_share
-from mnist_check import mnist
 
 x = mnist(n_train=10, n_test=1000)[1].test.x
 ROWS = [  # name, model, T: as in suites/table1.toml

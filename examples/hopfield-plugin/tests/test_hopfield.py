@@ -12,7 +12,7 @@ import torch
 
 from bench_hopfield import HopfieldNet
 from harness.suite import load_suite
-from harness.testing import bench_manager, check_model, check_plugin  # noqa: F401  (bench_manager: a fixture)
+from harness.testing import bench_manager, check_model, check_plugin  # noqa: F401, F811  (bench_manager: a fixture)
 
 SUITE = Path(__file__).resolve().parents[1] / "suites" / "hopfield.toml"
 
@@ -48,11 +48,11 @@ def test_lateral_weights_stay_symmetric_with_zero_diagonal_when_trained():
     assert torch.equal(L, L.t()) and torch.count_nonzero(torch.diagonal(L)) == 0
 
 
-def test_installed_plugin_conforms(bench_manager):
+def test_installed_plugin_conforms(bench_manager):  # noqa: F811  (the fixture imported above)
     report = check_plugin("hopfield", manager=bench_manager)  # as `bench check-plugin hopfield`
     assert report.count("fail") == 0
 
 
-def test_suite_is_valid(bench_manager):
+def test_suite_is_valid(bench_manager):  # noqa: F811  (the fixture imported above)
     suite = load_suite(SUITE, bench_manager.registry)
     assert {r.kind for r in suite.runs} == {"gdu", "train"}
