@@ -133,7 +133,7 @@ def _parse_opt(text: str) -> tuple[str, object]:
 @click.option("--force", is_flag=True, help="Re-run every selected run, even finished ones.")
 @click.option("--executor", "executor_name", default=None,
               help="local (default), processes, submitit, or a plugin's; overrides the suite's [executor].")
-@click.option("--workers", type=int, default=None, help="processes executor: number of workers.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="processes executor: number of workers.")
 @click.option("--devices", default=None, help="processes executor: one device per worker, e.g. cuda:0,cuda:1.")
 @click.option("--executor-opt", "executor_opts", multiple=True, metavar="KEY=VALUE",
               help="Any executor parameter (repeatable), e.g. partition=gpu, timeout_min=600, wait=false.")

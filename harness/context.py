@@ -130,11 +130,7 @@ class RunContext:
             if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict):
                 raise ValueError("not a checkpoint written by eqprop-bench")
         except Exception as exc:  # truncated, not a torch file, unpicklable: anything
-            aside = path.with_name(path.name + ".corrupt")
-            path.replace(aside)
-            print(f"warning: run {self.spec.id}: {path} cannot be read ({type(exc).__name__}: "
-                  f"{str(exc)[:120]}); set aside as {aside.name}, the run starts from the beginning",
-                  file=sys.stderr, flush=True)
+            self.set_aside_checkpoint(f"cannot be read ({type(exc).__name__}: {str(exc)[:120]})")
             return None
         config = saved.get("config") or {}
         if config.get("id") != self.spec.id:  # the id hashes every setting that changes the result
@@ -145,6 +141,15 @@ class RunContext:
         # only the last invocation's (a run kind that discards the state resets it to 0)
         self.earlier_seconds = float(saved.get("elapsed", 0.0))
         return saved["state"]
+
+    def set_aside_checkpoint(self, why: str) -> None:
+        """A checkpoint that cannot be used is renamed ``checkpoint.pt.corrupt`` (kept for a look, never
+        read again) with a warning naming the file, and the run starts from the beginning."""
+        path = self.store.checkpoint
+        aside = path.with_name(path.name + ".corrupt")
+        path.replace(aside)
+        print(f"warning: run {self.spec.id}: {path} {why}; set aside as {aside.name}, the run starts from the "
+              "beginning", file=sys.stderr, flush=True)
 
     def warn(self, message: str) -> None:
         """Something that makes this run's numbers less trustworthy without stopping it (e.g. a first

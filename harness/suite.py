@@ -97,6 +97,10 @@ def load_toml(path: Path) -> dict[str, Any]:
         raise SuiteError(path, [f"not valid TOML: {exc}"]) from None
 
 
+#: a run name's length at most: its slug prefixes result directory names (255 bytes on most file systems)
+MAX_NAME = 100
+
+
 def load_suite(path: str | Path, registry: Registry, overrides: dict[str, Any] | None = None) -> Suite:
     """Read, validate and expand a suite. Raises :class:`SuiteError` listing every problem.
 
@@ -141,6 +145,11 @@ def load_suite(path: str | Path, registry: Registry, overrides: dict[str, Any] |
         where = f"runs[{i}]" + (f" ({label})" if isinstance(label, str) else "")
         if not isinstance(label, str) or not label:
             ck.err(f"{where}.name", "missing: every run needs a name (its row label), e.g. name = \"P-1h\"")
+            continue
+        if not label.isprintable() or len(label) > MAX_NAME:
+            shown = ascii(label[:60]) + ("..." if len(label) > 60 else "")
+            ck.err(f"runs[{i}].name", f"{shown}: a run name labels table rows and names result directories: "
+                   f"printable characters only (no newline, tab or control character), at most {MAX_NAME}")
             continue
         if label in names_seen:
             ck.err(f"{where}.name", f"duplicate run name {label!r}; names label rows and must be unique")

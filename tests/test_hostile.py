@@ -88,6 +88,10 @@ SUITES = [
     ("K-above-T", edit("K = 2", "K = 9"), ["runs[0] (net)", "K"]),
     ("T-missing", edit("T = 5\n", ""), ["T: missing required parameter of run kind 'train'"]),
     ("T-huge", edit("T = 5", f"T = {2**63 - 1}"), ["defaults.T: 9223372036854775807 is out of range: expected int in [1, 100_000_000]"]),
+    ("epochs-huge", edit("epochs = 1", "epochs = 99999999999999999999"), ["defaults.epochs: 99999999999999999999 is out of range: expected int in [1, 100000]"]),
+    ("name-newline", edit('name = "net"', 'name = "net\\nrow"'), ["runs[0].name: 'net\\nrow': a run name labels table rows", "printable characters only"]),
+    ("name-escape", edit('name = "net"', 'name = "net\\u001b[31m"'), ["runs[0].name: 'net\\x1b[31m'", "no newline, tab or control character"]),
+    ("name-long", edit('name = "net"', f'name = "{"n" * 400}"'), ["runs[0].name: '" + "n" * 60 + "'...: a run name", "at most 100"]),
     ("T-zero", edit("T = 5", "T = 0"), ["defaults.T: 0 is out of range"]),
     ("n-train-zero", edit("n_train = 40", "n_train = 0"), ["defaults.dataset.n_train: 0 is out of range"]),
     ("beta-nan", edit("beta = 0.5", "beta = nan"), ["runs[0] (net).algorithm.beta: expected a finite number, got nan"]),
@@ -244,6 +248,34 @@ def test_a_damaged_checkpoint_is_set_aside_not_trusted(bench, tmp_path, ran):
     assert "checkpoint.pt cannot be read" in out and "set aside as checkpoint.pt.corrupt" in out
     assert (run / "checkpoint.pt.corrupt").exists() and not (run / "checkpoint.pt").exists()
     assert json.loads((run / "status.json").read_text())["status"] == "done"
+
+
+def test_a_checkpoint_of_the_right_run_with_the_wrong_shapes_is_set_aside(bench, tmp_path, ran):
+    """The run's own id, tensors of another size (a hand-edited or half-copied file): not torch's
+    "size mismatch" as the run's failure, but the file named, set aside, and the run trained afresh."""
+    import torch
+
+    path, (run, _) = ran
+    config = json.loads((run / "config.json").read_text())
+    state = {"model": {"w.W01": torch.zeros(2, 2)}, "shuffle": torch.random.get_rng_state(), "epoch": 1,
+             "history": [{"epoch": 1, "test_error": 50.0}]}
+    torch.save({"config": config, "state": state, "elapsed": 1.0}, run / "checkpoint.pt")
+    (run / "status.json").write_text('{"status": "interrupted"}')
+    code, out = bench("run", path)
+    assert code == 0, out
+    assert "checkpoint.pt does not fit this run's model" in out and "set aside as checkpoint.pt.corrupt" in out
+    assert (run / "checkpoint.pt.corrupt").exists() and not (run / "checkpoint.pt").exists()
+    assert json.loads((run / "status.json").read_text())["status"] == "done"
+    assert "resumed" not in json.loads((run / "status.json").read_text())
+
+
+@pytest.mark.parametrize("workers", ["0", "-2"])
+def test_a_worker_count_below_one_is_refused(bench, tmp_path, workers):
+    path = _write(tmp_path, BASE)
+    code, out = bench("run", path, "--executor", "processes", "--workers", workers)
+    assert code == 2 and "--workers" in out and "is not in the range x>=1" in out
+    code, out = bench("run", path, "--executor", "processes", "--executor-opt", f"workers={workers}")
+    assert code == 1 and "workers" in out and "out of range" in out, out
 
 
 def test_a_table_that_would_average_different_configurations_is_refused(bench, tmp_path):

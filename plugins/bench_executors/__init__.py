@@ -13,7 +13,7 @@ from .slurm import Submitit
 def register_executors(register):
     register("processes", WorkerProcesses, doc="N worker processes on this machine, each pinned to a device",
              params=[
-                 Param("workers", int, 2, "worker processes"),
+                 Param("workers", int, 2, "worker processes", min=1),
                  Param("devices", list[str] | None, None, "one device per worker, e.g. [\"cuda:0\", \"cuda:1\"] "
                        "(default: every GPU, else CPU)"),
                  Param("threads_per_worker", int | None, None, "torch threads per worker "

@@ -13,6 +13,9 @@ from .train import Train
 #: Upper bound of T and K: 10⁸ steps is days of compute for the smallest net (the paper's largest T
 #: is 30,000); a larger value is a typo, refused before it hangs a run.
 MAX_STEPS = 10**8
+#: Upper bound of epochs: the paper's longest row trains 100; a million is a typo, refused before a run
+#: starts with an ETA of centuries.
+MAX_EPOCHS = 10**5
 
 
 @hookimpl
@@ -55,7 +58,7 @@ def register_run_kinds(register):
              "unsettled: % of test images whose free phase has not settled after T steps), time and memory", params=[
                  Param("T", int, min=1, max=MAX_STEPS, doc="first-phase steps (also used to predict)"),
                  Param("K", int, min=1, max=MAX_STEPS, doc="second-phase / truncation steps"),
-                 Param("epochs", int, 1, min=1, doc="passes over the training set"),
+                 Param("epochs", int, 1, min=1, max=MAX_EPOCHS, doc="passes over the training set"),
                  Param("batch_size", int, 20, min=1, doc="mini-batch size (the paper: 20)"),
                  Param("max_batches", int | None, None, min=1, doc="stop each epoch after this many batches "
                        "(quick suites and speed checks); None = the whole training set"),

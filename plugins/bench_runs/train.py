@@ -247,11 +247,19 @@ class Train:
             for ctx in ctxs:  # starting afresh: no earlier invocation's time belongs to this run
                 ctx.earlier_seconds = 0.0
             return 1, [[] for _ in ctxs]
-        if model.members:
-            state = {k: torch.stack([s["model"][k] for s in saved]) for k in saved[0]["model"]}
-            model.load_state_dict(state)
-        else:
-            model.load_state_dict(saved[0]["model"])
+        initial = {k: v.clone() for k, v in model.state_dict().items()}
+        try:
+            if model.members:
+                state = {k: torch.stack([s["model"][k] for s in saved]) for k in saved[0]["model"]}
+                model.load_state_dict(state)
+            else:
+                model.load_state_dict(saved[0]["model"])
+        except (RuntimeError, KeyError) as exc:  # the right id, tensors that do not fit (edited by hand?)
+            model.load_state_dict(initial)  # a failed load may have copied the tensors that did fit
+            for ctx in ctxs:
+                ctx.set_aside_checkpoint(f"does not fit this run's model ({str(exc).splitlines()[0][:160]})")
+                ctx.earlier_seconds = 0.0
+            return 1, [[] for _ in ctxs]
         if "algorithm" in saved[0] and hasattr(algorithm, "load_state_dict"):  # optimizer moments, random stream
             algorithm.load_state_dict(saved[0]["algorithm"])
         for i in range(S):
