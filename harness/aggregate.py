@@ -280,6 +280,23 @@ def setting_notes(suite: Suite, spec: TableSpec, ids: set[str], rows: list[str])
     return out
 
 
+def seed_values(spec: TableSpec, records: pd.DataFrame) -> dict[tuple, dict[int, float]]:
+    """Each cell's value per seed (the table's where, metrics and scale applied), keyed like
+    :func:`summarize`'s rows by the table's row and column keys: what a paired comparison needs."""
+    rows, cols = table_dims(spec)
+    dims = rows + cols
+    records = _where(records, spec.where)
+    if spec.metrics:
+        records = records[records["metric"].isin(spec.metrics)]
+    if records.empty or "seed" not in records or any(d not in records.columns for d in dims):
+        return {}
+    out: dict[tuple, dict[int, float]] = {}
+    for row in records.to_dict("records"):  # (itertuples would rename dotted columns such as algorithm.beta)
+        key = tuple(row[d] for d in dims)
+        out.setdefault(key, {})[int(row["seed"])] = float(row["value"]) * spec.scale
+    return out
+
+
 def last_epochs(runs: pd.DataFrame, keys: list[str]) -> dict[tuple, tuple[int, ...]]:
     """The last epochs (over its finished runs) of each group of runs by ``keys``, when they do not all
     end at the same one: a final-value table then compares runs of different lengths, and its footnote

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -306,19 +307,33 @@ def table(suite, results_dir, fmt, name, output, long, overrides):
               help="The base's suite file, when it differs (default: SUITE).")
 @click.option("--base-set", "base_overrides", multiple=True, metavar="KEY=VALUE", help="--set of the base's runs.")
 @click.option("--table", "name", default=None, help="One table of the suite (default: all).")
-@click.option("--threshold", type=float, default=0.0, show_default=True,
+@click.option("--threshold", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Flag a cell only when |Δ| exceeds this (in the table's units, after its scale).")
 @click.option("--alpha", type=click.FloatRange(0, 1), default=0.05, show_default=True,
-              help="Flag a cell only when Welch's two-sided p-value is below this.")
+              help="Flag a tested cell only when its two-sided p-value is below this.")
 @set_option
 def compare_(suite, results_dir, base_dir, base_suite, base_overrides, name, threshold, alpha, overrides):
-    """Two result sets side by side, cell by cell: Δ, Welch's t-test over seeds, changed cells flagged
-    (exit 1 when any is, for CI)."""
+    """Two result sets side by side, cell by cell: Δ and a t-test over seeds (paired where both sides
+    ran the same seeds, else Welch's; none with one run on a side, where |Δ| alone is held against
+    --threshold). Exit status, for CI: 0 no cell changed, 1 some cell changed, 2 a usage error, and 1
+    with a message when either side has no finished run to compare."""
+    from .aggregate import seed_values
     from .compare import compare
     from .compare import render as render_comparison
 
+    if not math.isfinite(threshold):
+        raise click.BadParameter(f"{threshold} is not a finite number", param_hint="--threshold")
+    if not Path(base_dir).is_dir():
+        raise click.ClickException(f"--base {base_dir}: no such directory (a results directory, e.g. another "
+                                   "checkout's results/)")
     _, new = _suite(suite, overrides)
     _, base = _suite(base_suite or suite, base_overrides)
+    for s, d, what in ((base, base_dir, "--base"), (new, results_dir, "--results-dir")):
+        _results_dir(d, s, write=False)
+        if not (collect(s, d)[0]["status"] == Status.DONE).any():
+            raise click.ClickException(f"{what} {d}: no finished run of suite {s.name!r} (as resolved with its "
+                                       f"--set / --base-set) in {Path(d) / s.name}: nothing to compare against; "
+                                       "check the directory and the overrides the runs were made with")
     names = [name] if name else list(new.tables)
     flagged = 0
     for n in names:
@@ -326,19 +341,21 @@ def compare_(suite, results_dir, base_dir, base_suite, base_overrides, name, thr
             raise click.ClickException(f"{new.path}: no table {n!r}; tables: {', '.join(new.tables) or 'none'}")
         spec = new.tables[n]
         try:
-            sides = []
+            sides, seeds = [], []
             for s, d in ((base, base_dir), (new, results_dir)):
-                _results_dir(d, s, write=False)
                 runs, records = collect(s, d)
-                sides.append(summarize(s, spec, runs, at_epoch(s, d, records, spec.epoch)))
+                records = at_epoch(s, d, records, spec.epoch)
+                sides.append(summarize(s, spec, runs, records))
+                seeds.append(seed_values(spec, records))
         except TableError as exc:
             raise click.ClickException(f"{new.path}: {exc}") from None
         rows, cols = table_dims(spec)
-        comp = compare(*sides, [*rows, *cols], threshold, alpha)
+        comp = compare(*sides, [*rows, *cols], threshold, alpha, seeds=(seeds[0], seeds[1]))
         flagged += len(comp.changed)
         click.echo(f"**{spec.title or n}**: base {base_dir / base.name}, new {Path(results_dir) / new.name}\n")
         click.echo(render_comparison(comp, spec.format) + "\n")
-    click.echo(f"{flagged} cell(s) changed (|Δ| > {threshold:g} and Welch p < {alpha:g})", err=True)
+    click.echo(f"{flagged} cell(s) changed (|Δ| > {threshold:g}, and p < {alpha:g} where a test was possible)",
+               err=True)
     sys.exit(1 if flagged else 0)
 
 

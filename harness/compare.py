@@ -1,10 +1,14 @@
 """Comparing two result sets cell by cell: did a change move a number beyond seed noise?
 
 Each table cell of the suite (mean, sample std and n over seeds) is summarised in both result
-sets; the difference of the means is tested with Welch's t-test (unequal variances, two-sided),
-and a cell is flagged when the difference is beyond ``threshold`` in absolute value *and* its
-p-value is below ``alpha``. Cells with fewer than two runs on a side get no test. The t
-distribution's tail comes from the regularised incomplete beta function (no SciPy needed).
+sets. When both sides ran the same seeds (two or more), the per-seed differences are tested with a
+paired t-test (a seed starts both sides from the same weights and batches, so pairing removes the
+seed's own spread); otherwise the means are tested with Welch's t-test (unequal variances); both
+two-sided. A tested cell is flagged when the difference is beyond ``threshold`` in absolute value
+*and* its p-value is below ``alpha``. A cell with one run on a side cannot be tested: it is flagged
+when its difference alone is beyond ``threshold`` (so a one-seed suite, such as Table 3, is
+compared digit by digit at the default threshold 0), and says so. The t distribution's tail comes
+from the regularised incomplete beta function (no SciPy needed).
 """
 
 from __future__ import annotations
@@ -68,6 +72,17 @@ def welch(m1: float, s1: float, n1: int, m2: float, s2: float, n2: int) -> tuple
     return t, df, t_two_sided_p(t, df)
 
 
+def paired(diffs: list[float]) -> tuple[float, float, float]:
+    """The paired t statistic of per-seed differences, its degrees of freedom and two-sided p-value."""
+    n = len(diffs)
+    mean = sum(diffs) / n
+    var = sum((d - mean) ** 2 for d in diffs) / (n - 1)
+    if var == 0.0:
+        return (0.0, n - 1, 1.0) if mean == 0.0 else (math.copysign(math.inf, mean), n - 1, 0.0)
+    t = mean / math.sqrt(var / n)
+    return t, n - 1, t_two_sided_p(t, n - 1)
+
+
 @dataclass
 class Comparison:
     frame: pd.DataFrame  # keys, then base/new mean, std, n, delta, p, changed
@@ -78,9 +93,12 @@ class Comparison:
         return self.frame[self.frame["changed"]]
 
 
-def compare(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], threshold: float, alpha: float) -> Comparison:
+def compare(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], threshold: float, alpha: float,
+            seeds: tuple[dict, dict] | None = None) -> Comparison:
     """Cell by cell (``keys``: the table's row and column keys, metric included) over two summaries
-    (:func:`harness.aggregate.summarize` frames)."""
+    (:func:`harness.aggregate.summarize` frames); ``seeds``: each side's per-seed values by cell
+    (:func:`harness.aggregate.seed_values`), for the paired test."""
+    base_seeds, new_seeds = seeds or ({}, {})
     cols = [*keys, "mean", "std", "n"]
     both = base[cols].merge(new[cols], on=keys, how="outer", suffixes=("_base", "_new"))
     rows = []
@@ -90,15 +108,24 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], threshold: f
         if not n1 and not n2:
             continue  # a cell neither result set has: nothing to compare
         delta = r["mean_new"] - r["mean_base"] if n1 and n2 else float("nan")
-        p = float("nan")
-        if n1 > 1 and n2 > 1:
-            p = welch(r["mean_base"], r["std_base"], n1, r["mean_new"], r["std_new"], n2)[2]
-        changed = bool(p == p and p < alpha and abs(delta) > threshold)
+        p, test = float("nan"), "—"
+        key = tuple(r[k] for k in keys)
+        s1, s2 = base_seeds.get(key, {}), new_seeds.get(key, {})
+        if n1 > 1 and n2 > 1 and len(s1) == n1 and s1.keys() == s2.keys():
+            p, test = paired([s2[s] - s1[s] for s in sorted(s1)])[2], "paired"
+        elif n1 > 1 and n2 > 1:
+            p, test = welch(r["mean_base"], r["std_base"], n1, r["mean_new"], r["std_new"], n2)[2], "Welch"
+        elif n1 and n2:
+            test = "none (n=1)"
+        if test == "none (n=1)":  # no test possible: the difference alone, against the threshold
+            changed = bool(abs(delta) > threshold)
+        else:
+            changed = bool(p == p and p < alpha and abs(delta) > threshold)
         rows.append({**{k: r[k] for k in keys}, "base": r["mean_base"], "base_std": r["std_base"], "base_n": n1,
                      "new": r["mean_new"], "new_std": r["std_new"], "new_n": n2, "delta": delta, "p": p,
-                     "changed": changed})
+                     "test": test, "changed": changed})
     return Comparison(pd.DataFrame(rows, columns=[*keys, "base", "base_std", "base_n", "new", "new_std", "new_n",
-                                                  "delta", "p", "changed"]), keys)
+                                                  "delta", "p", "test", "changed"]), keys)
 
 
 def render(comp: Comparison, fmt: str = ".3g") -> str:
@@ -112,7 +139,7 @@ def render(comp: Comparison, fmt: str = ".3g") -> str:
     body = [[*(str(r[k]) for k in comp.keys), cell(r["base"], r["base_std"], r["base_n"]),
              cell(r["new"], r["new_std"], r["new_n"]),
              "—" if r["delta"] != r["delta"] else f"{r['delta']:+{fmt}}",
-             "—" if r["p"] != r["p"] else f"{r['p']:.3g}", "changed" if r["changed"] else ""]
+             "—" if r["p"] != r["p"] else f"{r['p']:.3g}", r["test"], "changed" if r["changed"] else ""]
             for _, r in comp.frame.iterrows()]
-    return tabulate(body, headers=[*comp.keys, "base", "new", "Δ (new − base)", "p (Welch)", ""], tablefmt="github",
+    return tabulate(body, headers=[*comp.keys, "base", "new", "Δ (new − base)", "p", "test", ""], tablefmt="github",
                     disable_numparse=True)

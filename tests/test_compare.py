@@ -69,26 +69,74 @@ def cli(fake_site, monkeypatch, tmp_path):
     return invoke
 
 
-def test_compare_two_result_sets_flags_the_changed_cell(cli, tmp_path):
+def test_paired_t_test_of_per_seed_differences():
+    from harness.compare import paired
+
+    t, df, p = paired([0.5, 0.7, 0.2, 0.6])  # mean 0.5, sd 0.216: t = 4.63 on 3 df
+    assert t == pytest.approx(0.5 / (math.sqrt(0.0466667) / 2), rel=1e-5) and df == 3
+    assert p == pytest.approx(t_two_sided_p(t, 3))
+    assert paired([0.5] * 4)[2] == 0.0 and paired([0.0] * 4)[2] == 1.0  # a constant shift; none
+
+
+def _lines(result, row):
+    return next(x for x in result.output.splitlines() if x.startswith(f"| {row}"))
+
+
+def test_compare_pairs_seeds_and_flags_a_systematic_shift(cli, tmp_path):
+    """Scores are seed + offset: the same seeds on both sides, offset 1 -> 1.5, is a shift of exactly
+    0.5 for every seed, which the paired test sees (p = 0) where Welch's, blind to the pairing, would
+    call it noise (2.50 ± 1.29 vs 3.00 ± 1.29 on 4 seeds); --threshold 1 lets it pass."""
     path = tmp_path / "s.toml"
     path.write_text(SUITE.format(offset=1.0))
     assert cli("run", path, "--results-dir", tmp_path / "a", "--no-table").exit_code == 0
     assert cli("run", path, "--results-dir", tmp_path / "b", "--no-table", "--set", "model.offset=1.5").exit_code == 0
-    # row "one": offset 1 -> 1.5 (scores seed + offset: a shift of 0.5 with std 1.29 on 4 seeds: noise)
-    same = cli("compare", path, "--results-dir", tmp_path / "b", "--set", "model.offset=1.5", "--base", tmp_path / "a")
-    assert same.exit_code == 0, same.output
-    line = next(x for x in same.output.splitlines() if x.startswith("| one"))
+    shifted = cli("compare", path, "--results-dir", tmp_path / "b", "--set", "model.offset=1.5", "--base", tmp_path / "a")
+    assert shifted.exit_code == 1, shifted.output
+    line = _lines(shifted, "one")
     assert "2.50 ± 1.29 (n=4)" in line and "3.00 ± 1.29 (n=4)" in line and "+0.50" in line
+    assert "| paired" in line and line.rstrip(" |").endswith("changed")
+    assert "2 cell(s) changed (|Δ| > 0, and p < 0.05 where a test was possible)" in shifted.output
+    tolerant = cli("compare", path, "--results-dir", tmp_path / "b", "--set", "model.offset=1.5", "--base",
+                   tmp_path / "a", "--threshold", "1")
+    assert tolerant.exit_code == 1 and "1 cell(s) changed" in tolerant.output  # two: 3 -> 1.5, |Δ| = 1.5
+
+
+def test_compare_falls_back_to_welch_when_the_seeds_differ(cli, tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(SUITE.format(offset=1.0))
+    assert cli("run", path, "--results-dir", tmp_path / "a", "--no-table").exit_code == 0
+    new = ("--set", "seeds=[1, 2, 3, 4]", "--set", "model.offset=0.5")
+    assert cli("run", path, "--results-dir", tmp_path / "b", "--no-table", *new).exit_code == 0
+    out = cli("compare", path, "--results-dir", tmp_path / "b", *new, "--base", tmp_path / "a")
+    line = _lines(out, "one")  # seeds 0-3 + 1 against seeds 1-4 + 0.5: means 2.5 and 3.0
     p = welch(2.5, math.sqrt(5 / 3), 4, 3.0, math.sqrt(5 / 3), 4)[2]
-    assert f"{p:.3g}" in line and "changed" not in line
-    # row "two": --set applies to every run, offset 3 -> 1.5: Δ −1.5, t = −1.64 on 6 df, not significant
-    two = next(x for x in same.output.splitlines() if x.startswith("| two"))
-    assert "-1.50" in two and f"{welch(4.5, math.sqrt(5 / 3), 4, 3.0, math.sqrt(5 / 3), 4)[2]:.3g}" in two
-    assert "changed" not in two
-    # a shift of 5 is beyond the noise: flagged, exit 1
-    assert cli("run", path, "--results-dir", tmp_path / "c", "--no-table", "--set", "model.offset=6.0").exit_code == 0
-    moved = cli("compare", path, "--results-dir", tmp_path / "c", "--set", "model.offset=6.0", "--base", tmp_path / "a",
-                "--threshold", "1")
-    assert moved.exit_code == 1
-    assert next(x for x in moved.output.splitlines() if x.startswith("| one")).rstrip(" |").endswith("changed")
-    assert "2 cell(s) changed (|Δ| > 1 and Welch p < 0.05)" in moved.output  # one: +5, two: +3
+    assert "| Welch" in line and f"{p:.3g}" in line and "changed" not in line and out.exit_code == 0, out.output
+
+
+def test_compare_with_one_seed_says_no_test_was_possible_and_holds_the_difference_to_the_threshold(cli, tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(SUITE.format(offset=1.0).replace("seeds = [0, 1, 2, 3]", "seeds = [0]"))
+    assert cli("run", path, "--results-dir", tmp_path / "a", "--no-table").exit_code == 0
+    assert cli("run", path, "--results-dir", tmp_path / "b", "--no-table", "--set", "model.offset=31.0").exit_code == 0
+    args = ("compare", path, "--results-dir", tmp_path / "b", "--set", "model.offset=31.0", "--base", tmp_path / "a")
+    out = cli(*args, "--alpha", "1", "--threshold", "1")
+    line = _lines(out, "one")
+    assert "1.00 (n=1)" in line and "31.00 (n=1)" in line and "+30.00" in line and "none (n=1)" in line
+    assert line.rstrip(" |").endswith("changed") and out.exit_code == 1
+    assert cli(*args, "--threshold", "100").exit_code == 0  # within the threshold: not flagged
+
+
+def test_compare_refuses_to_compare_against_nothing(cli, tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(SUITE.format(offset=1.0))
+    assert cli("run", path, "--results-dir", tmp_path / "a", "--no-table").exit_code == 0
+    missing = cli("compare", path, "--results-dir", tmp_path / "a", "--base", tmp_path / "nowhere")
+    assert missing.exit_code == 1 and "--base" in missing.output and "no such directory" in missing.output
+    (tmp_path / "empty").mkdir()
+    empty = cli("compare", path, "--results-dir", tmp_path / "a", "--base", tmp_path / "empty")
+    assert empty.exit_code == 1 and "no finished run of suite" in empty.output and "nothing to compare" in empty.output
+    other = cli("compare", path, "--results-dir", tmp_path / "a", "--base", tmp_path / "a", "--base-set",
+                "model.offset=9.0")
+    assert other.exit_code == 1 and "no finished run of suite" in other.output
+    nan = cli("compare", path, "--results-dir", tmp_path / "a", "--base", tmp_path / "a", "--threshold", "nan")
+    assert nan.exit_code == 2 and "--threshold" in nan.output
