@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -388,20 +389,23 @@ def plot(suite, results_dir, output, fmt, elements, overrides):
 @results_option
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Markdown file to write (default: RESULTS/SUITE/report.md); figures go beside it.")
+@click.option("--figures/--no-figures", default=True, show_default=True,
+              help="Draw the figures (needs matplotlib; without it they are skipped with a note).")
+@click.option("--force", is_flag=True, help="Replace a report that has more finished runs than this one would.")
 @set_option
-def report(suite, results_dir, output, overrides):
+def report(suite, results_dir, output, figures, force, overrides):
     """Write one Markdown page: commands, tables, figures, run statuses, environment."""
     from .figures import PlotError
-    from .report import write_report
+    from .report import ReportError, write_report
 
     manager, s = _suite(suite, overrides)
     _results_dir(results_dir, s, write=False)
     try:
         path = write_report(s, results_dir, output, default_results=str(results_dir) == "results",
-                            registry=manager.registry)
+                            registry=manager.registry, figures=figures, force=force)
     except TableError as exc:
         raise click.ClickException(f"{s.path}: {exc}") from None
-    except PlotError as exc:
+    except (PlotError, ReportError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {path}", err=True)
 
@@ -429,22 +433,56 @@ def status(suite, results_dir, only, overrides):
     counts = runs["status"].value_counts().to_dict()
     click.echo("total: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     if not only:
-        _report_foreign(Path(results_dir) / s.name, {r.id for r in s.runs})
+        _report_foreign(Path(results_dir) / s.name, s.runs)
     if any(counts.get(k) for k in UNSUCCESSFUL):
         sys.exit(1)  # scripts and CI can tell a suite that did not finish cleanly
 
 
-def _report_foreign(base: Path, ids: set[str]) -> None:
+def _flat(config: dict, prefix: str = "") -> dict[str, object]:
+    """A run's settings as suite keys: ``epochs``, ``model.hidden``, ``algorithm.lr`` ..."""
+    out: dict[str, object] = {}
+    for key, value in config.get("params", {}).items():
+        out[prefix + key] = value
+    for slot, value in config.get("slots", {}).items():
+        if isinstance(value, dict):
+            out[f"{prefix}{slot}"] = value.get("name")
+            out.update({f"{prefix}{slot}.{k}": v for k, v in value.get("params", {}).items()})
+    return out
+
+
+def _report_foreign(base: Path, runs: list) -> None:
     """Name result directories that belong to no run of the suite (a run whose configuration,
     hence id, has changed since, or one removed from the suite): tables never read them, and a
-    reader of the results tree should know they are not what the suite runs today."""
+    reader of the results tree should know they are not what the suite runs today. Where one is a
+    run of the suite with other settings (e.g. made with --set), say which, so that the same --set
+    finds it."""
+    ids = {r.id for r in runs}
     foreign = sorted(p.name for p in base.iterdir() if p.is_dir() and p.name not in ids
                      and (p / "config.json").exists()) if base.is_dir() else []
-    if foreign:
-        shown = ", ".join(foreign[:8]) + (f", … ({len(foreign) - 8} more)" if len(foreign) > 8 else "")
-        click.echo(f"not in this suite: {len(foreign)} result director{'y' if len(foreign) == 1 else 'ies'} "
-                   f"in {base} that no run of it produces (an earlier configuration, or a run since "
-                   f"removed); tables ignore them: {shown}")
+    if not foreign:
+        return
+    shown = ", ".join(foreign[:8]) + (f", … ({len(foreign) - 8} more)" if len(foreign) > 8 else "")
+    click.echo(f"not in this suite: {len(foreign)} result director{'y' if len(foreign) == 1 else 'ies'} "
+               f"in {base} that no run of it produces (an earlier configuration, or a run since "
+               f"removed); tables ignore them: {shown}")
+    hints: dict[str, int] = {}
+    for name in foreign:
+        try:
+            config = json.loads((base / name / "config.json").read_text())
+        except (OSError, ValueError):
+            continue
+        same = [r for r in runs if r.name == config.get("name") and r.seed == config.get("seed")
+                and r.grid == config.get("grid")]
+        if not same:
+            continue
+        theirs, ours = _flat(config), _flat(same[0].config())
+        diff = [f"{k}={json.dumps(theirs[k])}" for k in sorted(theirs.keys() & ours.keys()) if theirs[k] != ours[k]]
+        if diff:
+            hint = " ".join(f"--set '{d}'" for d in diff)
+            hints[hint] = hints.get(hint, 0) + 1
+    for hint, n in sorted(hints.items(), key=lambda kv: -kv[1])[:3]:
+        click.echo(f"  {n} of them are runs of this suite with other settings: {hint} (give the same to "
+                   "status, table and report to read them)")
 
 
 # the commands about plugins live beside it (registered on `main` when imported)

@@ -9,7 +9,9 @@ links next to it. Everything comes from stored results; nothing is re-run.
 from __future__ import annotations
 
 import os
+import re
 import shlex
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -70,16 +72,33 @@ def _escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+class ReportError(Exception):
+    """A report that must not be written (it would replace a more complete one); the CLI prints it."""
+
+
+DONE_LINE = re.compile(r"; (\d+)/(\d+) runs done")
+
+
 def write_report(suite: Suite, results_dir: Path, output: Path | None = None, *,
-                 default_results: bool = True, figures: bool = True, registry: Registry | None = None) -> Path:
-    """Write ``<results>/<suite>/report.md`` (or ``output``) with its PNG figures; return its path."""
+                 default_results: bool = True, figures: bool = True, registry: Registry | None = None,
+                 force: bool = False) -> Path:
+    """Write ``<results>/<suite>/report.md`` (or ``output``) with its PNG figures; return its path.
+
+    An existing report with more finished runs is not replaced unless ``force``: the usual cause is
+    a missing ``--set`` (the runs' ids differ), and the good page would be lost."""
     results_dir = Path(results_dir)
     path = Path(output) if output else results_dir / suite.name / "report.md"
     runs, records = collect(suite, results_dir)
+    done = int((runs["status"] == Status.DONE).sum()) if len(runs) else 0
+    if path.exists() and not force:
+        before = DONE_LINE.search(path.read_text(errors="replace"))
+        if before and int(before.group(1)) > done:
+            raise ReportError(f"{path} reports {before.group(1)} finished runs and this one would report {done}; "
+                              "not replaced. Were the runs made with --set? Give the same --set (`bench status` "
+                              "lists result directories of another configuration), or --force to replace it")
     lines = [f"# {suite.name}", ""]
     if suite.description:
         lines += [suite.description.strip(), ""]
-    done = int((runs["status"] == Status.DONE).sum()) if len(runs) else 0
     finished = [RunStore(results_dir / suite.name / r.id).status_record().get("finished") for r in suite.runs]
     finished = sorted(f for f in finished if f)
     lines += [f"Suite file `{suite.path}`; {done}/{len(suite.runs)} runs done"
@@ -97,14 +116,19 @@ def write_report(suite: Suite, results_dir: Path, output: Path | None = None, *,
         lines += [render(spec, stats, "markdown").rstrip(), ""]
 
     if figures:
-        from .figures import NothingToPlot, nothing_to_draw, plot_suite
+        from .figures import NothingToPlot, PlotError, load_matplotlib, nothing_to_draw, plot_suite
 
         lines += ["## Figures", ""]
         try:
+            load_matplotlib()
             paths = plot_suite(suite, results_dir, path.parent / "figures", "png", registry=registry)
         except NothingToPlot:
             paths = []
             lines += [nothing_to_draw(suite, registry).capitalize() + " yet.", ""]
+        except PlotError as exc:  # matplotlib missing: the page without its figures, saying why
+            paths = []
+            lines += [f"Figures skipped: {exc}.", ""]
+            print(f"warning: report {path}: figures skipped: {exc}", file=sys.stderr, flush=True)
         for p in paths:
             rel = Path(os.path.relpath(p, path.parent)).as_posix()
             lines += [f"![{p.stem}]({rel})", ""]

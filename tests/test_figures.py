@@ -376,3 +376,29 @@ def test_report_without_finished_runs_still_writes_the_page(stored, tmp_path):
     assert "No finished runs of the kinds that draw figures (gdu, train) yet." in text
     assert "Total: 8 missing" in text and "| — | no finished runs | 0 |" in text
     assert not (path.parent / "figures").exists()
+
+
+def test_a_report_is_not_replaced_by_one_with_fewer_finished_runs(stored, tmp_path):
+    """The usual cause: `bench report` without the --set the runs were made with; the good page stays."""
+    suite, results = stored
+    path = write_report(suite, results, default_results=False, figures=False)
+    good = path.read_text()
+    out = CliRunner().invoke(main, ["report", str(suite.path), "--results-dir", str(results), "--set",
+                                    "T=7", "--no-figures"])
+    assert out.exit_code == 1 and "reports 7 finished runs and this one would report 0; not replaced" in out.output
+    assert "Give the same --set" in out.output and path.read_text() == good
+    forced = CliRunner().invoke(main, ["report", str(suite.path), "--results-dir", str(results), "--set", "T=7",
+                                       "--no-figures", "--force"])
+    assert forced.exit_code == 0 and "0/8 runs done" in path.read_text()
+
+
+def test_a_report_without_figures_or_without_matplotlib(stored, monkeypatch):
+    suite, results = stored
+    text = write_report(suite, results, default_results=False, figures=False).read_text()
+    assert "## Figures" not in text and "## Tables" in text
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+    out = CliRunner().invoke(main, ["report", str(suite.path), "--results-dir", str(results)])
+    assert out.exit_code == 0, out.output
+    text = (results / suite.name / "report.md").read_text()
+    assert 'Figures skipped: figures need matplotlib, an optional extra: pip install -e ".[plot]".' in text
+    assert "Total: 7 done, 1 failed" in text

@@ -102,3 +102,14 @@ def test_threads_option_sets_torch_threads_where_runs_execute(bench, monkeypatch
         assert bench("run", "--threads", "0")[0] == 2  # refused by the option itself
     finally:
         real(before)
+
+
+def test_status_says_which_set_would_find_runs_made_with_one(bench):
+    """Runs made with --set are not this suite's runs without it: `bench status` names the --set that
+    would read them, so that a table or report is not made (empty) without it."""
+    assert bench("run", "--set", "epochs=2", "--set", "T=6", "--no-table")[0] == 0
+    code, out = bench("status")
+    assert "not in this suite: 2 result directories" in out
+    assert "2 of them are runs of this suite with other settings: --set 'T=6' --set 'epochs=2'" in out
+    code, out = bench("status", "--set", "epochs=2", "--set", "T=6")
+    assert code == 0 and "not in this suite" not in out and out.count("done ") == 2
