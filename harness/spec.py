@@ -185,6 +185,10 @@ class Suite:
     executor: dict[str, Any] | None = None
     #: ``--set`` values applied to every run (part of their configurations and ids)
     overrides: dict[str, Any] = field(default_factory=dict)
+    #: run id -> the ``--set`` keys written into it (a run whose kind or component lacks a key skips it)
+    applied: dict[str, set[str]] = field(default_factory=dict)
+    #: ``--set`` key -> the message of a run that does not take it
+    not_applied: dict[str, str] = field(default_factory=dict)
     #: experiment trackers (``{"name", "params"}``) every run reports to; not part of any id
     trackers: list[dict[str, Any]] = field(default_factory=list)
 
@@ -207,6 +211,10 @@ class Suite:
             raise SuiteError(self.path, [f"--only {', '.join(only)} matches no run"
                                          + (f" (did you mean {hint!r}?)" if hint else "")
                                          + "; `bench status SUITE` lists the runs"])
+        unused = [k for k in self.overrides if not any(k in self.applied.get(r.id, set()) for r in chosen)]
+        if unused:  # would be silently ignored by every run that executes
+            raise SuiteError(self.path, [f"{self.not_applied.get(k, f'--set {k}: unknown key')} (no run selected by "
+                                         f"--only {', '.join(only)} has it)" for k in unused])
         return chosen
 
 

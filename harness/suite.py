@@ -140,6 +140,8 @@ def load_suite(path: str | Path, registry: Registry, overrides: dict[str, Any] |
 
     runs: list[RunSpec] = []
     names_seen: set[str] = set()
+    applied: dict[str, set[str]] = {}  # run id -> the --set keys written into it
+    not_applied: dict[str, str] = {}  # --set key -> why some run does not take it
     for i, raw in enumerate(raw_runs):
         label = raw.get("name")
         where = f"runs[{i}]" + (f" ({label})" if isinstance(label, str) else "")
@@ -159,14 +161,26 @@ def load_suite(path: str | Path, registry: Registry, overrides: dict[str, Any] |
             slots = {sl.name for sl in registry.get("run_kind", kind_name).slots}
         except (ComponentError, KeyError, TypeError):
             slots = set()  # reported by _expand_run
-        raw = override(ck, where, raw, overrides)
-        merged = merge_run(ck, where, defaults, raw, slots)
-        before = len(ck.problems)
-        runs.extend(_expand_run(ck, where, merged))
-        blame_defaults(ck, before, where, raw, defaults)
-        blame_overrides(ck, before, where, overrides)
+        mine = dict(overrides)  # a --set key that this run does not have is not written into it
+        for _ in range(len(overrides) + 1):
+            start = len(ck.problems)
+            expanded = _resolve_run(ck, where, defaults, raw, slots, mine)
+            unknown = {k for k in mine for p in ck.problems[start:] if p.startswith(f"--set {k}: unknown key")}
+            if not unknown:
+                break
+            for key in unknown:  # kept aside: an error only if no run (of those selected) has the key
+                not_applied.setdefault(key, next(p for p in ck.problems[start:]
+                                                 if p.startswith(f"--set {key}: unknown key")))
+                del mine[key]
+            del ck.problems[start:]
+        for run in expanded:
+            applied[run.id] = set(mine)
+        runs.extend(expanded)
 
     report_inherited(ck, len(raw_runs))
+    for key, problem in not_applied.items():
+        if not any(key in keys for keys in applied.values()):
+            ck.problems.append(problem)  # no run of the suite has it: a misspelling, say so
     ids = [r.id for r in runs]
     for dup in {x for x in ids if ids.count(x) > 1}:
         ck.err("runs", f"two runs resolve to the same configuration ({dup}); remove the duplicate")
@@ -181,7 +195,19 @@ def load_suite(path: str | Path, registry: Registry, overrides: dict[str, Any] |
         raise SuiteError(path, ck.problems)
     return Suite(path=path, name=name, description=description, runs=runs,
                  references=references, tables=tables, executor=executor, overrides=overrides,
-                 trackers=trackers)
+                 trackers=trackers, applied=applied, not_applied=not_applied)
+
+
+def _resolve_run(ck: Checker, where: str, defaults: dict[str, Any], raw: dict[str, Any], slots: set[str],
+                 overrides: dict[str, Any]) -> list[RunSpec]:
+    """One [[runs]] table with ``overrides`` written in, merged over [defaults] and expanded."""
+    raw = override(ck, where, raw, overrides)
+    merged = merge_run(ck, where, defaults, raw, slots)
+    before = len(ck.problems)
+    expanded = _expand_run(ck, where, merged)
+    blame_defaults(ck, before, where, raw, defaults)
+    blame_overrides(ck, before, where, overrides)
+    return expanded
 
 
 def add_trackers(suite: Suite, registry: Registry, names: list[str]) -> None:

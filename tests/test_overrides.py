@@ -113,3 +113,34 @@ def test_status_says_which_set_would_find_runs_made_with_one(bench):
     assert "2 of them are runs of this suite with other settings: --set 'T=6' --set 'epochs=2'" in out
     code, out = bench("status", "--set", "epochs=2", "--set", "T=6")
     assert code == 0 and "not in this suite" not in out and out.count("done ") == 2
+
+
+MIXED = SUITE.replace("epochs = 1\n", "").replace('name = "net"\n', 'name = "net"\nepochs = 1\n') + """
+[[runs]]
+name = "gdu"
+kind = "gdu"
+algorithm = { name = "ep", beta = 0.5 }
+"""
+
+
+def test_an_override_applies_to_the_runs_that_have_the_key(bench, tmp_path):
+    """A suite of two kinds: epochs exists for the training runs only, and is written into them; the
+    GDU run keeps its id. (The README's own example failed: every run had to accept every key.)"""
+    (tmp_path / "over.toml").write_text(MIXED)
+    code, plain = bench("show", "--only", "gdu", "--format", "json")
+    code, out = bench("show", "--set", "epochs=2", "--format", "json")
+    assert code == 0, out
+    runs = {r["name"] + r.get("algorithm", {}).get("name", ""): r for r in json.loads(out)}
+    assert runs["netep"]["epochs"] == 2 and "epochs" not in runs["gduep"]
+    assert runs["gduep"]["id"] == json.loads(plain)[0]["id"]
+    code, out = bench("run", "--set", "epochs=2", "--only", "net", "--dry-run")
+    assert code == 0 and out.count("(missing)") == 2 and "gdu" not in out, out
+
+
+def test_an_override_no_selected_run_has_is_an_error_naming_it(bench, tmp_path):
+    (tmp_path / "over.toml").write_text(MIXED)
+    code, out = bench("run", "--set", "epochs=2", "--only", "gdu", "--dry-run")
+    assert code == 1 and "--set epochs: unknown key 'epochs' for a run of kind 'gdu'" in out
+    assert "(no run selected by --only gdu has it)" in out
+    code, out = bench("validate", "--set", "epoch=2")  # no run of the suite has it: a misspelling
+    assert code == 1 and "--set epoch: unknown key 'epoch'" in out and "did you mean 'epochs'?" in out
