@@ -261,6 +261,25 @@ def test_each_run_is_its_own_thin_line_even_where_two_runs_of_a_series_share_a_s
     assert sorted(list(line.get_ydata()) for line in thin) == [[10.0, 5.0], [20.0, 10.0]]
 
 
+def test_a_sweeps_series_of_one_algorithm_can_be_told_apart():
+    """Four β values of EP: four series with four (colour, marker) pairs, each in the legend; the first
+    keeps EP's colour, as a suite with one EP series draws it."""
+    import pandas as pd
+
+    frame = pd.DataFrame([{"run": f"b{beta}-s0", "seed": 0, "series": f"EP algorithm.beta={beta}", "algo": "ep",
+                           "epoch": e, "train_error": 10.0 / e + beta, "test_error": 12.0 / e + beta}
+                          for beta in (0.05, 0.1, 0.2, 0.5) for e in (1, 2)])
+    with figures.load_matplotlib().rc_context(figures.STYLE):
+        ax = run_figures.curves_figure(frame, "t").axes[1]
+    means = [line for line in ax.lines if line.get_gid() and not line.get_gid().endswith(":seed0")]
+    assert len(means) == 4
+    styles = {(str(line.get_color()), line.get_marker(), line.get_linestyle()) for line in means}
+    assert len(styles) == 4 and len({str(line.get_color()) for line in means}) == 4
+    assert means[0].get_color() == run_figures.ALGORITHM_COLORS["ep"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        f"EP algorithm.beta={b} (n=1)" for b in (0.05, 0.1, 0.2, 0.5)]
+
+
 def test_curves_add_the_unsettled_share_where_runs_recorded_it(stored):
     """EP's update assumes a settled free phase: where runs recorded the share of test images that
     had not settled, a third panel draws it (here EP seeds only; BPTT's runs predate the record)."""

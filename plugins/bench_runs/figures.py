@@ -188,9 +188,14 @@ def curves_figure(frame, title: str):
     axes = fig.subplots(1, len(panels), sharey=False)
     styles = line_styles(reserved=ALGORITHM_COLORS.values())
     epochs_all = sorted(frame["epoch"].unique())
+    styled: set[str] = set()  # algorithms whose own colour is taken: a sweep's other series get their own
     for label, part in frame.groupby("series", sort=False):
         algo = part["algo"].iloc[0]
-        color, linestyle, _ = (ALGORITHM_COLORS[algo], "-", "o") if algo in ALGORITHM_COLORS else next(styles)
+        if algo in ALGORITHM_COLORS and algo not in styled:
+            color, linestyle, marker = ALGORITHM_COLORS[algo], "-", "o"
+        else:
+            color, linestyle, marker = next(styles)
+        styled.add(algo)
         for ax, (col, _, _) in zip(axes, panels):
             if col not in part:  # no run of the suite recorded it (e.g. eval_train = false everywhere)
                 continue
@@ -198,7 +203,7 @@ def curves_figure(frame, title: str):
             if not g.ngroups:
                 continue
             mean, std, n = g.mean(), g.std(ddof=1).fillna(0), g.count()
-            ax.plot(mean.index, mean.to_numpy(), color=color, linestyle=linestyle, marker="o", markersize=2.5,
+            ax.plot(mean.index, mean.to_numpy(), color=color, linestyle=linestyle, marker=marker, markersize=2.5,
                     label=f"{label} (n={int(n.min())})", gid=f"{col}:{label}", zorder=3)
             if len(mean) > 1 and n.max() > 1:
                 # each seed, not a ± std band: a seed that loses a class for 30 epochs makes the
