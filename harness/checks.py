@@ -93,6 +93,14 @@ def check_trackers(ck: Checker, raw: Any, where: str) -> list[dict[str, Any]]:
         ck.err(where, f"expected a list of trackers, got {raw!r}")
         return []
     found = [ck.component(f"{where}[{i}]", "tracker", value) for i, value in enumerate(raw)]
+    for i, tracker in enumerate(found):  # built once here, so that its own checks (a path) fail now
+        if tracker is not None:
+            try:
+                ck.registry.get("tracker", tracker["name"]).build(tracker["params"])
+            except ValueError as exc:
+                ck.err(f"{where}[{i}]", f"tracker {tracker['name']!r}: {exc}")
+            except ImportError:
+                pass  # its library is missing: the run warns and goes on without it (README)
     return [t for t in found if t is not None]
 
 

@@ -88,6 +88,7 @@ SUITES = [
     ("K-above-T", edit("K = 2", "K = 9"), ["runs[0] (net)", "K"]),
     ("T-missing", edit("T = 5\n", ""), ["T: missing required parameter of run kind 'train'"]),
     ("T-huge", edit("T = 5", f"T = {2**63 - 1}"), ["defaults.T: 9223372036854775807 is out of range: expected int in [1, 100_000_000]"]),
+    ("tracker-escape", edit('name = "hostile"', 'name = "hostile"\ntrackers = [{ name = "tensorboard", log_dir = "../../x" }]'), ["trackers[0]: tracker 'tensorboard': log_dir '../../x' leads outside the suite's results directory"]),
     ("epochs-huge", edit("epochs = 1", "epochs = 99999999999999999999"), ["defaults.epochs: 99999999999999999999 is out of range: expected int in [1, 100000]"]),
     ("name-newline", edit('name = "net"', 'name = "net\\nrow"'), ["runs[0].name: 'net\\nrow': a run name labels table rows", "printable characters only"]),
     ("name-escape", edit('name = "net"', 'name = "net\\u001b[31m"'), ["runs[0].name: 'net\\x1b[31m'", "no newline, tab or control character"]),

@@ -100,3 +100,17 @@ def test_the_report_says_which_data_directory_the_runs_read(tmp_path, monkeypatc
     assert result.exit_code == 0, result.output
     text = (tmp_path / "table1-quick" / "report.md").read_text()
     assert f"--set dataset.n_train=200 --data-dir {os.path.relpath(Path(DATA).resolve())}" in text
+
+
+def test_a_relative_log_dir_is_inside_the_suites_results_directory(tmp_path):
+    pytest.importorskip("tensorboard")
+    from bench_trackers.tensorboard import TensorBoardTracker
+
+    results = tmp_path / "results" / "suite"
+    tracker = TensorBoardTracker(log_dir="tb")
+    tracker.start("r1", {"name": "r"}, results)
+    tracker.finish("r1", "done", [])
+    assert (results / "tb" / "r1").is_dir() and not (tmp_path / "tb").exists()
+    with pytest.raises(ValueError, match="leads outside the suite's results directory"):
+        TensorBoardTracker(log_dir="../../x")
+    assert TensorBoardTracker(log_dir=str(tmp_path / "abs")).log_dir == str(tmp_path / "abs")  # asked for

@@ -19,7 +19,8 @@ from .tensorboard import TensorBoardTracker
 def register_trackers(register):
     register("tensorboard", TensorBoardTracker, doc="TensorBoard event files: per-epoch curves and final values "
              "of every run, one directory per run", params=[
-                 Param("log_dir", str | None, None, "where to write (default: results/<suite>/_tensorboard)"),
+                 Param("log_dir", str | None, None, "where to write: absolute, or relative to results/<suite>/ "
+                       "and inside it (default: _tensorboard)"),
              ])
     register("mlflow", MLflowTracker, doc="MLflow runs (a local file store by default): the configuration as "
              "parameters, per-epoch curves, final values and the status", params=[

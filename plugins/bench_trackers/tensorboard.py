@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,11 @@ from harness.tracker import flat_metric_name
 
 class TensorBoardTracker:
     def __init__(self, log_dir: str | None = None):
+        """``log_dir``: absolute, or relative to the suite's results directory and inside it (a suite
+        must not write elsewhere unless its author wrote an absolute path)."""
+        if log_dir and not Path(log_dir).is_absolute() and os.path.normpath(log_dir).split(os.sep)[0] == "..":
+            raise ValueError(f"log_dir {log_dir!r} leads outside the suite's results directory; give a path "
+                             "inside it (relative to results/<suite>/) or an absolute one")
         try:
             from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
         except ImportError:
@@ -20,7 +26,7 @@ class TensorBoardTracker:
         self.last_epoch: dict[str, int] = {}
 
     def start(self, run_id: str, config: dict[str, Any], results_dir: Path) -> None:
-        base = Path(self.log_dir) if self.log_dir else Path(results_dir) / "_tensorboard"
+        base = Path(results_dir) / (self.log_dir or "_tensorboard")  # an absolute log_dir replaces the join
         writer = self._writer_class(log_dir=str(base / run_id))
         writer.add_text("config", "```\n" + "\n".join(f"{k}: {v}" for k, v in config.items()) + "\n```")
         self.writers[run_id], self.last_epoch[run_id] = writer, 0
