@@ -100,11 +100,19 @@ class Runner:
         recorded = {r.id: self.store(r).status() for r in runs if r not in todo}
         if recorded:
             kept: dict[str, int] = {}
-            for status in recorded.values():
-                kept[status] = kept.get(status, 0) + 1
-            progress.message(f"{len(recorded)} run(s) already recorded, skipped ("
-                             + ", ".join(f"{v} {k}" for k, v in sorted(kept.items()))
-                             + "; --rerun-failed re-runs failed ones, --force all)")
+            claimed = 0  # not recorded but being run now by another worker or invocation
+            for run_id, status in recorded.items():
+                if live_claim(suite_dir(self.results_dir, self.suite) / run_id) is not None:
+                    claimed += 1
+                else:
+                    kept[status] = kept.get(status, 0) + 1
+            if kept:
+                progress.message(f"{sum(kept.values())} run(s) already recorded, skipped ("
+                                 + ", ".join(f"{v} {k}" for k, v in sorted(kept.items()))
+                                 + "; --rerun-failed re-runs failed ones, --force all)")
+            if claimed:
+                progress.message(f"{claimed} run(s) being run now by another worker or invocation, skipped "
+                                 "(`bench status` shows them running)")
         outcomes += [Outcome(r, "skipped:" + recorded[r.id]) for r in runs if r.id in recorded]
         done = 0
         for group in self.groups(todo):

@@ -198,3 +198,24 @@ def test_help_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False"], out.stdout
+
+
+def test_a_run_claimed_by_another_invocation_is_not_called_recorded(cli, suite_file, tmp_path):
+    """A run that another live process holds is skipped as being run, not as '1 already recorded
+    (1 missing)', which contradicted itself."""
+    from harness.claims import Claim
+    from harness.plugins import PluginManager
+    from harness.suite import load_suite
+
+    path = suite_file(SUITE)
+    manager = PluginManager()
+    manager.load_entry_points()
+    run = load_suite(path, manager.registry).runs[0]
+    claim = Claim(tmp_path / "results" / "demo" / run.id)
+    assert claim.acquire()
+    try:
+        out = cli("run", path, "--results-dir", tmp_path / "results", "--no-table")
+    finally:
+        claim.release()
+    assert "1 run(s) being run now by another worker or invocation, skipped" in out.output
+    assert "already recorded" not in out.output
