@@ -124,6 +124,7 @@ def test_missing_suite_file(cli, tmp_path):
     assert result.exit_code == 1 and "nope.toml" in result.output and "file not found" in result.output
 
 
+@pytest.mark.slow
 def test_sigterm_marks_the_run_interrupted(tmp_path):
     """`kill` of a running `bench run` records the run as interrupted; the next run resumes it."""
     import os

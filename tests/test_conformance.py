@@ -54,6 +54,7 @@ def _by_check(results):
 
 
 # -- (a) the example package through the CLI --------------------------------------
+@pytest.mark.slow
 def test_example_plugin_loads_checks_and_runs_its_suite(example_site, tmp_path):
     runner = CliRunner()
 
@@ -120,6 +121,7 @@ def _mnist_files(data_dir) -> bool:
         "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
 
 
+@pytest.mark.slow
 def test_check_plugin_passes_on_every_builtin(monkeypatch, tmp_path):
     from pathlib import Path
 
@@ -381,6 +383,7 @@ def test_lazy_checks_give_the_eager_results(example_site):
         assert lazy.result(name).status == eager[name], name
 
 
+@pytest.mark.slow
 def test_check_plugin_as_pytest_tests(fake_site, tmp_path):
     """`bench check-plugin NAME --pytest ARGS`: one pytest test per check, -k and --junitxml apply,
     a failed check is a failure with the kit's message, what it prevented is skipped."""

@@ -58,6 +58,7 @@ THEOREM_CASES = [
 
 @pytest.mark.device
 @pytest.mark.parametrize("name,factory,n_in,T,K", THEOREM_CASES, ids=[c[0] for c in THEOREM_CASES])
+@pytest.mark.slow
 def test_theorem_gdu_exact_for_models_deriving_from_phi(name, factory, n_in, T, K, device):
     torch.manual_seed(0)
     m = factory().to(device, D)

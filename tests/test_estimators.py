@@ -65,6 +65,7 @@ ORDERS = {  # estimator: (bias order in β, tolerance on the fitted slope)
 
 @pytest.mark.parametrize("case", ["toy", "eb"])
 @pytest.mark.parametrize("name", list(ORDERS))
+@pytest.mark.slow
 def test_each_estimator_converges_to_bptt_at_its_order(name, case, request):
     """Σ_t of the processes (the update applied in training) against −∇BPTT by autograd: the relative
     error shrinks as β^order (Theorem 1 and its successors), and is small at the smallest β."""
@@ -74,6 +75,7 @@ def test_each_estimator_converges_to_bptt_at_its_order(name, case, request):
     assert errors[0] < 0.01, errors
 
 
+@pytest.mark.slow
 def test_centered_ep_equals_holomorphic_ep_with_two_nudges(eb):
     m, x, y, _ = eb
     for beta in (0.01, 0.3):
@@ -91,6 +93,7 @@ def test_holomorphic_ep_is_exact_to_rounding_at_finite_beta(toy):
     assert _errors(lambda b: EP(b), toy, [0.05])[0] > 1e-3
 
 
+@pytest.mark.slow
 def test_negative_and_positive_biases_are_opposite(toy):
     """One-sided EP's O(β) terms cancel in their mean: (positive + negative)/2 is centered EP."""
     m, x, y, _ = toy
@@ -132,6 +135,7 @@ def test_rbp_gradient_is_the_implicit_function_gradient(toy):
         torch.testing.assert_close(g, e, rtol=1e-8, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_continual_ep_tends_to_ep_as_eta_vanishes(eb):
     """η = 0: EP's processes; small η: a difference proportional to η."""
     m, x, y, _ = eb
@@ -312,6 +316,7 @@ SUITE = BLOBS_TRAIN + """
 """
 
 
+@pytest.mark.slow
 def test_every_estimator_trains(registry, suite_file, tmp_path):
     suite = load_suite(suite_file(SUITE), registry)
     runner = Runner(suite, registry, tmp_path)
@@ -387,6 +392,7 @@ BIAS_SUITE = """
 """
 
 
+@pytest.mark.slow
 def test_the_bias_kind_measures_each_estimators_order(registry, suite_file, tmp_path):
     suite = load_suite(suite_file(BIAS_SUITE), registry)
     runner = Runner(suite, registry, tmp_path)

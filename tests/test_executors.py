@@ -74,6 +74,7 @@ def _release_when_running(hold: Path, results: Path, n: int, timeout: float = 60
     hold.unlink()
 
 
+@pytest.mark.slow
 def test_processes_executor_matches_local(env, suite_file, tmp_path):
     path = suite_file(SUITE.format(hold=""))
     local = bench("run", path, "--results-dir", tmp_path / "local", env=env)
@@ -95,6 +96,7 @@ def test_processes_executor_matches_local(env, suite_file, tmp_path):
     assert len(pids) == 2 and os.getpid() not in pids  # two workers shared the work
 
 
+@pytest.mark.slow
 def test_processes_executor_keeps_batched_runs_together(env, suite_file, tmp_path):
     """With batch_seeds, a worker takes a configuration's seeds as one unit and runs them as one batch."""
     path = suite_file(SUITE.format(hold="").replace('device = "cpu"', 'device = "cpu"\n    batch_seeds = true'))
@@ -144,6 +146,7 @@ def test_worker_does_not_quit_while_units_are_queued(monkeypatch):
     assert [m[0] for m in done.queue] == ["started", "result", "started", "result", "result"]
 
 
+@pytest.mark.slow
 def test_two_invocations_run_each_run_once(env, suite_file, tmp_path):
     hold = tmp_path / "hold"
     hold.write_text("")
@@ -158,6 +161,7 @@ def test_two_invocations_run_each_run_once(env, suite_file, tmp_path):
     assert len(executions(tmp_path / "r", "demo")) == 6
 
 
+@pytest.mark.slow
 def test_killed_worker_leaves_a_run_the_next_invocation_reruns(env, suite_file, tmp_path):
     hold = tmp_path / "hold"
     hold.write_text("")
@@ -188,6 +192,7 @@ def test_killed_worker_leaves_a_run_the_next_invocation_reruns(env, suite_file, 
     assert sorted(counts.values()) == [1, 1, 1, 1, 1, 2]  # only the killed run ran twice
 
 
+@pytest.mark.slow
 def test_submitit_local_executor_end_to_end(env, suite_file, tmp_path):
     pytest.importorskip("submitit")
     path = suite_file(SUITE.format(hold=""))
@@ -200,6 +205,7 @@ def test_submitit_local_executor_end_to_end(env, suite_file, tmp_path):
     assert len(executions(tmp_path / "r", "demo")) == 6
 
 
+@pytest.mark.slow
 def test_submitit_no_wait_returns_at_once(env, suite_file, tmp_path):
     pytest.importorskip("submitit")
     path = suite_file(SUITE.format(hold="") + '\n    [executor]\n    name = "submitit"\n    cluster = "local"\n    wait = false\n')
@@ -207,6 +213,7 @@ def test_submitit_no_wait_returns_at_once(env, suite_file, tmp_path):
     assert "summary: 6 submitted" in out and "follow with: bench status" in out
 
 
+@pytest.mark.slow
 def test_executor_options_are_validated(env, suite_file, tmp_path):
     path = suite_file(SUITE.format(hold=""))
     out = bench("run", path, "--executor", "processes", "--executor-opt", "wrokers=2", env=env).communicate(timeout=60)[0]

@@ -302,6 +302,7 @@ def test_curves_add_the_unsettled_share_where_runs_recorded_it(stored):
 
 
 @pytest.mark.parametrize("fmt, magic", [("png", b"\x89PNG"), ("pdf", b"%PDF"), ("svg", b"<svg")])
+@pytest.mark.slow
 def test_plot_suite_writes_every_figure_in_each_format(stored, tmp_path, fmt, magic):
     suite, results = stored
     paths = figures.plot_suite(suite, results, tmp_path / "out", fmt)
@@ -330,6 +331,7 @@ def test_missing_matplotlib_says_how_to_install(monkeypatch):
         figures.load_matplotlib()
 
 
+@pytest.mark.slow
 def test_plot_cli_and_nothing_to_plot(stored, tmp_path):
     suite, results = stored
     runner = CliRunner()
@@ -343,6 +345,7 @@ def test_plot_cli_and_nothing_to_plot(stored, tmp_path):
     assert "no finished runs of the kinds that draw figures (gdu, train)" in empty.output
 
 
+@pytest.mark.slow
 def test_report_cli_has_tables_figures_environment_and_commands(stored):
     suite, results = stored
     out = CliRunner().invoke(main, ["report", str(suite.path), "--results-dir", str(results)])
@@ -372,6 +375,7 @@ def test_report_cli_has_tables_figures_environment_and_commands(stored):
     assert "Total: 7 done, 1 failed" in text
 
 
+@pytest.mark.slow
 def test_report_tells_an_environment_key_some_runs_lack_from_a_recorded_null(stored):
     """Runs from before a key was recorded lack it: "(not recorded)", not "None", and a data
     directory recorded by the newer runs still goes into the command that reproduces them."""

@@ -24,6 +24,7 @@ def _run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.skipif(not DATA or not (Path(DATA) / "MNIST" / "raw").is_dir(), reason="needs MNIST ($BENCH_DATA_DIR)")
+@pytest.mark.slow
 def test_the_cpu_rehearsal_runs_every_stage(tmp_path):
     out = tmp_path / "check"
     proc = _run("--device", "cpu", "--quick", "--output", str(out), "--data-dir", DATA)
@@ -43,6 +44,7 @@ def test_the_cpu_rehearsal_runs_every_stage(tmp_path):
         assert (out / "logs" / f"{log}.log").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_without_cuda_the_cuda_stages_say_so(tmp_path):
     """The default device is cuda: on a machine without one, nothing is measured, each stage says
     why, and the exit status is 1 (a CI gate on a CPU runner cannot pass by measuring nothing)."""

@@ -68,6 +68,7 @@ def test_a_bad_override_is_refused_naming_it(bench, option, message):
 
 
 @pytest.mark.parametrize("executor", ["local", "processes"])
+@pytest.mark.slow
 def test_a_run_with_an_override_records_it(bench, tmp_path, executor):
     workers = ["--workers", "1"] if executor == "processes" else []
     code, out = bench("run", "--set", "epochs=2", "--executor", executor, *workers, "--no-table")

@@ -124,6 +124,7 @@ TRAIN = """
 """
 
 
+@pytest.mark.slow
 def test_batched_algorithms_through_the_runner_equal_separate_runs(registry, suite_file, tmp_path):
     """P: EP and BPTT × 2 seeds as one model of 4 members. EB: two values of β cannot share a
     nudged phase, so its 6 runs are one group executed as three batches (one per algorithm)."""

@@ -7,6 +7,7 @@ the same Φ (float64), and through `bench check-plugin` as a third-party package
 
 from __future__ import annotations
 
+import pytest
 import torch
 from click.testing import CliRunner
 from test_conformance import TinyEnergy
@@ -125,6 +126,7 @@ def test_the_kit_checks_a_written_clipped_step_against_the_derived_one():
         "clip_range [0.0, 1.0] on layer 's0'" in result.message, result
 
 
+@pytest.mark.slow
 def test_the_kit_on_a_third_party_package_imports_no_builtin_plugin(fake_site):
     """The core knows no plugin by name: with only a third-party plugin loaded, importing harness
     and running the kit on it imports none of the built-in plugin modules (the checks that need

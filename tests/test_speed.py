@@ -74,6 +74,7 @@ def _batched(runner, run):
     return read_json(runner.store(run).dir / "environment.json")["batched_runs"]
 
 
+@pytest.mark.slow
 def test_speed_kind_end_to_end(registry, suite_file, tmp_path):
     path = suite_file(SPEED)
     suite = load_suite(path, registry)
@@ -96,6 +97,7 @@ def test_speed_kind_end_to_end(registry, suite_file, tmp_path):
     assert "P-2h" in result.output and "speedup" in result.output
 
 
+@pytest.mark.slow
 def test_speed_kind_times_batched_and_paired_runs(registry, suite_file, tmp_path, monkeypatch):
     """members = 2: every run also times 2 stacked seeds; EP runs also 2 EP + 2 BPTT paired."""
     path = suite_file(SPEED.replace("threads = 1", "threads = 1\n    members = 2"))
@@ -132,6 +134,7 @@ def test_speed_kind_rejects_members_it_cannot_stack(registry, suite_file, tmp_pa
 
 @pytest.mark.device
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-12), ("float32", 5e-5)])
+@pytest.mark.slow
 def test_batched_seeds_equal_separate_runs(registry, suite_file, tmp_path, dtype, rtol, device):
     """Every run's errors and checksums, batched (one stacked model per configuration) vs separate.
 
@@ -190,6 +193,7 @@ def _pconv_finals(registry, suite_file, tmp_path, monkeypatch, batched):
     return {r.id: final_values(runner, r) for r in suite.runs}, stacked
 
 
+@pytest.mark.slow
 def test_batched_seeds_of_p_conv_run_as_one_stacked_model(registry, suite_file, tmp_path, monkeypatch):
     """P-conv stacks its seeds (grouped convolutions): one model per configuration, the results of
     separate runs (float64). The learning rates are small: with 2.5 times larger ones this net's EP
@@ -207,6 +211,7 @@ def test_batched_seeds_of_p_conv_run_as_one_stacked_model(registry, suite_file, 
     assert len({f["final_checksum"] for f in batched.values()}) == 6  # seeds and algorithms really differ
 
 
+@pytest.mark.slow
 def test_batched_seeds_of_a_model_without_members_run_one_after_another(registry, suite_file, tmp_path,
                                                                          monkeypatch):
     """A model that cannot stack members (here P-conv with ``supports_members`` switched off) runs a
@@ -249,6 +254,7 @@ def test_batched_seeds_resume_from_checkpoints(registry, suite_file, tmp_path, i
             assert got[key] == expected[r.id][key], (r.id, key)
 
 
+@pytest.mark.slow
 def test_the_compiled_path_is_timed_and_checked(registry, suite_file, tmp_path):
     """compiled = true: torch.compile of the whole step, timed in the same repetitions, its compile
     time apart, and its parameters equal to the fast path's after one repetition. A P net's EP step:

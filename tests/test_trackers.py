@@ -24,6 +24,7 @@ def _run(tmp_path, *args):
 
 
 @pytest.mark.skipif(not DATA or not (Path(DATA) / "MNIST" / "raw").is_dir(), reason="needs MNIST ($BENCH_DATA_DIR)")
+@pytest.mark.slow
 def test_tensorboard_and_mlflow_receive_a_table1_quick_run(tmp_path):
     pytest.importorskip("tensorboard")
     pytest.importorskip("mlflow")

@@ -176,6 +176,7 @@ def _eb_on_and_off(registry, suite_file, tmp_path, device="cpu"):
 
 
 @pytest.mark.device
+@pytest.mark.slow
 def test_a_compiled_training_run_equals_the_eager_one(registry, suite_file, tmp_path, device):
     """compile = "on" on an EB net: the compiled step passes its first-use check (compiled_step = 1) and
     the run ends where the eager run ends (on CUDA: the CUDA-graph run), up to float32 rounding."""
