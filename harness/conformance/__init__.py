@@ -29,21 +29,21 @@ The kit is a package, one concern per module: ``base`` (outcomes, reports, toler
 """
 
 from .base import (
-                   FAIL,
-                   MARKS,
-                   PASS,
-                   SKIP,
-                   THEOREM_BETA,
-                   THEOREM_K,
-                   THEOREM_RELMSE,
-                   TOL_EXACT,
-                   TOL_SETTLED,
-                   CheckFailed,
-                   CheckResult,
-                   CheckSkipped,
-                   Report,
-                   assert_passed,
-                   format_report,
+    FAIL,
+    MARKS,
+    PASS,
+    SKIP,
+    THEOREM_BETA,
+    THEOREM_K,
+    THEOREM_RELMSE,
+    TOL_EXACT,
+    TOL_SETTLED,
+    CheckFailed,
+    CheckResult,
+    CheckSkipped,
+    Report,
+    assert_passed,
+    format_report,
 )
 from .build import as_component, example_params
 from .families import algorithm_checks, dataset_checks, executor_checks, metric_checks, run_kind_checks, tracker_checks
