@@ -407,3 +407,18 @@ def test_check_plugin_as_pytest_tests(fake_site, tmp_path):
     assert failed is not None and "is trainable but in no parameter group" in failed.get("message"), failed
     skipped = cases["test_conformance[model:leaky::dphi_dtheta]"].find("skipped")
     assert skipped is not None and "not run: check 'param groups' failed" in skipped.get("message")
+
+
+@pytest.mark.slow
+def test_check_plugin_counts_the_same_checks_with_and_without_pytest():
+    """The plugin's own `loads` check is a test too: 14 checks on the command line were 13 under --pytest."""
+    import re
+    import subprocess
+    import sys
+
+    pytest.importorskip("bench_hopfield")
+    plain = CliRunner().invoke(main, ["check-plugin", "hopfield"])
+    passed, skipped = map(int, re.search(r"(\d+) passed, 0 failed, (\d+) skipped", plain.output).groups())
+    out = subprocess.run([sys.executable, "-m", "harness.cli", "check-plugin", "hopfield", "--pytest", "-q"],
+                         capture_output=True, text=True, timeout=300)
+    assert f"{passed} passed, {skipped} skipped" in out.stdout, out.stdout[-500:]
