@@ -196,11 +196,8 @@ def summarize(suite: Suite, spec: TableSpec, runs: pd.DataFrame, records: pd.Dat
     dims = rows + cols
     _check_columns(spec, dims, runs, records)
     runs = _where(runs, spec.where)
-    records = _where(records, spec.where)
     _check_cells(spec, [d for d in dims if d in runs.columns and d != "metric"], runs)
-    if spec.metrics:
-        records = records[records["metric"].isin(spec.metrics)]
-    records = records.assign(value=records["value"].astype(float) * spec.scale)
+    records = table_records(spec, records)
 
     present = [d for d in dims if d in records.columns]
     if records.empty or not present:
@@ -285,16 +282,21 @@ def seed_values(spec: TableSpec, records: pd.DataFrame) -> dict[tuple, dict[int,
     :func:`summarize`'s rows by the table's row and column keys: what a paired comparison needs."""
     rows, cols = table_dims(spec)
     dims = rows + cols
-    records = _where(records, spec.where)
-    if spec.metrics:
-        records = records[records["metric"].isin(spec.metrics)]
+    records = table_records(spec, records)
     if records.empty or "seed" not in records or any(d not in records.columns for d in dims):
         return {}
     out: dict[tuple, dict[int, float]] = {}
     for row in records.to_dict("records"):  # (itertuples would rename dotted columns such as algorithm.beta)
-        key = tuple(row[d] for d in dims)
-        out.setdefault(key, {})[int(row["seed"])] = float(row["value"]) * spec.scale
+        out.setdefault(tuple(row[d] for d in dims), {})[int(row["seed"])] = row["value"]
     return out
+
+
+def table_records(spec: TableSpec, records: pd.DataFrame) -> pd.DataFrame:
+    """The records a table's cells are made of: its ``where`` and ``metrics`` applied, values scaled."""
+    records = _where(records, spec.where)
+    if spec.metrics:
+        records = records[records["metric"].isin(spec.metrics)]
+    return records.assign(value=records["value"].astype(float) * spec.scale)
 
 
 def last_epochs(runs: pd.DataFrame, keys: list[str]) -> dict[tuple, tuple[int, ...]]:

@@ -19,6 +19,7 @@ from .dataset import DATA_DIR_ENV
 from .executor import Job
 from .plugins import PluginError, get_manager
 from .render import FORMATS, render
+from .spec import settings
 from .store import UNSUCCESSFUL, Status
 from .suite import SuiteError, add_trackers, load_suite, resolve_executor
 
@@ -438,18 +439,6 @@ def status(suite, results_dir, only, overrides):
         sys.exit(1)  # scripts and CI can tell a suite that did not finish cleanly
 
 
-def _flat(config: dict, prefix: str = "") -> dict[str, object]:
-    """A run's settings as suite keys: ``epochs``, ``model.hidden``, ``algorithm.lr`` ..."""
-    out: dict[str, object] = {}
-    for key, value in config.get("params", {}).items():
-        out[prefix + key] = value
-    for slot, value in config.get("slots", {}).items():
-        if isinstance(value, dict):
-            out[f"{prefix}{slot}"] = value.get("name")
-            out.update({f"{prefix}{slot}.{k}": v for k, v in value.get("params", {}).items()})
-    return out
-
-
 def _report_foreign(base: Path, runs: list) -> None:
     """Name result directories that belong to no run of the suite (a run whose configuration,
     hence id, has changed since, or one removed from the suite): tables never read them, and a
@@ -475,7 +464,7 @@ def _report_foreign(base: Path, runs: list) -> None:
                 and r.grid == config.get("grid")]
         if not same:
             continue
-        theirs, ours = _flat(config), _flat(same[0].config())
+        theirs, ours = settings(config), settings(same[0].config())
         diff = [f"{k}={json.dumps(theirs[k])}" for k in sorted(theirs.keys() & ours.keys()) if theirs[k] != ours[k]]
         if diff:
             hint = " ".join(f"--set '{d}'" for d in diff)

@@ -93,25 +93,23 @@ class Runner:
 
     def execute(self, runs: list[RunSpec]) -> list[Outcome]:
         outcomes = []
-        todo = [r for r in runs if self.should_run(r)]
+        claimed = {r.id for r in runs if live_claim(self.store(r).dir) is not None}  # a live worker runs it now
+        todo = [r for r in runs if r.id not in claimed and self.should_run_claimed(r)]
         progress = self.progress or Progress(None)
         if progress.total_runs is None:  # a worker's Progress already counts the whole suite's runs
             progress.total_runs = len(todo)
         recorded = {r.id: self.store(r).status() for r in runs if r not in todo}
         if recorded:
             kept: dict[str, int] = {}
-            claimed = 0  # not recorded but being run now by another worker or invocation
             for run_id, status in recorded.items():
-                if live_claim(suite_dir(self.results_dir, self.suite) / run_id) is not None:
-                    claimed += 1
-                else:
+                if run_id not in claimed:
                     kept[status] = kept.get(status, 0) + 1
             if kept:
                 progress.message(f"{sum(kept.values())} run(s) already recorded, skipped ("
                                  + ", ".join(f"{v} {k}" for k, v in sorted(kept.items()))
                                  + "; --rerun-failed re-runs failed ones, --force all)")
             if claimed:
-                progress.message(f"{claimed} run(s) being run now by another worker or invocation, skipped "
+                progress.message(f"{len(claimed)} run(s) being run now by another worker or invocation, skipped "
                                  "(`bench status` shows them running)")
         outcomes += [Outcome(r, "skipped:" + recorded[r.id]) for r in runs if r.id in recorded]
         done = 0

@@ -105,22 +105,8 @@ class RunSpec:
     compile: str = "auto"
 
     def value(self, key: str) -> Any:
-        """A resolved setting by its suite key: ``T`` (the run kind's), ``model.bias`` (a component's),
-        ``model`` (a slot's component name), ``seed``, ``dtype``; KeyError where the run has none."""
-        head, _, rest = key.partition(".")
-        if not rest:
-            if key in self.params:
-                return self.params[key]
-            if key in self.slots:
-                slot = self.slots[key]
-                return ",".join(v["name"] for v in slot) if isinstance(slot, list) else slot["name"]
-            if key in ("seed", "dtype", "kind", "device", "name"):
-                return getattr(self, key)
-            raise KeyError(key)
-        slot = self.slots.get(head)
-        if not isinstance(slot, dict) or rest not in slot["params"]:
-            raise KeyError(key)
-        return slot["params"][rest]
+        """A resolved setting by its suite key (see :func:`settings`); KeyError where the run has none."""
+        return settings(self.config())[key]
 
     def config(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "kind": self.kind, "seed": self.seed,
@@ -216,6 +202,21 @@ class Suite:
             raise SuiteError(self.path, [f"{self.not_applied.get(k, f'--set {k}: unknown key')} (no run selected by "
                                          f"--only {', '.join(only)} has it)" for k in unused])
         return chosen
+
+
+def settings(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's resolved configuration (``RunSpec.config()``, a stored config.json) by suite key: ``T``
+    (the run kind's), ``model`` (a slot's component name), ``model.bias`` (a component's), ``seed``,
+    ``dtype``, ``kind``, ``device``, ``name``."""
+    out: dict[str, Any] = {k: config[k] for k in ("seed", "dtype", "kind", "device", "name") if k in config}
+    out.update(config.get("params", {}))
+    for slot, value in config.get("slots", {}).items():
+        if isinstance(value, list):
+            out[slot] = ",".join(v["name"] for v in value)
+        elif isinstance(value, dict):
+            out[slot] = value.get("name")
+            out.update({f"{slot}.{k}": v for k, v in value.get("params", {}).items()})
+    return out
 
 
 def slug(text: str) -> str:
