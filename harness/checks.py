@@ -16,6 +16,7 @@ from typing import Any
 
 from .components import Component, ComponentError, Param, Registry, check_type, close_match
 from .merge import as_component
+from .records import declared
 from .spec import REFERENCE_KEYS, TABLE_KEYS, Reference, RunSpec, TableSpec
 
 
@@ -282,6 +283,7 @@ def check_against_runs(ck: Checker, runs: list[RunSpec], references: list[Refere
                        "epochs, model.bias, algorithm.beta, ...)")
             if not isinstance(why, str) or not why:
                 ck.err(f"tables.{name}.notes.{key}", "expected a string saying why the setting matters")
+        check_table_names(ck, name, spec, runs)
     for i, ref in enumerate(references):
         for j, row in enumerate(ref.rows):
             keys = {c: v for c, v in zip(ref.columns, row) if c in run_cols}
@@ -291,3 +293,45 @@ def check_against_runs(ck: Checker, runs: list[RunSpec], references: list[Refere
                 hint = ", ".join(f"{c} = {h!r}" for c, h in near.items() if h and h != str(keys[c]))
                 ck.err(f"references[{i}].rows[{j}]", f"{keys} matches no run of the suite, so these "
                        "reference values would appear nowhere" + (f"; did you mean {hint}?" if hint else ""))
+
+
+def check_table_names(ck: Checker, name: str, spec: TableSpec, runs: list[RunSpec]) -> None:
+    """Every metric, row, column, ``where`` key and label a table names must be something its runs
+    have or declare they record (``records = Records(...)`` of their kinds), so that a misspelling is
+    named here, all of them at once, and not by ``bench table`` after the runs. A table whose runs
+    include a kind that declares nothing is checked when it is made, as before."""
+    attrs = [r.attributes() for r in runs]
+    run_cols = set().union(*attrs)
+    kept = [(r, a) for r, a in zip(runs, attrs)
+            if all(_matches(a, k, v) for k, v in spec.where.items() if k in run_cols)]
+    decls = [(r, declared(ck.registry.get("run_kind", r.kind).factory)) for r, _ in kept]
+    if not kept or any(d is None for _, d in decls):
+        return
+    if spec.epoch is None:
+        metrics = set().union(*(d.metric_names(r.slots) for r, d in decls))
+        recorded_cols = set().union(*(d.columns for _, d in decls))
+        source = "final values"
+    else:  # per-epoch values: the kinds' curves, with the runs' columns only
+        metrics, recorded_cols, source = set().union(*(d.curves for _, d in decls)), set(), "per-epoch values"
+    columns = set().union(*(a for _, a in kept)) | recorded_cols | {"metric"}
+    where = f"tables.{name}"
+    for what, keys in (("rows", spec.rows), ("columns", spec.columns), ("where", list(spec.where))):
+        for key in keys:
+            if key not in columns:
+                hint = close_match(key, sorted(columns))
+                ck.err(f"{where}.{what}", f"{key!r} is neither a column of the table's runs nor recorded by them"
+                       + (f"; did you mean {hint!r}?" if hint else "") + f" (columns: {', '.join(sorted(columns))})")
+    for metric in spec.metrics:
+        if metric not in metrics:
+            hint = close_match(metric, sorted(metrics))
+            ck.err(f"{where}.metrics", f"{metric!r} is not among the {source} its runs' kinds record"
+                   + (f"; did you mean {hint!r}?" if hint else "") + f" (they record: {', '.join(sorted(metrics))})")
+    dims = set(spec.rows) | set(spec.columns)
+    if dims & recorded_cols:
+        return  # labels may name values of a recorded column (a layer), known only from results
+    values = {str(v) for _, a in kept for v in a.values()}
+    for key in spec.labels:
+        if key not in metrics | columns | values:
+            hint = close_match(key, sorted(metrics | columns))
+            ck.err(f"{where}.labels.{key}", f"labels {key!r}, which is no metric, column or value of the table's "
+                   "runs" + (f"; did you mean {hint!r}?" if hint else ""))

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from .components import Registry
+from .records import declared, undeclared
 from .spec import RunSpec
 from .store import RunStore, atomic_write
 from .tracker import Trackers
@@ -50,6 +51,7 @@ class RunContext:
         self.trackers = trackers or Trackers({}, spec.id)
         self.started = time.perf_counter()
         self.earlier_seconds = 0.0  # wall time of earlier invocations, restored from the checkpoint
+        self._records = declared(registry.get("run_kind", spec.kind).factory)
 
     # -- components --------------------------------------------------------
     def component_name(self, slot: str) -> str:
@@ -90,12 +92,25 @@ class RunContext:
     # -- recording ---------------------------------------------------------
     def record(self, metric: str, value: float, **dims: Any) -> None:
         """A final value; ``dims`` (e.g. ``layer="W01"``) become table columns."""
+        if self._records is not None:
+            self._check_declared("metric", [metric], self._records.metric_names(self.spec.slots), "metrics")
+            self._check_declared("column", dims, set(self._records.columns), "columns")
         self.final.append({"metric": metric, "value": float(value), **dims})
 
     def log_epoch(self, epoch: int, **values: float) -> None:
+        if self._records is not None:
+            self._check_declared("per-epoch value", values, set(self._records.curves), "curves")
         point = {k: float(v) for k, v in values.items()}
         self.curves.append({"epoch": epoch, **point})
         self.trackers.log_epoch(epoch, point)
+
+    def _check_declared(self, what: str, names: Any, allowed: set[str], field: str) -> None:
+        """A name the kind did not declare would pass ``bench validate`` in a table and then match
+        nothing: refuse it where the kind's author sees it, on the first run."""
+        wrong = undeclared(names, allowed)
+        if wrong:
+            raise ValueError(f"run kind {self.spec.kind!r} recorded the {what} {', '.join(map(repr, wrong))}, "
+                             f"which its `records = Records(...)` does not declare: add it to Records.{field}")
 
     def save_artifact(self, name: str, obj: Any) -> Path:
         """``torch.save`` an object (e.g. a dict of tensors) atomically under artifacts/."""

@@ -53,7 +53,10 @@ class RunKind(Protocol):
     * ``batch_slots``: the slots in which runs of one batch may differ (``("algorithm",)``);
     * ``figures(suite, results_dir, finished, *, elements) -> list[harness.figures.Drawn]``, a
       class attribute: the figures of its finished runs (``finished`` is a list of
-      ``(RunSpec, RunStore)``), used by ``bench plot`` and ``bench report``.
+      ``(RunSpec, RunStore)``), used by ``bench plot`` and ``bench report``;
+    * ``records``: a :class:`harness.records.Records`, a class attribute: what it records, against
+      which ``bench validate`` checks a suite's tables (the kit requires it; without it a table is
+      checked only once results exist).
     """
 
     def __call__(self, ctx: Any) -> None: ...

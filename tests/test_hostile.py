@@ -294,11 +294,13 @@ def test_a_table_that_would_average_different_configurations_is_refused(bench, t
     assert code == 0 and "EP" not in out and "ep 0.1 test_error" in out, out
 
 
-def test_a_misspelled_metric_is_refused_once_results_exist(bench, tmp_path, ran):
-    path, _ = ran
+def test_a_misspelled_metric_is_refused_before_any_run(bench, tmp_path, ran):
+    """Named by validate from what the train kind declares it records, not after hours by `bench table`."""
     bad = _write(tmp_path, BASE.replace('metrics = ["test_error"]', 'metrics = ["test_eror"]'), "bad.toml")
-    code, out = bench("table", bad)
-    assert code == 1 and "metric 'test_eror' is recorded by none of its finished runs; did you mean 'test_error'?" in out
+    for command in ("validate", "table", "run"):
+        code, out = bench(command, bad)
+        assert code == 1 and ("tables.main.metrics: 'test_eror' is not among the final values its runs' kinds "
+                              "record; did you mean 'test_error'?") in out, (command, out)
 
 
 def test_result_files_are_readable_by_collaborators(ran):

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from ..components import Registry
 from ..model import ConvergentRNN
+from ..records import declared
 from .base import D64, CheckFailed, CheckResult, CheckSkipped, _Checks, _shape
 from .build import _build, _skip_reason, as_component, example_params, start_checks
 
@@ -246,6 +247,16 @@ def run_kind_checks(kind: Any, params: dict[str, Any] | None = None, *,
         text = ", ".join(f"{s.name} ({'list of ' if s.many else ''}{s.family})" for s in comp.slots)
         return text + (f"; note: {'; '.join(notes)}" if notes else "")
 
+    def records():
+        declared_records = declared(comp.factory)
+        if declared_records is None:
+            raise CheckFailed("a run kind declares what it records, `records = Records(metrics=(...), columns=(...), "
+                              "curves=(...))` on its factory (harness.records), so that bench validate can check "
+                              "the tables of a suite before its runs")
+        return (f"{len(declared_records.metrics)} final metric(s), {len(declared_records.curves)} per-epoch value(s)"
+                + (f", the metrics of slot(s) {', '.join(declared_records.metric_slots)}"
+                   if declared_records.metric_slots else ""))
+
     def builds():
         execute = _build(comp, params)
         if not callable(execute):
@@ -255,6 +266,7 @@ def run_kind_checks(kind: Any, params: dict[str, Any] | None = None, *,
 
     c = start_checks(comp, registry, lazy)
     c.run("slots", slots)
+    c.run("records", records)
     c.run("builds", builds, needs=["declaration"])
     return c.outcome()
 

@@ -21,6 +21,7 @@ import math
 
 from harness.algorithm import Processes
 from harness.context import RunContext
+from harness.records import Records
 
 from .figures import bias_figures
 from .gdu import check_assumptions, first_batch, steady_state
@@ -52,6 +53,9 @@ def fit_slope(betas: list[float], errors: list[float], fit: tuple[float, float] 
 
 
 class Bias:
+    #: What it records: per β and baseline, its metric and the summed update's error, and their slopes.
+    records = Records(metrics=("residual", "relmse", "grad_error", "slope_relmse", "slope_grad"),
+                      columns=("beta", "baseline", "what"))
     #: Its figures (the run-kind contract): error against β, log–log, per model.
     figures = staticmethod(bias_figures)
 

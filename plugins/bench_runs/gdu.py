@@ -12,6 +12,7 @@ import torch
 
 from harness.algorithm import Processes
 from harness.context import RunContext
+from harness.records import Records
 
 from .figures import gdu_figures
 from .settle import free_phase
@@ -67,6 +68,9 @@ def first_batch(ctx: RunContext, batch_size: int):
 
 
 class GDU:
+    #: What it records (the run-kind contract): each metric of its metric slot per layer, and the
+    #: first phase's residual.
+    records = Records(metrics=("residual",), columns=("layer", "what"), metric_slots=("metrics",))
     #: Its figures (the run-kind contract): processes and RelMSE per layer.
     figures = staticmethod(gdu_figures)
 

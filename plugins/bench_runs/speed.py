@@ -72,6 +72,7 @@ from bench_algorithms.cudagraph import graphed_train_step
 from bench_algorithms.paired import Paired
 from harness.context import RunContext
 from harness.model import stack_members
+from harness.records import Records
 
 from .roofline import OpCounter, dispatch_seconds, measured_rate, median_seconds, profile_table
 from .train import peak_memory_mb
@@ -83,6 +84,14 @@ def _sync(device: torch.device) -> None:
 
 
 class Speed:
+    #: What it records (some only on CUDA, with ``members`` or with ``compiled``).
+    records = Records(metrics=(
+        "samples_per_s", "generic_samples_per_s", "speedup", "ms_per_batch", "generic_ms_per_batch",
+        "seconds_per_epoch", "generic_seconds_per_epoch", "peak_memory_mb", "max_rel_diff", "cuda_graph",
+        "torch_threads", "eager_samples_per_s", "graph_speedup", "compiled_samples_per_s", "compiled_speedup",
+        "compile_seconds", "compiled_max_rel_diff", "seeds_samples_per_s", "seeds_speedup", "paired_samples_per_s",
+        "paired_speedup", "flops_per_sample", "ops_per_batch", "achieved_gflops", "dispatch_us", "dispatch_share_pct",
+        "dominant_gflops", "products_gflops", "roofline_pct"))
     def __init__(self, T: int, K: int, batch_size: int = 20, batches: int = 5, warmup: int = 1, repeats: int = 5,
                  epoch_samples: int = 60000, threads: int = 0, members: int = 0, compiled: bool = False):
         if not 0 < K <= T:

@@ -47,6 +47,7 @@ from bench_algorithms.cudagraph import compiled_train_step, graphed_train_step
 from bench_algorithms.paired import Paired
 from harness.context import Diverged, RunContext
 from harness.model import ConvergentRNN, member_state, stack_members
+from harness.records import Records
 
 from .figures import train_figures
 from .settle import SETTLE_TOL, unsettled_share
@@ -162,6 +163,12 @@ AUTO_COMPILE_STEPS = 20000
 
 
 class Train:
+    #: What it records: final values, and the same errors per epoch (a table with ``epoch = N``).
+    records = Records(
+        metrics=("test_error", "train_error", "unpredicted_classes", "unsettled", "seconds_per_epoch",
+                 "samples_per_s", "peak_memory_mb", "final_checksum", "init_checksum", "unsettled_at_init",
+                 "first_step_seconds", "compiled_step", "cuda_graph"),
+        curves=("test_error", "train_error", "unpredicted_classes", "unsettled", "seconds", "samples_per_s"))
     #: Its figures (the run-kind contract): train and test error per epoch.
     figures = staticmethod(train_figures)
     #: Runs differing only in these slots can share one batched model (``batch_algorithms``).

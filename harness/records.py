@@ -1,0 +1,42 @@
+"""What a run kind records, declared next to its code so that a suite's tables can be checked
+before any run (a misspelled metric or column is named by ``bench validate``, not after hours of
+runs by ``bench table``), and so that a kind cannot record a name it has not declared.
+
+A run kind declares ``records = Records(...)`` as a class attribute (of its factory)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Records:
+    #: metric names of the final values (``ctx.record(metric, ...)``); what a table's ``metrics`` names
+    metrics: tuple[str, ...] = ()
+    #: the extra columns of those values (``ctx.record(metric, value, layer=...)``): ``layer``, ``beta``, ...
+    columns: tuple[str, ...] = ()
+    #: per-epoch values (``ctx.log_epoch(epoch, **values)``), read by a table with ``epoch = N``
+    curves: tuple[str, ...] = ()
+    #: slots whose components' names are metric names too (a GDU run records each metric it is given)
+    metric_slots: tuple[str, ...] = ()
+
+    def metric_names(self, slots: dict[str, Any]) -> set[str]:
+        """The metric names a run with these resolved slots may record as final values."""
+        names = set(self.metrics)
+        for slot in self.metric_slots:
+            value = slots.get(slot, [])
+            names |= {v["name"] for v in (value if isinstance(value, list) else [value])}
+        return names
+
+
+def declared(factory: Any) -> Records | None:
+    """The run kind's declaration, or None when it declares nothing (its tables are then checked only
+    once results exist)."""
+    records = getattr(factory, "records", None)
+    return records if isinstance(records, Records) else None
+
+
+def undeclared(names: Iterable[str], allowed: set[str]) -> list[str]:
+    return sorted(n for n in names if n not in allowed)
