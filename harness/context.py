@@ -35,7 +35,8 @@ class Diverged(RuntimeError):
 
 class RunContext:
     def __init__(self, spec: RunSpec, registry: Registry, device: torch.device, store: RunStore,
-                 progress: Callable[..., None] | None = None, trackers: Trackers | None = None):
+                 progress: Callable[..., None] | None = None, trackers: Trackers | None = None,
+                 notify: Callable[[str], None] | None = None):
         self.spec = spec
         self.registry = registry
         self.device = device
@@ -48,6 +49,7 @@ class RunContext:
         self.diverged: str | None = None  # set by diverge(): this member of a batch blew up
         self.warnings: list[str] = []  # set by warn(): kept in status.json, shown by `bench status`
         self._progress = progress
+        self._notify = notify  # prints a line without gluing it to a progress line on a terminal
         self.trackers = trackers or Trackers({}, spec.id)
         self.started = time.perf_counter()
         self.earlier_seconds = 0.0  # wall time of earlier invocations, restored from the checkpoint
@@ -170,7 +172,11 @@ class RunContext:
         """Something that makes this run's numbers less trustworthy without stopping it (e.g. a first
         phase that has not settled): printed now, kept in status.json, shown by `bench status`."""
         self.warnings.append(message)
-        print(f"warning: run {self.spec.id}: {message}", file=sys.stderr, flush=True)
+        text = f"warning: run {self.spec.id}: {message}"
+        if self._notify is not None:
+            self._notify(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
 
     def diverge(self, message: str) -> None:
         """Mark this run of a batch ``diverged`` with ``message`` (what :class:`Diverged` would
@@ -178,9 +184,12 @@ class RunContext:
         self.diverged = message
 
     # -- progress and checks -----------------------------------------------
-    def progress(self, done: int, total: int, unit: str = "step", info: str = "") -> None:
+    def progress(self, done: int, total: int, unit: str = "step", info: str = "", eta_after: int | None = 0) -> None:
+        """``done`` of ``total`` units. ``eta_after``: how many units must be done before their rate
+        predicts the rest (a training run: one epoch with its evaluation); ``None`` when units differ
+        in cost (phases), so that no ETA is shown rather than a wrong one."""
         if self._progress is not None:
-            self._progress(self.spec, done, total, unit, info, time.perf_counter() - self.started)
+            self._progress(self.spec, done, total, unit, info, time.perf_counter() - self.started, eta_after)
 
     @staticmethod
     def check_finite(value: float | torch.Tensor, what: str) -> None:

@@ -98,6 +98,7 @@ class Runner:
         progress = self.progress or Progress(None)
         if progress.total_runs is None:  # a worker's Progress already counts the whole suite's runs
             progress.total_runs = len(todo)
+        progress.expected = len(todo)
         recorded = {r.id: self.store(r).status() for r in runs if r not in todo}
         if recorded:
             kept: dict[str, int] = {}
@@ -116,7 +117,9 @@ class Runner:
         for group in self.groups(todo):
             label = group[0].id if len(group) == 1 else f"{group[0].id} (+{len(group) - 1} batched)"
             progress.start_run(done + 1, label, size=len(group))
-            for k, outcome in enumerate(self.execute_group(group, progress)):
+            with progress.warnings_as_messages():
+                ended = self.execute_group(group, progress)
+            for k, outcome in enumerate(ended):
                 progress.end_run(outcome.run.id, outcome.status, outcome.seconds, outcome.last_error,
                                  index=done + 1 + k)
                 outcomes.append(outcome)
@@ -205,7 +208,7 @@ class Runner:
                 store = self._attempts[run.id]
                 write_json(store.dir / "environment.json", {**env, "batched_runs": len(runs)})
                 ctx = RunContext(run, self.registry, device, store, progress.update if progress else None,
-                                 Trackers(self.trackers(), run.id))
+                                 Trackers(self.trackers(), run.id), progress.message if progress else None)
                 ctx.trackers.start({"suite": self.suite.name, **run.config()}, suite_dir(self.results_dir, self.suite))
                 ctxs.append(ctx)
             execute = self.registry.get("run_kind", runs[0].kind).build(runs[0].params)

@@ -156,6 +156,73 @@ def test_the_eta_comes_from_the_rate_since_the_first_update(monkeypatch):
     assert second.endswith("batch 12100/90000  1:10 elapsed  ETA 2:09:50")  # 77,900 units at 10 per s
 
 
+def test_no_eta_before_the_units_predict_the_rest_and_none_for_phases(monkeypatch):
+    """A training run's first epoch leaves out its evaluation (an ETA 4x short); phases of unequal
+    cost give none at all; and beside a run's ETA, the time left for every run still to execute."""
+    import io
+    from types import SimpleNamespace
+
+    import harness.progress as hp
+
+    clock = [0.0]
+    monkeypatch.setattr(hp.time, "monotonic", lambda: clock[0])
+    log = io.StringIO()
+    p = hp.Progress(3, stream=log, interval=0)
+    p.expected = 3
+    p.start_run(1, "a")
+    run = SimpleNamespace(id="a")
+    for done in (1, 50, 100):  # 100 units an epoch, 1 per second; the evaluation then takes 100 s
+        clock[0] = float(done)
+        p.update(run, done, 300, "batch", "", elapsed=clock[0], eta_after=100)
+    clock[0] = 201.0
+    p.update(run, 101, 300, "batch", "", elapsed=201.0, eta_after=100)  # 100 units in 200 s, evaluation included
+    lines = log.getvalue().splitlines()[1:]
+    assert all("ETA" not in li for li in lines[:3])
+    assert lines[3].endswith("ETA 6:38 (all 3 runs left ≈ 26:36)"), lines[3]  # 199 units at 0.5/s; then 2 x 599 s
+    p.end_run("a", "done", 600.0)
+    p.start_run(2, "b")
+    clock[0] = 801.0  # the first run took 801 s of wall time, so the run after this one ≈ 801 s
+    p.update(SimpleNamespace(id="b"), 1, 10, "phase", "", elapsed=1.0, eta_after=None)
+    clock[0] = 811.0
+    p.update(SimpleNamespace(id="b"), 6, 10, "phase", "", elapsed=11.0, eta_after=None)
+    p.update(SimpleNamespace(id="b"), 6, 10, "batch", "", elapsed=11.0)  # 5 units in 10 s: 4 left, 8 s
+    last = log.getvalue().splitlines()
+    assert "ETA" not in last[-2] and last[-1].endswith("ETA 0:08 (all 2 runs left ≈ 13:39)"), last[-2:]
+
+
+def test_a_warning_on_a_terminal_clears_the_progress_line_then_redraws_it():
+    import io
+    import warnings
+    from types import SimpleNamespace
+
+    from harness.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    term = Terminal()
+    p = Progress(1, stream=term, interval=0)
+    p.start_run(1, "r")
+    p.update(SimpleNamespace(id="r"), 1, 2, "batch", "", elapsed=0.0)
+    with p.warnings_as_messages():
+        warnings.warn("a torch warning", UserWarning, stacklevel=1)
+    p.message("warning: run r: the free phase has not settled")
+    out = term.getvalue()
+    line = "[1/1] r: batch 1/2  0:00 elapsed"
+    assert out.endswith(f"\r\033[Kwarning: run r: the free phase has not settled\n\r\033[K{line}"), repr(out[-200:])
+    parts = out.split("\r\033[K")  # each write starts by clearing the line
+    k = next(i for i, part in enumerate(parts) if "UserWarning: a torch warning" in part)
+    assert parts[k - 1] == line and parts[k].endswith("\n") and parts[k + 1] == line, parts
+
+
+def test_the_processes_executor_says_the_pace_of_the_whole_invocation():
+    from bench_executors.processes import pace
+
+    assert pace(2, 5, 60.0) == "processes: 2/5 run(s) ended in 1:00; the other 3 ≈ 1:30 at this pace"
+    assert pace(5, 5, 61.0) == "processes: 5/5 run(s) ended in 1:01"
+
+
 def test_batched_seeds_run_together_with_the_same_records(manager, suite_file, tmp_path):
     text = SUITE.replace('device = "cpu"', 'device = "cpu"\n    seeds = [0, 1, 2]').replace("    seeds = [0, 1]\n", "")
     batched = text.replace('[defaults]', '[defaults]\n    batch_seeds = true')

@@ -12,8 +12,10 @@ import multiprocessing as mp
 import os
 import queue
 import sys
+import time
 
 from harness.executor import Job, RunResult, execute_runs, positions, work_units
+from harness.progress import fmt_seconds
 
 
 def default_devices(workers: int) -> list[str]:
@@ -49,6 +51,14 @@ def _worker(job: Job, device: str, threads: int | None, todo, done) -> None:
                 done.put(("result", RunResult(run_id, "failed", 0.0, f"{type(exc).__name__}: {exc}"), os.getpid()))
 
 
+def pace(ended: int, total: int, seconds: float) -> str:
+    """The whole invocation's progress when a worker finishes a unit: the runs left at the pace of
+    those ended so far, all workers together (an extrapolation: runs differ, hence ≈)."""
+    left = total - ended
+    text = f"processes: {ended}/{total} run(s) ended in {fmt_seconds(seconds)}"
+    return text + (f"; the other {left} ≈ {fmt_seconds(seconds * left / ended)} at this pace" if left else "")
+
+
 class WorkerProcesses:
     def __init__(self, workers: int = 2, devices: list[str] | None = None, threads_per_worker: int | None = None):
         if workers < 1:
@@ -74,6 +84,7 @@ class WorkerProcesses:
         print(f"processes: {len(procs)} worker(s) on {', '.join(self.devices[:len(procs)])}", file=sys.stderr)
         results: dict[str, RunResult] = {}
         running: dict[int, list[str]] = {}
+        began = time.monotonic()
         try:
             while len(results) < len(runs):
                 try:
@@ -88,6 +99,7 @@ class WorkerProcesses:
                     results[payload.run_id] = payload
                     if all(r in results for r in running.get(pid, [])):
                         running.pop(pid, None)
+                        print(pace(len(results), len(runs), time.monotonic() - began), file=sys.stderr)
         except KeyboardInterrupt:
             for p in procs:
                 p.terminate()

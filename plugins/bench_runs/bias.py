@@ -75,15 +75,15 @@ class Bias:
         model, x, y = first_batch(ctx, self.batch_size)
         metric = ctx.build("metric")
         steps = len(self.betas) + 2
-        ctx.progress(0, steps, "phase", "steady state check")
+        ctx.progress(0, steps, "phase", "steady state check", eta_after=None)
         state, residual = steady_state(model, x, self.T - self.K)
         ctx.record("residual", residual, what="first phase")
         check_assumptions(ctx, model, x, state, residual, self.betas[0], self.T, self.K)
-        ctx.progress(1, steps, "phase", "baselines")
+        ctx.progress(1, steps, "phase", "baselines", eta_after=None)
         refs = {name: b.processes(model, x, y, T=self.T, K=self.K) for name, b in ctx.build("baselines").items()}
         errors: dict[tuple[str, str], list[float]] = {}
         for i, beta in enumerate(self.betas):
-            ctx.progress(2 + i, steps, "phase", f"β = {beta:g}")
+            ctx.progress(2 + i, steps, "phase", f"β = {beta:g}", eta_after=None)
             cand = ctx.build("algorithm", beta=beta).processes(model, x, y, T=self.T, K=self.K)
             for name, ref in refs.items():
                 for what in ("neurons", "weights"):
@@ -99,4 +99,4 @@ class Bias:
                 errors.setdefault((name, "grad"), []).append(g)
         for (name, which), values in errors.items():
             ctx.record(f"slope_{which}", fit_slope(self.betas, values, self.fit), baseline=name)
-        ctx.progress(steps, steps, "phase", "done")
+        ctx.progress(steps, steps, "phase", "done", eta_after=None)

@@ -157,7 +157,7 @@ class Speed:
             _sync(device)
             seconds = time.perf_counter() - start
             done += 1
-            ctx.progress(done, total, "repetition", path)
+            ctx.progress(done, total, "repetition", path, eta_after=None)  # paths differ in cost
             return seconds
 
         for _ in range(self.warmup):

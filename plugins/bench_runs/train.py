@@ -346,7 +346,7 @@ class Train:
                                      "BPTT's gradient vanishes); this run may not learn: check the model's "
                                      "initialisation and learning rates")
                 ctx0.progress((epoch - 1) * batches + b + 1, self.epochs * batches, "batch",
-                              f"epoch {epoch}/{self.epochs}")
+                              f"epoch {epoch}/{self.epochs}", eta_after=batches)  # an epoch and its evaluation
             _sync(device)
             seconds = time.perf_counter() - start
             if first:  # left out (recorded apart): the epoch's time at the rate of its other steps
@@ -363,7 +363,8 @@ class Train:
             if not alive:
                 return
             ctx0.progress(epoch * batches, self.epochs * batches, "batch", f"epoch {epoch}/{self.epochs} evaluating "
-                          f"({len(data.test)} test" + (f" + {n} train" if self.eval_train else "") + " samples)")
+                          f"({len(data.test)} test" + (f" + {n} train" if self.eval_train else "") + " samples)",
+                          eta_after=batches)
             tests, unpredicted = error_and_unpredicted(model, data.test.x, data.test.y, self.eval_T,
                                                        self.eval_batch_size)
             trains = (error_rates(model, data.train.x, data.train.y, self.eval_T, self.eval_batch_size)
@@ -378,7 +379,7 @@ class Train:
                 ctxs[i].log_epoch(**point)
             ctx0.progress(epoch * batches, self.epochs * batches, "batch",
                           f"epoch {epoch}/{self.epochs} test {tests[alive[0]]:.2f}%"
-                          + (f" train {trains[alive[0]]:.2f}%" if trains else ""))
+                          + (f" train {trains[alive[0]]:.2f}%" if trains else ""), eta_after=batches)
             if self.checkpoint and epoch < self.epochs:
                 for i in alive:
                     ctxs[i].save_checkpoint({"model": member_state(model, i) if model.members else model.state_dict(),
