@@ -100,8 +100,13 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
                 else:
                     line += ["", ""]
         body.append(line)
-    most = stats["n"].max() if "n" in stats and stats["n"].notna().any() else 0
-    notes = [STD_NOTE if most > 1 else "one run per cell: values without a standard deviation"]
+    counts = stats["n"].dropna().astype(int) if "n" in stats else pd.Series(dtype=int)
+    counts = counts[counts > 0]
+    most = counts.max() if len(counts) else 0
+    # how many seeds, from the results (a title typed by hand stays "over 3 seeds" when 2 ran)
+    seeds = f"{counts.min()} to {most}" if len(counts) and counts.min() != most else f"{most}"
+    notes = [STD_NOTE.replace("over seeds", f"over {seeds} seeds") if most > 1
+             else "one run per cell: values without a standard deviation"]
     flagged = stats[stats["done"] < stats["expected"]] if "expected" in stats else stats.iloc[0:0]
     if len(flagged):  # the † explanation only where a cell carries one
         notes[0] += "; " + DAGGER_NOTE

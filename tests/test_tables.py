@@ -237,9 +237,10 @@ def test_the_dagger_is_explained_only_where_a_cell_carries_one(done_suite):
     runs, records = collect(suite, results)
     spec = suite.tables["layers"]  # seeds 0-2 only: every cell complete
     text = render(spec, summarize(suite, spec, runs, records))
-    assert "†" not in text and "mean ± sample std (ddof=1) over seeds" in text
+    assert "†" not in text and "mean ± sample std (ddof=1) over 3 seeds_" in text
     text = render(suite.tables["main"], summarize(suite, suite.tables["main"], runs, records))
     assert "3.00 ± 1.00 †" in text and "† a cell with fewer finished runs than planned" in text
+    assert "over 3 to 6 seeds" in text  # the seed count comes from the cells (net_b: 3 of 6 finished)
 
 
 def test_columns_follow_the_tables_metric_order(done_suite):
