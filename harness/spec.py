@@ -22,7 +22,7 @@ RUN_KEYS: dict[str, Param] = {
     for p in (
         Param("name", str, doc="row label of the run (required in [[runs]])"),
         Param("kind", str, doc="run kind: see `bench list run_kinds`"),
-        Param("seeds", list[int], [0], "one run per seed"),
+        Param("seeds", list[int], [0], "one run per seed", min=0, max=2**63 - 1),
         Param("device", str, "auto", "cpu, cuda, cuda:N or auto"),
         Param("dtype", str, "float32", "floating-point precision", choices=("float32", "float64")),
         Param("grid", dict, {}, "key -> list of values; one run per combination"),
@@ -62,7 +62,7 @@ TABLE_KEYS: dict[str, Param] = {
         Param("scale", float, 1.0, "multiply values (e.g. 100 for %)"),
         Param("labels", dict, {}, "display names of metrics and columns"),
         Param("epoch", int | None, None, "take the runs' per-epoch values at this epoch instead of their "
-              "final values (e.g. to compare runs of different lengths at the same point)", min=1),
+              "final values (e.g. to compare runs of different lengths at the same point)", min=1, max=10**5),
         Param("notes", dict, {}, "configuration footnotes: a run key (T, model.bias, algorithm.beta, ...) → "
               "why a reader should know it; printed under the table with each row's value of that key, read "
               "from the runs' configuration (e.g. a deviation from the paper)"),

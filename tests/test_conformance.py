@@ -323,6 +323,22 @@ def test_broken_metric_and_dataset():
     assert r["load"].message == "train.y has labels in [0, 3], expected 0 … num_classes − 1 = 2"
 
 
+def test_an_integer_parameter_without_an_upper_bound_fails_the_declaration():
+    """`epochs = 99999999999999999999999` once trained with an ETA of 10^17 hours: every integer
+    parameter declares its bound, and the kit refuses one that does not."""
+    from harness.components import Component, Param
+
+    def factory(width: int = 3, depth: int = 2, mode: int = 0):
+        return object()
+
+    comp = Component("metric", "loose", factory, params=(
+        Param("width", int, 3, min=1, max=100), Param("depth", int | None, 2, min=1), Param("mode", int, 0, choices=(0, 1))))
+    r = _by_check(metric_checks(comp))
+    assert r["declaration"].status == FAIL
+    assert "parameter 'depth': an integer without an upper bound; declare max=..." in r["declaration"].message
+    assert "'width'" not in r["declaration"].message and "'mode'" not in r["declaration"].message
+
+
 BROKEN_PLUGIN = """
     import torch
     from harness import hookimpl, Param
@@ -422,3 +438,12 @@ def test_check_plugin_counts_the_same_checks_with_and_without_pytest():
     out = subprocess.run([sys.executable, "-m", "harness.cli", "check-plugin", "hopfield", "--pytest", "-q"],
                          capture_output=True, text=True, timeout=300)
     assert f"{passed} passed, {skipped} skipped" in out.stdout, out.stdout[-500:]
+
+
+def test_every_integer_key_of_the_suite_format_has_an_upper_bound():
+    from harness.components import type_name
+    from harness.spec import RUN_KEYS, TABLE_KEYS
+
+    unbounded = [p.name for p in [*RUN_KEYS.values(), *TABLE_KEYS.values()]
+                 if "int" in type_name(p.type).split("[")[-1] and p.choices is None and p.max is None]
+    assert unbounded == []

@@ -62,6 +62,9 @@ def _check_declaration(comp: Component, registry: Registry | None) -> str:
             if p.choices is not None and p.default not in p.choices:
                 problems.append(f"parameter {p.name!r}: default {p.default!r} is not one of its choices "
                                 f"{list(p.choices)}")
+            if "int" in type_name(p.type).split("[")[-1] and p.choices is None and p.max is None:
+                problems.append(f"parameter {p.name!r}: an integer without an upper bound; declare max=... "
+                                "(a value past it is a typo, refused before a run that would never end)")
     try:
         sig = inspect.signature(comp.factory)
     except (TypeError, ValueError):

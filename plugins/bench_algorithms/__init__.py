@@ -52,6 +52,6 @@ def register_algorithms(register):
     register("rbp", RBP, doc="Recurrent backprop (Almeida 1987; Pineda 1987): the gradient at the free "
              "fixed point by the implicit function theorem, its adjoint fixed point iterated", params=[
                  Param("iterations", int | None, None, "adjoint iterations (None: K, BPTT's truncation; "
-                       "more: closer to the exact implicit gradient)", min=1),
+                       "more: closer to the exact implicit gradient)", min=1, max=10**8),
                  *optimizer_params(),
              ])

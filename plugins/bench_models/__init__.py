@@ -23,9 +23,9 @@ def _init() -> Param:
 def register_models(register):
     register("toy", ToyModel, doc="Toy EB model of Appendix C.2: input, hidden, output all connected, "
              "no lateral connections; F = ∂Φ/∂s exactly", params=[
-                 Param("input_size", int, 10, "input units", min=1),
-                 Param("hidden_size", int, 50, "hidden units", min=1),
-                 Param("output_size", int, 5, "output units (classes)", min=1),
+                 Param("input_size", int, 10, "input units", min=1, max=10**7),
+                 Param("hidden_size", int, 50, "hidden units", min=1, max=10**7),
+                 Param("output_size", int, 5, "output units (classes)", min=1, max=10**7),
                  Param("activation", str, "tanh", "σ", choices=ACT),
                  Param("eps", float, 0.08, "Euler step ε of the energy dynamics"),
                  Param("bias", bool, False, "biases (not in the paper's equations)"),
@@ -33,9 +33,9 @@ def register_models(register):
              ], example={"input_size": 6, "hidden_size": 7, "output_size": 3})
     register("eb", EBNet, doc="Layered energy-based net (Appendix C.3); F = ∂Φ/∂s exactly unless clip",
              params=[
-                 Param("hidden", list[int], [512], "hidden layer sizes, listed input → output", min=1),
-                 Param("input_size", int, 784, "input units", min=1),
-                 Param("output_size", int, 10, "output units (classes)", min=1),
+                 Param("hidden", list[int], [512], "hidden layer sizes, listed input → output", min=1, max=10**7),
+                 Param("input_size", int, 784, "input units", min=1, max=10**7),
+                 Param("output_size", int, 10, "output units (classes)", min=1, max=10**7),
                  Param("activation", str, "tanh", "σ", choices=ACT),
                  Param("eps", float, 0.08, "Euler step ε; the nudge is βε(y − s⁰)"),
                  Param("clip", bool, False, "clip neurons to [0, 1] after each step (paper's training); "
@@ -48,9 +48,9 @@ def register_models(register):
              ], example={"hidden": [7, 5], "input_size": 6, "output_size": 3})
     register("p", PNet, doc="Layered prototypical net (Appendix C.4), dt = 1 (or leaky); F ≈ ∂Φ/∂s ignoring σ",
              params=[
-                 Param("hidden", list[int], [512], "hidden layer sizes, listed input → output", min=1),
-                 Param("input_size", int, 784, "input units", min=1),
-                 Param("output_size", int, 10, "output units (classes)", min=1),
+                 Param("hidden", list[int], [512], "hidden layer sizes, listed input → output", min=1, max=10**7),
+                 Param("input_size", int, 784, "input units", min=1, max=10**7),
+                 Param("output_size", int, 10, "output units (classes)", min=1, max=10**7),
                  Param("activation", str, "tanh", "σ", choices=ACT),
                  Param("bias", bool, True, "one bias per layer, entering Φ as b·s"),
                  _init(),
@@ -60,11 +60,12 @@ def register_models(register):
              ], example={"hidden": [7, 5], "input_size": 6, "output_size": 3})
     register("pconv", PConvNet, doc="Prototypical conv net (Appendix D): conv–maxpool layers, then FC",
              params=[
-                 Param("input_shape", list[int], [1, 28, 28], "channels, height, width of the input"),
-                 Param("channels", list[int], [32, 64], "feature maps of each conv layer, input → output", min=1),
-                 Param("kernel", int, 5, "square kernel size (no padding, stride 1)", min=1),
-                 Param("pool", int, 2, "max-pool size and stride", min=1),
-                 Param("output_size", int, 10, "output units (classes)", min=1),
+                 Param("input_shape", list[int], [1, 28, 28], "channels, height, width of the input", min=1, max=10**7),
+                 Param("channels", list[int], [32, 64], "feature maps of each conv layer, input → output",
+                       min=1, max=10**7),
+                 Param("kernel", int, 5, "square kernel size (no padding, stride 1)", min=1, max=999),
+                 Param("pool", int, 2, "max-pool size and stride", min=1, max=999),
+                 Param("output_size", int, 10, "output units (classes)", min=1, max=10**7),
                  Param("activation", str, "hard_sigmoid", "σ", choices=ACT),
                  Param("bias", bool, True, "one bias per layer (per channel for conv layers)"),
                  _init(),

@@ -25,10 +25,10 @@ def register_run_kinds(register):
                  Param("T", int, min=1, max=MAX_STEPS, doc="first-phase steps (to the steady state)"),
                  Param("K", int, min=1, max=MAX_STEPS, doc="second-phase / truncation steps compared"),
                  Param("batch_size", int, 20, min=1, doc="the first batch_size training samples; processes are "
-                       "averaged over them (Appendix C.1)"),
+                       "averaged over them (Appendix C.1)", max=10**7),
                  Param("keep_processes", bool, True, "save the processes as artifacts/processes.pt"),
                  Param("keep_elements", int, 1000, min=0, doc="per layer, how many elements' processes to save "
-                       "(a seeded sample; 0 = all, which can be hundreds of MB for 512-wide nets)"),
+                       "(a seeded sample; 0 = all, which can be hundreds of MB for 512-wide nets)", max=10**10),
              ], slots=[
                  Slot("model", "model", "the network"),
                  Slot("dataset", "dataset", "where the mini-batch comes from"),
@@ -42,7 +42,7 @@ def register_run_kinds(register):
                  Param("T", int, min=1, max=MAX_STEPS, doc="first-phase steps (to the steady state)"),
                  Param("K", int, min=1, max=MAX_STEPS, doc="second-phase / truncation steps compared"),
                  Param("betas", list[float], [1e-4, 1e-3, 1e-2, 1e-1], min=0, doc="the β grid (log-spaced)"),
-                 Param("batch_size", int, 20, min=1, doc="the first batch_size training samples"),
+                 Param("batch_size", int, 20, min=1, doc="the first batch_size training samples", max=10**7),
                  Param("fit", list[float] | None, None, min=0, doc="[low, high]: the β range of the slope "
                        "fit (None: the whole grid)"),
              ], slots=[
@@ -59,10 +59,10 @@ def register_run_kinds(register):
                  Param("T", int, min=1, max=MAX_STEPS, doc="first-phase steps (also used to predict)"),
                  Param("K", int, min=1, max=MAX_STEPS, doc="second-phase / truncation steps"),
                  Param("epochs", int, 1, min=1, max=MAX_EPOCHS, doc="passes over the training set"),
-                 Param("batch_size", int, 20, min=1, doc="mini-batch size (the paper: 20)"),
+                 Param("batch_size", int, 20, min=1, doc="mini-batch size (the paper: 20)", max=10**7),
                  Param("max_batches", int | None, None, min=1, doc="stop each epoch after this many batches "
-                       "(quick suites and speed checks); None = the whole training set"),
-                 Param("eval_batch_size", int, 1000, min=1, doc="batch size when measuring errors"),
+                       "(quick suites and speed checks); None = the whole training set", max=10**12),
+                 Param("eval_batch_size", int, 1000, min=1, doc="batch size when measuring errors", max=10**7),
                  Param("eval_T", int | None, None, min=1, max=MAX_STEPS,
                        doc="free steps when measuring errors (default T)"),
                  Param("eval_train", bool, True, "also measure the error on the whole training set"),
@@ -77,18 +77,19 @@ def register_run_kinds(register):
              "run, interleaved repetitions after a warm-up, medians, and the speed-up", params=[
                  Param("T", int, min=1, max=MAX_STEPS, doc="first-phase steps"),
                  Param("K", int, min=1, max=MAX_STEPS, doc="second-phase / truncation steps"),
-                 Param("batch_size", int, 20, min=1, doc="mini-batch size (the paper: 20)"),
+                 Param("batch_size", int, 20, min=1, doc="mini-batch size (the paper: 20)", max=10**7),
                  Param("batches", int, 5, min=1,
-                       doc="mini-batches per repetition (a seeded sample of the training set)"),
-                 Param("warmup", int, 1, min=0, doc="untimed repetitions of each path first"),
-                 Param("repeats", int, 5, min=1, doc="timed repetitions of each path, interleaved; the median is kept"),
+                       doc="mini-batches per repetition (a seeded sample of the training set)", max=10**9),
+                 Param("warmup", int, 1, min=0, doc="untimed repetitions of each path first", max=10**6),
+                 Param("repeats", int, 5,
+                       min=1, doc="timed repetitions of each path, interleaved; the median is kept", max=10**6),
                  Param("epoch_samples", int, 60000, min=1, doc="samples of the epoch that seconds_per_epoch is "
-                       "extrapolated to (MNIST: 60,000)"),
+                       "extrapolated to (MNIST: 60,000)", max=10**12),
                  Param("threads", int, 0, min=0,
-                       doc="torch intra-op threads during the run (0: leave torch's setting)"),
+                       doc="torch intra-op threads during the run (0: leave torch's setting)", max=4096),
                  Param("members", int, 0, min=0, doc="also time this many runs batched as one stacked model "
                        "(batch_seeds), and for EP, paired with as many BPTT runs at the same learning rates "
-                       "(batch_algorithms); 0: not measured"),
+                       "(batch_algorithms); 0: not measured", max=10**4),
                  Param("compiled", bool, False, "also time torch.compile of the whole training step (its compile "
                        "time apart) and check its parameters against the fast path's", quiet_default=True),
              ], slots=[

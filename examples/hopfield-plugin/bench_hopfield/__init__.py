@@ -20,9 +20,9 @@ def register_models(register):
     register("hopfield", HopfieldNet,
              doc="EB net with symmetric lateral connections within its hidden layer; F = ∂Φ/∂s exactly",
              params=[
-                 Param("input_size", int, 20, "input units"),
-                 Param("hidden_size", int, 64, "hidden units (laterally connected)"),
-                 Param("output_size", int, 10, "output units (classes)"),
+                 Param("input_size", int, 20, "input units", min=1, max=10**7),
+                 Param("hidden_size", int, 64, "hidden units (laterally connected)", min=1, max=10**7),
+                 Param("output_size", int, 10, "output units (classes)", min=1, max=10**7),
                  Param("activation", str, "tanh", "σ", choices=tuple(ACTIVATIONS)),
                  Param("eps", float, 0.2, "Euler step ε; the nudge is βε(y − s⁰)"),
                  Param("lateral", float, 0.5, "initial lateral weights, relative to the Glorot bound"),
