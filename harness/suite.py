@@ -270,6 +270,9 @@ def _expand_run(ck: Checker, where: str, merged: dict[str, Any]) -> list[RunSpec
     if not check_type(seeds, list[int]) or not seeds:
         ck.err(f"{where}.seeds", f"expected a non-empty list[int], got {seeds!r}")
         seeds = []
+    elif (problem := RUN_KEYS["seeds"].check_value(seeds)) is not None:
+        ck.err(f"{where}.seeds", problem)
+        seeds = []
     out: list[RunSpec] = []
     for combo in itertools.product(*[vals for _, vals in axes]) if axes else [()]:
         cfg = copy.deepcopy(merged)

@@ -212,3 +212,18 @@ def test_a_default_key_that_some_runs_refuse_names_those_runs(registry, suite_fi
         load_suite(suite_file(text), registry)
     [p] = info.value.problems
     assert p.startswith("defaults.epochs: unknown key 'epochs' for a run of kind 'gdu'") and p.endswith(" (in run 'P-1h')")
+
+
+@pytest.mark.parametrize("seeds, message", [("[-1]", "-1 is out of range"),
+                                            ("[99999999999999999999999]", "99999999999999999999999 is out of range")])
+def test_a_seed_out_of_range_is_refused(manager, suite_file, seeds, message):
+    path = suite_file(f"""
+        [[runs]]
+        name = "a"
+        kind = "score"
+        device = "cpu"
+        seeds = {seeds}
+        model = {{ name = "const", offset = 1.0 }}
+    """)
+    with pytest.raises(SuiteError, match=message):
+        load_suite(path, manager.registry)
