@@ -4,7 +4,7 @@ A model is its dynamics ``s_{t+1} = F(x, s_t, θ) − β ∂ℓ/∂s(s_t, y)`` a
 primitive function ``Φ(x, s, θ)``. EP, BPTT and the GDU analysis are written
 once against this class, so any model implementing it gets all of them.
 
-Conventions (the paper's, see ../shared/paper/SPEC.md):
+Conventions (the paper's; docs/models.md states its equations):
   * the state is a tuple of tensors, index 0 is the output layer ``s^0``,
     index n the n-th hidden layer counted from the output; every tensor has a
     leading batch dimension; the input ``x`` is clamped, not part of the state;

@@ -16,3 +16,12 @@ LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 def test_relative_links_resolve(page):
     dead = [t for t in LINK.findall(page.read_text()) if "://" not in t and not (page.parent / t).exists()]
     assert not dead, f"{page.relative_to(ROOT)}: links to missing files {dead}"
+
+
+def test_the_suite_format_page_names_every_key_the_harness_accepts():
+    from harness.spec import REFERENCE_KEYS, RUN_KEYS, TABLE_KEYS, TOP_KEYS
+
+    text = (ROOT / "docs" / "suite-format.md").read_text()
+    rows = set(re.findall(r"^\| `([\w.]+)` \|", text, re.M))
+    missing = [k for k in [*TOP_KEYS, *RUN_KEYS, *REFERENCE_KEYS, *TABLE_KEYS] if k not in rows]
+    assert not missing, f"docs/suite-format.md has no row for {missing}"

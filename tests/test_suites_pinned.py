@@ -1,4 +1,4 @@
-"""Every shipped paper suite is pinned to the paper: SPEC.md's Tables 3 and 4 written out here.
+"""Every shipped paper suite is pinned to the paper: its Tables 3 and 4 (docs/models.md) written out here.
 
 For every run of table1, table1-quick, table3, table3-quick, speed and the EP family's training
 suites (estimators-quick, estimators-full: the paper's rows trained with every estimator), the *resolved* configuration
@@ -16,7 +16,7 @@ from harness.suite import load_suite
 
 SUITES = Path(__file__).resolve().parent.parent / "suites"
 
-# SPEC.md, Table 4 (training; MNIST, SGD, batch 20, Glorot init). Learning rates input → output.
+# The paper's Table 4 (training; MNIST, SGD, batch 20, Glorot init). Learning rates input → output.
 TABLE4 = {
     "EB-1h": dict(model="eb", activation="sigmoid", T=100, K=12, beta=0.5, eps=0.2, epochs=30,
                   lr=[0.1, 0.05], layers=[512], clip=True),
@@ -31,7 +31,7 @@ TABLE4 = {
     "P-conv": dict(model="pconv", activation="hard_sigmoid", T=200, K=10, beta=0.4, epochs=40,
                    lr=[0.15, 0.035, 0.015], layers=[32, 64]),
 }
-# SPEC.md, Table 3 (the GDU demonstration; one mini-batch of 20, no training).
+# The paper's Table 3 (the GDU demonstration; one mini-batch of 20, no training).
 TABLE3 = {
     "Toy": dict(model="toy", activation="tanh", T=5000, K=80, beta=0.01, eps=0.08, layers=[50]),
     "EB-1h": dict(model="eb", activation="tanh", T=800, K=80, beta=0.001, eps=0.08, layers=[512], clip=False),
@@ -44,7 +44,7 @@ TABLE3 = {
     "P-3h": dict(model="p", activation="tanh", T=5000, K=40, beta=0.015, layers=[512, 512, 512]),
     "P-conv": dict(model="pconv", activation="hard_sigmoid", T=5000, K=10, beta=0.02, layers=[32, 64]),
 }
-# Table 4: Glorot, all of MNIST; the paper's equations (SPEC.md) have no biases
+# Table 4: Glorot, all of MNIST; the paper's equations (docs/models.md) have no biases
 PAPER_DEFAULTS = dict(init="glorot", clip_grad="exact", n_train=None, bias=False)
 # A deviation of every run of the training suites unless its row says otherwise: one trained bias per
 # layer, as the authors' code has (table1's printed table footnotes it from the runs' configuration:
@@ -164,7 +164,7 @@ def test_every_run_of_a_paper_suite_resolves_to_the_papers_row(registry, suite):
     for run in runs:
         table, row, deviations = PINNED[suite][run["name"]]
         assert pinned_values(run) == expected_values(table, row, deviations, run, suite), \
-            f"{suite}.toml, run {run['id']}: resolved configuration differs from SPEC.md's row {row!r}"
+            f"{suite}.toml, run {run['id']}: resolved configuration differs from the paper's row {row!r}"
 
 
 def test_training_suites_train_both_algorithms_with_five_seeds(registry):

@@ -1,4 +1,4 @@
-"""Energy-based (EB) models: ``F`` is exactly ``∂Φ/∂s`` (SPEC.md, Appendix C.2–C.3).
+"""Energy-based (EB) models: ``F`` is exactly ``∂Φ/∂s`` (the paper's Appendix C.2–C.3; docs/models.md).
 
 ``Φ = ½(1−ε) Σ‖s^n‖² + ε Σ_edges σ(s^lower)·W·σ(s^upper) + ε Σ b_n·σ(s^n)``,
 so ``s^n_{t+1} = (1−ε) s^n + ε σ'(s^n) ⊙ (Σ W σ(·) + b_n)``, including on the

@@ -6,7 +6,7 @@ equations have dt = 1. The fixed points are the same; reaching them takes more s
 
 ``Φ = Σ s^lower·W·s^upper + Σ b·s`` gives ``F ≈ ∂Φ/∂s`` only when ``σ`` is
 ignored, so ``derives_from_phi`` is False and the GDU theorem holds only
-approximately (SPEC.md, Appendix C.4). The nudge adds ``β (y − s^0)``.
+approximately (the paper's Appendix C.4; docs/models.md). The nudge adds ``β (y − s^0)``.
 
 Fast paths (``fast = True``; see :class:`DenseRNN` for the cached drive):
 

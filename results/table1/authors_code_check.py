@@ -179,7 +179,7 @@ def load_same_weights(ours, theirs):
 
 class EBNetNoOutputSigmaPrime(EBNet):
     """Diagnostic, not a model of the suite: our EB net (generic path) with the output layer's factor
-    σ'(s^0) replaced by 1, the one difference SPEC.md records between the paper's EB dynamics (ours) and
+    σ'(s^0) replaced by 1, the one difference docs/models.md records between the paper's EB dynamics (ours) and
     the authors' code. Φ's dependence on θ is unchanged, so EP's ∂Φ/∂θ is ours."""
 
     def step(self, x, state, y=None, beta=0.0):
