@@ -53,6 +53,9 @@ class Param:
     #: id while at its default, so that adding it keeps every stored result; any other value is
     #: part of the id. Never set it on a parameter whose default changes a result.
     quiet_default: bool = False
+    #: A list whose values must differ (a β grid, seeds): a repeated value would run twice and store
+    #: duplicate records.
+    distinct: bool = False
 
     @property
     def required(self) -> bool:
@@ -68,7 +71,11 @@ class Param:
         return text
 
     def check_value(self, value: Any) -> str | None:
-        """Why a value of the right type is still refused (not finite, out of bounds), or None."""
+        """Why a value of the right type is still refused (not finite, out of bounds, repeated), or None."""
+        if self.distinct and isinstance(value, list):
+            repeated = sorted({repr(x) for i, x in enumerate(value) if x in value[:i]})
+            if repeated:
+                return f"{', '.join(repeated)} appears more than once: the values of {self.name} must differ"
         for x in value if isinstance(value, list) else [value]:
             if isinstance(x, bool) or not isinstance(x, (int, float)):
                 continue

@@ -22,7 +22,7 @@ RUN_KEYS: dict[str, Param] = {
     for p in (
         Param("name", str, doc="row label of the run (required in [[runs]])"),
         Param("kind", str, doc="run kind: see `bench list run_kinds`"),
-        Param("seeds", list[int], [0], "one run per seed", min=0, max=2**63 - 1),
+        Param("seeds", list[int], [0], "one run per seed", min=0, max=2**63 - 1, distinct=True),
         Param("device", str, "auto", "cpu, cuda, cuda:N or auto"),
         Param("dtype", str, "float32", "floating-point precision", choices=("float32", "float64")),
         Param("grid", dict, {}, "key -> list of values; one run per combination"),

@@ -215,6 +215,7 @@ def test_a_default_key_that_some_runs_refuse_names_those_runs(registry, suite_fi
 
 
 @pytest.mark.parametrize("seeds, message", [("[-1]", "-1 is out of range"),
+                                            ("[0, 1, 0]", "0 appears more than once: the values of seeds must differ"),
                                             ("[99999999999999999999999]", "99999999999999999999999 is out of range")])
 def test_a_seed_out_of_range_is_refused(manager, suite_file, seeds, message):
     path = suite_file(f"""
@@ -227,3 +228,20 @@ def test_a_seed_out_of_range_is_refused(manager, suite_file, seeds, message):
     """)
     with pytest.raises(SuiteError, match=message):
         load_suite(path, manager.registry)
+
+
+def test_a_repeated_beta_of_a_bias_sweep_is_refused(registry, tmp_path):
+    """It ran twice and stored duplicate records."""
+    path = tmp_path / "b.toml"
+    path.write_text('''
+[[runs]]
+name = "a"
+kind = "bias"
+model = { name = "p", input_size = 20, hidden = [8] }
+dataset = "blobs"
+T = 10
+K = 2
+betas = [0.01, 0.1, 0.01]
+''')
+    with pytest.raises(SuiteError, match=r"runs\[0\] \(a\)\.betas: 0\.01 appears more than once"):
+        load_suite(path, registry)

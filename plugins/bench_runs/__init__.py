@@ -41,7 +41,8 @@ def register_run_kinds(register):
              "summed update against each baseline (−∇BPTT, −∇RBP), and the fitted log–log slopes", params=[
                  Param("T", int, min=1, max=MAX_STEPS, doc="first-phase steps (to the steady state)"),
                  Param("K", int, min=1, max=MAX_STEPS, doc="second-phase / truncation steps compared"),
-                 Param("betas", list[float], [1e-4, 1e-3, 1e-2, 1e-1], min=0, doc="the β grid (log-spaced)"),
+                 Param("betas", list[float], [1e-4, 1e-3, 1e-2, 1e-1], min=0, distinct=True,
+                       doc="the β grid (log-spaced)"),
                  Param("batch_size", int, 20, min=1, doc="the first batch_size training samples", max=10**7),
                  Param("fit", list[float] | None, None, min=0, doc="[low, high]: the β range of the slope "
                        "fit (None: the whole grid)"),
