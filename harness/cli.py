@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import sys
 import tempfile
 import tomllib
@@ -16,7 +15,7 @@ import click
 from . import __version__
 from .aggregate import TableError, at_epoch, collect, summarize, table_dims
 from .dataset import DATA_DIR_ENV
-from .executor import Job
+from .executor import Job, interrupt_on_sigterm
 from .plugins import PluginError, get_manager
 from .render import FORMATS, render
 from .spec import settings
@@ -184,7 +183,7 @@ def run(suite, results_dir, device, only, dry_run, rerun_failed, force, executor
               device=device, rerun_failed=rerun_failed, force=force,
               env={k: v for k, v in os.environ.items() if k.startswith("BENCH_")}, overrides=s.overrides,
               trackers=s.trackers, threads=threads, suite=s)
-    signal.signal(signal.SIGTERM, _terminate)  # kill / a scheduler's preemption: record "interrupted"
+    interrupt_on_sigterm()  # kill / a scheduler's preemption: record "interrupted"
     try:
         results = executor.execute(job, runs if chosen["name"] == "local" else todo)
     except KeyboardInterrupt:
@@ -219,10 +218,6 @@ def _check_devices(runs, override):
         except DeviceError as exc:
             which = "--device" if override else ", ".join(sorted({r.name for r in runs if r.device == name}))
             raise click.ClickException(f"{exc} (asked by {which}); nothing was run") from None
-
-
-def _terminate(signum, frame):
-    raise KeyboardInterrupt
 
 
 def _select(s, only):
@@ -423,12 +418,18 @@ def status(suite, results_dir, only, overrides):
     runs, _ = collect(s, results_dir)
     chosen = {r.id for r in _select(s, only)}
     runs = runs[runs["run"].isin(chosen)]
+    jobs, alive = _jobs(Path(results_dir) / s.name, [r for r in runs["run"]],
+                        set(runs[runs["status"] == "done"]["run"]))
+    queued = runs["run"].isin(alive) & (runs["status"] == "missing")
+    runs.loc[queued, "status"] = "queued"  # waiting in a scheduler's queue (or for its turn in its job)
     for _, r in runs.iterrows():
         extra = f"  {r['seconds']:.1f}s" if isinstance(r["seconds"], float) and r["seconds"] == r["seconds"] else ""
         if extra and isinstance(r.get("resumed"), dict):
             extra += f" (resumed; {r['resumed'].get('this_invocation', 0):.1f}s in the last invocation)"
         err = f"  {r['error']}" if isinstance(r["error"], str) and r["error"] else ""
         click.echo(f"{r['status']:<11} {r['run']}{extra}{err}")
+        if r["run"] in jobs:
+            click.echo(f"{'':<11}   {jobs[r['run']]}")
         for warning in r.get("warnings") if isinstance(r.get("warnings"), list) else []:
             click.echo(f"{'':<11}   warning: {warning}")
     counts = runs["status"].value_counts().to_dict()
@@ -437,6 +438,34 @@ def status(suite, results_dir, only, overrides):
         _report_foreign(Path(results_dir) / s.name, s.runs)
     if any(counts.get(k) for k in UNSUCCESSFUL):
         sys.exit(1)  # scripts and CI can tell a suite that did not finish cleanly
+
+
+#: Scheduler states of a job that has yet to run, or is running, its runs.
+LIVE_JOB = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED")
+
+
+def _jobs(base: Path, run_ids: list[str], done: set[str]) -> tuple[dict[str, str], set[str]]:
+    """For each unfinished run an executor queued (its ``submission.json``): the job, the state its
+    executor reports for it (queued, running, or gone), and the log to read; and the runs whose job
+    is alive."""
+    from .store import RunStore
+
+    subs = {r: sub for r in run_ids if r not in done and (sub := RunStore(base / r).submission())}
+    states: dict[str, str] = {}
+    for name in {str(sub.get("executor", "")) for sub in subs.values()}:
+        ids = sorted({str(sub.get("job_id")) for sub in subs.values() if sub.get("executor") == name})
+        try:
+            executor = get_manager().registry.get("executor", name).build({})
+            states.update({f"{name}:{k}": v for k, v in executor.job_states(ids).items()})
+        except Exception as exc:  # an executor no longer installed, a scheduler that does not answer
+            click.echo(f"note: the state of {name} jobs is unknown ({type(exc).__name__}: {exc})", err=True)
+    out, alive = {}, set()
+    for run_id, sub in subs.items():
+        state = states.get(f"{sub.get('executor')}:{sub.get('job_id')}", "not known to the scheduler now")
+        out[run_id] = f"{sub.get('executor')} job {sub.get('job_id')}: {state}; log {sub.get('log')}"
+        if state in LIVE_JOB:
+            alive.add(run_id)
+    return out, alive
 
 
 def _report_foreign(base: Path, runs: list) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -75,6 +76,17 @@ class RunResult:
         return cls(outcome.run.id, outcome.status, outcome.seconds, outcome.last_error)
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGTERM (``kill``, a scheduler's cancellation or preemption) raises KeyboardInterrupt, so that
+    the runner records the run ``interrupted`` and the next ``bench run`` resumes it from its last
+    checkpoint (submitit's own handler would ignore it until SIGKILL)."""
+    signal.signal(signal.SIGTERM, _terminate)
+
+
 def execute_runs(job: Job, run_ids: list[str], device: str | None = None,
                  position: tuple[int, int] = (1, 1)) -> list[RunResult]:
     """Execute runs of ``job`` in this process as one batch (a group of :func:`work_units`:
@@ -102,8 +114,16 @@ def positions(units: list[list[str]]) -> list[tuple[int, int]]:
 
 
 class Executor(Protocol):
+    """Where runs execute. An executor that queues runs on a scheduler records each run's job with
+    ``RunStore.write_submission({"executor": name, "job_id": ..., "log": ...})`` and answers
+    ``job_states(job_ids) -> {job_id: state}`` (``PENDING``, ``RUNNING``, ...), which ``bench status``
+    shows beside runs that have not finished; :class:`Local` and ``processes`` queue nothing."""
+
     def execute(self, job: Job, runs: list[RunSpec]) -> list[RunResult]:
         """Execute (or submit) the runs; return what is known of each when it returns."""
+
+    def job_states(self, job_ids: list[str]) -> dict[str, str]:
+        """The scheduler's state of each job still known to it (an executor that queues nothing: {})."""
 
 
 class Local:
@@ -112,3 +132,6 @@ class Local:
 
     def execute(self, job: Job, runs) -> list[RunResult]:
         return [RunResult.of(o) for o in job.runner().execute(runs)]
+
+    def job_states(self, job_ids: list[str]) -> dict[str, str]:
+        return {}

@@ -29,6 +29,8 @@ def resolved(run: RunSpec) -> dict[str, Any]:
                            **run.params}
     for slot, value in run.slots.items():
         out[slot] = [component(c) for c in value] if isinstance(value, list) else component(value)
+    if run.resources:
+        out["resources"] = dict(run.resources)
     return out
 
 

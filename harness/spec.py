@@ -39,6 +39,24 @@ RUN_KEYS: dict[str, Param] = {
               "20,000 steps, where the model's compile_pays says the speed suite measured it faster: EB "
               "nets, P-1h's EP, P-conv's BPTT; results/speed/)",
               choices=("auto", "on", "off")),
+        Param("resources", dict, {}, "what the run's cluster job asks for (partition, timeout_min, cpus, mem_gb, "
+              "gpus, gres, slurm), over the executor's defaults; ignored by executors on this machine; not part "
+              "of the run's id"),
+    )
+}
+
+#: The keys of a run's ``resources``: what a cluster executor asks the scheduler for, per run or per
+#: group of runs (one job array per distinct set). Generic names; an executor maps them to its own.
+RESOURCE_KEYS: dict[str, Param] = {
+    p.name: p
+    for p in (
+        Param("partition", str, "", "the partition (queue) of the job ('' : the executor's or the cluster's default)"),
+        Param("timeout_min", int, 0, "time limit of the job, minutes (0: the executor's)", min=0, max=10**6),
+        Param("cpus", int, 0, "CPU cores of the job (0: the executor's)", min=0, max=4096),
+        Param("mem_gb", float, 0.0, "memory of the job, GB (0: the executor's)", min=0, max=10**6),
+        Param("gpus", int, -1, "GPUs of the job (-1: the executor's)", min=-1, max=1024),
+        Param("gres", str, "", "a generic resource request instead of gpus, e.g. \"gpu:a100:1\""),
+        Param("slurm", dict, {}, "further sbatch parameters of the job, e.g. { account = \"abc\" }"),
     )
 }
 
@@ -103,6 +121,8 @@ class RunSpec:
     fast: bool = True
     #: Compile the training step (auto, on, off); not part of the config (checked equal at first use).
     compile: str = "auto"
+    #: What its cluster job asks for (RESOURCE_KEYS, the keys set); not part of the config.
+    resources: dict[str, Any] = field(default_factory=dict)
 
     def value(self, key: str) -> Any:
         """A resolved setting by its suite key (see :func:`settings`); KeyError where the run has none."""

@@ -128,6 +128,10 @@ def read_record(path: Path, required: tuple[str, ...] = ()) -> dict[str, Any]:
     return data
 
 
+#: Written by an executor that queues a run (not a result: it survives a re-run's replacement).
+SUBMISSION = "submission.json"
+
+
 class RunStore:
     """Reads and writes the files of one run."""
 
@@ -189,6 +193,19 @@ class RunStore:
     def config(self) -> dict[str, Any]:
         return read_record(self.dir / "config.json")
 
+    def submission(self) -> dict[str, Any] | None:
+        """Where an executor queued this run (a cluster job: ``executor``, ``job_id``, ``log``), so that
+        ``bench status`` can say where it is and where its log lies; None when it was not queued."""
+        try:
+            record = read_json(self.dir / SUBMISSION)
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    def write_submission(self, record: dict[str, Any]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.dir / SUBMISSION, record)
+
 
 def replace_run(live: Path, new: Path) -> None:
     """Move a finished re-run from ``new`` into the run directory ``live``. The old status.json
@@ -197,7 +214,7 @@ def replace_run(live: Path, new: Path) -> None:
     prev = live / PREV
     shutil.rmtree(prev, ignore_errors=True)
     prev.mkdir()
-    old = sorted((p for p in live.iterdir() if p.name not in ("claim.json", NEXT, PREV)),
+    old = sorted((p for p in live.iterdir() if p.name not in ("claim.json", SUBMISSION, NEXT, PREV)),
                  key=lambda p: p.name != "status.json")
     for p in old:
         p.rename(prev / p.name)

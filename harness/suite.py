@@ -63,6 +63,7 @@ from .checks import (
 from .components import Component, ComponentError, Registry, check_type, type_name
 from .merge import blame_defaults, blame_overrides, merge_run, override, report_inherited, set_path
 from .spec import (
+    RESOURCE_KEYS,
     RUN_KEYS,
     SAFE_NAME,
     TOP_KEYS,
@@ -340,6 +341,15 @@ def _resolve(ck: Checker, where: str, kind: Component, cfg: dict[str, Any],
     for key in ("device", "dtype", "batch_seeds", "batch_algorithms", "fast", "compile"):
         if key in cfg:
             ck.check_params(where, {key: cfg[key]}, [RUN_KEYS[key]], "a run")
+    resources: dict[str, Any] = {}
+    if "resources" in cfg:
+        if isinstance(cfg["resources"], dict):
+            checked = ck.check_params(f"{where}.resources", cfg["resources"], list(RESOURCE_KEYS.values()),
+                                      "a run's resources")
+            resources = {k: v for k, v in checked.items() if k in cfg["resources"]}
+        else:
+            ck.err(f"{where}.resources", "expected a table, e.g. resources = { partition = \"gpu\", gpus = 1, "
+                   "timeout_min = 600 }")
     for slot in kind.slots:
         value = cfg.get(slot.name, None if slot.required else copy.deepcopy(slot.default))
         if value is None:
@@ -367,7 +377,7 @@ def _resolve(ck: Checker, where: str, kind: Component, cfg: dict[str, Any],
                    batch_seeds=cfg.get("batch_seeds", False) is True,
                    batch_algorithms=cfg.get("batch_algorithms", False) is True,
                    fast=cfg.get("fast", True) is not False,
-                   compile=cfg.get("compile", RUN_KEYS["compile"].default))
+                   compile=cfg.get("compile", RUN_KEYS["compile"].default), resources=resources)
 
 
 __all__ = ["Suite", "RunSpec", "TableSpec", "Reference", "SuiteError", "RUN_KEYS", "load_suite", "describe_params",

@@ -31,4 +31,6 @@ def register_executors(register):
         Param("wait", bool, True, "wait for the jobs and print the tables; false: return once queued"),
         Param("setup", list[str] | None, None, "shell lines run before each job (module load, conda ...)"),
         Param("slurm", dict | None, None, "extra sbatch parameters, e.g. { account = \"abc\" }"),
+        Param("runs_per_job", int, 1, "work units (a run, or the runs batched as one model) executed one after "
+              "another in one job of the array: a suite of many short runs becomes a few jobs", min=1, max=10**6),
     ])
