@@ -6,122 +6,27 @@ import json
 import math
 import os
 import sys
-import tempfile
-import tomllib
 from pathlib import Path
 
 import click
 
-from . import __version__
 from .aggregate import TableError, at_epoch, collect, summarize, table_dims
-from .dataset import DATA_DIR_ENV
+from .cli_common import (
+    _parse_opt,
+    _results_dir,
+    _suite,
+    data_option,
+    main,
+    only_option,
+    results_option,
+    set_option,
+)
 from .executor import Job, interrupt_on_sigterm
-from .plugins import PluginError, get_manager
+from .plugins import get_manager
 from .render import FORMATS, render
 from .spec import settings
 from .store import UNSUCCESSFUL, Status
-from .suite import SuiteError, add_trackers, load_suite, resolve_executor
-
-RESULTS_ENV = "BENCH_RESULTS_DIR"
-
-
-def _manager():
-    try:
-        manager = get_manager()
-    except (PluginError, LookupError) as exc:
-        raise click.ClickException(str(exc)) from None
-    for info in manager.failures():
-        click.secho(f"warning: plugin {info.name!r} ({info.distribution or '?'} {info.version}) failed to "
-                    f"load: {info.error}\n  (BENCH_DISABLE_PLUGINS={info.name} hides it; "
-                    f"BENCH_STRICT_PLUGINS=1 makes this an error)", fg="yellow", err=True)
-    return manager
-
-
-def _suite(path: str, overrides: tuple[str, ...] = ()):
-    manager = _manager()
-    try:
-        return manager, load_suite(path, manager.registry, dict(_parse_opt(o) for o in overrides))
-    except SuiteError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def set_option(f):
-    return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                        help="Override a key in every run, as if the suite said it (repeatable; VALUE in "
-                             "TOML): epochs=2, seeds=[0], model.hidden=[256], algorithm.lr=[0.1,0.05]. "
-                             "Part of the runs' ids: give the same --set to status, table, report.")(f)
-
-
-def results_option(f):
-    return click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path),
-                        default=lambda: os.environ.get(RESULTS_ENV, "results"), show_default="results",
-                        help=f"Where results live (or ${RESULTS_ENV}).")(f)
-
-
-def only_option(f):
-    return click.option("--only", "only", multiple=True, metavar="RUN",
-                        help="Only runs whose name or id matches (glob; repeatable).")(f)
-
-
-def data_option(f):
-    def set_data_dir(ctx, param, value):
-        if value:
-            os.environ[DATA_DIR_ENV] = str(Path(value).expanduser().resolve())
-        return value
-
-    return click.option("--data-dir", type=click.Path(file_okay=False), expose_value=False,
-                        callback=set_data_dir, is_eager=True,
-                        help=f"Dataset directory (or ${DATA_DIR_ENV}).")(f)
-
-
-def _results_dir(results_dir: Path, suite, write: bool) -> Path:
-    """The suite's results directory, checked before anything is read or written: a path through a
-    file, or one that cannot be written, is an error naming it, not a traceback halfway through."""
-    path = Path(results_dir) / suite.name
-    for part in [*reversed(path.parents), path]:
-        if part.exists() and not part.is_dir():
-            raise click.ClickException(f"results directory {path}: {part} is a file, not a directory; "
-                                       f"choose another --results-dir (or ${RESULTS_ENV})")
-    if write:
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=path):
-                pass
-        except OSError as exc:
-            raise click.ClickException(f"cannot write results in {path}: {exc.strerror or exc}; choose a "
-                                       f"writable --results-dir (or ${RESULTS_ENV})") from None
-    return path
-
-
-class _Group(click.Group):
-    """Turns a file-system error no check foresaw into one line naming the file, not a traceback."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except OSError as exc:
-            if exc.filename is None:
-                raise
-            raise click.ClickException(f"{exc.filename}: {exc.strerror or exc}") from None
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="bench")
-def main() -> None:
-    """Benchmarks of Equilibrium Propagation and BPTT in convergent RNNs.
-
-    Typical use: bench validate SUITE, bench run SUITE, bench table SUITE.
-    """
-
-
-def _parse_opt(text: str) -> tuple[str, object]:
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise click.BadParameter(f"{text!r}: expected KEY=VALUE (VALUE in TOML: 4, true, \"gpu\", [1, 2])")
-    try:
-        return key.strip(), tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return key.strip(), raw  # a bare word: a string
+from .suite import SuiteError, add_trackers, resolve_executor
 
 
 @main.command()
@@ -503,7 +408,7 @@ def _report_foreign(base: Path, runs: list) -> None:
                    "status, table and report to read them)")
 
 
-# the commands about plugins live beside it (registered on `main` when imported)
+# the commands about plugins live beside them (registered on `main` when imported)
 from . import cli_plugins  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover  (python -m harness.cli: the commands live on harness.cli.main)

@@ -1,6 +1,6 @@
 """The ``bench`` commands about plugins: ``plugins``, ``check-plugin``, ``list``.
 
-Registered on the command group of :mod:`harness.cli`, which imports this module last.
+Registered on the command group of :mod:`harness.cli_common`; :mod:`harness.cli` imports this module.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from .cli import _manager, data_option, main
+from .cli_common import _manager, data_option, main
 from .components import FAMILIES
 from .suite import describe_params
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from .local import Local, RunResult  # re-exported: what executor plugins use
 from .spec import RunSpec
 
 
@@ -59,21 +60,6 @@ class Job:
         return Runner(suite, manager.registry, Path(self.results_dir), plugin_versions=manager.versions(),
                       device=device or self.device, rerun_failed=self.rerun_failed, force=self.force,
                       progress=progress)
-
-
-@dataclass
-class RunResult:
-    """What a worker sends back (picklable): the run id, its status, seconds, last error line."""
-
-    run_id: str
-    status: str
-    seconds: float = 0.0
-    error: str = ""
-
-    @classmethod
-    def of(cls, outcome) -> RunResult:
-        """From a :class:`harness.runner.Outcome`."""
-        return cls(outcome.run.id, outcome.status, outcome.seconds, outcome.last_error)
 
 
 def _terminate(signum, frame):
@@ -126,12 +112,5 @@ class Executor(Protocol):
         """The scheduler's state of each job still known to it (an executor that queues nothing: {})."""
 
 
-class Local:
-    """In this process, one run after another: the default, part of the core so
-    that running a suite never depends on a plugin."""
-
-    def execute(self, job: Job, runs) -> list[RunResult]:
-        return [RunResult.of(o) for o in job.runner().execute(runs)]
-
-    def job_states(self, job_ids: list[str]) -> dict[str, str]:
-        return {}
+__all__ = ["Executor", "Job", "Local", "RunResult", "execute_runs", "interrupt_on_sigterm", "positions",
+           "work_units"]

@@ -74,7 +74,7 @@ def register_algorithms(register: Register) -> None:
 
 @hookspec
 def register_metrics(register: Register) -> None:
-    """Register metrics: factories returning a ``harness.metric.Metric``."""
+    """Register metrics: factories returning a ``harness.metric.ProcessMetric``."""
 
 
 @hookspec

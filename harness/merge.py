@@ -11,24 +11,15 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .checks import Checker
-
-def as_component(value: Any) -> dict[str, Any] | None:
-    """A component reference as a table: ``"ep"`` -> ``{"name": "ep"}``."""
-    if isinstance(value, str):
-        return {"name": value}
-    if isinstance(value, dict):
-        return dict(value)
-    return None
+from .checker import Checker, component_table
 
 
 def merge_component(base: Any, over: Any) -> tuple[Any, dict[str, Any]]:
     """``over`` merged over ``base``, and the keys of ``base`` that it drops: those it does not
     restate when it names a different component (the caller reports them; see the module doc)."""
-    b, o = as_component(base), as_component(over)
+    b, o = component_table(base), component_table(over)
     if b is None or o is None:
         return copy.deepcopy(over), {}
     if "name" in o and "name" in b and o["name"] != b["name"]:
@@ -41,7 +32,7 @@ def _dropped(ck: Checker, where: str, slot: str, base: Any, over: Any, dropped: 
     """Report each key that a table naming another component would drop, with how to keep it."""
     if not dropped:
         return
-    old, new = as_component(base)["name"], as_component(over)["name"]
+    old, new = component_table(base)["name"], component_table(over)["name"]
     source = "the run" if in_grid else "[defaults]"
     for key, value in dropped.items():
         v = _toml(value)
@@ -76,7 +67,7 @@ def set_path(ck: Checker, where: str, target: dict[str, Any], dotted: str, value
     """Apply one grid value: ``algorithm`` or ``model.hidden`` or ``T``."""
     head, _, rest = dotted.partition(".")
     if rest:
-        current = as_component(target.get(head)) or {}
+        current = component_table(target.get(head)) or {}
         current[rest] = value  # one level: a component parameter
         target[head] = current
     elif head in slots and head in target:
@@ -99,7 +90,7 @@ def override(ck: Checker, where: str, raw: dict[str, Any], overrides: dict[str, 
                                                                  for v in grid[head]))):
             ck.err(f"--set {key}", f"run {raw.get('name')!r} varies {key!r} in its grid; edit the suite")
         elif rest:
-            table = as_component(out.get(head)) or {}
+            table = component_table(out.get(head)) or {}
             table[rest] = copy.deepcopy(value)
             out[head] = table
         else:

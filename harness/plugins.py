@@ -23,6 +23,7 @@ import pluggy
 
 from . import hookspecs
 from .components import FAMILIES, Component, ComponentError, Registry
+from .local import Local  # the default executor is the core's, not a plugin's
 
 ENTRY_POINT_GROUP = "bench"
 
@@ -82,8 +83,6 @@ class PluginManager:
         self.pm.add_hookspecs(hookspecs)
         self.registry = Registry()
         self.plugins: dict[str, PluginInfo] = {}
-        from .executor import Local  # the default executor is the core's, not a plugin's
-
         self.registry.add(Component(family="executor", name="local", factory=Local, plugin="harness",
                                     doc="in this process, one run after another (default)"))
 

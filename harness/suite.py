@@ -51,8 +51,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from .checker import Checker
 from .checks import (
-    Checker,
     check_against_runs,
     check_cheap_components,
     check_model_fits,

@@ -1,0 +1,35 @@
+"""The core's own executor and what every executor returns: kept apart from :mod:`harness.executor`
+(which loads plugins in a worker) so that the plugin manager can register ``local`` without an
+import circle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class RunResult:
+    """What a worker sends back (picklable): the run id, its status, seconds, last error line."""
+
+    run_id: str
+    status: str
+    seconds: float = 0.0
+    error: str = ""
+
+    @classmethod
+    def of(cls, outcome) -> RunResult:
+        """From a :class:`harness.runner.Outcome`."""
+        return cls(outcome.run.id, outcome.status, outcome.seconds, outcome.last_error)
+
+
+class Local:
+    """In this process, one run after another: the default, part of the core so
+    that running a suite never depends on a plugin."""
+
+    def execute(self, job: Any, runs) -> list[RunResult]:
+        """``job``: a :class:`harness.executor.Job`."""
+        return [RunResult.of(o) for o in job.runner().execute(runs)]
+
+    def job_states(self, job_ids: list[str]) -> dict[str, str]:
+        return {}
