@@ -18,6 +18,7 @@ from torch.func import functional_call
 
 from harness.algorithm import Learner, Processes
 from harness.model import Clamped, ConvergentRNN, State, per_group
+from harness.steps import check_steps
 from harness.update import Directions, by_group
 
 
@@ -25,8 +26,7 @@ class BPTT(Learner):
 
     @staticmethod
     def _check(T: int, K: int) -> None:
-        if not 0 < K <= T:
-            raise ValueError(f"BPTT needs 0 < K <= T, got T={T}, K={K}")
+        check_steps(T, K, "BPTT")
 
     def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
         """θ −= lr · Σ_t ∇_θ(t): ordinary truncated backprop through the last K steps.

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from harness.model import ConvergentRNN, per_group
+from harness.steps import check_steps
 from harness.update import apply_update
 
 from .bptt import BPTT
@@ -100,8 +101,7 @@ class Paired:
         return self._coef[key]
 
     def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
-        if not 0 < K <= T:
-            raise ValueError(f"EP and BPTT need 0 < K <= T, got T={T}, K={K}")
+        check_steps(T, K, "EP and BPTT")
         if not model.members:
             raise ValueError("Paired trains a stacked model (harness.model.stack_members), one member per algorithm")
         with torch.enable_grad():

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from harness.components import Param, Slot
 from harness.hookspecs import hookimpl
+from harness.steps import MAX_STEPS, batch_size, step_params
 
 from .bias import Bias
 from .gdu import GDU
 from .speed import Speed
 from .train import Train
 
-#: Upper bound of T and K: 10⁸ steps is days of compute for the smallest net (the paper's largest T
-#: is 30,000); a larger value is a typo, refused before it hangs a run.
-MAX_STEPS = 10**8
 #: Upper bound of epochs: the paper's longest row trains 100; a million is a typo, refused before a run
 #: starts with an ETA of centuries.
 MAX_EPOCHS = 10**5
@@ -22,8 +20,7 @@ MAX_EPOCHS = 10**5
 def register_run_kinds(register):
     register("gdu", GDU, doc="GDU demonstration (Table 3): one mini-batch, processes of an algorithm "
              "vs a baseline, metrics per layer for neurons and weights", params=[
-                 Param("T", int, min=1, max=MAX_STEPS, doc="first-phase steps (to the steady state)"),
-                 Param("K", int, min=1, max=MAX_STEPS, doc="second-phase / truncation steps compared"),
+                 *step_params(k_doc="second-phase / truncation steps compared"),
                  Param("batch_size", int, 20, min=1, doc="the first batch_size training samples; processes are "
                        "averaged over them (Appendix C.1)", max=10**7),
                  Param("keep_processes", bool, True, "save the processes as artifacts/processes.pt"),
@@ -39,11 +36,10 @@ def register_run_kinds(register):
     register("bias", Bias, doc="Estimator bias against β (the EP family): on one mini-batch, each β of a "
              "log grid builds the candidate with that β; RelMSE of its processes and the relative error of its "
              "summed update against each baseline (−∇BPTT, −∇RBP), and the fitted log–log slopes", params=[
-                 Param("T", int, min=1, max=MAX_STEPS, doc="first-phase steps (to the steady state)"),
-                 Param("K", int, min=1, max=MAX_STEPS, doc="second-phase / truncation steps compared"),
+                 *step_params(k_doc="second-phase / truncation steps compared"),
                  Param("betas", list[float], [1e-4, 1e-3, 1e-2, 1e-1], min=0, distinct=True,
                        doc="the β grid (log-spaced)"),
-                 Param("batch_size", int, 20, min=1, doc="the first batch_size training samples", max=10**7),
+                 batch_size("the first batch_size training samples"),
                  Param("fit", list[float] | None, None, min=0, doc="[low, high]: the β range of the slope "
                        "fit (None: the whole grid)"),
              ], slots=[
@@ -57,10 +53,9 @@ def register_run_kinds(register):
     register("train", Train, doc="Training (Table 1): SGD on mini-batches with one algorithm, train and "
              "test error per epoch (and unpredicted_classes: classes predicted for no test sample; "
              "unsettled: % of test images whose free phase has not settled after T steps), time and memory", params=[
-                 Param("T", int, min=1, max=MAX_STEPS, doc="first-phase steps (also used to predict)"),
-                 Param("K", int, min=1, max=MAX_STEPS, doc="second-phase / truncation steps"),
+                 *step_params(t_doc="first-phase steps (also used to predict)"),
                  Param("epochs", int, 1, min=1, max=MAX_EPOCHS, doc="passes over the training set"),
-                 Param("batch_size", int, 20, min=1, doc="mini-batch size (the paper: 20)", max=10**7),
+                 batch_size(),
                  Param("max_batches", int | None, None, min=1, doc="stop each epoch after this many batches "
                        "(quick suites and speed checks); None = the whole training set", max=10**12),
                  Param("eval_batch_size", int, 1000, min=1, doc="batch size when measuring errors", max=10**7),
@@ -76,9 +71,8 @@ def register_run_kinds(register):
     register("speed", Speed, doc="Training speed (the speed suite): samples/s, s/epoch and peak memory of "
              "the fast path and of the generic path (fast = false: autograd on Φ, no fast paths) in the same "
              "run, interleaved repetitions after a warm-up, medians, and the speed-up", params=[
-                 Param("T", int, min=1, max=MAX_STEPS, doc="first-phase steps"),
-                 Param("K", int, min=1, max=MAX_STEPS, doc="second-phase / truncation steps"),
-                 Param("batch_size", int, 20, min=1, doc="mini-batch size (the paper: 20)", max=10**7),
+                 *step_params(),
+                 batch_size(),
                  Param("batches", int, 5, min=1,
                        doc="mini-batches per repetition (a seeded sample of the training set)", max=10**9),
                  Param("warmup", int, 1, min=0, doc="untimed repetitions of each path first", max=10**6),

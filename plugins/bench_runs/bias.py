@@ -22,6 +22,7 @@ import math
 from harness.algorithm import Processes
 from harness.context import RunContext
 from harness.records import Records
+from harness.steps import check_steps
 
 from .figures import bias_figures
 from .gdu import check_assumptions, first_batch, steady_state
@@ -61,8 +62,7 @@ class Bias:
 
     def __init__(self, T: int, K: int, betas: list[float], batch_size: int = 20,
                  fit: list[float] | None = None):
-        if not 0 < K <= T:
-            raise ValueError(f"bias needs 0 < K <= T, got T={T}, K={K}")
+        check_steps(T, K, "bias")
         if len(betas) < 2 or any(b <= 0 for b in betas):
             raise ValueError(f"betas must hold at least two positive values (a log grid), got {betas}")
         if fit is not None and (len(fit) != 2 or not 0 < fit[0] < fit[1]):

@@ -13,6 +13,7 @@ import torch
 from harness.algorithm import Processes
 from harness.context import RunContext
 from harness.records import Records
+from harness.steps import check_steps
 
 from .figures import gdu_figures
 from .settle import free_phase
@@ -76,8 +77,7 @@ class GDU:
 
     def __init__(self, T: int, K: int, batch_size: int = 20, keep_processes: bool = True,
                  keep_elements: int = 1000):
-        if not 0 < K <= T:
-            raise ValueError(f"gdu needs 0 < K <= T, got T={T}, K={K}")
+        check_steps(T, K, "gdu")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.T, self.K, self.batch_size = T, K, batch_size

@@ -73,6 +73,7 @@ from bench_algorithms.paired import Paired
 from harness.context import RunContext
 from harness.model import stack_members
 from harness.records import Records
+from harness.steps import check_steps
 
 from .roofline import OpCounter, dispatch_seconds, measured_rate, median_seconds, profile_table
 from .train import peak_memory_mb
@@ -94,8 +95,7 @@ class Speed:
         "dominant_gflops", "products_gflops", "roofline_pct"))
     def __init__(self, T: int, K: int, batch_size: int = 20, batches: int = 5, warmup: int = 1, repeats: int = 5,
                  epoch_samples: int = 60000, threads: int = 0, members: int = 0, compiled: bool = False):
-        if not 0 < K <= T:
-            raise ValueError(f"speed needs 0 < K <= T, got T={T}, K={K}")
+        check_steps(T, K, "speed")
         if min(batch_size, batches, repeats, epoch_samples) < 1 or warmup < 0:
             raise ValueError("batch_size, batches, repeats and epoch_samples must be positive, warmup ≥ 0")
         self.T, self.K, self.batch_size, self.batches = T, K, batch_size, batches

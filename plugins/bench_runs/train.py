@@ -48,6 +48,7 @@ from bench_algorithms.paired import Paired
 from harness.context import Diverged, RunContext
 from harness.model import ConvergentRNN, member_state, stack_members
 from harness.records import Records
+from harness.steps import check_steps
 
 from .figures import train_figures
 from .settle import SETTLE_TOL, unsettled_share
@@ -177,8 +178,7 @@ class Train:
     def __init__(self, T: int, K: int, epochs: int = 1, batch_size: int = 20, max_batches: int | None = None,
                  eval_batch_size: int = 1000, eval_T: int | None = None, eval_train: bool = True,
                  checkpoint: bool = True):
-        if not 0 < K <= T:
-            raise ValueError(f"train needs 0 < K <= T, got T={T}, K={K}")
+        check_steps(T, K, "train")
         if epochs < 1 or batch_size < 1:
             raise ValueError(f"epochs and batch_size must be positive, got {epochs}, {batch_size}")
         self.T, self.K, self.epochs, self.batch_size = T, K, epochs, batch_size
