@@ -26,3 +26,30 @@ def test_a_lost_class_is_read_at_an_epoch_or_up_to_it():
     history = [{"epoch": 1, "unpredicted_classes": 1.0}, {"epoch": 2, "unpredicted_classes": 0.0}]
     assert failure_counts.lost(history, 1) and not failure_counts.lost(history, 2)
     assert failure_counts.lost(history, 2, anywhere=True)
+
+
+def test_error_tests_compare_rows_of_equal_length_with_welch(tmp_path):
+    """results/table1/error_tests.py: per-seed finals read from run directories; Welch's p as scipy 1.17 gives it."""
+    import json
+    import subprocess
+    import sys
+
+    rows = {("EB-1h", 30): [2.4, 2.5, 2.6], ("EB-1h (torch init)", 30): [2.2, 2.3, 2.2], ("EB-1h (x)", 10): [3.0, 3.1]}
+    for (name, epochs), errors in rows.items():
+        for seed, error in enumerate(errors):
+            run = tmp_path / "table1" / f"{name}-{seed}"
+            run.mkdir(parents=True)
+            (run / "status.json").write_text('{"status": "done"}')
+            (run / "config.json").write_text(json.dumps({"name": name, "seed": seed, "params": {"epochs": epochs},
+                                                         "slots": {"algorithm": {"name": "ep"}}}))
+            (run / "metrics.json").write_text(json.dumps({"final": [{"metric": "test_error", "value": error}]}))
+    script = PATH.parent / "error_tests.py"
+    out = subprocess.run([sys.executable, str(script), "--results-dir", str(tmp_path)], capture_output=True,
+                         text=True, check=True).stdout
+    ours = next(line for line in out.splitlines() if line.startswith("| EB-1h (torch init) | ep |") and "our EB-1h" in line)
+    p = 0.024817461725749643  # scipy.stats.ttest_ind([2.2, 2.3, 2.2], [2.4, 2.5, 2.6], equal_var=False)
+    assert ours.split("|")[6].strip() == "-0.27" and float(ours.split("|")[9]) == pytest.approx(p, rel=1e-3)
+    paper = next(line for line in out.splitlines() if line.startswith("| EB-1h | ep |"))
+    p = 0.0037013886494190493  # scipy.stats.ttest_ind_from_stats(2.06, 0.17, 5, 2.5, 0.1, 3, equal_var=False)
+    assert "the paper's EB-1h" in paper and float(paper.split("|")[9]) == pytest.approx(p, rel=1e-3)
+    assert "10 epochs, not EB-1h's 30" in out

@@ -1,0 +1,94 @@
+"""Whether Table 1's test errors differ beyond seed noise: our rows against the paper's values, and each
+extra row ("EB-1h (torch init)") against the row it varies ("EB-1h"), per algorithm.
+
+Welch's t-test (two-sided; harness.compare.welch, the test `bench compare` uses) on the final test
+errors of the finished seeds, and, against the paper, on its mean ± std as transcribed in the suite's
+`[[references]]` (five trials each, by the paper's text; the values are marked `checked = false`:
+they were not compared with the PDF). Only rows trained as long as the row they vary are compared.
+Five seeds against five: a p-value says how often seed noise alone would give such a gap, not why
+the rows differ.
+
+    python3 results/table1/error_tests.py            # the committed runs of suites/table1.toml
+    python3 results/table1/error_tests.py --results-dir /tmp/mine
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from harness.compare import welch  # noqa: E402
+
+PAPER_TRIALS = 5
+
+
+EPOCHS: dict[tuple[str, str], int] = {}  # (row name, algorithm) -> epochs trained
+
+
+def finals(results: Path) -> dict[tuple[str, str], dict[int, float]]:
+    """(row name, algorithm) -> seed -> final test error (%), for the finished runs."""
+    out: dict[tuple[str, str], dict[int, float]] = {}
+    for status in sorted(results.glob("*/status.json")):
+        run = status.parent
+        if json.loads(status.read_text()).get("status") != "done":
+            continue
+        config = json.loads((run / "config.json").read_text())
+        final = {r["metric"]: r["value"] for r in json.loads((run / "metrics.json").read_text())["final"]}
+        key = (config["name"], config["slots"]["algorithm"]["name"])
+        out.setdefault(key, {})[config["seed"]] = final["test_error"]
+        EPOCHS[key] = config["params"]["epochs"]
+    return out
+
+
+def paper() -> dict[tuple[str, str], tuple[float, float]]:
+    suite = tomllib.loads((ROOT / "suites" / "table1.toml").read_text())
+    out = {}
+    for ref in suite.get("references", []):
+        cols = ref["columns"]
+        for row in ref["rows"]:
+            v = dict(zip(cols, row))
+            out[(v["name"], v["algorithm"])] = (float(v["test_error"]), float(v["test_error_std"]))
+    return out
+
+
+def describe(values: list[float]) -> str:
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f} (n={len(values)})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results-dir", default=str(ROOT / "results"), help="holds table1/ (default: results)")
+    args = parser.parse_args()
+    ours, refs = finals(Path(args.results_dir) / "table1"), paper()
+    print("| row | algorithm | ours | compared with | theirs | Δ | Welch t | df | p (two-sided) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (name, alg), seeds in sorted(ours.items()):
+        values = list(seeds.values())
+        if len(values) < 2:
+            continue
+        m, s = statistics.mean(values), statistics.stdev(values)
+        base = name.split(" (")[0]
+        if EPOCHS[(name, alg)] != EPOCHS.get((base, alg), EPOCHS[(name, alg)]):
+            print(f"| {name} | {alg} | {describe(values)} | — | {EPOCHS[(name, alg)]} epochs, not {base}'s "
+                  f"{EPOCHS[(base, alg)]}: compared per epoch by failure_counts.py | | | | |")
+            continue
+        if (base, alg) in refs:
+            pm, ps = refs[(base, alg)]
+            t, df, p = welch(pm, ps, PAPER_TRIALS, m, s, len(values))
+            print(f"| {name} | {alg} | {describe(values)} | the paper's {base} | {pm:.2f} ± {ps:.2f} (n=5) | "
+                  f"{m - pm:+.2f} | {t:.2f} | {df:.1f} | {p:.3g} |")
+        if base != name and len(other := list(ours.get((base, alg), {}).values())) >= 2:
+            t, df, p = welch(statistics.mean(other), statistics.stdev(other), len(other), m, s, len(values))
+            print(f"| {name} | {alg} | {describe(values)} | our {base} | {describe(other)} | "
+                  f"{m - statistics.mean(other):+.2f} | {t:.2f} | {df:.1f} | {p:.3g} |")
+
+
+if __name__ == "__main__":
+    main()
