@@ -1,4 +1,6 @@
-"""Built-in datasets: ``mnist``, ``random`` (the paper's toy data) and ``blobs`` (for tests).
+"""Built-in datasets: ``mnist``, the field's image sets (``fashion_mnist``, ``kmnist``, ``cifar10``,
+``cifar100``, ``svhn``), scikit-learn's ``digits``, ``random`` (the paper's toy data) and ``blobs``
+(for tests).
 
 Registered through the ``bench`` entry point like any third-party plugin. Only
 light modules are imported here; MNIST files are read when a run loads them.
@@ -9,16 +11,50 @@ from __future__ import annotations
 from harness.components import Param
 from harness.hookspecs import hookimpl
 
+from .cifar import CIFAR10, CIFAR100
+from .digits import Digits
 from .idx import IDXError, read_idx
+from .idx_images import KMNIST, FashionMNIST
 from .mnist import MNIST, DatasetError
+from .svhn import SVHN
 from .synthetic import Blobs, RandomData
 
-__all__ = ["IDXError", "read_idx", "MNIST", "DatasetError", "Blobs", "RandomData",
-           "register_datasets"]
+__all__ = ["IDXError", "read_idx", "MNIST", "DatasetError", "Blobs", "RandomData", "CIFAR10", "CIFAR100",
+           "FashionMNIST", "KMNIST", "SVHN", "Digits", "register_datasets"]
+
+
+def _image_params(where: str, flatten: bool) -> list[Param]:
+    return [
+        Param("data_dir", str | None, None, f"directory holding {where}; None: --data-dir / $BENCH_DATA_DIR, "
+              "else ~/.cache/eqprop-bench/data"),
+        Param("n_train", int | None, None, min=1, max=10**10, doc="use only the first N training samples (None: all)"),
+        Param("n_test", int | None, None, min=1, max=10**10, doc="use only the first N test samples (None: all)"),
+        Param("flatten", bool, flatten, "flat vectors for fully connected nets; false: (channels, height, width)"),
+        Param("augment", bool, False, "per training batch, a random crop of the image padded by 4 and a "
+              "horizontal flip with probability 1/2 (the field's standard augmentation); test images never"),
+    ]
 
 
 @hookimpl
 def register_datasets(register):
+    register("fashion_mnist", FashionMNIST, params=_image_params("FashionMNIST/raw/ (torchvision layout)", True),
+             doc="Fashion-MNIST: 28x28 grey images of clothing, 10 classes; IDX files, downloaded with "
+                 "torchvision if missing and installed.", example={"n_train": 64, "n_test": 32})
+    register("kmnist", KMNIST, params=_image_params("KMNIST/raw/ (torchvision layout)", True),
+             doc="Kuzushiji-MNIST: 28x28 grey images of cursive Japanese characters, 10 classes; IDX files.",
+             example={"n_train": 64, "n_test": 32})
+    register("cifar10", CIFAR10, params=_image_params("cifar-10-batches-py/ (the python version)", False),
+             doc="CIFAR-10: 32x32 colour images, 10 classes; the python-version batches, read without "
+                 "running pickled code.", example={"n_train": 64, "n_test": 32})
+    register("cifar100", CIFAR100, params=_image_params("cifar-100-python/ (the python version)", False),
+             doc="CIFAR-100: 32x32 colour images, 100 fine classes; the python-version files.",
+             example={"n_train": 64, "n_test": 32})
+    register("svhn", SVHN, params=_image_params("train_32x32.mat and test_32x32.mat (cropped digits)", False),
+             doc="SVHN cropped digits: 32x32 colour images of house numbers, 10 classes; .mat files, read "
+                 "with SciPy.", example={"n_train": 64, "n_test": 32})
+    register("digits", Digits, params=[Param("flatten", bool, True, "64-vectors; false: 1x8x8")],
+             doc="scikit-learn's 8x8 digits (1,797 images, 10 classes; the first 1,500 train), shipped "
+                 "with scikit-learn: no download (pip install -e \".[digits]\").")
     register(
         "mnist", MNIST,
         params=[

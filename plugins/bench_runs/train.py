@@ -46,6 +46,7 @@ import torch
 from bench_algorithms.cudagraph import compiled_train_step, graphed_train_step
 from bench_algorithms.paired import Paired
 from harness.context import Diverged, RunContext
+from harness.dataset import augmenter, batch_generator
 from harness.model import ConvergentRNN, member_state, stack_members
 from harness.records import Records
 from harness.steps import check_steps
@@ -282,7 +283,9 @@ class Train:
             ctx.record("init_checksum", checksum)
         if algorithm is None:
             algorithm = ctx0.build("algorithm")
-        data = ctx0.build("dataset").load(device, ctx0.dtype)
+        dataset = ctx0.build("dataset")
+        data = dataset.load(device, ctx0.dtype)
+        augment = augmenter(dataset)  # e.g. random crops and flips, per member from its own seed
         n = len(data.train)
         batches = self._batches(n)
         shuffles = [ctx.generator(offset=1) for ctx in ctxs]
@@ -328,6 +331,9 @@ class Train:
             for b in range(batches):
                 idx = order[..., b * self.batch_size:(b + 1) * self.batch_size]
                 x, y = data.train.x[idx], model.target(data.train.y[idx])
+                if augment is not None:
+                    x = (torch.stack([augment(x[i], batch_generator(c.seed, epoch, b)) for i, c in enumerate(ctxs)])
+                         if model.members else augment(x, batch_generator(ctx0.seed, epoch, b)))
                 before = [p.detach().clone() for p in model.parameters()] if epoch == 1 and b == 0 else None
                 timed = epoch == first_epoch and b == 0 and getattr(step, "enabled", False) and batches > 1
                 if timed:
