@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from .model import ConvergentRNN, per_group
-from .update import Directions, Update
+from .update import DirectionsIn, Update
 
 
 @dataclass
@@ -78,7 +78,7 @@ class Learner:
     def stateful(self) -> bool:
         return not self.update.plain
 
-    def apply(self, model: ConvergentRNN, directions: Directions, factors: dict) -> None:
+    def apply(self, model: ConvergentRNN, directions: DirectionsIn, factors: dict) -> None:
         """θ ← θ − lr·(−k·d) through the shared update (``factors``: ``k`` per group)."""
         self.update(model, directions, factors, per_group(self.lr, model, "lr"))
 

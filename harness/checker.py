@@ -21,9 +21,10 @@ def component_table(value: Any) -> dict[str, Any] | None:
 
 class Checker:
     def __init__(self, path: Path, registry: Registry):
-        self.path, self.registry, self.problems = path, registry, []
+        self.path, self.registry = path, registry
+        self.problems: list[str] = []
         self.errors = 0
-        self.inherited: dict[str, list[str]] = {}  # problem at defaults.KEY -> the runs it fails in
+        self.inherited: dict[str, list[str | None]] = {}  # problem at defaults.KEY -> the runs it fails in
 
     def err(self, where: str, message: str) -> None:
         self.errors += 1  # counted even when reported already: callers compare counts to see a failure

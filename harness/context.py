@@ -63,7 +63,9 @@ class RunContext:
         """Instantiate the component(s) in ``slot`` with the suite's parameters (``overrides``: values
         the run kind sets itself, e.g. each β of a sweep; a parameter the component does not declare
         is refused with the component's name)."""
-        family = self.registry.get("run_kind", self.spec.kind).slot(slot).family
+        kind_slot = self.registry.get("run_kind", self.spec.kind).slot(slot)
+        assert kind_slot is not None, f"the {self.spec.kind} kind declares no slot {slot!r}"
+        family = kind_slot.family
         value = self.spec.slots[slot]
         if isinstance(value, list):
             if overrides:

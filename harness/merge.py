@@ -32,7 +32,9 @@ def _dropped(ck: Checker, where: str, slot: str, base: Any, over: Any, dropped: 
     """Report each key that a table naming another component would drop, with how to keep it."""
     if not dropped:
         return
-    old, new = component_table(base)["name"], component_table(over)["name"]
+    b, o = component_table(base), component_table(over)
+    assert b is not None and o is not None  # merge_component drops keys only between two tables
+    old, new = b["name"], o["name"]
     source = "the run" if in_grid else "[defaults]"
     for key, value in dropped.items():
         v = _toml(value)
@@ -81,7 +83,8 @@ def set_path(ck: Checker, where: str, target: dict[str, Any], dotted: str, value
 def override(ck: Checker, where: str, raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """The run's table with ``--set`` values written in (a dotted key sets a component parameter)."""
     out = copy.deepcopy(raw)
-    grid = raw.get("grid") if isinstance(raw.get("grid"), dict) else {}
+    raw_grid = raw.get("grid")
+    grid: dict[str, Any] = raw_grid if isinstance(raw_grid, dict) else {}
     for key, value in overrides.items():
         head, _, rest = key.partition(".")
         if head in ("name", "kind", "grid"):

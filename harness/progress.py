@@ -34,7 +34,8 @@ class Progress:
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.interval = interval if interval is not None else (0.5 if self.tty else 10.0)
-        self.total_runs, self.index, self.quiet = total_runs, 0, quiet
+        self.total_runs, self.quiet = total_runs, quiet
+        self.index: int | str = 0  # the run's number, or "first-last" for a batch
         self._last = 0.0
         self._first: dict[str, tuple[float, int]] = {}  # run id -> (time, done) of its first update
         self.expected = 0  # runs this process will execute (set by the runner), for the ETA of all

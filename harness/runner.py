@@ -230,7 +230,7 @@ class Runner:
             status, error = Status.FAILED, traceback.format_exc()
         return self._finish(runs, ctxs, status, error, started)
 
-    def _finish(self, runs: list[RunSpec], ctxs: list[RunContext], status: str, error: str,
+    def _finish(self, runs: list[RunSpec], ctxs: list[RunContext], status: Status, error: str,
                 started: float) -> list[Outcome]:
         seconds = time.perf_counter() - started
         outcomes = []

@@ -235,6 +235,7 @@ def resolve_executor(suite: Suite, registry: Registry, name: str | None,
     comp = ck.component("executor", "executor", {"name": base_name, **given})
     if ck.problems:
         raise SuiteError("command line and " + str(suite.path), ck.problems)
+    assert comp is not None  # None only with a problem reported, raised above
     return comp
 
 
@@ -364,9 +365,9 @@ def _resolve(ck: Checker, where: str, kind: Component, cfg: dict[str, Any],
             if isinstance(value, list):
                 ck.err(f"{where}.{slot.name}", f"expected one {slot.family}, got a list")
                 continue
-            resolved = ck.component(f"{where}.{slot.name}", slot.family, value)
-            if resolved is not None:
-                slots[slot.name] = resolved
+            table = ck.component(f"{where}.{slot.name}", slot.family, value)
+            if table is not None:
+                slots[slot.name] = table
     params = ck.check_params(where, own, kind.params, f"run kind {kind.name!r}")
     if ck.errors > before:
         return None

@@ -10,6 +10,7 @@ through it, and so do the CUDA-graph and batched paths, which call the algorithm
 from __future__ import annotations
 
 import weakref
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -18,12 +19,15 @@ from .model import ConvergentRNN
 
 #: Per group, one direction per parameter (``None``: the parameter got none, e.g. unused).
 Directions = dict[str, list[Tensor | None]]
+#: What an update reads: :data:`Directions`, or any mapping of sequences like it (read-only, so that
+#: directions that are never ``None``, EP's ``dict[str, list[Tensor]]``, are accepted as they are).
+DirectionsIn = Mapping[str, Sequence[Tensor | None]]
 #: Per group, a float for every parameter, or one tensor per parameter broadcasting against
 #: it (e.g. shaped ``(S, 1, …)``: a coefficient per stacked member).
 Coefficients = dict[str, float | list[Tensor]]
 
 
-def apply_update(model: ConvergentRNN, directions: Directions, coefficients: Coefficients) -> None:
+def apply_update(model: ConvergentRNN, directions: DirectionsIn, coefficients: Coefficients) -> None:
     """``p += c · d`` for every parameter of ``model.param_groups()`` that has a direction."""
     with torch.no_grad():
         for name, params in model.param_groups().items():
@@ -81,7 +85,8 @@ class Update:
             raise ValueError("adam_betas and adam_eps are options of adam; this update is sgd (set "
                              "optimizer = \"adam\" or leave them out)")
         self.optimizer, self.momentum, self.weight_decay = optimizer, float(momentum), float(weight_decay)
-        self.nesterov, self.adam_betas, self.adam_eps = bool(nesterov), tuple(adam_betas), float(adam_eps)
+        beta1, beta2 = adam_betas  # two values, checked above
+        self.nesterov, self.adam_betas, self.adam_eps = bool(nesterov), (beta1, beta2), float(adam_eps)
         # one optimizer per model (the speed kind trains several copies with one algorithm; C-EP's
         # processes train a copy): its state never leaks from one model to another
         self._opts: weakref.WeakKeyDictionary[ConvergentRNN, torch.optim.Optimizer] = weakref.WeakKeyDictionary()
@@ -93,7 +98,7 @@ class Update:
         """The paper's SGD: stateless, so steps may be batched, paired and replayed as a CUDA graph."""
         return self.optimizer == "sgd" and not self.momentum and not self.weight_decay
 
-    def __call__(self, model: ConvergentRNN, directions: Directions, factors: dict[str, float | list[Tensor]],
+    def __call__(self, model: ConvergentRNN, directions: DirectionsIn, factors: dict[str, float | list[Tensor]],
                  lrs: dict[str, float]) -> None:
         if self.plain:
             apply_update(model, directions, {name: _times(lrs[name], k) for name, k in factors.items()})

@@ -418,11 +418,12 @@ def test_random_labels_are_not_learnable():
 
 # -- registration --------------------------------------------------------------
 
-def test_plugin_registers_the_three_datasets():
+def test_plugin_registers_its_datasets():
     pm = PluginManager()
     info = pm.register_plugin(bench_datasets, "datasets")
     assert info.status == "loaded", info.error
-    assert pm.registry.names("dataset") == ["blobs", "mnist", "random"]
+    assert pm.registry.names("dataset") == ["blobs", "cifar10", "cifar100", "digits", "fashion_mnist", "kmnist",
+                                            "mnist", "random", "svhn"]
     expected = {
         "mnist": ["data_dir", "n_train", "n_test", "flatten"],
         "random": ["input_shape", "num_classes", "n_train", "n_test", "seed"],

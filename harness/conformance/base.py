@@ -170,6 +170,7 @@ def _seeded(seed: int):
     from ..environment import seed_everything
 
     torch_state, py_state = torch.get_rng_state(), random.getstate()
+    np: Any  # numpy, or None where it is not installed
     try:
         import numpy as np
 
@@ -212,8 +213,21 @@ def format_report(report: Report) -> str:
     return "\n".join(lines)
 
 
-def assert_passed(results: list[CheckResult]) -> list[CheckResult]:
+def eager(outcome: list[CheckResult] | _Checks) -> list[CheckResult]:
+    """The results of checks a family function ran at once (``lazy=False``, its default)."""
+    assert isinstance(outcome, list), "checks planned with lazy=True have no results yet"
+    return outcome
+
+
+def planned(outcome: list[CheckResult] | _Checks) -> _Checks:
+    """The checks a family function planned (``lazy=True``), for the pytest kit to run one by one."""
+    assert isinstance(outcome, _Checks), "checks run with lazy=False are already done"
+    return outcome
+
+
+def assert_passed(results: list[CheckResult] | _Checks) -> list[CheckResult]:
     """Raise AssertionError listing every failed check; return the results otherwise."""
+    results = eager(results)
     failed = [r for r in results if r.status == FAIL]
     if failed:
         raise AssertionError("conformance checks failed:\n" + "\n".join(

@@ -53,6 +53,7 @@ class _ModelKit:
 
     def data(self, model: ConvergentRNN, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         g = torch.Generator().manual_seed(99 + self.seed)
+        assert self.input_shape is not None  # given, or set by the "builds" check that every other needs
         x = torch.rand(self.B, *self.input_shape, generator=g).to(dtype)
         labels = torch.randint(0, model.num_classes, (self.B,), generator=g)
         return x, model.target(labels).to(dtype)
@@ -68,6 +69,7 @@ class _ModelKit:
         return m, x, y, self.random_state(m, x)
 
     def model64(self) -> ConvergentRNN:
+        assert self.model is not None  # set by the "builds" check that every other needs
         return copy.deepcopy(self.model).to(D64)
 
     def algorithm(self, name: str, params: dict[str, Any]):
@@ -295,11 +297,13 @@ class _ModelKit:
 
     def _clipped_step_is_derived(self, m: ConvergentRNN):
         """A hand-written step of a clipped model equals the derived one, clip(∂Φ/∂s + nudge)."""
+        clip = m.clip_range
+        assert clip is not None  # f_is_grad_phi calls this for a clipped model only
         worst = self._step_matches_derived(m, ((0, 0.0), (1, 0.3), (2, 0.0)), lambda name, err, scale, beta: (
             f"step(x, s, y, β = {beta}) differs from the derived step clip(∂Φ/∂s − β·nudge_scale·∂ℓ/∂s) "
-            f"to clip_range {list(m.clip_range)} on layer {name!r} by up to {err:.3g}; fix Φ or the "
+            f"to clip_range {list(clip)} on layer {name!r} by up to {err:.3g}; fix Φ or the "
             f"step, or set clip_range = None if the model's dynamics are not derived from Φ"))
-        return (f"step = clip(∂Φ/∂s + nudge) to {list(m.clip_range)} on 3 random float64 states (relative error "
+        return (f"step = clip(∂Φ/∂s + nudge) to {list(clip)} on 3 random float64 states (relative error "
                 f"{worst:.1e}); clipped, so the GDU theorem is not exact")
 
     def _step_matches_derived(self, m: ConvergentRNN, cases, message) -> float:
@@ -434,6 +438,7 @@ class _ModelKit:
                 f"{THEOREM_BETA:g}, T = {T}, K = {K}; 10× β gives {ratio:.1f}× the error (O(β))"), data
 
     def train_step(self, name: str):
+        assert self.model is not None  # set by the "builds" check that every other needs
         m = copy.deepcopy(self.model)
         x, y = self.data(m, m.dtype)
         groups = m.param_groups()

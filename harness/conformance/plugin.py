@@ -6,12 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ..components import Component, Registry, close_match
-from .base import FAIL, PASS, CheckResult, Report, _Checks
+from .base import FAIL, PASS, CheckResult, Report, _Checks, eager
 from .build import example_params
 from .families import algorithm_checks, dataset_checks, executor_checks, metric_checks, run_kind_checks, tracker_checks
 from .models import model_checks
 
-FAMILY_CHECKS: dict[str, Callable[..., list[CheckResult]]] = {
+FAMILY_CHECKS: dict[str, Callable[..., list[CheckResult] | _Checks]] = {
     "model": model_checks, "algorithm": algorithm_checks, "metric": metric_checks,
     "dataset": dataset_checks, "run_kind": run_kind_checks, "executor": executor_checks,
     "tracker": tracker_checks,
@@ -66,5 +66,5 @@ def check_plugin(manager, plugin: str, overrides: dict[str, dict[str, Any]] | No
         key = f"{comp.family}:{comp.name}"
         params = (overrides or {}).get(key)
         report.params[key] = example_params(comp, params)
-        report.results.extend(component_checks(comp, manager.registry, params))
+        report.results.extend(eager(component_checks(comp, manager.registry, params)))
     return report

@@ -31,6 +31,7 @@ class _PluginLoad:
 
 def _plans(names: list[str]) -> list[tuple[str, Any]]:
     from ..plugins import get_manager
+    from .base import planned
     from .plugin import check_plugin_header, component_checks
 
     manager = get_manager()
@@ -41,7 +42,7 @@ def _plans(names: list[str]) -> list[tuple[str, Any]]:
         if problem is not None:
             continue
         for comp in manager.registry.by_plugin(name):
-            checks = component_checks(comp, manager.registry, lazy=True)
+            checks = planned(component_checks(comp, manager.registry, lazy=True))
             out += [(f"{comp.family}:{comp.name}::{check}", (checks, check)) for check in checks.plan]
     return out
 

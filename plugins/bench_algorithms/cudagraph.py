@@ -89,6 +89,7 @@ class GraphedStep:
         key = (tuple(x.shape), tuple(y.shape), x.dtype, y.dtype, x.device)
         if self.backend is None or key != self.key:
             return self._capture(x, y, key)
+        assert self.static is not None and self.out is not None  # set with the backend, by _capture
         self.static[0].copy_(x)
         self.static[1].copy_(y)
         self.backend.replay()
@@ -126,8 +127,8 @@ class GraphedStep:
             self._set(eager_params)
             self._give_up(f"capture failed ({type(exc).__name__}: {exc})", backend)
             return eager_out
-        bad = [i for i, (p, e) in enumerate(zip(self._params(), eager_params))
-               if not torch.allclose(p, e, rtol=self.rtol, atol=self.atol)]
+        bad: list[int | str] = [i for i, (p, e) in enumerate(zip(self._params(), eager_params))
+                                if not torch.allclose(p, e, rtol=self.rtol, atol=self.atol)]
         bad += [k for k in eager_out if k not in out or not torch.allclose(out[k], eager_out[k], rtol=self.rtol,
                                                                            atol=self.atol, equal_nan=True)]
         if bad:
@@ -155,6 +156,7 @@ class CompileBackend:
         return self.out
 
     def replay(self) -> None:
+        assert self.out is not None  # set by capture, which comes first
         for k, v in self.fn().items():
             self.out[k].copy_(v)
 

@@ -21,7 +21,6 @@ from torch import Tensor
 
 from harness.algorithm import Learner, Processes, step_log
 from harness.model import Clamped, ConvergentRNN, State
-from harness.update import Directions
 
 #: The nudges ``(n₁, n₂)`` of each variant, in units of β.
 VARIANTS = {"positive": (0.0, 1.0), "negative": (-1.0, 0.0), "centered": (-1.0, 1.0)}
@@ -88,7 +87,7 @@ class EP(Learner):
         return step_log(model, free, y)
 
     def direction(self, model: ConvergentRNN, xp: Tensor | Clamped, free: State, y: Tensor, K: int,
-                  nudges: tuple[float, float] | None = None) -> Directions:
+                  nudges: tuple[float, float] | None = None) -> dict[str, list[Tensor]]:
         """From the free fixed point ``s_*``: K steps with each nudge, then ``∂Φ/∂θ(s^{n₂}) −
         ∂Φ/∂θ(s^{n₁})`` (EP's update before its factor ``1 / ((n₂ − n₁)·nudge_scale·batch)``)."""
         n1, n2 = self.nudges() if nudges is None else nudges
@@ -119,7 +118,7 @@ def trajectory(model: ConvergentRNN, x: Tensor, free: State, y: Tensor, nudge: c
     state, prev_g = free, model.dphi_dtheta(x, free)
     for _ in range(K):
         with torch.no_grad():
-            new = model.step(x, state, y, nudge)
+            new = model.step(x, state, y, nudge)  # type: ignore[arg-type]  # complex in holomorphic EP (hep.py)
         g = model.dphi_dtheta(x, new)
         with torch.no_grad():
             for name, s1, s0 in zip(model.layer_names, new, state):

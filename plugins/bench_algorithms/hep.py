@@ -24,7 +24,6 @@ from torch import Tensor
 
 from harness.algorithm import Learner, Processes, step_log
 from harness.model import Clamped, ConvergentRNN, State, raw
-from harness.update import Directions
 
 from .ep import combine, trajectory
 
@@ -89,15 +88,18 @@ class HolomorphicEP(Learner):
         real = tuple(s.real for s in free)
         return step_log(model, real, y)
 
-    def direction(self, cm: ConvergentRNN, xc: Tensor | Clamped, free: State, y: Tensor, K: int) -> Directions:
+    def direction(self, cm: ConvergentRNN, xc: Tensor | Clamped, free: State, y: Tensor,
+                  K: int) -> dict[str, list[Tensor]]:
         """``Re (1/N) Σ_k (∂Φ/∂θ(s^{β_k}) − ∂Φ/∂θ(s_*)) / β_k`` on the complex model (before the factor
         ``1 / (nudge_scale·batch)``)."""
-        total: Directions | None = None
+        total: dict[str, list[Tensor]] | None = None
         for b in self.nudges():
-            d = cm.dphi_delta(xc, cm.relax(xc, free, K, y, b), free)
+            # β is complex, where the model contract says float: check_model made sure that cm supports_complex
+            d = cm.dphi_delta(xc, cm.relax(xc, free, K, y, b), free)  # type: ignore[arg-type]  # complex β
             w = 1.0 / (self.N * b)
             total = ({g: [v * w for v in vs] for g, vs in d.items()} if total is None else
                      {g: [t + v * w for t, v in zip(total[g], d[g])] for g in d})
+        assert total is not None  # N >= 2 nudges
         return {g: [v.real.contiguous() for v in vs] for g, vs in total.items()}
 
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:

@@ -39,7 +39,7 @@ from .ep import EP
 
 
 class Paired:
-    def __init__(self, algorithms: Sequence[object]):
+    def __init__(self, algorithms: Sequence[EP | BPTT]):
         reason = self.why_not(algorithms)
         if reason:
             raise ValueError(f"these algorithms cannot share one paired step: {reason}")
@@ -65,7 +65,7 @@ class Paired:
                     f"got {variant[0]} EP")
         if any(getattr(a, "random_sign", False) for a in algorithms):
             return "EP with a random sign of β draws per run; paired members would share it"
-        if any(a.stateful for a in algorithms):
+        if any(a.stateful for a in algorithms if isinstance(a, (EP, BPTT))):  # all are, checked above
             return "an optimizer with state (momentum, weight decay, Adam) is per run; pairing is for plain SGD"
         if len({a.beta for a in algorithms if isinstance(a, EP)}) > 1:
             return "the EP members have different β (the nudged phase is one batched pass)"

@@ -12,7 +12,7 @@ import math
 import struct
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 import torch
 
@@ -30,6 +30,14 @@ _TYPE_NAMES = {
 _UBYTE = 0x08
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
+
+
+class _Stream(Protocol):
+    """What the reader needs of a file: a plain one (``open(..., "rb")``) or a ``gzip.GzipFile``."""
+
+    def read(self, n: int = -1, /) -> bytes | None: ...
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
 
 
 class IDXError(ValueError):
@@ -66,12 +74,12 @@ def read_idx(path: Path | str) -> torch.Tensor:
                 raise IDXError(path, f"corrupt gzip stream ({exc})") from exc
 
 
-def _read_exact(stream: BinaryIO, n: int) -> bytes:
+def _read_exact(stream: _Stream, n: int) -> bytes:
     data = stream.read(n)
     return data if data is not None else b""
 
 
-def _read(stream: BinaryIO, path: Path, *, compressed: bool) -> torch.Tensor:
+def _read(stream: _Stream, path: Path, *, compressed: bool) -> torch.Tensor:
     head = _read_exact(stream, 4)
     if len(head) < 4:
         raise IDXError(path, f"file too short for an IDX header ({len(head)} bytes, need at least 4)")

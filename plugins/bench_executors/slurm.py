@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from harness.executor import Job, RunResult, execute_runs, interrupt_on_sigterm, positions, work_units
 from harness.store import RunStore
@@ -39,8 +40,8 @@ class Submitit:
                  mem_gb: float | None = None, array_parallelism: int = 32, wait: bool = True,
                  setup: list[str] | None = None, slurm: dict | None = None, runs_per_job: int = 1):
         self.folder, self.cluster = folder, cluster
-        self.params = {"timeout_min": timeout_min, "gpus_per_node": gpus_per_node,
-                       "cpus_per_task": cpus_per_task, "slurm_array_parallelism": array_parallelism}
+        self.params: dict[str, Any] = {"timeout_min": timeout_min, "gpus_per_node": gpus_per_node,
+                                       "cpus_per_task": cpus_per_task, "slurm_array_parallelism": array_parallelism}
         if partition:
             self.params["slurm_partition"] = partition
         if mem_gb is not None:

@@ -35,9 +35,12 @@ them is a view. Without members (``members = 0``) nothing is folded or grouped.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as Fn
+import torch.nn.grad
 from torch import Tensor, nn
 
 from harness.model import Clamped, ConvergentRNN, State, raw
@@ -53,7 +56,7 @@ class PConvNet(ConvergentRNN):
     #: torch.compile of the step, measured by the speed suite (results/speed/): BPTT 1.2× faster, EP 0.7×
     compile_pays = ("bptt",)
 
-    def __init__(self, input_shape: list[int] = (1, 28, 28), channels: list[int] = (32, 64),
+    def __init__(self, input_shape: Sequence[int] = (1, 28, 28), channels: Sequence[int] = (32, 64),
                  kernel: int = 5, pool: int = 2, output_size: int = 10,
                  activation: str = "hard_sigmoid", bias: bool = True, init: str = "glorot",
                  fast: bool = True):
@@ -66,7 +69,7 @@ class PConvNet(ConvergentRNN):
         # channels are listed input → output; conv{n} produces h^n (n = 0 next to the classifier).
         chans = [self.input_shape[0]] + [int(c) for c in channels]  # input → output
         side = self.input_shape[1:]
-        self.conv_shapes: list[tuple[int, int, int]] = []  # of h^n, input → output order
+        self.conv_shapes: list[tuple[int, ...]] = []  # (C, H, W) of h^n, input → output order
         self.w = nn.ParameterDict()
         self.b = nn.ParameterDict()
         self.group_order: list[str] = []
@@ -101,7 +104,7 @@ class PConvNet(ConvergentRNN):
         self.layer_names = ("s0",) + tuple(f"h{n}" for n in range(nconv))
         self._sample_numel = math.prod(self.input_shape)
 
-    @property
+    @property  # type: ignore[misc]  # read-only here (the base's setter is for models that assign it)
     def num_classes(self) -> int:
         return self.output_size
 
@@ -144,7 +147,7 @@ class PConvNet(ConvergentRNN):
     def init_state(self, x: Tensor | Clamped) -> State:
         x = raw(x)
         B = x.shape[1] if self._per_member(x) else x.shape[0]
-        kw = {"dtype": x.dtype, "device": x.device}
+        kw: dict[str, Any] = {"dtype": x.dtype, "device": x.device}
         if not self.members:
             return (torch.zeros(B, self.output_size, **kw),) + tuple(
                 torch.zeros(B, *shape, **kw) for shape in self.h_shapes)
@@ -197,7 +200,8 @@ class PConvNet(ConvergentRNN):
                 down = self._fold((s0 @ self.w["fc"]).reshape(hs[0].shape))
             else:
                 _, idx, z = ups[n - 1]
-                unpooled = Fn.max_unpool2d(fh[n - 1], idx, self.pool, output_size=z.shape[-2:])
+                unpooled = Fn.max_unpool2d(fh[n - 1], idx, self.pool,  # type: ignore[arg-type]  # int: stub omits it
+                                           output_size=z.shape[-2:])
                 down = Fn.conv_transpose2d(unpooled, self._kernel(n - 1), groups=self.members or 1)
             new.append(self._unfold(self.act(ups[n][0] + down)))
         return tuple(new)
@@ -217,7 +221,8 @@ class PConvNet(ConvergentRNN):
         """∂(h • P(W * below + b))/∂(W, b): unpool ``h`` (folded) with the indices, then the weight
         gradient (per member: grouped as the convolution was)."""
         _, idx, z = up
-        g = Fn.max_unpool2d(h, idx, self.pool, output_size=z.shape[-2:])
+        g = Fn.max_unpool2d(h, idx, self.pool,  # type: ignore[arg-type]  # an int kernel: torch's stub omits it
+                            output_size=z.shape[-2:])
         w = self._kernel(n)
         out = [torch.nn.grad.conv2d_weight(below, w.shape, g, groups=below.shape[1] // w.shape[1])
                .view_as(self.w[f"conv{n}"])]

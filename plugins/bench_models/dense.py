@@ -90,12 +90,12 @@ class DenseRNN(ConvergentRNN):
                 self._from_above[lower].append((group, upper))
                 self._from_below[upper].append((group, lower))
 
-    @property
+    @property  # type: ignore[misc]  # read-only here (the base's setter is for models that assign it)
     def num_classes(self) -> int:
         return self.sizes[0]
 
     @property
-    def supports_complex(self) -> bool:
+    def supports_complex(self) -> bool:  # type: ignore[override]  # computed here, from the activation and clip
         """tanh and the paper's sigmoid are analytic; the hard sigmoid and a clip are not."""
         return self.act.name in ("tanh", "sigmoid") and self.clip_range is None
 
@@ -134,10 +134,12 @@ class DenseRNN(ConvergentRNN):
         for group, lower, upper in self.edges:
             if upper == INPUT:
                 v = self.times_wt(ax, self.w[group])
-                drive[lower] = v if drive[lower] is None else drive[lower] + v
+                d = drive[lower]
+                drive[lower] = v if d is None else d + v
         for n in self.bias_groups:
             b = self._bias(self.b[f"s{n}"])
-            drive[n] = b if drive[n] is None else drive[n] + b
+            d = drive[n]
+            drive[n] = b if d is None else d + b
         return Clamped(raw(x), {"ax": ax, "drive": drive})
 
     def fast_drive(self, n: int, a: Sequence[Tensor], cached: Sequence[Tensor | None]) -> Tensor:
@@ -199,7 +201,8 @@ class DenseRNN(ConvergentRNN):
         out: list[Tensor | None] = [None] * len(self.sizes)
 
         def add(n: int, v: Tensor) -> None:
-            out[n] = v if out[n] is None else out[n] + v
+            o = out[n]
+            out[n] = v if o is None else o + v
 
         for group, lower, upper in self.edges:
             w = self.w[group]

@@ -118,7 +118,7 @@ class EBNet(EnergyBased):
     #: and EB-2h (1.3–1.4×) by the speed suite (results/speed/): the train kind's compile = "auto" uses it
     compile_pays = True
 
-    def __init__(self, hidden: list[int] = (512,), input_size: int = 784, output_size: int = 10,
+    def __init__(self, hidden: Sequence[int] = (512,), input_size: int = 784, output_size: int = 10,
                  activation: str = "tanh", eps: float = 0.08, clip: bool = False, bias: bool = True,
                  init: str = "glorot", clip_grad: str = "exact", fast: bool = True):
         sizes = [int(output_size)] + [int(h) for h in reversed(list(hidden))]

@@ -25,6 +25,8 @@ Fast paths (``fast = True``; see :class:`DenseRNN` for the cached drive):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -37,7 +39,7 @@ class PNet(DenseRNN):
     derives_from_phi = False
     nudge_scale = 1.0
 
-    def __init__(self, hidden: list[int] = (512,), input_size: int = 784, output_size: int = 10,
+    def __init__(self, hidden: Sequence[int] = (512,), input_size: int = 784, output_size: int = 10,
                  activation: str = "tanh", bias: bool = True, init: str = "glorot", fast: bool = True,
                  dt: float = 1.0):
         if not 0.0 < dt <= 1.0:

@@ -69,7 +69,7 @@ class Bias:
             raise ValueError(f"fit must be [low, high] with 0 < low < high, got {fit}")
         self.T, self.K, self.batch_size = T, K, batch_size
         self.betas = sorted(float(b) for b in betas)
-        self.fit = tuple(fit) if fit is not None else None
+        self.fit = (fit[0], fit[1]) if fit is not None else None  # [low, high], checked above
 
     def __call__(self, ctx: RunContext) -> None:
         model, x, y = first_batch(ctx, self.batch_size)

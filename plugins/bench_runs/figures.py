@@ -35,7 +35,7 @@ from harness.store import RunStore
 
 ALGORITHM_COLORS = {"ep": OKABE_ITO["vermillion"], "bptt": OKABE_ITO["blue"]}
 ALGORITHM_LABELS = {"ep": "EP", "bptt": "BPTT"}
-PROCESS_LABELS = {"ep": "ΔEP", "bptt": "−∇BPTT"}
+PROCESS_LABELS: dict[str | None, str] = {"ep": "ΔEP", "bptt": "−∇BPTT"}  # by a record's algorithm (or None)
 T_LABEL = "t (steps of the second phase)"
 
 

@@ -8,6 +8,8 @@ Appendix C.1.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from harness.algorithm import Processes
@@ -109,8 +111,8 @@ class GDU:
         """Processes on the CPU in float32 (for figures; the metrics were computed at full
         precision); large tensors keep a seeded sample of ``keep_elements`` elements."""
         gen = ctx.generator(offset=7)
-        out = {"T": self.T, "K": self.K, "algorithm": ctx.component_name("algorithm"),
-               "baseline": ctx.component_name("baseline"), "neurons": {}, "weights": {}}
+        out: dict[str, Any] = {"T": self.T, "K": self.K, "algorithm": ctx.component_name("algorithm"),
+                               "baseline": ctx.component_name("baseline"), "neurons": {}, "weights": {}}
         for what in ("neurons", "weights"):
             for key, c in getattr(cand, what).items():
                 r = getattr(ref, what)[key]

@@ -59,7 +59,7 @@ class OpCounter(TorchDispatchMode):
         self.ops = 0
         self.flops = 0
         self.by_op: Counter = Counter()
-        self._calls: dict[tuple, tuple[Callable, tuple, dict]] = {}
+        self._calls: dict[tuple, tuple[torch._ops.OpOverload, tuple, dict]] = {}
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}

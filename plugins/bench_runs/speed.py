@@ -68,7 +68,7 @@ import time
 import torch
 
 from bench_algorithms import BPTT, EP
-from bench_algorithms.cudagraph import graphed_train_step
+from bench_algorithms.cudagraph import StepFn, graphed_train_step
 from bench_algorithms.paired import Paired
 from harness.context import RunContext
 from harness.model import stack_members
@@ -133,8 +133,8 @@ class Speed:
         generic = copy.deepcopy(fast)
         generic.fast = False
         init = copy.deepcopy(fast.state_dict())
-        steps = {"fast": graphed_train_step(algorithm, fast, T=self.T, K=self.K),
-                 "generic": lambda x, y: algorithm.train_step(generic, x, y, T=self.T, K=self.K)}
+        steps: dict[str, StepFn] = {"fast": graphed_train_step(algorithm, fast, T=self.T, K=self.K),
+                                    "generic": lambda x, y: algorithm.train_step(generic, x, y, T=self.T, K=self.K)}
         models = {"fast": fast, "generic": generic}
         if device.type == "cuda":  # the fast path replays a CUDA graph: also time its eager step
             eager = models["eager"] = copy.deepcopy(fast)

@@ -40,6 +40,7 @@ import json
 import resource
 import sys
 import time
+from typing import Any
 
 import torch
 
@@ -67,6 +68,7 @@ def member_checksums(model: ConvergentRNN) -> list[float]:
         return [weights_checksum(model)]
     with torch.no_grad():
         per = sum((p.double() * (i + 1)).flatten(1).sum(1) for i, p in enumerate(model.parameters()))
+    assert isinstance(per, torch.Tensor)  # a model has parameters: not sum's start value 0
     return [float(v) for v in per]
 
 
@@ -87,11 +89,12 @@ def nonfinite_parameters(model: ConvergentRNN) -> dict[int, str]:
 
 def unchanged_members(model: ConvergentRNN, before: list[torch.Tensor]) -> list[int]:
     """Member indices (0 without members) whose every parameter equals ``before`` exactly."""
-    same = None
+    same: torch.Tensor | None = None
     with torch.no_grad():
         for p, q in zip(model.parameters(), before):
             eq = all_per_member(p == q, model.members)
             same = eq if same is None else same & eq
+    assert same is not None  # a model has parameters
     return same.nonzero().flatten().tolist()
 
 
@@ -132,7 +135,8 @@ def prediction_counts(model: ConvergentRNN, x: torch.Tensor, labels: torch.Tenso
     predicted = torch.zeros((*lead, model.num_classes), dtype=torch.int64, device=labels.device)
     for i in range(0, len(labels), batch):
         xb = model.prepare(x[i:i + batch])
-        pred = model.predict(model.relax(xb, model.init_state(xb), T, output_at=T))
+        # xb may be prepare()'s Clamped, which init_state is not declared to take (the built-in models' do: raw)
+        pred = model.predict(model.relax(xb, model.init_state(xb), T, output_at=T))  # type: ignore[arg-type]  # Clamped
         wrong += (pred != labels[i:i + batch]).sum(-1)
         predicted += torch.nn.functional.one_hot(pred, model.num_classes).sum(-2)
     return wrong, predicted
@@ -250,8 +254,9 @@ class Train:
                 algorithm: object) -> tuple[int, list[list[dict]]]:
         """Restore every member from its checkpoint (all at the same epoch), else start afresh."""
         S = len(ctxs)
-        saved = [ctx.load_checkpoint() if self.checkpoint else None for ctx in ctxs]
-        if any(s is None for s in saved) or len({s["epoch"] for s in saved}) != 1:
+        checkpoints = [ctx.load_checkpoint() if self.checkpoint else None for ctx in ctxs]
+        saved = [s for s in checkpoints if s is not None]
+        if len(saved) < S or len({s["epoch"] for s in saved}) != 1:
             for ctx in ctxs:  # starting afresh: no earlier invocation's time belongs to this run
                 ctx.earlier_seconds = 0.0
             return 1, [[] for _ in ctxs]
@@ -378,9 +383,10 @@ class Train:
             unsettled = unsettled_share(model, probe, self.T)
             check_settled(unsettled, f"after epoch {epoch}")
             for i in alive:
-                point = {"epoch": epoch, **({"train_error": trains[i]} if trains else {}), "test_error": tests[i],
-                         "unpredicted_classes": unpredicted[i], "unsettled": unsettled[i], "seconds": seconds,
-                         "samples_per_s": batches * self.batch_size / seconds}
+                point: dict[str, Any] = {
+                    "epoch": epoch, **({"train_error": trains[i]} if trains else {}), "test_error": tests[i],
+                    "unpredicted_classes": unpredicted[i], "unsettled": unsettled[i], "seconds": seconds,
+                    "samples_per_s": batches * self.batch_size / seconds}
                 histories[i].append(point)
                 ctxs[i].log_epoch(**point)
             ctx0.progress(epoch * batches, self.epochs * batches, "batch",
