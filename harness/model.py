@@ -29,7 +29,7 @@ of a run's id: it changes no result.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +87,10 @@ class ConvergentRNN(nn.Module):
     #: ``(low, high)``: the generic step clips every unit to it after each step (the EB nets' [0, 1]);
     #: ``None``: no clip. A clipped model's F is not ∂Φ/∂s everywhere (set ``derives_from_phi``).
     clip_range: tuple[float, float] | None = None
+    #: The prototypical nets' step is ``σ(∂Φ/∂s)`` plus the nudge on the output layer, with σ this
+    #: function (elementwise); the kit checks a written step against it by autograd on Φ, as it checks
+    #: ``F = ∂Φ/∂s`` for a model that derives from Φ. ``None``: no such claim.
+    step_activation: Callable[[Tensor], Tensor] | None = None
     #: True when the step is holomorphic in the state (no clip, no max, an analytic σ), so that it
     #: can run on complex states (holomorphic EP; :func:`holomorphic_grad` for Φ's derivatives).
     supports_complex: bool = False

@@ -447,3 +447,29 @@ def test_every_integer_key_of_the_suite_format_has_an_upper_bound():
     unbounded = [p.name for p in [*RUN_KEYS.values(), *TABLE_KEYS.values()]
                  if "int" in type_name(p.type).split("[")[-1] and p.choices is None and p.max is None]
     assert unbounded == []
+
+
+def test_a_prototypical_step_is_checked_against_its_activation_of_grad_phi(registry):
+    """P, P-conv and the DCHN claim s ← σ(∂Φ/∂s) + nudge (step_activation); a wrong σ is caught."""
+    from bench_models.prototypical import PNet
+
+    class WrongSigma(PNet):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.step_activation = torch.tanh  # the step applies the shifted sigmoid, not tanh
+
+    ok = _by_check(model_checks("dchn", {"input_shape": [3, 8, 8], "channels": [3, 4], "padding": [1, 0],
+                                         "output_size": 3},
+                                registry=registry))
+    assert ok["F = ∂Φ/∂s"].status == PASS and "σ(∂Φ/∂s) + nudge" in ok["F = ∂Φ/∂s"].message
+    bad = _by_check(model_checks(WrongSigma, {"hidden": [5], "input_size": 4, "output_size": 3,
+                                              "activation": "sigmoid"}))
+    assert bad["F = ∂Φ/∂s"].status == FAIL and "differs from σ(∂Φ/∂s) + nudge" in bad["F = ∂Φ/∂s"].message
+
+
+def test_the_dchn_defaults_to_the_authors_cifar10_net(registry):
+    """Their code's command: --channels 128 256 512 512 --kernels 3 3 3 3 --pools mmmm --paddings 1 1 1 0 --fc 10."""
+    net = registry.get("model", "dchn").build({})
+    shapes = [tuple(net.w[g].shape) for g in net.group_order]
+    assert shapes == [(128, 3, 3, 3), (256, 128, 3, 3), (512, 256, 3, 3), (512, 512, 3, 3), (10, 512)]
+    assert [tuple(s) for s in net.h_shapes] == [(512, 1, 1), (512, 4, 4), (256, 8, 8), (128, 16, 16)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -285,6 +285,8 @@ class _ModelKit:
                 (f", the clip to {list(m.clip_range)})" if m.clip_range is not None else ")")
         if not m.derives_from_phi and m.clip_range is not None:
             return self._clipped_step_is_derived(m)
+        if not m.derives_from_phi and m.step_activation is not None:
+            return self._activated_step_is_derived(m, m.step_activation)
         if not m.derives_from_phi:
             raise CheckSkipped("derives_from_phi is False: F is not ∂Φ/∂s, so the GDU theorem holds only "
                                "approximately (measure it with a gdu run)")
@@ -305,6 +307,28 @@ class _ModelKit:
             f"step, or set clip_range = None if the model's dynamics are not derived from Φ"))
         return (f"step = clip(∂Φ/∂s + nudge) to {list(clip)} on 3 random float64 states (relative error "
                 f"{worst:.1e}); clipped, so the GDU theorem is not exact")
+
+    def _activated_step_is_derived(self, m: ConvergentRNN, act: Callable[[Tensor], Tensor]) -> str:
+        """A prototypical step equals σ(∂Φ/∂s) with the model's σ, plus the nudge on the output."""
+        x, y = self.data(m, D64)
+        worst = 0.0
+        for offset, beta in ((0, 0.0), (1, 0.3), (2, 0.0)):
+            s = self.random_state(m, x, offset)
+            with torch.no_grad():
+                got = m.step(x, s, y if beta else None, beta)
+                grads = m.derived_step(x, s)  # ∂Φ/∂s, no nudge
+            want = [act(g) for g in grads]
+            if beta:
+                want[0] = want[0] + beta * m.nudge_scale * (y - s[0])
+            for name, a, b in zip(m.layer_names, got, want):
+                err = _maxdiff(a, b)
+                worst = max(worst, err / _scale(b))
+                if err > TOL_EXACT * _scale(b):
+                    raise CheckFailed(f"step(x, s, y, β = {beta}) differs from σ(∂Φ/∂s) + nudge (the model's "
+                                      f"step_activation applied to autograd of phi) on layer {name!r} by up to "
+                                      f"{err:.3g}; fix Φ or the step, or set step_activation = None")
+        return (f"step = σ(∂Φ/∂s) + nudge on 3 random float64 states (relative error {worst:.1e}); σ is not the "
+                "identity, so the GDU theorem is approximate")
 
     def _step_matches_derived(self, m: ConvergentRNN, cases, message) -> float:
         """The written step against :meth:`ConvergentRNN.derived_step` on random float64 states, one

@@ -63,10 +63,31 @@ def register_models(register):
                  Param("input_shape", list[int], [1, 28, 28], "channels, height, width of the input", min=1, max=10**7),
                  Param("channels", list[int], [32, 64], "feature maps of each conv layer, input → output",
                        min=1, max=10**7),
-                 Param("kernel", int, 5, "square kernel size (no padding, stride 1)", min=1, max=999),
+                 Param("kernel", int, 5, "square kernel size (stride 1)", min=1, max=999),
                  Param("pool", int, 2, "max-pool size and stride", min=1, max=999),
                  Param("output_size", int, 10, "output units (classes)", min=1, max=10**7),
                  Param("activation", str, "hard_sigmoid", "σ", choices=ACT),
                  Param("bias", bool, True, "one bias per layer (per channel for conv layers)"),
                  _init(),
+                 Param("padding", int, 0, "zero padding of each convolution (the paper's P-conv: 0)", min=0, max=999,
+                       quiet_default=True),
              ], example={"input_shape": [1, 12, 12], "channels": [2, 3], "kernel": 3, "output_size": 3})
+    register("dchn", PConvNet, doc="Deep convolutional Hopfield network (Laborieux et al. 2021; Scellier et al. "
+             "2023): 3x3 convolutions, each followed by 2x2 max-pooling, then a dense output; hard sigmoid; "
+             "written as Φ like P-conv. Defaults: the authors' CIFAR-10 net (their code's command: channels "
+             "128-256-512-512, paddings 1-1-1-0) on 3x32x32 inputs; a CPU-sized one: channels = [16, 32], "
+             "padding = [1, 1]",
+             params=[
+                 Param("input_shape", list[int], [3, 32, 32], "channels, height, width of the input", min=1, max=10**7),
+                 Param("channels", list[int], [128, 256, 512, 512], "feature maps of each conv layer, input → "
+                       "output (default: the VGG-like widths)", min=1, max=10**7),
+                 Param("kernel", int, 3, "square kernel size (stride 1)", min=1, max=999),
+                 Param("padding", list[int], [1, 1, 1, 0], "zero padding of each convolution, input → output "
+                       "(the authors' CIFAR-10 command: 1 1 1 0, so that the last pooling leaves 1x1 maps)",
+                       min=0, max=999),
+                 Param("pool", int, 2, "max-pool size and stride", min=1, max=999),
+                 Param("output_size", int, 10, "output units (classes)", min=1, max=10**7),
+                 Param("activation", str, "hard_sigmoid", "σ", choices=ACT),
+                 Param("bias", bool, True, "one bias per layer (per channel for conv layers)"),
+                 _init(),
+             ], example={"input_shape": [3, 8, 8], "channels": [3, 4], "padding": [1, 0], "output_size": 3})

@@ -59,13 +59,18 @@ class PConvNet(ConvergentRNN):
     def __init__(self, input_shape: Sequence[int] = (1, 28, 28), channels: Sequence[int] = (32, 64),
                  kernel: int = 5, pool: int = 2, output_size: int = 10,
                  activation: str = "hard_sigmoid", bias: bool = True, init: str = "glorot",
-                 fast: bool = True):
+                 fast: bool = True, padding: int | Sequence[int] = 0):
         super().__init__()
         self.fast = bool(fast)
         self.input_shape = tuple(int(v) for v in input_shape)
         self.kernel, self.pool = int(kernel), int(pool)
         self.act = get_activation(activation)
         nconv = len(channels)
+        pads = [int(padding)] * nconv if isinstance(padding, int) else [int(p) for p in padding]
+        if len(pads) != nconv:
+            raise ValueError(f"padding lists {len(pads)} values for {nconv} conv layers: give one per layer "
+                             "(input → output) or one number for all")
+        self.padding: dict[str, int] = {}  # conv{n} -> its zero padding
         # channels are listed input → output; conv{n} produces h^n (n = 0 next to the classifier).
         chans = [self.input_shape[0]] + [int(c) for c in channels]  # input → output
         side = self.input_shape[1:]
@@ -76,10 +81,11 @@ class PConvNet(ConvergentRNN):
         for i in range(nconv):
             n = nconv - 1 - i
             cin, cout = chans[i], chans[i + 1]
-            side = tuple((d - self.kernel + 1) // self.pool for d in side)
+            self.padding[f"conv{n}"] = pads[i]
+            side = tuple((d + 2 * pads[i] - self.kernel + 1) // self.pool for d in side)
             if min(side) < 1:
                 raise ValueError(f"input {self.input_shape} is too small for {nconv} conv layers of kernel "
-                                 f"{self.kernel} and pool {self.pool}")
+                                 f"{self.kernel}, padding {pads} and pool {self.pool}")
             self.conv_shapes.append((cout, *side))
             w = nn.Parameter(torch.empty(cout, cin, self.kernel, self.kernel))
             init_weight(w, fan_in=cin * self.kernel ** 2, fan_out=cout * self.kernel ** 2, how=init)
@@ -102,6 +108,7 @@ class PConvNet(ConvergentRNN):
         self.group_order.append("fc")
         self.output_size = int(output_size)
         self.layer_names = ("s0",) + tuple(f"h{n}" for n in range(nconv))
+        self.step_activation = self.act  # s ← σ(∂Φ/∂s) + nudge, checked by the kit
         self._sample_numel = math.prod(self.input_shape)
 
     @property  # type: ignore[misc]  # read-only here (the base's setter is for models that assign it)
@@ -168,7 +175,7 @@ class PConvNet(ConvergentRNN):
         w, b = self._kernel(n), self.b[f"conv{n}"] if f"conv{n}" in self.b else None
         if b is not None and self.members:
             b = b.flatten()
-        z = Fn.conv2d(below, w, b, groups=below.shape[1] // w.shape[1])
+        z = Fn.conv2d(below, w, b, padding=self.padding[f"conv{n}"], groups=below.shape[1] // w.shape[1])
         p, idx = Fn.max_pool2d(z, self.pool, return_indices=True)
         return p, idx, z
 
@@ -202,7 +209,8 @@ class PConvNet(ConvergentRNN):
                 _, idx, z = ups[n - 1]
                 unpooled = Fn.max_unpool2d(fh[n - 1], idx, self.pool,  # type: ignore[arg-type]  # int: stub omits it
                                            output_size=z.shape[-2:])
-                down = Fn.conv_transpose2d(unpooled, self._kernel(n - 1), groups=self.members or 1)
+                down = Fn.conv_transpose2d(unpooled, self._kernel(n - 1), padding=self.padding[f"conv{n - 1}"],
+                                           groups=self.members or 1)
             new.append(self._unfold(self.act(ups[n][0] + down)))
         return tuple(new)
 
@@ -224,7 +232,8 @@ class PConvNet(ConvergentRNN):
         g = Fn.max_unpool2d(h, idx, self.pool,  # type: ignore[arg-type]  # an int kernel: torch's stub omits it
                             output_size=z.shape[-2:])
         w = self._kernel(n)
-        out = [torch.nn.grad.conv2d_weight(below, w.shape, g, groups=below.shape[1] // w.shape[1])
+        out = [torch.nn.grad.conv2d_weight(below, w.shape, g, padding=self.padding[f"conv{n}"],
+                                           groups=below.shape[1] // w.shape[1])
                .view_as(self.w[f"conv{n}"])]
         if f"conv{n}" in self.b:
             out.append(g.sum((0, 2, 3)).view_as(self.b[f"conv{n}"]))

@@ -47,6 +47,8 @@ class PNet(DenseRNN):
         sizes = [int(output_size)] + [int(h) for h in reversed(list(hidden))]
         super().__init__(sizes, input_size, layered_edges(len(sizes)), activation, bias, init, fast=fast)
         self.dt = float(dt)
+        if self.dt == 1.0:  # s ← σ(∂Φ/∂s) + nudge, checked by the kit (a leaky step, dt < 1, is not)
+            self.step_activation = self.act
 
     def _leak(self, state: State, new: list[Tensor]) -> State:
         """``s + dt·(new − s)``; at dt = 1 the new state itself (the same tensors, the same bits)."""
