@@ -8,8 +8,9 @@ paper runs EP and BPTT with the same ``T`` and ``K``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import Tensor
@@ -70,6 +71,11 @@ class Learner:
     and its :meth:`state_dict` goes into the run's epoch checkpoint so that a resumed run is exact.
     """
 
+    #: Optional capability: ``share(algorithms) -> step | None``, one step object that trains the
+    #: members of a stacked model each with its own algorithm (``batch_algorithms``), or None when
+    #: these cannot share one. Run kinds ask :func:`shared_step`, naming no algorithm.
+    share: ClassVar[Callable[[Sequence[Any]], Any] | None] = None
+
     def __init__(self, lr: list[float] | None = None, **optimizer):
         self.lr = lr
         self.update = Update(**optimizer)
@@ -97,3 +103,13 @@ def step_log(model: ConvergentRNN, free: tuple[Tensor, ...], y: Tensor) -> dict[
     member when seeds are stacked (else scalars), left on the device."""
     return {"loss": model.loss(free, y).mean(-1).detach(),
             "error": (model.predict(free) != model.labels(y)).to(free[0].dtype).mean(-1)}
+
+
+def shared_step(algorithms: Sequence[Any]) -> Any | None:
+    """One step for the members of a stacked model with these algorithms (their classes' declared
+    ``share``), or None when none of them can share one with the others."""
+    for cls in dict.fromkeys(type(a) for a in algorithms):
+        share = getattr(cls, "share", None)  # declared on Learner; a third-party algorithm may lack it
+        if share is not None and (step := share(list(algorithms))) is not None:
+            return step
+    return None

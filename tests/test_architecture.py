@@ -70,3 +70,11 @@ def test_the_import_graph_has_no_circle():
 
 def test_the_circle_finder_finds_a_circle():
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_built_in_plugin_imports_another():
+    """Each built-in plugin leans on the core only (what they share lives there: step acceleration in
+    harness.acceleration, step sharing declared as a capability), as a third-party plugin would."""
+    crossing = sorted((m, t) for m, targets in import_graph().items() if m.startswith("bench_")
+                      for t in targets if t.startswith("bench_") and t.split(".")[0] != m.split(".")[0])
+    assert crossing == []

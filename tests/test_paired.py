@@ -169,8 +169,8 @@ def test_batch_algorithms_is_validated_and_changes_no_run_id(registry, suite_fil
 def test_paired_step_replays_through_the_graph_wrapper():
     """The paired step captured and replayed (stand-in for a CUDA graph; the wrapper checks the
     replay against the eager step) trains as separate EP and BPTT runs."""
-    from bench_algorithms.cudagraph import graphed_train_step
     from conftest import ReplayBackend
+    from harness.acceleration import graphed_train_step
 
     build, lr = MODELS["P-2h"]
     algorithms = [EP(beta=0.4, lr=lr), BPTT(lr=lr)]

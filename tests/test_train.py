@@ -201,8 +201,8 @@ def test_a_compiled_step_that_differs_runs_eagerly_and_says_so(registry, suite_f
     backend whose replay does something else): the run trains eagerly to the eager run's end, records
     compiled_step = 0, and keeps the reason in status.json (what `bench status` shows), not only on stderr."""
     import bench_runs.train as train
-    from bench_algorithms.cudagraph import GraphedStep
     from conftest import ReplayBackend
+    from harness.acceleration import GraphedStep
 
     def broken(algorithm, model, *, T, K, warn=None):
         return GraphedStep(lambda x, y: algorithm.train_step(model, x, y, T=T, K=K), model,

@@ -14,7 +14,12 @@ from .bptt import BPTT
 from .cep import ContinualEP
 from .ep import EP
 from .hep import HolomorphicEP
+from .paired import Paired
 from .rbp import RBP
+
+# EP and BPTT share one stacked step (their free phase is the same dynamics): the capability that
+# harness.algorithm.shared_step asks for, declared here where both are known.
+EP.share = BPTT.share = Paired.of
 
 
 def _beta(doc: str = "nudging strength β (the EB nets apply βε)") -> Param:

@@ -75,6 +75,11 @@ class Paired:
     def can_pair(cls, algorithms: Sequence[object]) -> bool:
         return not cls.why_not(algorithms)
 
+    @classmethod
+    def of(cls, algorithms: Sequence[object]) -> Paired | None:
+        """The paired step of these algorithms, or None when they cannot pair (EP's and BPTT's ``share``)."""
+        return cls(algorithms) if cls.can_pair(algorithms) else None  # type: ignore[arg-type]  # checked
+
     def _coefficients(self, model: ConvergentRNN, batch: int) -> tuple[dict, dict, Tensor, Tensor]:
         """Per group, per parameter: the factor of EP's Δ and of BPTT's gradient, shaped ``(S, 1, …)``
         (zero for the members of the other algorithm); and the indices of the EP members and of the

@@ -67,9 +67,8 @@ import time
 
 import torch
 
-from bench_algorithms import BPTT, EP
-from bench_algorithms.cudagraph import StepFn, graphed_train_step
-from bench_algorithms.paired import Paired
+from harness.acceleration import StepFn, graphed_train_step
+from harness.algorithm import shared_step
 from harness.context import RunContext
 from harness.model import stack_members
 from harness.records import Records
@@ -140,7 +139,7 @@ class Speed:
             eager = models["eager"] = copy.deepcopy(fast)
             steps["eager"] = lambda x, y: algorithm.train_step(eager, x, y, T=self.T, K=self.K)
         if self.members:
-            self._batched_paths(fast, algorithm, init, steps, models)
+            self._batched_paths(ctx, fast, algorithm, init, steps, models)
         compile_seconds = (self._compiled_path(algorithm, fast, init, batches[0], steps, models)
                            if self.compiled else None)
         inits = {path: copy.deepcopy(m.state_dict()) if m.members else init for path, m in models.items()}
@@ -282,7 +281,7 @@ class Speed:
             lines += ["", profile_table(lambda: algorithm.train_step(model, x, y, T=self.T, K=self.K))]
         ctx.save_text("roofline", "\n".join(lines) + "\n")
 
-    def _batched_paths(self, fast, algorithm, init, steps, models) -> None:
+    def _batched_paths(self, ctx: RunContext, fast, algorithm, init, steps, models) -> None:
         """The ``seeds`` path (S stacked copies) and, for EP, ``bptt`` and ``paired`` (S EP + S BPTT)."""
         S = self.members
         if not fast.supports_members:
@@ -300,10 +299,12 @@ class Speed:
 
         models["seeds"] = stacked(S)
         steps["seeds"] = on_members(graphed_train_step(algorithm, models["seeds"], T=self.T, K=self.K), S)
-        if type(algorithm) is EP and Paired.can_pair([algorithm, BPTT(lr=algorithm.lr)]):
-            partner = BPTT(lr=algorithm.lr)
+        lr = getattr(algorithm, "lr", None)
+        partner = ctx.registry.get("algorithm", "bptt").build({"lr": lr}) if lr is not None else None
+        paired = (shared_step([algorithm] * S + [partner] * S)
+                  if partner is not None and type(algorithm) is not type(partner) else None)
+        if paired is not None:  # an algorithm that shares its step with BPTT's (EP)
             models["bptt"] = copy.deepcopy(fast)
             steps["bptt"] = graphed_train_step(partner, models["bptt"], T=self.T, K=self.K)
             models["paired"] = stacked(2 * S)
-            paired = Paired([algorithm] * S + [partner] * S)
             steps["paired"] = on_members(graphed_train_step(paired, models["paired"], T=self.T, K=self.K), 2 * S)

@@ -31,7 +31,7 @@ algorithm (one shared free phase; tests/test_paired.py). Algorithms that cannot
 share a step (two values of β, a third-party algorithm) run as one batch each.
 
 On CUDA, the training step of a model on its fast path is replayed as a CUDA
-graph (:mod:`bench_algorithms.cudagraph`), after a check against the eager step.
+graph (:mod:`harness.acceleration`), after a check against the eager step.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from typing import Any
 
 import torch
 
-from bench_algorithms.cudagraph import compiled_train_step, graphed_train_step
-from bench_algorithms.paired import Paired
+from harness.acceleration import compiled_train_step, graphed_train_step
+from harness.algorithm import shared_step
 from harness.context import Diverged, RunContext
 from harness.dataset import augmenter, batch_generator
 from harness.model import ConvergentRNN, member_state, stack_members
@@ -197,15 +197,15 @@ class Train:
 
     def execute_batch(self, ctxs: list[RunContext]) -> None:
         """Runs of one configuration as one stacked model (see the module's docstring): seeds, and
-        algorithms (EP with BPTT, :class:`~bench_algorithms.paired.Paired`) when they can share a step."""
+        algorithms (EP with BPTT) when their classes declare they can share a step (``share``)."""
         algorithms = [ctx.build("algorithm") for ctx in ctxs]
         configs = [json.dumps(ctx.spec.slots["algorithm"], sort_keys=True) for ctx in ctxs]
         if any(getattr(a, "stateful", False) for a in algorithms):
             return self._one_by_one(ctxs)  # an optimizer's state or a random stream per run: not batched
         if len(set(configs)) == 1:
             algorithm = algorithms[0]
-        elif Paired.can_pair(algorithms):
-            algorithm = Paired(algorithms)
+        elif (shared := shared_step(algorithms)) is not None:
+            algorithm = shared
         else:  # algorithms that cannot share a step: one batch per algorithm
             for config in dict.fromkeys(configs):
                 self.execute_batch([c for c, k in zip(ctxs, configs) if k == config])

@@ -1,4 +1,6 @@
-"""A training step replayed as a CUDA graph, checked against the eager step at first use.
+"""Step acceleration, owned by the core because every run kind and algorithm shares it: a training
+step replayed as a CUDA graph, or compiled with ``torch.compile``, checked against the eager step at
+first use.
 
 A mini-batch step of EP or BPTT on these nets is hundreds of tiny kernels launched
 one after another; on a GPU the launches, not the arithmetic, set the pace.
