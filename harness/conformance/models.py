@@ -310,29 +310,22 @@ class _ModelKit:
 
     def _activated_step_is_derived(self, m: ConvergentRNN, act: Callable[[Tensor], Tensor]) -> str:
         """A prototypical step equals σ(∂Φ/∂s) with the model's σ, plus the nudge on the output."""
-        x, y = self.data(m, D64)
-        worst = 0.0
-        for offset, beta in ((0, 0.0), (1, 0.3), (2, 0.0)):
-            s = self.random_state(m, x, offset)
-            with torch.no_grad():
-                got = m.step(x, s, y if beta else None, beta)
-                grads = m.derived_step(x, s)  # ∂Φ/∂s, no nudge
-            want = [act(g) for g in grads]
+        def want(x, s, y, beta):
+            out = [act(g) for g in m.derived_step(x, s)]  # σ(∂Φ/∂s), then the nudge
             if beta:
-                want[0] = want[0] + beta * m.nudge_scale * (y - s[0])
-            for name, a, b in zip(m.layer_names, got, want):
-                err = _maxdiff(a, b)
-                worst = max(worst, err / _scale(b))
-                if err > TOL_EXACT * _scale(b):
-                    raise CheckFailed(f"step(x, s, y, β = {beta}) differs from σ(∂Φ/∂s) + nudge (the model's "
-                                      f"step_activation applied to autograd of phi) on layer {name!r} by up to "
-                                      f"{err:.3g}; fix Φ or the step, or set step_activation = None")
+                out[0] = out[0] + beta * m.nudge_scale * (y - s[0])
+            return out
+
+        worst = self._step_matches_derived(m, ((0, 0.0), (1, 0.3), (2, 0.0)), lambda name, err, scale, beta: (
+            f"step(x, s, y, β = {beta}) differs from σ(∂Φ/∂s) + nudge (the model's step_activation applied to "
+            f"autograd of phi) on layer {name!r} by up to {err:.3g}; fix Φ or the step, or set "
+            f"step_activation = None"), want)
         return (f"step = σ(∂Φ/∂s) + nudge on 3 random float64 states (relative error {worst:.1e}); σ is not the "
                 "identity, so the GDU theorem is approximate")
 
-    def _step_matches_derived(self, m: ConvergentRNN, cases, message) -> float:
-        """The written step against :meth:`ConvergentRNN.derived_step` on random float64 states, one
-        ``(state offset, β)`` per case; raises ``message(layer, error, scale, β)`` beyond
+    def _step_matches_derived(self, m: ConvergentRNN, cases, message, want=None) -> float:
+        """The written step against :meth:`ConvergentRNN.derived_step` (or ``want(x, s, y, β)``) on random
+        float64 states, one ``(state offset, β)`` per case; raises ``message(layer, error, scale, β)`` beyond
         ``TOL_EXACT``; returns the worst relative error."""
         x, y = self.data(m, D64)
         worst = 0.0
@@ -340,8 +333,9 @@ class _ModelKit:
             s = self.random_state(m, x, offset)
             with torch.no_grad():
                 yb = y if beta else None
-                got, want = m.step(x, s, yb, beta), m.derived_step(x, s, yb, beta)
-            for name, a, b in zip(m.layer_names, got, want):
+                got = m.step(x, s, yb, beta)
+                expected = m.derived_step(x, s, yb, beta) if want is None else want(x, s, y, beta)
+            for name, a, b in zip(m.layer_names, got, expected):
                 err = _maxdiff(a, b)
                 worst = max(worst, err / _scale(b))
                 if err > TOL_EXACT * _scale(b):

@@ -35,23 +35,26 @@ def _image_params(where: str, flatten: bool) -> list[Param]:
     ]
 
 
+#: The image sets: name, class, where their files lie, flat by default, and what they are.
+IMAGE_SETS = [
+    ("fashion_mnist", FashionMNIST, "FashionMNIST/raw/ (torchvision layout)", True,
+     "Fashion-MNIST: 28x28 grey images of clothing, 10 classes; IDX files, downloaded with torchvision if "
+     "missing and installed."),
+    ("kmnist", KMNIST, "KMNIST/raw/ (torchvision layout)", True,
+     "Kuzushiji-MNIST: 28x28 grey images of cursive Japanese characters, 10 classes; IDX files."),
+    ("cifar10", CIFAR10, "cifar-10-batches-py/ (the python version)", False,
+     "CIFAR-10: 32x32 colour images, 10 classes; the python-version batches, read without running pickled code."),
+    ("cifar100", CIFAR100, "cifar-100-python/ (the python version)", False,
+     "CIFAR-100: 32x32 colour images, 100 fine classes; the python-version files."),
+    ("svhn", SVHN, "train_32x32.mat and test_32x32.mat (cropped digits)", False,
+     "SVHN cropped digits: 32x32 colour images of house numbers, 10 classes; .mat files, read with SciPy."),
+]
+
+
 @hookimpl
 def register_datasets(register):
-    register("fashion_mnist", FashionMNIST, params=_image_params("FashionMNIST/raw/ (torchvision layout)", True),
-             doc="Fashion-MNIST: 28x28 grey images of clothing, 10 classes; IDX files, downloaded with "
-                 "torchvision if missing and installed.", example={"n_train": 64, "n_test": 32})
-    register("kmnist", KMNIST, params=_image_params("KMNIST/raw/ (torchvision layout)", True),
-             doc="Kuzushiji-MNIST: 28x28 grey images of cursive Japanese characters, 10 classes; IDX files.",
-             example={"n_train": 64, "n_test": 32})
-    register("cifar10", CIFAR10, params=_image_params("cifar-10-batches-py/ (the python version)", False),
-             doc="CIFAR-10: 32x32 colour images, 10 classes; the python-version batches, read without "
-                 "running pickled code.", example={"n_train": 64, "n_test": 32})
-    register("cifar100", CIFAR100, params=_image_params("cifar-100-python/ (the python version)", False),
-             doc="CIFAR-100: 32x32 colour images, 100 fine classes; the python-version files.",
-             example={"n_train": 64, "n_test": 32})
-    register("svhn", SVHN, params=_image_params("train_32x32.mat and test_32x32.mat (cropped digits)", False),
-             doc="SVHN cropped digits: 32x32 colour images of house numbers, 10 classes; .mat files, read "
-                 "with SciPy.", example={"n_train": 64, "n_test": 32})
+    for name, cls, where, flat, doc in IMAGE_SETS:
+        register(name, cls, params=_image_params(where, flat), doc=doc, example={"n_train": 64, "n_test": 32})
     register("digits", Digits, params=[Param("flatten", bool, True, "64-vectors; false: 1x8x8")],
              doc="scikit-learn's 8x8 digits (1,797 images, 10 classes; the first 1,500 train), shipped "
                  "with scikit-learn: no download (pip install -e \".[digits]\").")
