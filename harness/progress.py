@@ -67,19 +67,29 @@ class Progress:
         if rate > 0 and done < total and eta_after is not None and done - done0 >= eta_after:
             left = (total - done) / rate
             eta = f"  ETA {fmt_seconds(left)}" + self._all_left(left, elapsed + left)
+        elif self._ended and done < total:  # no rate to trust yet: this run as long as the ended ones
+            eta = self._all_left(None, None, elapsed)
         text = (f"[{self.index}/{self.total_runs}] {spec.id}: {unit} {done}/{total}"
                 f"  {fmt_seconds(elapsed)} elapsed{eta}" + (f"  {info}" if info else ""))
         self._emit(text, final=not self.tty)
 
-    def _all_left(self, left: float, projected: float) -> str:
+    def _all_left(self, left: float | None, projected: float | None, elapsed: float = 0.0) -> str:
         """The time left for every run this process has yet to execute: this run's ETA, and the
-        runs after it at the mean wall time per run of those ended (or this one's projection)."""
+        runs after it at the mean wall time per run of those ended (or this one's projection). Without
+        an ETA (``left`` None), this run is taken to last as long as the ended ones did on average."""
         after = self.expected - self._ended - self._size
-        if after <= 0:
-            return ""
         began = self._began if self._began is not None else time.monotonic()
-        per_run = (time.monotonic() - began) / self._ended if self._ended else projected / self._size
-        return f" (all {after + self._size} runs left ≈ {fmt_seconds(left + after * per_run)})"
+        if self._ended:
+            per_run = (time.monotonic() - began) / self._ended
+        elif projected is not None:
+            per_run = projected / self._size
+        else:
+            return ""
+        if left is None:
+            left = max(per_run * self._size - elapsed, 0.0)
+        elif after <= 0:
+            return ""
+        return f" (all {max(after, 0) + self._size} runs left ≈ {fmt_seconds(left + max(after, 0) * per_run)})"
 
     def end_run(self, run_id: str, status: str, seconds: float, note: str = "", index: int | None = None) -> None:
         """A run ended (``index``: its own number within a batch)."""

@@ -188,6 +188,8 @@ def test_no_eta_before_the_units_predict_the_rest_and_none_for_phases(monkeypatc
     p.update(SimpleNamespace(id="b"), 6, 10, "batch", "", elapsed=11.0)  # 5 units in 10 s: 4 left, 8 s
     last = log.getvalue().splitlines()
     assert "ETA" not in last[-2] and last[-1].endswith("ETA 0:08 (all 2 runs left ≈ 13:39)"), last[-2:]
+    # phases give no ETA; once a run has ended, this one is taken to last as long: 811 − 11 s, then 811 s
+    assert last[-2].endswith("elapsed (all 2 runs left ≈ 26:51)"), last[-2]
 
 
 def test_a_warning_on_a_terminal_clears_the_progress_line_then_redraws_it():
