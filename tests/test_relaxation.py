@@ -1,0 +1,60 @@
+"""Relaxation schedules (harness.relaxation): the asynchronous schedule reaches the synchronous one's
+fixed point, and EP's update computed from either is the same to the tolerance."""
+
+import pytest
+import torch
+
+from harness.relaxation import relax, residual
+
+D = torch.float64
+
+
+def nets(registry):
+    torch.manual_seed(0)
+    yield "P-2h", registry.get("model", "p").build({"hidden": [16, 16], "input_size": 12, "output_size": 4,
+                                                    "activation": "tanh", "init": "torch"}), (12,)
+    yield "EB-2h", registry.get("model", "eb").build({"hidden": [16, 16], "input_size": 12, "output_size": 4,
+                                                      "activation": "tanh", "eps": 0.2, "init": "torch"}), (12,)
+    yield "DCHN", registry.get("model", "dchn").build({"input_shape": [3, 8, 8], "channels": [4, 6],
+                                                       "padding": [1, 1], "output_size": 4, "init": "torch"}), (3, 8, 8)
+
+
+def ep_update(model, x, y, state, beta=1e-3, K=10):
+    """EP's summed update from a free fixed point: (∂Φ/∂θ(s^β_K) − ∂Φ/∂θ(s_*)) / β."""
+    with torch.no_grad():
+        s = state
+        for _ in range(K):
+            s = model.step(x, s, y, beta)
+    end, start = model.dphi_dtheta(x, s), model.dphi_dtheta(x, state)
+    return {g: [(a - b) / beta for a, b in zip(end[g], start[g])] for g in end}
+
+
+@pytest.mark.parametrize("index", [0, 1, 2], ids=["P-2h", "EB-2h", "DCHN"])
+def test_async_reaches_the_sync_fixed_point_and_ep_s_update_from_it(registry, index):
+    name, model, shape = list(nets(registry))[index]
+    model = model.to(torch.device("cpu"), D)
+    x = torch.rand(5, *shape, dtype=D, generator=torch.Generator().manual_seed(1))
+    y = torch.nn.functional.one_hot(torch.arange(5) % 4, 4).to(D)
+    s0 = model.init_state(x)
+    tol = 1e-12
+    sync = relax(model, x, s0, max_steps=20000, tol=tol, schedule="sync")
+    asy = relax(model, x, s0, max_steps=20000, tol=tol, schedule="async")
+    assert sync.residual < 1e-10 and asy.residual < 1e-10, (name, sync, asy)
+    assert asy.evaluations == 2 * asy.sweeps + 1 and sync.evaluations == sync.sweeps + 1
+    gap = max(float((a - b).abs().max()) for a, b in zip(sync.state, asy.state))
+    assert gap < 1e-9, (name, gap)
+    u1, u2 = ep_update(model, x, y, sync.state), ep_update(model, x, y, asy.state)
+    for g in u1:
+        for a, b in zip(u1[g], u2[g]):
+            assert float((a - b).abs().max()) <= 1e-6 * max(float(a.abs().max()), 1e-12), (name, g)
+
+
+def test_a_fixed_number_of_steps_and_bad_arguments(registry):
+    model = registry.get("model", "p").build({"hidden": [8], "input_size": 6, "output_size": 3}).double()
+    x = torch.rand(2, 6, dtype=D)
+    out = relax(model, x, model.init_state(x), max_steps=7)
+    assert out.sweeps == 7 and out.residual == pytest.approx(residual(model, x, out.state))
+    with pytest.raises(ValueError, match="unknown relaxation schedule 'gauss'; known: sync, async"):
+        relax(model, x, model.init_state(x), max_steps=3, schedule="gauss")
+    with pytest.raises(ValueError, match="max_steps must be at least 1"):
+        relax(model, x, model.init_state(x), max_steps=0)
