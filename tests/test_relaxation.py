@@ -1,6 +1,8 @@
 """Relaxation schedules (harness.relaxation): the asynchronous schedule reaches the synchronous one's
 fixed point, and EP's update computed from either is the same to the tolerance."""
 
+import copy
+
 import pytest
 import torch
 
@@ -58,3 +60,24 @@ def test_a_fixed_number_of_steps_and_bad_arguments(registry):
         relax(model, x, model.init_state(x), max_steps=3, schedule="gauss")
     with pytest.raises(ValueError, match="max_steps must be at least 1"):
         relax(model, x, model.init_state(x), max_steps=0)
+
+
+def test_ep_trained_from_the_asynchronous_fixed_point_takes_the_same_step(registry):
+    """EP's `schedule = "async"` with a tolerance: the same update as the paper's synchronous free phase
+    once both have settled (float64), and the defaults leave run ids alone (quiet)."""
+    ep = registry.get("algorithm", "ep")
+    torch.manual_seed(0)
+    net = registry.get("model", "p").build({"hidden": [12, 12], "input_size": 8, "output_size": 3,
+                                            "activation": "tanh", "init": "torch"}).double()
+    x = torch.rand(6, 8, dtype=D, generator=torch.Generator().manual_seed(2))
+    y = torch.nn.functional.one_hot(torch.arange(6) % 3, 3).to(D)
+    models = [copy.deepcopy(net) for _ in range(2)]
+    for m, params in zip(models, ({}, {"schedule": "async", "tol": 1e-13})):
+        ep.build({"beta": 0.01, "lr": [0.1, 0.1, 0.1], **params}).train_step(m, x, y, T=4000, K=8)
+    for a, b in zip(models[0].parameters(), models[1].parameters()):
+        assert torch.allclose(a, b, rtol=0, atol=1e-9)
+    assert any(not torch.equal(a, b) for a, b in zip(net.parameters(), models[0].parameters()))
+    assert {p.name: p.quiet_default for p in ep.params if p.name in ("schedule", "tol")} == \
+        {"schedule": True, "tol": True}
+    with pytest.raises(ValueError, match="unknown relaxation schedule 'jacobi'"):
+        ep.build({"schedule": "jacobi"})

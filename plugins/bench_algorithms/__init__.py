@@ -26,22 +26,30 @@ def _beta(doc: str = "nudging strength β (the EB nets apply βε)") -> Param:
     return Param("beta", float, 0.1, doc)
 
 
+def _relaxation() -> list[Param]:
+    """How EP's free phase reaches its fixed point (harness.relaxation); the defaults are the paper's."""
+    return [Param("schedule", str, "sync", "free phase: the paper's synchronous steps, or async (even layers, "
+                  "then odd ones), T sweeps at most", choices=("sync", "async"), quiet_default=True),
+            Param("tol", float, 0.0, "stop the free phase when a sweep moves no unit by tol (0: all T steps)",
+                  min=0, quiet_default=True)]
+
+
 @hookimpl
 def register_algorithms(register):
     register("ep", EP, doc="Equilibrium Propagation (Algorithm 1; Scellier & Bengio 2017): free phase T steps, "
              "nudged phase K steps with β, telescoped update divided by the effective nudge β·nudge_scale; "
              "bias O(β)", params=[
-                 _beta(), *optimizer_params()])
+                 _beta(), *_relaxation(), *optimizer_params()])
     register("ep-random-sign", partial(EP, random_sign=True), doc="One-sided EP with the sign of β drawn per "
              "mini-batch from the run's seed: (0, β) or (−β, 0), so that the O(β) bias has no fixed "
              "direction (Scellier & Bengio 2017; Laborieux et al. 2021)", params=[
-                 _beta(), *optimizer_params()])
+                 _beta(), *_relaxation(), *optimizer_params()])
     register("ep-negative", partial(EP, variant="negative"), doc="EP with the nudge −β: (∂Φ/∂θ(s*) − "
              "∂Φ/∂θ(s^−β))/β; bias O(β), opposite to ep's (Laborieux et al. 2021)", params=[
-                 _beta(), *optimizer_params()])
+                 _beta(), *_relaxation(), *optimizer_params()])
     register("ep-centered", partial(EP, variant="centered"), doc="Centered EP: nudges −β and +β from s*, "
              "(∂Φ/∂θ(s^β) − ∂Φ/∂θ(s^−β))/2β; bias O(β²) (Laborieux et al. 2021; Scellier et al. 2023)",
-             params=[_beta(), *optimizer_params()])
+             params=[_beta(), *_relaxation(), *optimizer_params()])
     register("hep", HolomorphicEP, doc="Holomorphic EP (Laborieux & Zenke 2022): N complex nudges "
              "|β|e^{2πik/N}, Re (1/N) Σ_k ∂Φ/∂θ(s^β_k)/β_k, exact up to O(|β|^N); N = 2 is centered EP; "
              "needs a model with supports_complex (tanh or sigmoid, no clip)", params=[

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from harness.algorithm import Learner, Processes, step_log
 from harness.model import Clamped, ConvergentRNN, State
+from harness.relaxation import SCHEDULES, relax
 
 #: The nudges ``(n₁, n₂)`` of each variant, in units of β.
 VARIANTS = {"positive": (0.0, 1.0), "negative": (-1.0, 0.0), "centered": (-1.0, 1.0)}
@@ -31,8 +32,15 @@ class EP(Learner):
     assumes_fixed_point = True
 
     def __init__(self, beta: float = 0.1, variant: str = "positive", random_sign: bool = False,
-                 lr: list[float] | None = None, **optimizer):
+                 lr: list[float] | None = None, schedule: str = "sync", tol: float = 0.0, **optimizer):
         super().__init__(lr, **optimizer)
+        if schedule not in SCHEDULES:
+            raise ValueError(f"unknown relaxation schedule {schedule!r}; known: {', '.join(SCHEDULES)}")
+        if tol < 0:
+            raise ValueError(f"tol must be >= 0, got {tol}")
+        #: the free phase: the paper's T synchronous steps, or (async, or tol > 0) harness.relaxation.relax
+        #: with at most T sweeps, stopped when a sweep moves no unit by tol; EP needs only the fixed point
+        self.schedule, self.tol = schedule, float(tol)
         if beta == 0:
             raise ValueError("EP needs beta != 0 (its updates are divided by beta)")
         if variant not in VARIANTS:
@@ -79,12 +87,18 @@ class EP(Learner):
         Σ_t ΔEP_θ(t)."""
         with torch.no_grad():
             xp = model.prepare(x)  # e.g. the input's drive, once per mini-batch (generic: x itself)
-        free = model.relax(xp, model.init_state(x), T)
+        free = self.free_phase(model, xp, model.init_state(x), T)
         n1, n2 = self.nudges(self._draw_sign())
         delta = self.direction(model, xp, free, y, K, (n1, n2))
         k = 1.0 / ((n2 - n1) * model.nudge_scale * free[0].shape[model.batch_dim()])
         self.apply(model, delta, {name: k for name in delta})
         return step_log(model, free, y)
+
+    def free_phase(self, model: ConvergentRNN, xp: Tensor | Clamped, state: State, T: int) -> State:
+        """The free phase to the fixed point (see ``schedule``; the default is the paper's)."""
+        if self.schedule == "sync" and self.tol == 0.0:
+            return model.relax(xp, state, T)
+        return relax(model, xp, state, max_steps=T, tol=self.tol, schedule=self.schedule).state
 
     def direction(self, model: ConvergentRNN, xp: Tensor | Clamped, free: State, y: Tensor, K: int,
                   nudges: tuple[float, float] | None = None) -> dict[str, list[Tensor]]:
@@ -99,7 +113,7 @@ class EP(Learner):
         """ΔEP_s(t) = (Δs^{n₂}(t) − Δs^{n₁}(t)) / ((n₂ − n₁)·scale) with Δs^n(t) = s^n_{t+1} − s^n_t, and
         the same for ∂Φ/∂θ (β > 0: random_sign draws only in training)."""
         n1, n2 = self.nudges()
-        free = model.relax(x, model.init_state(x), T)
+        free = self.free_phase(model, x, model.init_state(x), T)
         return combine(model, x.shape[0], [(n2, trajectory(model, x, free, y, n2, K)),
                                            (n1, trajectory(model, x, free, y, n1, K))],
                        [1.0, -1.0], (n2 - n1) * model.nudge_scale)

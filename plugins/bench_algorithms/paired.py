@@ -63,6 +63,8 @@ class Paired:
         if variant:
             return ("only the paper's one-sided EP pairs (its nudged phase is BPTT's free phase's sequel), "
                     f"got {variant[0]} EP")
+        if any(isinstance(a, EP) and (a.schedule != "sync" or a.tol) for a in algorithms):
+            return "EP with its own relaxation schedule or tolerance cannot share BPTT's free phase"
         if any(getattr(a, "random_sign", False) for a in algorithms):
             return "EP with a random sign of β draws per run; paired members would share it"
         if any(a.stateful for a in algorithms if isinstance(a, (EP, BPTT))):  # all are, checked above
