@@ -24,15 +24,6 @@ from harness.relaxation import relax
 TOL, MAX_SWEEPS, REPEATS = 1e-8, 20000, 3
 
 
-def ep_update(model, x, y, state, beta=1e-3, K=20):
-    with torch.no_grad():
-        s = state
-        for _ in range(K):
-            s = model.step(x, s, y, beta)
-    end, start = model.dphi_dtheta(x, s), model.dphi_dtheta(x, state)
-    return [(a - b) / beta for g in end for a, b in zip(end[g], start[g])]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None)
@@ -72,8 +63,10 @@ def main() -> None:
             med = {k: statistics.median(v) for k, v in times.items()}
             both = all(r.residual < 10 * TOL for r in out.values())
             if both:
-                u1, u2 = ep_update(model, x0, y, out["sync"].state), ep_update(model, x0, y, out["async"].state)
-                diff = max(float((a - b).abs().max()) / max(float(a.abs().max()), 1e-30) for a, b in zip(u1, u2))
+                ep = reg.get("algorithm", "ep").build({"beta": 1e-3})
+                d1, d2 = (ep.direction(model, x0, out[k].state, y, 20) for k in ("sync", "async"))
+                diff = max(float((a - b).abs().max()) / max(float(a.abs().max()), 1e-30)
+                           for g in d1 for a, b in zip(d1[g], d2[g]))
                 diff_text = f"{diff:.1e}"
             else:
                 diff_text = "— (a schedule did not settle)"
