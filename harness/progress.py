@@ -89,7 +89,9 @@ class Progress:
             left = max(per_run * self._size - elapsed, 0.0)
         elif after <= 0:
             return ""
-        return f" (all {max(after, 0) + self._size} runs left ≈ {fmt_seconds(left + max(after, 0) * per_run)})"
+        n = max(after, 0) + self._size
+        what = f"all {n} runs" if n > 1 else "this run"
+        return f" ({what} left ≈ {fmt_seconds(left + max(after, 0) * per_run)})"
 
     def end_run(self, run_id: str, status: str, seconds: float, note: str = "", index: int | None = None) -> None:
         """A run ended (``index``: its own number within a batch)."""
