@@ -214,7 +214,7 @@ def check_against_runs(ck: Checker, runs: list[RunSpec], references: list[Refere
                        "epochs, model.bias, algorithm.beta, ...)")
             if not isinstance(why, str) or not why:
                 ck.err(f"tables.{name}.notes.{key}", "expected a string saying why the setting matters")
-        check_table_names(ck, name, spec, runs)
+        check_table_names(ck, name, spec, runs, attrs)
     for i, ref in enumerate(references):
         for j, row in enumerate(ref.rows):
             keys = {c: v for c, v in zip(ref.columns, row) if c in run_cols}
@@ -226,13 +226,13 @@ def check_against_runs(ck: Checker, runs: list[RunSpec], references: list[Refere
                        "reference values would appear nowhere" + (f"; did you mean {hint}?" if hint else ""))
 
 
-def check_table_names(ck: Checker, name: str, spec: TableSpec, runs: list[RunSpec]) -> None:
+def check_table_names(ck: Checker, name: str, spec: TableSpec, runs: list[RunSpec],
+                      attrs: list[dict[str, Any]]) -> None:
     """Every metric, row, column, ``where`` key and label a table names must be something its runs
     have or declare they record (``records = Records(...)`` of their kinds), so that a misspelling is
     named here, all of them at once, and not by ``bench table`` after the runs. A table whose runs
     include a kind that declares nothing is checked when it is made, as before."""
-    attrs = [r.attributes() for r in runs]
-    run_cols = set().union(*attrs)
+    run_cols = set().union(*attrs)  # attrs: each run's attributes, computed once by check_against_runs
     kept = [(r, a) for r, a in zip(runs, attrs)
             if all(_matches(a, k, v) for k, v in spec.where.items() if k in run_cols)]
     found = [(r, declared(ck.registry.get("run_kind", r.kind).factory)) for r, _ in kept]

@@ -79,7 +79,8 @@ class Submitit:
             groups.setdefault(key, []).append((unit, position))
         submitted = []
         for key, items in groups.items():
-            executor = self._executor(folder, json.loads(key))
+            resources = json.loads(key)
+            executor = self._executor(folder, resources)
             chunks = [items[i:i + self.runs_per_job] for i in range(0, len(items), self.runs_per_job)]
             jobs = executor.map_array(execute_chunk, [job] * len(chunks), chunks)
             for j, chunk in zip(jobs, chunks):
@@ -89,7 +90,6 @@ class Submitit:
                 for run_id in ids:
                     RunStore(base / run_id).write_submission(record)
                 submitted.append((j, ids))
-            resources = json.loads(key)
             print(f"submitit: {len(jobs)} job(s) submitted ({executor.cluster})"
                   + (f" with {', '.join(f'{k}={v}' for k, v in resources.items())}" if resources else "")
                   + f"; logs in {folder}", file=sys.stderr)
