@@ -3,8 +3,8 @@
 The public API a plugin needs lives here.
 """
 
-from .components import REQUIRED, Param, Slot
-from .hookspecs import hookimpl
+from harness.api.components import REQUIRED, Param, Slot
+from harness.api.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str):
     """``RunContext`` and ``Diverged`` on first use: they need torch, which `bench --help` does not."""
     if name in ("RunContext", "Diverged"):
-        from . import context
+        from harness.run import context
 
         return getattr(context, name)
     raise AttributeError(f"module 'harness' has no attribute {name!r}")

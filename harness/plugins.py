@@ -21,9 +21,9 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
-from .components import FAMILIES, Component, ComponentError, Registry
-from .local import Local  # the default executor is the core's, not a plugin's
+from harness.api import hookspecs
+from harness.api.components import FAMILIES, Component, ComponentError, Registry
+from harness.api.executor import Local  # the default executor is the core's, not a plugin's
 
 ENTRY_POINT_GROUP = "bench"
 

@@ -22,7 +22,7 @@ Each ``check_*`` runs every check of :mod:`harness.conformance` for one
 component, raises ``AssertionError`` listing each failed check with its
 message, and returns the list of :class:`~harness.conformance.CheckResult`
 (passed, failed and skipped, with their numbers in ``.data``). A component is
-given by its registered name, as a :class:`~harness.components.Component`, or
+given by its registered name, as a :class:`~harness.api.components.Component`, or
 as a bare factory (then no parameter is declared, and keyword arguments are
 the factory's).
 """
@@ -34,9 +34,9 @@ from typing import Any
 
 import pytest
 
-from . import conformance as _c
-from .conformance import CheckResult, Report, assert_passed
-from .plugins import PluginManager, get_manager
+from harness import conformance as _c
+from harness.conformance import CheckResult, Report, assert_passed
+from harness.plugins import PluginManager, get_manager
 
 __all__ = ["check_model", "check_algorithm", "check_metric", "check_dataset", "check_run_kind",
            "check_executor", "check_plugin", "bench_manager", "bench_registry", "CheckResult", "Report"]

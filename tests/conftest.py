@@ -24,7 +24,7 @@ def device(request) -> str:
     name = request.config.getoption("--bench-device")
     if name.startswith("cuda") and not torch.cuda.is_available():
         pytest.skip(f"--bench-device {name}: this torch ({torch.__version__}) sees no CUDA GPU")
-    from harness.environment import pick_device
+    from harness.run.environment import pick_device
 
     pick_device(name)  # as the runner does: on CUDA, float32 products in float32 (no TF32)
     return name

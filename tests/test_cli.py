@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import write_dist
-from harness.cli import main
+from harness.cli.commands import main
 
 SUITE = """
     [defaults]
@@ -133,7 +133,7 @@ def test_sigterm_marks_the_run_interrupted(tmp_path):
     import sys
     import time
 
-    from harness.store import RunStore
+    from harness.results.store import RunStore
 
     site = tmp_path / "site"
     site.mkdir()
@@ -155,7 +155,7 @@ def test_sigterm_marks_the_run_interrupted(tmp_path):
     suite.write_text('[[runs]]\nname = "zzz"\nkind = "sleep"\ndevice = "cpu"\n')
     env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
            "BENCH_PLUGINS": "slow", "BENCH_RESULTS_DIR": str(tmp_path / "results")}
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(suite)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli.commands", "run", str(suite)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run_dir = None
     deadline = time.monotonic() + 600  # generous: the child imports torch, and CI may be loaded
@@ -193,9 +193,9 @@ def test_help_does_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom click.testing import CliRunner\nfrom harness.cli import main\n"
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom harness.cli.commands import main\n"
             "out = CliRunner().invoke(main, ['--help'])\nassert out.exit_code == 0 and 'Commands:' in out.output\n"
-            "print('torch' in sys.modules, 'harness.runner' in sys.modules)")
+            "print('torch' in sys.modules, 'harness.run.runner' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False"], out.stdout
@@ -204,9 +204,9 @@ def test_help_does_not_import_torch():
 def test_a_run_claimed_by_another_invocation_is_not_called_recorded(cli, suite_file, tmp_path):
     """A run that another live process holds is skipped as being run, not as '1 already recorded
     (1 missing)', which contradicted itself."""
-    from harness.claims import Claim
     from harness.plugins import PluginManager
-    from harness.suite import load_suite
+    from harness.results.claims import Claim
+    from harness.suite.load import load_suite
 
     path = suite_file(SUITE)
     manager = PluginManager()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.components import Param
-from harness.suite import load_suite
+from harness.api.components import Param
+from harness.suite.load import load_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = sorted(p.name for p in (ROOT / "results").iterdir()

@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import write_dist
-from harness.cli import main
-from harness.compare import betainc, t_two_sided_p, welch
+from harness.cli.commands import main
+from harness.results.compare import betainc, t_two_sided_p, welch
 
 # Two-sided Student-t p-values (from published t tables / SciPy's stats.t.sf, written out here).
 T_TABLE = [(2.228, 10, 0.0500118), (0.5, 3, 0.6514480), (4.0, 2.5, 0.0390130), (10.0, 1, 0.0634510),
@@ -70,7 +70,7 @@ def cli(fake_site, monkeypatch, tmp_path):
 
 
 def test_paired_t_test_of_per_seed_differences():
-    from harness.compare import paired
+    from harness.results.compare import paired
 
     t, df, p = paired([0.5, 0.7, 0.2, 0.6])  # mean 0.5, sd 0.216: t = 4.63 on 3 df
     assert t == pytest.approx(0.5 / (math.sqrt(0.0466667) / 2), rel=1e-5) and df == 3

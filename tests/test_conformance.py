@@ -18,7 +18,9 @@ from click.testing import CliRunner
 from torch import nn
 
 from conftest import REPO, SHARED_DATA, write_dist
-from harness.cli import main
+from harness.api.dataset import Split, Splits
+from harness.api.model import ConvergentRNN
+from harness.cli.commands import main
 from harness.conformance import (
     FAIL,
     PASS,
@@ -29,8 +31,6 @@ from harness.conformance import (
     metric_checks,
     model_checks,
 )
-from harness.dataset import Split, Splits
-from harness.model import ConvergentRNN
 from harness.plugins import PluginManager
 from harness.testing import check_model
 
@@ -326,7 +326,7 @@ def test_broken_metric_and_dataset():
 def test_an_integer_parameter_without_an_upper_bound_fails_the_declaration():
     """`epochs = 99999999999999999999999` once trained with an ETA of 10^17 hours: every integer
     parameter declares its bound, and the kit refuses one that does not."""
-    from harness.components import Component, Param
+    from harness.api.components import Component, Param
 
     def factory(width: int = 3, depth: int = 2, mode: int = 0):
         return object()
@@ -413,7 +413,7 @@ def test_check_plugin_as_pytest_tests(fake_site, tmp_path):
     env = {**os.environ, "BENCH_PLUGINS": "broken,algorithms,metrics",
            "PYTHONPATH": os.pathsep.join([str(fake_site), str(HERE), os.environ.get("PYTHONPATH", "")])}
     junit = tmp_path / "kit.xml"
-    out = subprocess.run([sys.executable, "-m", "harness.cli", "check-plugin", "broken", "--pytest",
+    out = subprocess.run([sys.executable, "-m", "harness.cli.commands", "check-plugin", "broken", "--pytest",
                           f"-q -k 'leaky and not train' --junitxml={junit}"], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 1, out.stdout + out.stderr
@@ -435,14 +435,14 @@ def test_check_plugin_counts_the_same_checks_with_and_without_pytest():
     pytest.importorskip("bench_hopfield")
     plain = CliRunner().invoke(main, ["check-plugin", "hopfield"])
     passed, skipped = map(int, re.search(r"(\d+) passed, 0 failed, (\d+) skipped", plain.output).groups())
-    out = subprocess.run([sys.executable, "-m", "harness.cli", "check-plugin", "hopfield", "--pytest", "-q"],
+    out = subprocess.run([sys.executable, "-m", "harness.cli.commands", "check-plugin", "hopfield", "--pytest", "-q"],
                          capture_output=True, text=True, timeout=300)
     assert f"{passed} passed, {skipped} skipped" in out.stdout, out.stdout[-500:]
 
 
 def test_every_integer_key_of_the_suite_format_has_an_upper_bound():
-    from harness.components import type_name
-    from harness.spec import RUN_KEYS, TABLE_KEYS
+    from harness.api.components import type_name
+    from harness.suite.spec import RUN_KEYS, TABLE_KEYS
 
     unbounded = [p.name for p in [*RUN_KEYS.values(), *TABLE_KEYS.values()]
                  if "int" in type_name(p.type).split("[")[-1] and p.choices is None and p.max is None]

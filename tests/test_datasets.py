@@ -24,8 +24,8 @@ from bench_datasets import mnist as mnist_mod
 from bench_datasets.idx import IDXError, read_idx
 from bench_datasets.mnist import MNIST, DatasetError
 from bench_datasets.synthetic import Blobs, RandomData
-from harness.components import check_type
-from harness.dataset import DATA_DIR_ENV
+from harness.api.components import check_type
+from harness.api.dataset import DATA_DIR_ENV
 from harness.plugins import PluginManager
 
 CPU = torch.device("cpu")

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from bench_datasets import CIFAR10, CIFAR100, KMNIST, SVHN, DatasetError, Digits, FashionMNIST, cifar, idx_images, svhn
-from harness.dataset import augmenter, batch_generator
+from harness.api.dataset import augmenter, batch_generator
 
 CPU, F32 = torch.device("cpu"), torch.float32
 
@@ -175,8 +175,8 @@ def test_augmentation_is_a_padded_random_crop_and_a_flip_drawn_from_the_batch_ge
 
 def test_an_augmented_training_run_gives_the_same_result_batched_with_its_seeds(tmp_path, registry):
     """Each member draws its crops from its own (seed, epoch, batch): batching changes nothing."""
-    from harness.runner import Runner
-    from harness.suite import load_suite
+    from harness.run.runner import Runner
+    from harness.suite.load import load_suite
 
     write_cifar(tmp_path / "data", "cifar-10-batches-py", {f"data_batch_{i}": 8 for i in range(1, 6)}
                 | {"test_batch": 8}, b"labels", 10)

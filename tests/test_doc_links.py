@@ -19,7 +19,7 @@ def test_relative_links_resolve(page):
 
 
 def test_the_suite_format_page_names_every_key_the_harness_accepts():
-    from harness.spec import REFERENCE_KEYS, RUN_KEYS, TABLE_KEYS, TOP_KEYS
+    from harness.suite.spec import REFERENCE_KEYS, RUN_KEYS, TABLE_KEYS, TOP_KEYS
 
     text = (ROOT / "docs" / "suite-format.md").read_text()
     rows = set(re.findall(r"^\| `([\w.]+)` \|", text, re.M))

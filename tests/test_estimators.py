@@ -17,10 +17,10 @@ from bench_algorithms.rbp import RBP
 from bench_models import EBNet, PNet, ToyModel
 from bench_runs.bias import fit_slope, total_error
 from conftest import BLOBS_TRAIN, final_values
-from harness.model import per_group
-from harness.runner import Runner
-from harness.suite import load_suite
-from harness.update import apply_update
+from harness.api.model import per_group
+from harness.api.optimizer import apply_update
+from harness.run.runner import Runner
+from harness.suite.load import load_suite
 
 D = torch.float64
 T, K = 4000, 30  # the tiny nets below settle to max|F(s) − s| < 1e-14 in T − K steps
@@ -174,7 +174,7 @@ def test_holomorphic_ep_refuses_a_model_that_is_not_holomorphic():
 def test_validate_refuses_holomorphic_ep_on_a_clipped_net(registry, suite_file):
     """Found by `bench validate` (the model built on the meta device), not when the run starts; the same
     net without the clip passes."""
-    from harness.suite import SuiteError, load_suite
+    from harness.suite.load import SuiteError, load_suite
 
     text = """
         name = "hepclip"
@@ -412,7 +412,7 @@ def test_the_bias_kind_measures_each_estimators_order(registry, suite_file, tmp_
     for (name, _), value in slopes.items():
         assert value == pytest.approx(1 if name == "ep" else 2, abs=0.15), slopes
     pytest.importorskip("matplotlib")
-    from harness.figures import build_figures
+    from harness.results.figures import build_figures
 
     assert "bias-toy" in [d.stem for d in build_figures(suite, tmp_path)]
 
@@ -426,7 +426,7 @@ def test_the_bias_kind_measures_each_estimators_order(registry, suite_file, tmp_
 def test_seeds_stacked_as_one_model_train_as_separate_runs(make):
     """batch_seeds with every new estimator: two members of a stacked model, each with its own
     data, end where two separate runs end (float64, 1e-10 relative)."""
-    from harness.model import member_state, stack_members
+    from harness.api.model import member_state, stack_members
 
     models = []
     for seed in (0, 1):

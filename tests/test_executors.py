@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import HERE, write_dist
-from harness.claims import Claim, is_stale, read_claim
-from harness.store import read_json
+from harness.results.claims import Claim, is_stale, read_claim
+from harness.results.store import read_json
 
 SUITE = """
     [defaults]
@@ -47,7 +47,7 @@ def env(fake_site, tmp_path, monkeypatch):
 
 
 def bench(*args, env, **kw):
-    return subprocess.Popen([sys.executable, "-m", "harness.cli", *map(str, args)], env=env,
+    return subprocess.Popen([sys.executable, "-m", "harness.cli.commands", *map(str, args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
 
 
@@ -134,7 +134,7 @@ def test_worker_does_not_quit_while_units_are_queued(monkeypatch):
     import queue
 
     from bench_executors import processes
-    from harness.executor import Job, RunResult
+    from harness.run.execute import Job, RunResult
 
     executed = []
     monkeypatch.setattr(processes, "execute_runs",
@@ -242,9 +242,9 @@ def test_stale_claims(tmp_path):
 def test_workers_execute_the_suite_as_parsed_once(env, suite_file, tmp_path):
     """The command parses and validates the suite once and hands the resolved suite to the
     executor: a worker never reads the file again (it may have been edited or removed since)."""
-    from harness.executor import Job, execute_runs, work_units
     from harness.plugins import get_manager
-    from harness.suite import load_suite
+    from harness.run.execute import Job, execute_runs, work_units
+    from harness.suite.load import load_suite
 
     path = suite_file(SUITE.format(hold=""))
     suite = load_suite(path, get_manager().registry)

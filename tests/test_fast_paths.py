@@ -19,7 +19,7 @@ from bench_algorithms import BPTT, EP
 from bench_models import EBNet, PConvNet, PNet, ToyModel
 from bench_runs.train import error_rate, error_rates
 from conftest import ReplayBackend
-from harness.model import Clamped, ConvergentRNN, member_state, stack_members
+from harness.api.model import Clamped, ConvergentRNN, member_state, stack_members
 
 D = torch.float64
 
@@ -258,7 +258,7 @@ def test_stacking_refuses_models_without_members():
 
 # -- the CUDA-graph wrapper, with stand-in backends (the CUDA calls themselves need a GPU) ----------
 def _graphed_setup(backend):
-    from harness.acceleration import graphed_train_step
+    from harness.run.acceleration import graphed_train_step
 
     fast, _ = _pair("P-2h")
     eager = copy.deepcopy(fast)
@@ -301,7 +301,7 @@ def test_graphed_step_falls_back_to_eager_with_a_warning(how):
 def test_a_real_cuda_graph_replays_the_eager_step(name, algo, dtype, rtol, cuda_device):
     """``torch.cuda.graph`` captures the whole step (autograd and the in-place update included): no
     fallback, and every replay gives the eager step's loss and parameters on new batches."""
-    from harness.acceleration import graphed_train_step
+    from harness.run.acceleration import graphed_train_step
 
     fast, _ = _pair(name, dtype, device=cuda_device)
     eager = copy.deepcopy(fast)
@@ -322,7 +322,7 @@ def test_a_compiled_step_equals_the_eager_step(name, algo, cuda_device):
     """``torch.compile`` of the whole step (inductor's Triton kernels) passes its first-use check and
     stays within float64 rounding of the eager step over three batches. (On a CPU, where a compilation
     costs 20 s here, tests/test_train.py compiles one training run.)"""
-    from harness.acceleration import compiled_train_step
+    from harness.run.acceleration import compiled_train_step
 
     fast, _ = _pair(name, device=cuda_device)
     eager = copy.deepcopy(fast)
@@ -337,7 +337,7 @@ def test_a_compiled_step_equals_the_eager_step(name, algo, cuda_device):
 
 
 def test_graphed_step_is_eager_on_cpu_and_for_the_generic_path():
-    from harness.acceleration import graphed_train_step
+    from harness.run.acceleration import graphed_train_step
 
     fast, generic = _pair("P-1h")
     alg = EP(beta=0.3, lr=LRS["P-1h"])

@@ -13,12 +13,12 @@ from click.testing import CliRunner
 pytest.importorskip("matplotlib")
 
 from bench_runs import figures as run_figures  # noqa: E402
-from harness import figures  # noqa: E402
-from harness.cli import main  # noqa: E402
+from harness.cli.commands import main  # noqa: E402
 from harness.plugins import PluginManager  # noqa: E402
-from harness.report import write_report  # noqa: E402
-from harness.store import write_json  # noqa: E402
-from harness.suite import load_suite  # noqa: E402
+from harness.results import figures  # noqa: E402
+from harness.results.report import write_report  # noqa: E402
+from harness.results.store import write_json  # noqa: E402
+from harness.suite.load import load_suite  # noqa: E402
 
 SUITE = textwrap.dedent("""
     name = "figs"
@@ -220,7 +220,7 @@ def test_error_curves_mean_and_each_seed_skip_failed_runs(stored):
 def test_curves_without_a_train_error_draw_the_test_error_only(stored):
     """Runs with eval_train = false: older ones stored a NaN train error (written "nan" in JSON, which
     once stopped `bench plot` with a TypeError); they draw a test line and no train line."""
-    from harness.store import RunStore, read_json
+    from harness.results.store import RunStore, read_json
 
     suite, results = stored
     for run in suite.runs:
@@ -283,7 +283,7 @@ def test_a_sweeps_series_of_one_algorithm_can_be_told_apart():
 def test_curves_add_the_unsettled_share_where_runs_recorded_it(stored):
     """EP's update assumes a settled free phase: where runs recorded the share of test images that
     had not settled, a third panel draws it (here EP seeds only; BPTT's runs predate the record)."""
-    from harness.store import RunStore, read_json
+    from harness.results.store import RunStore, read_json
 
     suite, results = stored
     assert len(by_stem(figures.build_figures(suite, results))["errors-P-tiny"].axes) == 2  # none recorded
@@ -379,7 +379,7 @@ def test_report_cli_has_tables_figures_environment_and_commands(stored):
 def test_report_tells_an_environment_key_some_runs_lack_from_a_recorded_null(stored):
     """Runs from before a key was recorded lack it: "(not recorded)", not "None", and a data
     directory recorded by the newer runs still goes into the command that reproduces them."""
-    from harness.store import read_json
+    from harness.results.store import read_json
 
     suite, results = stored
     done = [d for d in sorted((results / suite.name).iterdir())

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from harness.plugins import get_manager
-from harness.runner import Runner
-from harness.suite import SuiteError, load_suite
+from harness.run.runner import Runner
+from harness.suite.load import SuiteError, load_suite
 
 SUITE = textwrap.dedent("""
     name = "gdu-test"

@@ -9,7 +9,7 @@ import torch
 
 from bench_models import EBNet, PConvNet, PNet, ToyModel
 from bench_models.activations import ACTIVATIONS
-from harness.model import ConvergentRNN
+from harness.api.model import ConvergentRNN
 
 D = torch.float64
 

@@ -6,7 +6,7 @@ import tomllib
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import main
+from harness.cli.commands import main
 
 SUITE = """
 name = "over"

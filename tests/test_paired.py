@@ -15,10 +15,10 @@ from bench_algorithms import BPTT, EP
 from bench_algorithms.paired import Paired
 from bench_models import EBNet, PNet, ToyModel
 from conftest import final_values
-from harness.model import member_state, stack_members
-from harness.runner import Runner
-from harness.store import read_json
-from harness.suite import SuiteError, load_suite
+from harness.api.model import member_state, stack_members
+from harness.results.store import read_json
+from harness.run.runner import Runner
+from harness.suite.load import SuiteError, load_suite
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -170,7 +170,7 @@ def test_paired_step_replays_through_the_graph_wrapper():
     """The paired step captured and replayed (stand-in for a CUDA graph; the wrapper checks the
     replay against the eager step) trains as separate EP and BPTT runs."""
     from conftest import ReplayBackend
-    from harness.acceleration import graphed_train_step
+    from harness.run.acceleration import graphed_train_step
 
     build, lr = MODELS["P-2h"]
     algorithms = [EP(beta=0.4, lr=lr), BPTT(lr=lr)]

@@ -13,12 +13,12 @@ from click.testing import CliRunner
 from test_conformance import TinyEnergy
 
 from conftest import write_dist
-from harness.cli import main
-from harness.model import ConvergentRNN
+from harness.api.model import ConvergentRNN
+from harness.cli.commands import main
 
 PHI_ONLY = '''
     from harness import hookimpl
-    from harness.model import ConvergentRNN
+    from harness.api.model import ConvergentRNN
     from test_conformance import TinyEnergy
 
 

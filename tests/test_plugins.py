@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import write_dist
-from harness.components import ComponentError
+from harness.api.components import ComponentError
 from harness.plugins import PluginError, PluginManager
 
 GOOD = """
@@ -115,7 +115,7 @@ def test_builtin_plugins_are_entry_points():
 
 
 def test_an_unknown_component_says_when_a_plugin_filter_may_have_left_it_out(monkeypatch):
-    from harness.components import ComponentError, Registry
+    from harness.api.components import ComponentError, Registry
 
     registry = Registry()
     monkeypatch.setenv("BENCH_PLUGINS", "models")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import main
+from harness.cli.commands import main
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"<!-- numbers from: (bench table [^>]*?) -->(.*?)<!-- end numbers -->", re.S)

@@ -1,4 +1,4 @@
-"""What a run kind declares it records (``harness.records.Records``): a table naming anything else fails
+"""What a run kind declares it records (``harness.api.records.Records``): a table naming anything else fails
 ``bench validate`` with every misspelling at once, and a kind cannot record a name it did not declare."""
 
 import textwrap
@@ -8,11 +8,11 @@ import harness_test_plugin
 import pytest
 
 from harness import Param, Slot, hookimpl
+from harness.api.records import Records
 from harness.plugins import PluginManager
-from harness.records import Records
-from harness.runner import Runner
-from harness.store import RunStore
-from harness.suite import SuiteError, load_suite
+from harness.results.store import RunStore
+from harness.run.runner import Runner
+from harness.suite.load import SuiteError, load_suite
 
 
 class Declared:

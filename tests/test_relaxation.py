@@ -1,4 +1,4 @@
-"""Relaxation schedules (harness.relaxation): the asynchronous schedule reaches the synchronous one's
+"""Relaxation schedules (harness.api.relaxation): the asynchronous schedule reaches the synchronous one's
 fixed point, and EP's update computed from either is the same to the tolerance."""
 
 import copy
@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 
-from harness.relaxation import relax, residual
+from harness.api.relaxation import relax, residual
 
 D = torch.float64
 

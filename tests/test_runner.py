@@ -6,9 +6,9 @@ import os
 import harness_test_plugin as tp
 import pytest
 
-from harness.runner import Runner
-from harness.store import atomic_write, read_json
-from harness.suite import load_suite
+from harness.results.store import atomic_write, read_json
+from harness.run.runner import Runner
+from harness.suite.load import load_suite
 
 SUITE = """
     [defaults]
@@ -124,7 +124,7 @@ def test_unknown_device_fails_the_run_not_the_suite(manager, suite_file, tmp_pat
 def test_progress_is_readable_in_a_log(manager, suite_file, tmp_path):
     import io
 
-    from harness.progress import Progress
+    from harness.run.progress import Progress
 
     log = io.StringIO()
     suite, runner = make(manager, suite_file, tmp_path, progress=Progress(None, stream=log, interval=0))
@@ -141,7 +141,7 @@ def test_the_eta_comes_from_the_rate_since_the_first_update(monkeypatch):
     import io
     from types import SimpleNamespace
 
-    import harness.progress as hp
+    import harness.run.progress as hp
 
     clock = [100.0]
     monkeypatch.setattr(hp.time, "monotonic", lambda: clock[0])
@@ -162,7 +162,7 @@ def test_no_eta_before_the_units_predict_the_rest_and_none_for_phases(monkeypatc
     import io
     from types import SimpleNamespace
 
-    import harness.progress as hp
+    import harness.run.progress as hp
 
     clock = [0.0]
     monkeypatch.setattr(hp.time, "monotonic", lambda: clock[0])
@@ -197,7 +197,7 @@ def test_a_warning_on_a_terminal_clears_the_progress_line_then_redraws_it():
     import warnings
     from types import SimpleNamespace
 
-    from harness.progress import Progress
+    from harness.run.progress import Progress
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -231,7 +231,7 @@ def test_batched_seeds_run_together_with_the_same_records(manager, suite_file, t
     suite, runner = make(manager, suite_file, tmp_path, text)
     import io
 
-    from harness.progress import Progress
+    from harness.run.progress import Progress
 
     log = io.StringIO()
     bsuite, brunner = make(manager, lambda t: suite_file(t, "batched.toml"), tmp_path / "b", batched,

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import main
-from harness.show import as_json, as_toml, resolved
-from harness.suite import load_suite
+from harness.cli.commands import main
+from harness.suite.load import load_suite
+from harness.suite.show import as_json, as_toml, resolved
 
 SUITES = sorted((Path(__file__).resolve().parent.parent / "suites").glob("*.toml"))
 

@@ -8,10 +8,10 @@ import torch
 from click.testing import CliRunner
 
 from conftest import final_values
-from harness.cli import main
-from harness.runner import Runner
-from harness.store import read_json
-from harness.suite import SuiteError, load_suite
+from harness.cli.commands import main
+from harness.results.store import read_json
+from harness.run.runner import Runner
+from harness.suite.load import SuiteError, load_suite
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -178,7 +178,7 @@ PCONV = TRAIN.format(dtype="float64", batched="BATCHED").split("[[runs]]")[0] + 
 def _pconv_finals(registry, suite_file, tmp_path, monkeypatch, batched):
     """P-conv's runs (two conv layers), separate or batched; the number of models stacked."""
     import bench_runs.train as train_module
-    from harness.model import stack_members
+    from harness.api.model import stack_members
 
     stacked = []
     monkeypatch.setattr(train_module, "stack_members",

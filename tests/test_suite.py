@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.suite import SuiteError, load_suite
+from harness.suite.load import SuiteError, load_suite
 
 BASE = """
     name = "demo"

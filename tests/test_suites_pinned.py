@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.show import resolved
-from harness.suite import load_suite
+from harness.suite.load import load_suite
+from harness.suite.show import resolved
 
 SUITES = Path(__file__).resolve().parent.parent / "suites"
 

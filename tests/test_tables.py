@@ -6,12 +6,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.aggregate import TableError, collect, summarize
-from harness.claims import Claim
-from harness.render import latex_escape, render
-from harness.runner import Runner
-from harness.store import write_json
-from harness.suite import load_suite
+from harness.results.aggregate import TableError, collect, summarize
+from harness.results.claims import Claim
+from harness.results.render import latex_escape, render
+from harness.results.store import write_json
+from harness.run.runner import Runner
+from harness.suite.load import load_suite
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -135,7 +135,7 @@ def test_runs_training_or_stopped_midway_are_not_counted_as_not_run(manager, sui
 
 def test_a_final_value_table_says_when_its_rows_end_at_different_epochs(manager, suite_file, tmp_path):
     """A row of 10-epoch runs beside rows of 50 once read as if all had trained as long."""
-    from harness.store import read_json
+    from harness.results.store import read_json
 
     suite = load_suite(suite_file(SUITE), manager.registry)
     Runner(suite, manager.registry, tmp_path / "r").execute([r for r in suite.runs if r.seed < 3])
@@ -191,7 +191,7 @@ def test_a_misspelled_metric_or_column_is_refused_once_results_exist(done_suite)
 
 
 def test_numbers_are_written_out_unless_the_format_asks_for_e_notation():
-    from harness.render import _num
+    from harness.results.render import _num
 
     assert _num(2390.4, ".3g") == "2390" and _num(1.2e-5, ".2g") == "0.000012" and _num(-15000.0, "+.2g") == "-15000"
     assert _num(15000.0, "+.2g") == "+15000" and _num(2390.4, ".3e") == "2.390e+03" and _num(0.5, ".3g") == "0.5"
@@ -216,7 +216,7 @@ def test_csv_has_the_shape_of_the_printed_table_and_long_is_tidy(done_suite):
 
 
 def test_a_table_can_take_the_values_at_one_epoch(done_suite):
-    from harness.aggregate import at_epoch
+    from harness.results.aggregate import at_epoch
 
     suite, results = done_suite
     runs, records = collect(suite, results)
@@ -286,7 +286,7 @@ def test_unchecked_references_and_setting_notes_are_printed_under_the_table(mana
      "references[0].checked: expected true or false"),
 ])
 def test_a_wrong_note_or_checked_flag_fails_validation(manager, suite_file, edit, message):
-    from harness.suite import SuiteError
+    from harness.suite.load import SuiteError
 
     with pytest.raises(SuiteError, match=message.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
         load_suite(suite_file(SUITE.replace(*edit, 1)), manager.registry)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import main
+from harness.cli.commands import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 QUICK = Path(__file__).resolve().parent.parent / "suites" / "table1-quick.toml"

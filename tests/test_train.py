@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from conftest import BLOBS_TRAIN, final_values
-from harness.runner import Runner
-from harness.store import read_json
-from harness.suite import load_suite
+from harness.results.store import read_json
+from harness.run.runner import Runner
+from harness.suite.load import load_suite
 
 SUITE = BLOBS_TRAIN + """
 
@@ -95,7 +95,7 @@ def test_unpredicted_classes_counts_a_dead_output_unit():
 
     from bench_models import PNet
     from bench_runs.train import error_and_unpredicted
-    from harness.model import stack_members
+    from harness.api.model import stack_members
 
     def net(dead: bool):
         m = PNet(hidden=[4], input_size=4, output_size=4, activation="sigmoid")
@@ -202,7 +202,7 @@ def test_a_compiled_step_that_differs_runs_eagerly_and_says_so(registry, suite_f
     compiled_step = 0, and keeps the reason in status.json (what `bench status` shows), not only on stderr."""
     import bench_runs.train as train
     from conftest import ReplayBackend
-    from harness.acceleration import GraphedStep
+    from harness.run.acceleration import GraphedStep
 
     def broken(algorithm, model, *, T, K, warn=None):
         return GraphedStep(lambda x, y: algorithm.train_step(model, x, y, T=T, K=K), model,
@@ -248,7 +248,7 @@ def _two_unit_net(coupling: float):
 
 def test_unsettled_share_sees_a_two_cycle_and_a_fixed_point():
     from bench_runs.settle import unsettled_share
-    from harness.model import stack_members
+    from harness.api.model import stack_members
 
     x = torch.zeros(4, 1)
     cycling, settling = _two_unit_net(-20.0), _two_unit_net(0.0)

@@ -167,7 +167,7 @@ def _where(exc: BaseException) -> str:
 @contextlib.contextmanager
 def _seeded(seed: int):
     """Seed like the runner does (``seed_everything``), restoring every generator afterwards."""
-    from ..environment import seed_everything
+    from harness.run.environment import seed_everything
 
     torch_state, py_state = torch.get_rng_state(), random.getstate()
     np: Any  # numpy, or None where it is not installed

@@ -7,7 +7,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from ..components import FAMILIES, Component, Param, Registry, Slot, check_type, close_match, type_name
+from harness.api.components import FAMILIES, Component, Param, Registry, Slot, check_type, close_match, type_name
+
 from .base import CheckFailed, CheckSkipped, _Checks
 
 
@@ -34,7 +35,7 @@ def as_component(family: str, factory_or_component: Any, registry: Registry | No
         return factory_or_component
     if isinstance(factory_or_component, str):
         if registry is None:
-            from ..plugins import get_manager
+            from harness.plugins import get_manager
 
             registry = get_manager().registry
         return registry.get(family, factory_or_component)
@@ -112,7 +113,7 @@ def _registered(registry: Registry | None, family: str, name: str, params: dict[
     """A component the kit itself needs (EP and BPTT for the GDU theorem, RelMSE), built from the
     registry in use like any other: the kit imports no plugin by name."""
     if registry is None:
-        from ..plugins import get_manager
+        from harness.plugins import get_manager
 
         registry = get_manager().registry
     try:

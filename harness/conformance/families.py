@@ -10,9 +10,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..components import Registry
-from ..model import ConvergentRNN
-from ..records import declared
+from harness.api.components import Registry
+from harness.api.model import ConvergentRNN
+from harness.api.records import declared
+
 from .base import D64, CheckFailed, CheckResult, CheckSkipped, _Checks, _shape
 from .build import _build, _skip_reason, as_component, example_params, start_checks
 
@@ -71,15 +72,15 @@ def algorithm_checks(algorithm: Any, params: dict[str, Any] | None = None, *,
         for method in ("train_step", "processes"):
             if not callable(getattr(state["alg"], method, None)):
                 raise CheckFailed(f"the algorithm has no {method}(model, x, y, *, T, K) method "
-                                  f"(see harness.algorithm.Algorithm)")
+                                  f"(see harness.api.algorithm.Algorithm)")
         return f"{type(state['alg']).__name__} with {params}"
 
     def processes():
-        from ..algorithm import Processes
+        from harness.api.algorithm import Processes
 
         p = state["alg"].processes(model, x, y, T=T, K=K)
         if not isinstance(p, Processes):
-            raise CheckFailed(f"processes() returned {type(p).__name__}, expected harness.algorithm.Processes")
+            raise CheckFailed(f"processes() returned {type(p).__name__}, expected harness.api.algorithm.Processes")
         s = model.init_state(x)
         if set(p.neurons) != set(model.layer_names):
             raise CheckFailed(f"processes().neurons has keys {sorted(p.neurons)}, expected the layer names "
@@ -173,7 +174,7 @@ def metric_checks(metric: Any, params: dict[str, Any] | None = None, *,
 # -- datasets ------------------------------------------------------------------
 def dataset_checks(dataset: Any, params: dict[str, Any] | None = None, *,
                    registry: Registry | None = None, lazy: bool = False) -> list[CheckResult] | _Checks:
-    from ..dataset import Split, Splits
+    from harness.api.dataset import Split, Splits
 
     comp = as_component("dataset", dataset, registry)
     params = example_params(comp, params)
@@ -182,7 +183,7 @@ def dataset_checks(dataset: Any, params: dict[str, Any] | None = None, *,
     def builds():
         state["d"] = _build(comp, params)
         if not callable(getattr(state["d"], "load", None)):
-            raise CheckFailed("a dataset has load(device, dtype) -> harness.dataset.Splits")
+            raise CheckFailed("a dataset has load(device, dtype) -> harness.api.dataset.Splits")
         return f"{type(state['d']).__name__} with {params}"
 
     def load():
@@ -193,14 +194,14 @@ def dataset_checks(dataset: Any, params: dict[str, Any] | None = None, *,
         for dtype in (torch.float32, D64):
             splits = state["d"].load(torch.device("cpu"), dtype)
             if not isinstance(splits, Splits):
-                raise CheckFailed(f"load() returned {type(splits).__name__}, expected harness.dataset.Splits")
+                raise CheckFailed(f"load() returned {type(splits).__name__}, expected harness.api.dataset.Splits")
             k = splits.num_classes
             if not isinstance(k, int) or isinstance(k, bool) or k < 1:
                 raise CheckFailed(f"num_classes is {k!r}; expected a positive int")
             for name in ("train", "test"):
                 sp = getattr(splits, name)
                 if not isinstance(sp, Split):
-                    raise CheckFailed(f"{name} is {type(sp).__name__}, expected harness.dataset.Split")
+                    raise CheckFailed(f"{name} is {type(sp).__name__}, expected harness.api.dataset.Split")
                 if sp.x.dtype != dtype:
                     raise CheckFailed(f"load(cpu, {dtype}): {name}.x is {sp.x.dtype}; convert x to the "
                                       f"requested dtype")
@@ -251,7 +252,7 @@ def run_kind_checks(kind: Any, params: dict[str, Any] | None = None, *,
         declared_records = declared(comp.factory)
         if declared_records is None:
             raise CheckFailed("a run kind declares what it records, `records = Records(metrics=(...), columns=(...), "
-                              "curves=(...))` on its factory (harness.records), so that bench validate can check "
+                              "curves=(...))` on its factory (harness.api.records), so that bench validate can check "
                               "the tables of a suite before its runs")
         return (f"{len(declared_records.metrics)} final metric(s), {len(declared_records.curves)} per-epoch value(s)"
                 + (f", the metrics of slot(s) {', '.join(declared_records.metric_slots)}"
@@ -280,7 +281,7 @@ def executor_checks(executor: Any, params: dict[str, Any] | None = None, *,
         ex = _build(comp, params)
         if not callable(getattr(ex, "execute", None)):
             raise CheckFailed("an executor has execute(job, runs) -> list[RunResult] "
-                              "(see harness.executor.Executor)")
+                              "(see harness.run.execute.Executor)")
         return f"{type(ex).__name__}, has execute(job, runs)"
 
     c = start_checks(comp, registry, lazy)
@@ -297,7 +298,7 @@ def tracker_checks(tracker: Any, params: dict[str, Any] | None = None, *,
         t = _build(comp, params)
         methods = [m for m in ("start", "log_epoch", "finish") if callable(getattr(t, m, None))]
         if not methods:
-            raise CheckFailed("a tracker has start, log_epoch and/or finish (see harness.tracker.Tracker)")
+            raise CheckFailed("a tracker has start, log_epoch and/or finish (see harness.api.tracker.Tracker)")
         return f"{type(t).__name__}, has {', '.join(methods)}"
 
     c = start_checks(comp, registry, lazy)

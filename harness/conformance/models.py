@@ -11,8 +11,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..components import Component, Registry
-from ..model import ConvergentRNN
+from harness.api.components import Component, Registry
+from harness.api.model import ConvergentRNN
+
 from .base import (
     D64,
     MAX_RELAX_STEPS,
@@ -80,7 +81,7 @@ class _ModelKit:
         model = self.build()
         if not isinstance(model, ConvergentRNN):
             raise CheckFailed(f"the factory returned {type(model).__name__}, expected a subclass of "
-                              f"harness.model.ConvergentRNN (EP, BPTT and the GDU analysis use its "
+                              f"harness.api.model.ConvergentRNN (EP, BPTT and the GDU analysis use its "
                               f"step/phi/param_groups contract)")
         self.model = model
         names = model.layer_names
@@ -414,7 +415,7 @@ class _ModelKit:
         m = self.model64()
         if not m.derives_from_phi:
             raise CheckSkipped("derives_from_phi is False: the GDU theorem is not exact for this model")
-        from ..algorithm import Processes
+        from harness.api.algorithm import Processes
 
         x, y = self.data(m, D64)
         steady, residual = self.settle(m, x)

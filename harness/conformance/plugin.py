@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..components import Component, Registry, close_match
+from harness.api.components import Component, Registry, close_match
+
 from .base import FAIL, PASS, CheckResult, Report, _Checks, eager
 from .build import example_params
 from .families import algorithm_checks, dataset_checks, executor_checks, metric_checks, run_kind_checks, tracker_checks

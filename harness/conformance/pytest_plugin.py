@@ -30,7 +30,8 @@ class _PluginLoad:
 
 
 def _plans(names: list[str]) -> list[tuple[str, Any]]:
-    from ..plugins import get_manager
+    from harness.plugins import get_manager
+
     from .base import planned
     from .plugin import check_plugin_header, component_checks
 

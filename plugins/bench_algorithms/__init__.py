@@ -1,14 +1,14 @@
 """Built-in learning algorithms: the EP family (the paper's EP and its successors), truncated BPTT
-and recurrent backprop. Each is written once against the model contract (harness/model.py) and
-updates the parameters through the one update path (harness/update.py)."""
+and recurrent backprop. Each is written once against the model contract (harness/api/model.py) and
+updates the parameters through the one update path (harness/api/optimizer.py)."""
 
 from __future__ import annotations
 
 from functools import partial
 
-from harness.components import Param
-from harness.hookspecs import hookimpl
-from harness.update import optimizer_params
+from harness.api.components import Param
+from harness.api.hookspecs import hookimpl
+from harness.api.optimizer import optimizer_params
 
 from .bptt import BPTT
 from .cep import ContinualEP
@@ -18,7 +18,7 @@ from .paired import Paired
 from .rbp import RBP
 
 # EP and BPTT share one stacked step (their free phase is the same dynamics): the capability that
-# harness.algorithm.shared_step asks for, declared here where both are known.
+# harness.api.algorithm.shared_step asks for, declared here where both are known.
 EP.share = BPTT.share = Paired.of
 
 
@@ -27,7 +27,7 @@ def _beta(doc: str = "nudging strength β (the EB nets apply βε)") -> Param:
 
 
 def _relaxation() -> list[Param]:
-    """How EP's free phase reaches its fixed point (harness.relaxation); the defaults are the paper's."""
+    """How EP's free phase reaches its fixed point (harness.api.relaxation); the defaults are the paper's."""
     return [Param("schedule", str, "sync", "free phase: the paper's synchronous steps, or async (even layers, "
                   "then odd ones), T sweeps at most", choices=("sync", "async"), quiet_default=True),
             Param("tol", float, 0.0, "stop the free phase when a sweep moves no unit by tol (0: all T steps)",

@@ -16,10 +16,10 @@ import torch
 from torch import Tensor
 from torch.func import functional_call
 
-from harness.algorithm import Learner, Processes
-from harness.model import Clamped, ConvergentRNN, State, per_group
-from harness.steps import check_steps
-from harness.update import Directions, by_group
+from harness.api.algorithm import Learner, Processes
+from harness.api.model import Clamped, ConvergentRNN, State, per_group
+from harness.api.optimizer import Directions, by_group
+from harness.api.steps import check_steps
 
 
 class BPTT(Learner):

@@ -15,8 +15,8 @@ import copy
 import torch
 from torch import Tensor
 
-from harness.algorithm import Learner, Processes, step_log
-from harness.model import ConvergentRNN, per_group
+from harness.api.algorithm import Learner, Processes, step_log
+from harness.api.model import ConvergentRNN, per_group
 
 
 class ContinualEP(Learner):

@@ -19,9 +19,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from harness.algorithm import Learner, Processes, step_log
-from harness.model import Clamped, ConvergentRNN, State
-from harness.relaxation import SCHEDULES, relax
+from harness.api.algorithm import Learner, Processes, step_log
+from harness.api.model import Clamped, ConvergentRNN, State
+from harness.api.relaxation import SCHEDULES, relax
 
 #: The nudges ``(n₁, n₂)`` of each variant, in units of β.
 VARIANTS = {"positive": (0.0, 1.0), "negative": (-1.0, 0.0), "centered": (-1.0, 1.0)}
@@ -38,7 +38,7 @@ class EP(Learner):
             raise ValueError(f"unknown relaxation schedule {schedule!r}; known: {', '.join(SCHEDULES)}")
         if tol < 0:
             raise ValueError(f"tol must be >= 0, got {tol}")
-        #: the free phase: the paper's T synchronous steps, or (async, or tol > 0) harness.relaxation.relax
+        #: the free phase: the paper's T synchronous steps, or (async, or tol > 0) harness.api.relaxation.relax
         #: with at most T sweeps, stopped when a sweep moves no unit by tol; EP needs only the fixed point
         self.schedule, self.tol = schedule, float(tol)
         if beta == 0:

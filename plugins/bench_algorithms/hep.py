@@ -22,8 +22,8 @@ import weakref
 import torch
 from torch import Tensor
 
-from harness.algorithm import Learner, Processes, step_log
-from harness.model import Clamped, ConvergentRNN, State, raw
+from harness.api.algorithm import Learner, Processes, step_log
+from harness.api.model import Clamped, ConvergentRNN, State, raw
 
 from .ep import combine, trajectory
 

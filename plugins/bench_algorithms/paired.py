@@ -1,7 +1,7 @@
 """EP and BPTT members of one stacked model, trained together in one step.
 
 Table 1 compares EP with BPTT from the same initial weights (same seed). With
-seeds stacked along a leading dimension (:func:`harness.model.stack_members`),
+seeds stacked along a leading dimension (:func:`harness.api.model.stack_members`),
 the two algorithms can share one batched model too: their free phases are the
 same dynamics, so one pass serves both. :class:`Paired` runs, for every member,
 
@@ -30,9 +30,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from harness.model import ConvergentRNN, per_group
-from harness.steps import check_steps
-from harness.update import apply_update
+from harness.api.model import ConvergentRNN, per_group
+from harness.api.optimizer import apply_update
+from harness.api.steps import check_steps
 
 from .bptt import BPTT
 from .ep import EP
@@ -110,7 +110,8 @@ class Paired:
     def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
         check_steps(T, K, "EP and BPTT")
         if not model.members:
-            raise ValueError("Paired trains a stacked model (harness.model.stack_members), one member per algorithm")
+            raise ValueError("Paired trains a stacked model (harness.api.model.stack_members), one member per "
+                             "algorithm")
         with torch.enable_grad():
             xp = model.prepare(x)  # in the graph: BPTT's gradient reaches the cached drive's weights
         state = model.relax(xp, model.init_state(x), T - K)  # every layer: EP needs the whole s_*

@@ -15,9 +15,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from harness.algorithm import Learner, Processes, step_log
-from harness.model import ConvergentRNN, State, per_group
-from harness.update import Directions, by_group
+from harness.api.algorithm import Learner, Processes, step_log
+from harness.api.model import ConvergentRNN, State, per_group
+from harness.api.optimizer import Directions, by_group
 
 
 class RBP(Learner):

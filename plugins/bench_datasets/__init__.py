@@ -8,8 +8,8 @@ light modules are imported here; MNIST files are read when a run loads them.
 
 from __future__ import annotations
 
-from harness.components import Param
-from harness.hookspecs import hookimpl
+from harness.api.components import Param
+from harness.api.hookspecs import hookimpl
 
 from .cifar import CIFAR10, CIFAR100
 from .digits import Digits

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.dataset import DATA_DIR_ENV, Splits
+from harness.api.dataset import DATA_DIR_ENV, Splits
 
 from .images import ImageDataset
 from .mnist import DatasetError, import_torchvision

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.dataset import Split, Splits
+from harness.api.dataset import Split, Splits
 
 N_TRAIN = 1500
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from harness.dataset import DATA_DIR_ENV, Splits
+from harness.api.dataset import DATA_DIR_ENV, Splits
 
 from .idx import read_idx
 from .images import ImageDataset

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from harness.dataset import Split, default_data_dir
+from harness.api.dataset import Split, default_data_dir
 
 PAD = 4  # pixels of zero padding before the random crop (CIFAR's usual 4)
 

@@ -13,7 +13,7 @@ from types import ModuleType
 
 import torch
 
-from harness.dataset import DATA_DIR_ENV, Split, Splits, default_data_dir
+from harness.api.dataset import DATA_DIR_ENV, Split, Splits, default_data_dir
 
 from .idx import read_idx
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
-from harness.dataset import Split, Splits
+from harness.api.dataset import Split, Splits
 
 __all__ = ["RandomData", "Blobs"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.components import Param
-from harness.hookspecs import hookimpl
+from harness.api.components import Param
+from harness.api.hookspecs import hookimpl
 
 from .processes import WorkerProcesses
 from .slurm import Submitit

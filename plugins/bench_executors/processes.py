@@ -14,8 +14,8 @@ import queue
 import sys
 import time
 
-from harness.executor import Job, RunResult, execute_runs, positions, work_units
-from harness.progress import fmt_seconds
+from harness.run.execute import Job, RunResult, execute_runs, positions, work_units
+from harness.run.progress import fmt_seconds
 
 
 def default_devices(workers: int) -> list[str]:

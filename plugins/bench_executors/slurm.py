@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.executor import Job, RunResult, execute_runs, interrupt_on_sigterm, positions, work_units
-from harness.store import RunStore
+from harness.results.store import RunStore
+from harness.run.execute import Job, RunResult, execute_runs, interrupt_on_sigterm, positions, work_units
 
 
 def execute_chunk(job: Job, chunk: list[tuple[list[str], tuple[int, int]]]) -> list[RunResult]:
@@ -127,7 +127,7 @@ class Submitit:
 
 
 def _submitit_params(resources: dict, defaults: dict) -> dict:
-    """A run's ``resources`` (harness.spec.RESOURCE_KEYS) in submitit's names; unset ones keep the defaults."""
+    """A run's ``resources`` (harness.suite.spec.RESOURCE_KEYS) in submitit's names; unset ones keep the defaults."""
     out: dict = {}
     if resources.get("partition"):
         out["slurm_partition"] = resources["partition"]

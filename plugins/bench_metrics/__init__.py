@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.hookspecs import hookimpl
+from harness.api.hookspecs import hookimpl
 
 from .relmse import RelMSE
 from .sign import SignAgreement

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from harness.metric import float64_pair
+from harness.api.metric import float64_pair
 
 
 class RelMSE:

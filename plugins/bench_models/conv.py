@@ -19,7 +19,7 @@ the layered P nets does not apply: the downward term into ``h^{n+1}`` is
 unpooled with the argmax indices of ``W * h^{n+1}``, so a layer's update
 depends on its own previous value.
 
-Seed members (:func:`harness.model.stack_members`): with ``members = S`` every
+Seed members (:func:`harness.api.model.stack_members`): with ``members = S`` every
 parameter has a leading dimension ``S``; the state is ``(S, B, 10)`` for ``s0``
 and ``(S, B, C, H, W)`` for the conv layers, and an input is shared,
 ``(B, *input_shape)`` or ``(B, flat)``, or one batch per member, ``(S, B, …)``.
@@ -43,7 +43,7 @@ import torch.nn.functional as Fn
 import torch.nn.grad
 from torch import Tensor, nn
 
-from harness.model import Clamped, ConvergentRNN, State, raw
+from harness.api.model import Clamped, ConvergentRNN, State, raw
 
 from .activations import get_activation
 from .init import init_bias, init_weight

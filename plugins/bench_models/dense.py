@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from harness.model import Clamped, ConvergentRNN, State, raw
+from harness.api.model import Clamped, ConvergentRNN, State, raw
 
 from .activations import get_activation
 from .init import init_bias, init_weight
@@ -45,7 +45,7 @@ class DenseRNN(ConvergentRNN):
     (:meth:`explicit_dphi_dtheta`, :meth:`coupling_delta`).
 
     Seed members: with ``members = S`` every parameter carries a leading
-    dimension ``S`` (:func:`harness.model.stack_members` of S models), the state
+    dimension ``S`` (:func:`harness.api.model.stack_members` of S models), the state
     is ``(S, batch, units)`` and the same code runs S independent models with
     batched matmuls; an input may be shared ``(batch, in)`` or per member.
     """

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from harness.model import Clamped, State, raw
+from harness.api.model import Clamped, State, raw
 
 from .dense import DenseRNN, layered_edges
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from harness.components import Param, Slot
-from harness.hookspecs import hookimpl
-from harness.steps import MAX_STEPS, batch_size, step_params
+from harness.api.components import Param, Slot
+from harness.api.hookspecs import hookimpl
+from harness.api.steps import MAX_STEPS, batch_size, step_params
 
 from .bias import Bias
 from .gdu import GDU

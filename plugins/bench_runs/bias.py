@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import math
 
-from harness.algorithm import Processes
-from harness.context import RunContext
-from harness.records import Records
-from harness.steps import check_steps
+from harness.api.algorithm import Processes
+from harness.api.records import Records
+from harness.api.steps import check_steps
+from harness.run.context import RunContext
 
 from .figures import bias_figures
 from .gdu import check_assumptions, first_batch, steady_state

@@ -7,7 +7,7 @@
   std over seeds (Fig. 17–22).
 
 Each run kind offers them as its ``figures`` attribute (the run-kind contract,
-harness/hookspecs.py); ``harness.figures`` holds only the machinery (style, saving, which
+harness/api/hookspecs.py); ``harness.results.figures`` holds only the machinery (style, saving, which
 runs are finished) and knows no run kind by name.
 """
 
@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.aggregate import collect, curves
-from harness.figures import (
+from harness.results.aggregate import collect, curves
+from harness.results.figures import (
     DOUBLE_COLUMN,
     ELEMENT_COLORS,
     OKABE_ITO,
@@ -30,8 +30,8 @@ from harness.figures import (
     new_figure,
     spans_decades,
 )
-from harness.spec import RunSpec, Suite
-from harness.store import RunStore
+from harness.results.store import RunStore
+from harness.suite.spec import RunSpec, Suite
 
 ALGORITHM_COLORS = {"ep": OKABE_ITO["vermillion"], "bptt": OKABE_ITO["blue"]}
 ALGORITHM_LABELS = {"ep": "EP", "bptt": "BPTT"}

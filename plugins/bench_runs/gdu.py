@@ -12,10 +12,10 @@ from typing import Any
 
 import torch
 
-from harness.algorithm import Processes
-from harness.context import RunContext
-from harness.records import Records
-from harness.steps import check_steps
+from harness.api.algorithm import Processes
+from harness.api.records import Records
+from harness.api.steps import check_steps
+from harness.run.context import RunContext
 
 from .figures import gdu_figures
 from .settle import free_phase

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.model import Clamped, ConvergentRNN, State
+from harness.api.model import Clamped, ConvergentRNN, State
 
 #: A free phase has settled on a sample when one more step moves no unit by this much or more.
 SETTLE_TOL = 1e-3

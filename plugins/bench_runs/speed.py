@@ -67,12 +67,12 @@ import time
 
 import torch
 
-from harness.acceleration import StepFn, graphed_train_step
-from harness.algorithm import shared_step
-from harness.context import RunContext
-from harness.model import stack_members
-from harness.records import Records
-from harness.steps import check_steps
+from harness.api.algorithm import shared_step
+from harness.api.model import stack_members
+from harness.api.records import Records
+from harness.api.steps import check_steps
+from harness.run.acceleration import StepFn, graphed_train_step
+from harness.run.context import RunContext
 
 from .roofline import OpCounter, dispatch_seconds, measured_rate, median_seconds, profile_table
 from .train import peak_memory_mb

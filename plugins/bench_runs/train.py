@@ -15,7 +15,7 @@ continue where it stopped, with the same result.
 
 Batched seeds (``batch_seeds = true`` in the suite): :meth:`Train.execute_batch`
 runs the seeds of one configuration as one model with a leading seed dimension
-(:func:`harness.model.stack_members`): each member is built after reseeding
+(:func:`harness.api.model.stack_members`): each member is built after reseeding
 from its own seed (the weights a separate run gets), draws its own data order
 (its own shuffle generator), learns and is evaluated and recorded on its own.
 The results equal separate runs up to floating-point rounding of the batched
@@ -31,7 +31,7 @@ algorithm (one shared free phase; tests/test_paired.py). Algorithms that cannot
 share a step (two values of β, a third-party algorithm) run as one batch each.
 
 On CUDA, the training step of a model on its fast path is replayed as a CUDA
-graph (:mod:`harness.acceleration`), after a check against the eager step.
+graph (:mod:`harness.run.acceleration`), after a check against the eager step.
 """
 
 from __future__ import annotations
@@ -44,13 +44,13 @@ from typing import Any
 
 import torch
 
-from harness.acceleration import compiled_train_step, graphed_train_step
-from harness.algorithm import shared_step
-from harness.context import Diverged, RunContext
-from harness.dataset import augmenter, batch_generator
-from harness.model import ConvergentRNN, member_state, stack_members
-from harness.records import Records
-from harness.steps import check_steps
+from harness.api.algorithm import shared_step
+from harness.api.dataset import augmenter, batch_generator
+from harness.api.model import ConvergentRNN, member_state, stack_members
+from harness.api.records import Records
+from harness.api.steps import check_steps
+from harness.run.acceleration import compiled_train_step, graphed_train_step
+from harness.run.context import Diverged, RunContext
 
 from .figures import train_figures
 from .settle import SETTLE_TOL, unsettled_share

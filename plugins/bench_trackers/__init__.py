@@ -8,8 +8,8 @@ default they write beside the suite's results: ``results/<suite>/_tensorboard/<r
 
 from __future__ import annotations
 
-from harness.components import Param
-from harness.hookspecs import hookimpl
+from harness.api.components import Param
+from harness.api.hookspecs import hookimpl
 
 from .mlflow import MLflowTracker
 from .tensorboard import TensorBoardTracker

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from harness.tracker import flat_metric_name
+from harness.api.tracker import flat_metric_name
 
 
 class TensorBoardTracker:

@@ -1,4 +1,4 @@
-"""Synchronous against asynchronous relaxation (harness.relaxation) on EB-2h, P-2h and a CPU-sized DCHN:
+"""Synchronous against asynchronous relaxation (harness.api.relaxation) on EB-2h, P-2h and a CPU-sized DCHN:
 sweeps and step evaluations to a residual max |F(s) − s| below TOL, the wall-clock ratio (median of
 REPEATS, both schedules interleaved in one run), and the largest relative difference between EP's
 update computed from the two fixed points.
@@ -18,8 +18,8 @@ import time
 
 import torch
 
+from harness.api.relaxation import relax
 from harness.plugins import PluginManager
-from harness.relaxation import relax
 
 TOL, MAX_SWEEPS, REPEATS = 1e-8, 20000, 3
 

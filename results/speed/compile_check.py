@@ -19,7 +19,7 @@ torch.manual_seed(0)
 # torch 2.13's inductor (torch/_inductor/fx_passes/post_grad.py, pattern `addmm`) rewrites
 # add(p, mm(a, b), alpha=c) as addmm(p, a, b) and drops c. EP's direction for a P net's input weights
 # is one product (Δs)ᵀx, and the plain SGD update was p.add_(d, alpha=lr·k): compiled, those weights
-# moved 1/(lr·k) times too far. harness.update.apply_update now writes p.add_(d * c) while compiling.
+# moved 1/(lr·k) times too far. harness.api.optimizer.apply_update now writes p.add_(d * c) while compiling.
 a, b = torch.randn(8, 5), torch.randn(8, 12)
 eager = torch.add(torch.zeros(5, 12), a.mT @ b, alpha=0.1)
 compiled = torch.compile(lambda p, a, b: torch.add(p, a.mT @ b, alpha=0.1))(torch.zeros(5, 12), a, b)

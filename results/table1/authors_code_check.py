@@ -48,8 +48,8 @@ from bench_algorithms.ep import EP
 from bench_datasets.idx import read_idx
 from bench_datasets.mnist import FILES, raw_dir
 from bench_models import EBNet, PNet
-from harness.dataset import default_data_dir
-from harness.model import per_group, raw
+from harness.api.dataset import default_data_dir
+from harness.api.model import per_group, raw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mnist_check import mnist

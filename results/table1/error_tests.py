@@ -1,7 +1,7 @@
 """Whether Table 1's test errors differ beyond seed noise: our rows against the paper's values, and each
 extra row ("EB-1h (torch init)") against the row it varies ("EB-1h"), per algorithm.
 
-Welch's t-test (two-sided; harness.compare.welch, the test `bench compare` uses) on the final test
+Welch's t-test (two-sided; harness.results.compare.welch, the test `bench compare` uses) on the final test
 errors of the finished seeds, and, against the paper, on its mean ± std as transcribed in the suite's
 `[[references]]` (five trials each, by the paper's text; the values are marked `checked = false`:
 they were not compared with the PDF). Only rows trained as long as the row they vary are compared.
@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from harness.compare import welch  # noqa: E402
+from harness.results.compare import welch  # noqa: E402
 
 PAPER_TRIALS = 5
 

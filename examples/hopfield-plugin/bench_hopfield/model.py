@@ -28,7 +28,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from harness.model import ConvergentRNN, State
+from harness.api.model import ConvergentRNN, State
 
 
 def _sigmoid(x: Tensor) -> Tensor:  # the paper's sigmoid, spanning [0, 1] on about [0, 1]

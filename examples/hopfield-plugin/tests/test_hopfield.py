@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from bench_hopfield import HopfieldNet
-from harness.suite import load_suite
+from harness.suite.load import load_suite
 from harness.testing import bench_manager, check_model, check_plugin  # noqa: F401, F811  (bench_manager: a fixture)
 
 SUITE = Path(__file__).resolve().parents[1] / "suites" / "hopfield.toml"

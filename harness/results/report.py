@@ -16,11 +16,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .aggregate import at_epoch, collect, summarize
-from .components import Registry
-from .render import render
-from .spec import Suite
-from .store import CorruptResult, RunStore, Status, read_record
+from harness.api.components import Registry
+from harness.results.aggregate import at_epoch, collect, summarize
+from harness.results.render import render
+from harness.results.store import CorruptResult, RunStore, Status, read_record
+from harness.suite.spec import Suite
 
 ENV_KEYS = ("python", "torch", "cuda", "cudnn", "device", "device_name", "platform", "cpu_model", "cpu_capability",
             "cpu_count", "torch_threads", "git_commit", "plugins", "data_dir")
@@ -35,7 +35,7 @@ NOT_RECORDED = "(not recorded)"
 
 def commands(suite: Suite, results_dir: Path, output: Path | None, default_results: bool) -> list[str]:
     """The commands that reproduce the results, the figures and this page."""
-    from .show import toml_value
+    from harness.suite.show import toml_value
 
     rd = [] if default_results else ["--results-dir", results_dir]
     rd += [a for k, v in suite.overrides.items() for a in ("--set", f"{k}={toml_value(v)}")]
@@ -116,7 +116,7 @@ def write_report(suite: Suite, results_dir: Path, output: Path | None = None, *,
         lines += [render(spec, stats, "markdown").rstrip(), ""]
 
     if figures:
-        from .figures import NothingToPlot, PlotError, load_matplotlib, nothing_to_draw, plot_suite
+        from harness.results.figures import NothingToPlot, PlotError, load_matplotlib, nothing_to_draw, plot_suite
 
         lines += ["## Figures", ""]
         try:

@@ -1,7 +1,7 @@
 """Figures drawn from stored results only (nothing is re-run): the machinery.
 
 Each run kind draws its own figures through its ``figures`` attribute (the run-kind contract in
-harness/hookspecs.py; the built-in ``gdu`` and ``train`` figures are in
+harness/api/hookspecs.py; the built-in ``gdu`` and ``train`` figures are in
 plugins/bench_runs/figures.py); this module knows no run kind by name. It holds the house
 style (a paper's column widths, Okabe–Ito colours), which runs are finished, and saving.
 
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .components import Registry
-from .spec import RunSpec, Suite, slug
-from .store import RunStore
+from harness.api.components import Registry
+from harness.results.store import RunStore
+from harness.suite.spec import RunSpec, Suite, slug
 
 FORMATS = ("png", "pdf", "svg")
 #: Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
@@ -90,7 +90,7 @@ def finished(suite: Suite, results_dir: Path, kind: str) -> list[tuple[RunSpec, 
 
 def _registry(registry: Registry | None) -> Registry:
     if registry is None:
-        from .plugins import get_manager
+        from harness.plugins import get_manager
 
         registry = get_manager().registry
     return registry

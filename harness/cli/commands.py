@@ -10,8 +10,7 @@ from pathlib import Path
 
 import click
 
-from .aggregate import TableError, at_epoch, collect, summarize, table_dims
-from .cli_common import (
+from harness.cli.common import (
     _parse_opt,
     _results_dir,
     _suite,
@@ -21,12 +20,13 @@ from .cli_common import (
     results_option,
     set_option,
 )
-from .executor import Job, interrupt_on_sigterm
-from .plugins import get_manager
-from .render import FORMATS, render
-from .spec import settings
-from .store import UNSUCCESSFUL, Status
-from .suite import SuiteError, add_trackers, resolve_executor
+from harness.plugins import get_manager
+from harness.results.aggregate import TableError, at_epoch, collect, summarize, table_dims
+from harness.results.render import FORMATS, render
+from harness.results.store import UNSUCCESSFUL, Status
+from harness.run.execute import Job, interrupt_on_sigterm
+from harness.suite.load import SuiteError, add_trackers, resolve_executor
+from harness.suite.spec import settings
 
 
 @main.command()
@@ -70,7 +70,7 @@ def run(suite, results_dir, device, only, dry_run, rerun_failed, force, executor
     except SuiteError as exc:
         raise click.ClickException(str(exc)) from None
     _results_dir(results_dir, s, write=False)
-    from .runner import Runner  # torch: only the commands that run need it
+    from harness.run.runner import Runner  # torch: only the commands that run need it
 
     runner = Runner(s, manager.registry, results_dir, plugin_versions=manager.versions(), device=device,
                     rerun_failed=rerun_failed, force=force)
@@ -115,7 +115,7 @@ def run(suite, results_dir, device, only, dry_run, rerun_failed, force, executor
 
 def _check_devices(runs, override):
     """Every device the runs ask for exists here, before anything is written."""
-    from .environment import DeviceError, pick_device
+    from harness.run.environment import DeviceError, pick_device
 
     for name in sorted({override or r.device for r in runs}):
         try:
@@ -150,7 +150,7 @@ def validate(suite, overrides):
 @set_option
 def show(suite, only, fmt, overrides):
     """Print each run's id and fully resolved configuration (every default filled in); run nothing."""
-    from .show import as_json, as_toml
+    from harness.suite.show import as_json, as_toml
 
     _, s = _suite(suite, overrides)
     runs = _select(s, only)
@@ -219,9 +219,9 @@ def compare_(suite, results_dir, base_dir, base_suite, base_overrides, name, thr
     ran the same seeds, else Welch's; none with one run on a side, where |Δ| alone is held against
     --threshold). Exit status, for CI: 0 no cell changed, 1 some cell changed, 2 a usage error, and 1
     with a message when either side has no finished run to compare."""
-    from .aggregate import seed_values
-    from .compare import compare
-    from .compare import render as render_comparison
+    from harness.results.aggregate import seed_values
+    from harness.results.compare import compare
+    from harness.results.compare import render as render_comparison
 
     if not math.isfinite(threshold):
         raise click.BadParameter(f"{threshold} is not a finite number", param_hint="--threshold")
@@ -272,7 +272,7 @@ def compare_(suite, results_dir, base_dir, base_suite, base_overrides, name, thr
 @set_option
 def plot(suite, results_dir, output, fmt, elements, overrides):
     """Draw a suite's figures from stored results (needs the `plot` extra)."""
-    from .figures import PlotError, plot_suite
+    from harness.results.figures import PlotError, plot_suite
 
     manager, s = _suite(suite, overrides)
     _results_dir(results_dir, s, write=False)
@@ -296,8 +296,8 @@ def plot(suite, results_dir, output, fmt, elements, overrides):
 @set_option
 def report(suite, results_dir, output, figures, force, overrides):
     """Write one Markdown page: commands, tables, figures, run statuses, environment."""
-    from .figures import PlotError
-    from .report import ReportError, write_report
+    from harness.results.figures import PlotError
+    from harness.results.report import ReportError, write_report
 
     manager, s = _suite(suite, overrides)
     _results_dir(results_dir, s, write=False)
@@ -353,7 +353,7 @@ def _jobs(base: Path, run_ids: list[str], done: set[str]) -> tuple[dict[str, str
     """For each unfinished run an executor queued (its ``submission.json``): the job, the state its
     executor reports for it (queued, running, or gone), and the log to read; and the runs whose job
     is alive."""
-    from .store import RunStore
+    from harness.results.store import RunStore
 
     subs = {r: sub for r in run_ids if r not in done and (sub := RunStore(base / r).submission())}
     states: dict[str, str] = {}
@@ -406,12 +406,3 @@ def _report_foreign(base: Path, runs: list) -> None:
     for hint, n in sorted(hints.items(), key=lambda kv: -kv[1])[:3]:
         click.echo(f"  {n} of them are runs of this suite with other settings: {hint} (give the same to "
                    "status, table and report to read them)")
-
-
-# the commands about plugins live beside them (registered on `main` when imported)
-from . import cli_plugins  # noqa: E402,F401
-
-if __name__ == "__main__":  # pragma: no cover  (python -m harness.cli: the commands live on harness.cli.main)
-    from harness.cli import main as _main
-
-    _main()

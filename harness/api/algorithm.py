@@ -1,7 +1,7 @@
 """The learning-algorithm contract (EP, BPTT, and whatever a plugin adds).
 
 An algorithm is built from its suite parameters (e.g. β, learning rates) and
-works on any :class:`harness.model.ConvergentRNN`. ``T`` (first-phase steps)
+works on any :class:`harness.api.model.ConvergentRNN`. ``T`` (first-phase steps)
 and ``K`` (second-phase / truncation steps) belong to the run, because the
 paper runs EP and BPTT with the same ``T`` and ``K``.
 """
@@ -15,8 +15,8 @@ from typing import Any, ClassVar, Protocol
 import torch
 from torch import Tensor
 
-from .model import ConvergentRNN, per_group
-from .update import DirectionsIn, Update
+from harness.api.model import ConvergentRNN, per_group
+from harness.api.optimizer import DirectionsIn, Update
 
 
 @dataclass
@@ -64,7 +64,7 @@ class Algorithm(Protocol):
 
 class Learner:
     """What every built-in algorithm that trains shares: per-layer learning rates and the one update
-    path (:class:`harness.update.Update`: plain SGD, SGD with momentum/weight decay, or Adam).
+    path (:class:`harness.api.optimizer.Update`: plain SGD, SGD with momentum/weight decay, or Adam).
 
     ``stateful`` is True when a step depends on more than the model and the batch (an optimizer's
     moments, a random stream): such a step is not replayed as a CUDA graph nor batched across seeds,

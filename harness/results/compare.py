@@ -96,8 +96,8 @@ class Comparison:
 def compare(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], threshold: float, alpha: float,
             seeds: tuple[dict, dict] | None = None) -> Comparison:
     """Cell by cell (``keys``: the table's row and column keys, metric included) over two summaries
-    (:func:`harness.aggregate.summarize` frames); ``seeds``: each side's per-seed values by cell
-    (:func:`harness.aggregate.seed_values`), for the paired test."""
+    (:func:`harness.results.aggregate.summarize` frames); ``seeds``: each side's per-seed values by cell
+    (:func:`harness.results.aggregate.seed_values`), for the paired test."""
     base_seeds, new_seeds = seeds or ({}, {})
     cols = [*keys, "mean", "std", "n"]
     both = base[cols].merge(new[cols], on=keys, how="outer", suffixes=("_base", "_new"))

@@ -22,11 +22,11 @@ from typing import Any
 
 import torch
 
-from .components import Registry
-from .records import declared, undeclared
-from .spec import RunSpec
-from .store import RunStore, atomic_write
-from .tracker import Trackers
+from harness.api.components import Registry
+from harness.api.records import declared, undeclared
+from harness.api.tracker import Trackers
+from harness.results.store import RunStore, atomic_write
+from harness.suite.spec import RunSpec
 
 
 class Diverged(RuntimeError):
@@ -85,7 +85,7 @@ class RunContext:
     def reseed(self) -> None:
         """Seed every generator from this run's seed (the runner does it before a
         single run; a batched kind calls it for each member before building it)."""
-        from .environment import seed_everything
+        from harness.run.environment import seed_everything
 
         seed_everything(self.seed)
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .claims import live_claim
-from .components import close_match
-from .spec import Suite, TableSpec
-from .store import CorruptResult, RunStore, Status
+from harness.api.components import close_match
+from harness.results.claims import live_claim
+from harness.results.store import CorruptResult, RunStore, Status
+from harness.suite.spec import Suite, TableSpec
 
 
 class TableError(ValueError):

@@ -7,7 +7,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from .components import ComponentError, Param, Registry, check_type, close_match
+from harness.api.components import ComponentError, Param, Registry, check_type, close_match
 
 
 def component_table(value: Any) -> dict[str, Any] | None:

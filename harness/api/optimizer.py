@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from .model import ConvergentRNN
+from harness.api.model import ConvergentRNN
 
 #: Per group, one direction per parameter (``None``: the parameter got none, e.g. unused).
 Directions = dict[str, list[Tensor | None]]
@@ -151,7 +151,7 @@ def optimizer_params() -> list:
     """The suite parameters of :class:`Update`, shared by every algorithm that trains. All but ``lr``
     came after results were stored and default to the paper's plain SGD: ``quiet_default`` keeps
     them out of run ids while at their defaults (those runs are the same as before)."""
-    from .components import Param
+    from harness.api.components import Param
 
     return [
         Param("lr", list[float] | None, None,

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pandas as pd
 from tabulate import tabulate
 
-from .aggregate import COUNTED, table_dims
-from .spec import TableSpec
+from harness.results.aggregate import COUNTED, table_dims
+from harness.suite.spec import TableSpec
 
 FORMATS = ("markdown", "latex", "csv")
 STD_NOTE = "mean ± sample std (ddof=1) over seeds"

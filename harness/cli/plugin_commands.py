@@ -1,6 +1,6 @@
 """The ``bench`` commands about plugins: ``plugins``, ``check-plugin``, ``list``.
 
-Registered on the command group of :mod:`harness.cli_common`; :mod:`harness.cli` imports this module.
+Registered on the command group of :mod:`harness.cli.common`; :mod:`harness.cli.commands` imports this module.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import sys
 
 import click
 
-from .cli_common import _manager, data_option, main
-from .components import FAMILIES
-from .suite import describe_params
+from harness.api.components import FAMILIES
+from harness.cli.common import _manager, data_option, main
+from harness.suite.load import describe_params
 
 
 @main.command()
@@ -48,7 +48,7 @@ def check_plugin_(names, as_json, pytest_args):
     when any check fails. With --pytest, pytest runs them (one test per check:
     -k, -x, --junitxml apply) and its exit status is returned.
     """
-    from .conformance import check_plugin, format_report
+    from harness.conformance import check_plugin, format_report
 
     if pytest_args is not None:
         if as_json:
@@ -112,7 +112,7 @@ def list_(family, as_json):
         for p in c.params:
             click.echo(f"      {_param_line(p)}")
     if family in (None, "run_kind"):
-        from .spec import RUN_KEYS
+        from harness.suite.spec import RUN_KEYS
 
         click.secho("keys every run accepts (besides its kind's slots and parameters):", bold=True)
         for p in RUN_KEYS.values():

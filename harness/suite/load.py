@@ -28,7 +28,7 @@ A suite is data, never code. Layout::
     columns = ["algorithm", "metric"]
     metrics = ["test_error"]
 
-Merging (:mod:`harness.merge`): a component table (``model``, ``algorithm``, ...) merges key by key
+Merging (:mod:`harness.suite.merge`): a component table (``model``, ``algorithm``, ...) merges key by key
 over the one in ``[defaults]``, and a grid value over the run's. A table that
 names a *different* component replaces the other one, and no key is ever
 dropped silently: every key the replaced table set must be restated in the
@@ -51,8 +51,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .checker import Checker
-from .checks import (
+from harness.api.components import Component, ComponentError, Registry, check_type, type_name
+from harness.suite.checker import Checker
+from harness.suite.checks import (
     check_against_runs,
     check_cheap_components,
     check_model_fits,
@@ -60,9 +61,8 @@ from .checks import (
     check_tables,
     check_trackers,
 )
-from .components import Component, ComponentError, Registry, check_type, type_name
-from .merge import blame_defaults, blame_overrides, merge_run, override, report_inherited, set_path
-from .spec import (
+from harness.suite.merge import blame_defaults, blame_overrides, merge_run, override, report_inherited, set_path
+from harness.suite.spec import (
     RESOURCE_KEYS,
     RUN_KEYS,
     SAFE_NAME,
@@ -303,7 +303,7 @@ def _expand_run(ck: Checker, where: str, merged: dict[str, Any]) -> list[RunSpec
 
 def identity_config(registry: Registry, kind: Component, run: RunSpec) -> dict[str, Any]:
     """What a run's id hashes: its resolved configuration, less the parameters declared
-    ``quiet_default`` that sit at their default (see :class:`harness.components.Param`)."""
+    ``quiet_default`` that sit at their default (see :class:`harness.api.components.Param`)."""
     config = copy.deepcopy({**run.config(), "id": None})
 
     def strip(params: dict[str, Any], declared) -> None:

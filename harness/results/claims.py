@@ -19,7 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
-from .store import write_json
+from harness.results.store import write_json
 
 #: Seconds a claim lives without a heartbeat. Heartbeats come every TTL / 4.
 DEFAULT_TTL = float(os.environ.get("BENCH_CLAIM_TTL", "120"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .components import Param
+from harness.api.components import Param
 
 #: Upper bound of T and K: 10⁸ steps is days of compute for the smallest net (the paper's largest T
 #: is 30,000); a larger value is a typo, refused before it hangs a run.

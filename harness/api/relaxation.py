@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .model import Clamped, ConvergentRNN, State
+from harness.api.model import Clamped, ConvergentRNN, State
 
 SCHEDULES = ("sync", "async")
 

@@ -13,7 +13,7 @@ import copy
 import json
 from typing import Any
 
-from .checker import Checker, component_table
+from harness.suite.checker import Checker, component_table
 
 
 def merge_component(base: Any, over: Any) -> tuple[Any, dict[str, Any]]:

@@ -167,7 +167,7 @@ def compiled_train_step(algorithm: Any, model: torch.nn.Module, *, T: int, K: in
                         warn: Callable[[str], None] | None = None) -> GraphedStep:
     """``algorithm.train_step`` compiled with ``torch.compile``, checked against the eager step at
     first use (and after a shape change): where they differ, or compiling fails, it warns and stays
-    eager (results/speed/TABLE-cpu.md: it caught torch 2.13 dropping a coefficient, harness/update.py)."""
+    eager (results/speed/TABLE-cpu.md: it caught torch 2.13 dropping a coefficient, harness/api/optimizer.py)."""
     enabled = not getattr(algorithm, "stateful", False)
     return GraphedStep(lambda x, y: algorithm.train_step(model, x, y, T=T, K=K), model,
                        backend=CompileBackend(), enabled=enabled, rtol=1e-4, atol=1e-6, warn=warn)

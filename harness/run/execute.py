@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .local import Local, RunResult  # re-exported: what executor plugins use
-from .spec import RunSpec
+from harness.api.executor import Local, RunResult  # re-exported: what executor plugins use
+from harness.suite.spec import RunSpec
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,9 @@ class Job:
         return self.suite.name if self.suite is not None else Path(self.suite_path).stem
 
     def runner(self, device: str | None = None, progress=None):
-        from .plugins import get_manager
-        from .runner import Runner
-        from .suite import load_suite
+        from harness.plugins import get_manager
+        from harness.run.runner import Runner
+        from harness.suite.load import load_suite
 
         for key, value in self.env.items():
             os.environ.setdefault(key, value)
@@ -78,7 +78,7 @@ def execute_runs(job: Job, run_ids: list[str], device: str | None = None,
     """Execute runs of ``job`` in this process as one batch (a group of :func:`work_units`:
     the seeds or algorithms the suite batches), or the single run. ``position``: the number of
     its first run and the count of runs to do, for the progress lines ("[3/10]")."""
-    from .progress import Progress
+    from harness.run.progress import Progress
 
     runner = job.runner(device, progress=Progress(position[1], interval=30.0, first=position[0]))
     return [RunResult.of(o) for o in runner.execute([runner.suite.run(run_id) for run_id in run_ids])]

@@ -12,10 +12,10 @@ import json
 import math
 from typing import Any
 
-from .checker import Checker
-from .components import Component, check_type, close_match
-from .records import declared
-from .spec import REFERENCE_KEYS, TABLE_KEYS, Reference, RunSpec, TableSpec
+from harness.api.components import Component, check_type, close_match
+from harness.api.records import declared
+from harness.suite.checker import Checker
+from harness.suite.spec import REFERENCE_KEYS, TABLE_KEYS, Reference, RunSpec, TableSpec
 
 
 def check_trackers(ck: Checker, raw: Any, where: str) -> list[dict[str, Any]]:
@@ -85,7 +85,7 @@ def check_model_fits(ck: Checker, where: str, spec: RunSpec, cache: dict[str, An
     algorithm = spec.slots.get("algorithm")
     lr = algorithm["params"].get("lr") if isinstance(algorithm, dict) else None
     if lr is not None and hasattr(model, "param_groups"):
-        from .model import param_group_names
+        from harness.api.model import param_group_names
 
         names = param_group_names(model)
         if len(lr) != len(names):

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import pluggy
 
-from .components import Param, Slot
+from harness.api.components import Param, Slot
 
 PROJECT = "bench"
 
@@ -51,10 +51,10 @@ class RunKind(Protocol):
     * ``execute_batch(ctxs)``: several runs as one batched model (``batch_seeds`` /
       ``batch_algorithms``); a member that blows up calls ``ctx.diverge(message)``;
     * ``batch_slots``: the slots in which runs of one batch may differ (``("algorithm",)``);
-    * ``figures(suite, results_dir, finished, *, elements) -> list[harness.figures.Drawn]``, a
+    * ``figures(suite, results_dir, finished, *, elements) -> list[harness.results.figures.Drawn]``, a
       class attribute: the figures of its finished runs (``finished`` is a list of
       ``(RunSpec, RunStore)``), used by ``bench plot`` and ``bench report``;
-    * ``records``: a :class:`harness.records.Records`, a class attribute: what it records, against
+    * ``records``: a :class:`harness.api.records.Records`, a class attribute: what it records, against
       which ``bench validate`` checks a suite's tables (the kit requires it; without it a table is
       checked only once results exist).
     """
@@ -64,22 +64,22 @@ class RunKind(Protocol):
 
 @hookspec
 def register_models(register: Register) -> None:
-    """Register models: factories returning a ``harness.model.ConvergentRNN``."""
+    """Register models: factories returning a ``harness.api.model.ConvergentRNN``."""
 
 
 @hookspec
 def register_algorithms(register: Register) -> None:
-    """Register learning algorithms: factories returning a ``harness.algorithm.Algorithm``."""
+    """Register learning algorithms: factories returning a ``harness.api.algorithm.Algorithm``."""
 
 
 @hookspec
 def register_metrics(register: Register) -> None:
-    """Register metrics: factories returning a ``harness.metric.ProcessMetric``."""
+    """Register metrics: factories returning a ``harness.api.metric.ProcessMetric``."""
 
 
 @hookspec
 def register_datasets(register: Register) -> None:
-    """Register datasets: factories returning a ``harness.dataset.Dataset``."""
+    """Register datasets: factories returning a ``harness.api.dataset.Dataset``."""
 
 
 @hookspec
@@ -93,7 +93,7 @@ def register_run_kinds(register: Register) -> None:
 
 @hookspec
 def register_executors(register: Register) -> None:
-    """Register executors: factories returning a ``harness.executor.Executor``.
+    """Register executors: factories returning a ``harness.run.execute.Executor``.
 
     An executor decides where and when the runs of a suite execute (in this
     process, in worker processes, as cluster jobs); the runner's per-run
@@ -103,5 +103,5 @@ def register_executors(register: Register) -> None:
 
 @hookspec
 def register_trackers(register: Register) -> None:
-    """Register experiment trackers: factories returning a ``harness.tracker.Tracker`` (receives each
+    """Register experiment trackers: factories returning a ``harness.api.tracker.Tracker`` (receives each
     run's start, per-epoch values, final values and status; never fails a run)."""

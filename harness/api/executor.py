@@ -1,4 +1,4 @@
-"""The core's own executor and what every executor returns: kept apart from :mod:`harness.executor`
+"""The core's own executor and what every executor returns: kept apart from :mod:`harness.run.execute`
 (which loads plugins in a worker) so that the plugin manager can register ``local`` without an
 import circle."""
 
@@ -19,7 +19,7 @@ class RunResult:
 
     @classmethod
     def of(cls, outcome) -> RunResult:
-        """From a :class:`harness.runner.Outcome`."""
+        """From a :class:`harness.run.runner.Outcome`."""
         return cls(outcome.run.id, outcome.status, outcome.seconds, outcome.last_error)
 
 
@@ -28,7 +28,7 @@ class Local:
     that running a suite never depends on a plugin."""
 
     def execute(self, job: Any, runs) -> list[RunResult]:
-        """``job``: a :class:`harness.executor.Job`."""
+        """``job``: a :class:`harness.run.execute.Job`."""
         return [RunResult.of(o) for o in job.runner().execute(runs)]
 
     def job_states(self, job_ids: list[str]) -> dict[str, str]:

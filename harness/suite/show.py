@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any
 
-from .spec import RunSpec
+from harness.suite.spec import RunSpec
 
 _BARE = re.compile(r"^[A-Za-z0-9_-]+$")
 

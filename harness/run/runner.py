@@ -22,14 +22,14 @@ from pathlib import Path
 
 import torch
 
-from .claims import Claim, live_claim
-from .components import Registry
-from .context import Diverged, RunContext
-from .environment import environment, pick_device, seed_everything
-from .progress import Progress
-from .spec import RunSpec, Suite
-from .store import NEXT, RunStore, Status, replace_run, write_json
-from .tracker import Trackers
+from harness.api.components import Registry
+from harness.api.tracker import Trackers
+from harness.results.claims import Claim, live_claim
+from harness.results.store import NEXT, RunStore, Status, replace_run, write_json
+from harness.run.context import Diverged, RunContext
+from harness.run.environment import environment, pick_device, seed_everything
+from harness.run.progress import Progress
+from harness.suite.spec import RunSpec, Suite
 
 
 def last_line(text: str) -> str:

@@ -1,6 +1,6 @@
 """What every ``bench`` command shares: the command group ``main``, the plugin manager with its
 warnings, reading a suite, the common options, and the results directory's checks. The commands
-live in :mod:`harness.cli` (suites, results) and :mod:`harness.cli_plugins` (plugins), both built on
+live in :mod:`harness.cli.commands` (suites, results) and :mod:`harness.cli.plugin_commands` (plugins), both built on
 this module, so neither imports the other."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .dataset import DATA_DIR_ENV
-from .plugins import PluginError, get_manager
-from .suite import SuiteError, load_suite
+from harness import __version__
+from harness.api.dataset import DATA_DIR_ENV
+from harness.plugins import PluginError, get_manager
+from harness.suite.load import SuiteError, load_suite
 
 RESULTS_ENV = "BENCH_RESULTS_DIR"
 

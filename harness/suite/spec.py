@@ -1,7 +1,7 @@
 """What a suite resolves to: one :class:`RunSpec` per run (its id, resolved configuration and
 execution switches), the tables and references, and the keys every run and table accepts.
 
-:mod:`harness.suite` reads a file into these; everything downstream (runner, store, tables,
+:mod:`harness.suite.load` reads a file into these; everything downstream (runner, store, tables,
 executors) works from them, never from the file.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .components import Param, close_match
+from harness.api.components import Param, close_match
 
 #: Keys every run accepts besides its kind's slots and parameters.
 RUN_KEYS: dict[str, Param] = {
