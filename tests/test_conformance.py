@@ -1,4 +1,4 @@
-"""The conformance kit (`bench check-plugin`, harness.testing) and the example plugin bench-hopfield.
+"""The conformance kit (`bench check-plugin`, harness.conformance) and the example plugin bench-hopfield.
 
 The example is made visible the way an installed package is: its source
 directory on sys.path and a dist-info with its `bench` entry point (no pip).
@@ -25,14 +25,15 @@ from harness.conformance import (
     FAIL,
     PASS,
     SKIP,
+    Report,
+    assert_passed,
+    check_dataset,
+    check_metric,
+    check_model,
     check_plugin,
-    dataset_checks,
     format_report,
-    metric_checks,
-    model_checks,
 )
 from harness.plugins import PluginManager
-from harness.testing import check_model
 
 EXAMPLE = REPO / "examples" / "hopfield-plugin"
 SUITE = EXAMPLE / "suites" / "hopfield.toml"
@@ -98,7 +99,7 @@ def test_example_plugin_loads_checks_and_runs_its_suite(example_site, tmp_path):
 def test_gdu_theorem_holds_for_the_example_model_in_float64(example_site):
     from bench_hopfield import HopfieldNet
 
-    results = _by_check(check_model(HopfieldNet))  # raises on any failed check
+    results = _by_check(assert_passed(check_model(HopfieldNet)))  # raises on any failed check
     assert results["F = ∂Φ/∂s"].status == PASS
     theorem = results["GDU theorem"]
     assert theorem.status == PASS, theorem.message
@@ -110,7 +111,8 @@ def test_gdu_theorem_holds_for_the_example_model_in_float64(example_site):
     assert data["residual"] < 1e-12 and data["T"] == data["steady_steps"] + data["K"]
 
     # a larger net, with the paper's sigmoid, without biases
-    results = _by_check(check_model(HopfieldNet, hidden_size=12, activation="sigmoid", bias=False))
+    results = _by_check(assert_passed(check_model(HopfieldNet, {"hidden_size": 12, "activation": "sigmoid",
+                                                                "bias": False})))
     assert results["GDU theorem"].status == PASS
 
 
@@ -262,7 +264,7 @@ class Oscillates(ConvergentRNN):
 
 
 def test_a_correct_model_written_from_scratch_passes():
-    results = _by_check(check_model(TinyEnergy))
+    results = _by_check(assert_passed(check_model(TinyEnergy)))
     assert results["GDU theorem"].status == PASS
     assert results["fast paths"].status == SKIP
 
@@ -283,22 +285,22 @@ def test_a_correct_model_written_from_scratch_passes():
     (Oscillates, "GDU theorem", "the free dynamics did not settle: after 20000 steps in float64"),
 ], ids=["shape", "phi", "init", "groups", "nudge", "settle"])
 def test_broken_models_fail_with_what_is_wrong(factory, check, message):
-    results = _by_check(model_checks(factory))
+    results = _by_check(check_model(factory))
     assert results[check].status == FAIL, results[check]
     assert message in results[check].message, results[check].message
     # only what is broken (and what depends on it) fails
     failed = {c for c, r in results.items() if r.status == FAIL}
     assert failed == {check}, failed
     with pytest.raises(AssertionError, match="conformance checks failed"):
-        check_model(factory)
+        assert_passed(check_model(factory))
 
 
 def test_broken_model_details():
-    msg = _by_check(model_checks(WrongNudgeScale))["nudge"].message
+    msg = _by_check(check_model(WrongNudgeScale))["nudge"].message
     assert "nudge_scale = 1.0; the nudge found corresponds to a scale of 0.5" in msg
-    msg = _by_check(model_checks(PhiInconsistent))["F = ∂Φ/∂s"].message
+    msg = _by_check(check_model(PhiInconsistent))["F = ∂Φ/∂s"].message
     assert "claims derives_from_phi = True" in msg
-    results = _by_check(model_checks(StepChangesShape))
+    results = _by_check(check_model(StepChangesShape))
     assert results["GDU theorem"].status == SKIP and "not run: check 'step shapes' failed" in \
         results["phi"].message
 
@@ -315,10 +317,10 @@ class BadLabels:
 
 
 def test_broken_metric_and_dataset():
-    r = _by_check(metric_checks(NoDirection))
+    r = _by_check(check_metric(NoDirection))
     assert r["direction"].status == FAIL
     assert r["direction"].message.startswith("direction is None; a metric declares direction = \"lower\" or")
-    r = _by_check(dataset_checks(BadLabels))
+    r = _by_check(check_dataset(BadLabels))
     assert r["load"].status == FAIL
     assert r["load"].message == "train.y has labels in [0, 3], expected 0 … num_classes − 1 = 2"
 
@@ -333,7 +335,7 @@ def test_an_integer_parameter_without_an_upper_bound_fails_the_declaration():
 
     comp = Component("metric", "loose", factory, params=(
         Param("width", int, 3, min=1, max=100), Param("depth", int | None, 2, min=1), Param("mode", int, 0, choices=(0, 1))))
-    r = _by_check(metric_checks(comp))
+    r = _by_check(check_metric(comp))
     assert r["declaration"].status == FAIL
     assert "parameter 'depth': an integer without an upper bound; declare max=..." in r["declaration"].message
     assert "'width'" not in r["declaration"].message and "'mode'" not in r["declaration"].message
@@ -381,19 +383,31 @@ def test_report_api():
     import bench_metrics
 
     m.register_plugin(bench_metrics, "metrics")
-    report = check_plugin(m, "metrics")
-    assert report.ok and report.count(FAIL) == 0 and report.count(PASS) == 9
+    report = check_plugin("metrics", manager=m)
+    assert assert_passed(report) is report and report.ok and report.count(FAIL) == 0 and report.count(PASS) == 9
     text = format_report(report)
     assert "metric:relmse\n  ✓ declaration" in text and text.endswith("plugin metrics: 9 passed, 0 failed, 0 skipped")
+
+
+def test_assert_passed_lists_the_failed_checks_of_results_or_a_report():
+    from harness.conformance import CheckResult
+
+    ok = [CheckResult("metric:m", "builds", PASS, "fine"), CheckResult("metric:m", "values", SKIP, "why")]
+    assert assert_passed(ok) is ok  # skipped checks do not fail
+    report = Report("p", results=[*ok, CheckResult("metric:m", "direction", FAIL, "direction is None")])
+    with pytest.raises(AssertionError) as exc:
+        assert_passed(report)
+    assert str(exc.value) == "conformance checks failed (plugin p):\n  metric:m: ✗ direction: direction is None"
 
 
 def test_lazy_checks_give_the_eager_results(example_site):
     """The pytest kit runs each check on demand (its prerequisites first): same outcomes as the
     eager run, whatever order the checks are asked for in."""
-    from harness.conformance import model_checks
+    from harness.conformance import as_component
+    from harness.conformance.plugin import plan_component
 
-    eager = {r.check: r.status for r in model_checks("hopfield")}
-    lazy = model_checks("hopfield", lazy=True)
+    eager = {r.check: r.status for r in check_model("hopfield")}
+    lazy = plan_component(as_component("model", "hopfield"))
     assert list(lazy.plan) == list(eager) and not lazy.results  # planned, nothing run yet
     for name in reversed(list(lazy.plan)):  # the last first: it pulls in what it needs
         assert lazy.result(name).status == eager[name], name
@@ -413,7 +427,7 @@ def test_check_plugin_as_pytest_tests(fake_site, tmp_path):
     env = {**os.environ, "BENCH_PLUGINS": "broken,algorithms,metrics",
            "PYTHONPATH": os.pathsep.join([str(fake_site), str(HERE), os.environ.get("PYTHONPATH", "")])}
     junit = tmp_path / "kit.xml"
-    out = subprocess.run([sys.executable, "-m", "harness.cli.commands", "check-plugin", "broken", "--pytest",
+    out = subprocess.run([sys.executable, "-m", "harness.cli", "check-plugin", "broken", "--pytest",
                           f"-q -k 'leaky and not train' --junitxml={junit}"], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 1, out.stdout + out.stderr
@@ -435,7 +449,7 @@ def test_check_plugin_counts_the_same_checks_with_and_without_pytest():
     pytest.importorskip("bench_hopfield")
     plain = CliRunner().invoke(main, ["check-plugin", "hopfield"])
     passed, skipped = map(int, re.search(r"(\d+) passed, 0 failed, (\d+) skipped", plain.output).groups())
-    out = subprocess.run([sys.executable, "-m", "harness.cli.commands", "check-plugin", "hopfield", "--pytest", "-q"],
+    out = subprocess.run([sys.executable, "-m", "harness.cli", "check-plugin", "hopfield", "--pytest", "-q"],
                          capture_output=True, text=True, timeout=300)
     assert f"{passed} passed, {skipped} skipped" in out.stdout, out.stdout[-500:]
 
@@ -458,11 +472,11 @@ def test_a_prototypical_step_is_checked_against_its_activation_of_grad_phi(regis
             super().__init__(**kw)
             self.step_activation = torch.tanh  # the step applies the shifted sigmoid, not tanh
 
-    ok = _by_check(model_checks("dchn", {"input_shape": [3, 8, 8], "channels": [3, 4], "padding": [1, 0],
+    ok = _by_check(check_model("dchn", {"input_shape": [3, 8, 8], "channels": [3, 4], "padding": [1, 0],
                                          "output_size": 3},
                                 registry=registry))
     assert ok["F = ∂Φ/∂s"].status == PASS and "σ(∂Φ/∂s) + nudge" in ok["F = ∂Φ/∂s"].message
-    bad = _by_check(model_checks(WrongSigma, {"hidden": [5], "input_size": 4, "output_size": 3,
+    bad = _by_check(check_model(WrongSigma, {"hidden": [5], "input_size": 4, "output_size": 3,
                                               "activation": "sigmoid"}))
     assert bad["F = ∂Φ/∂s"].status == FAIL and "differs from σ(∂Φ/∂s) + nudge" in bad["F = ∂Φ/∂s"].message
 

@@ -110,10 +110,10 @@ def test_a_phi_only_package_passes_check_plugin_with_the_gdu_theorem(fake_site, 
 
 def test_the_kit_checks_a_written_clipped_step_against_the_derived_one():
     from bench_models.energy import EBNet
-    from harness.conformance import FAIL, PASS, model_checks
+    from harness.conformance import FAIL, PASS, check_model
 
     params = {"hidden": [7, 5], "input_size": 6, "output_size": 3, "clip": True, "activation": "sigmoid"}
-    result = {r.check: r for r in model_checks(EBNet, params)}["F = ∂Φ/∂s"]
+    result = {r.check: r for r in check_model(EBNet, params)}["F = ∂Φ/∂s"]
     assert result.status == PASS and "step = clip(∂Φ/∂s + nudge) to [0.0, 1.0]" in result.message, result
 
     class ClipsWrong(EBNet):  # says [0, 1] but clips the output layer to [0, 0.5]
@@ -121,7 +121,7 @@ def test_the_kit_checks_a_written_clipped_step_against_the_derived_one():
             new = super().step(x, state, y, beta)
             return (new[0].clamp(0, 0.5), *new[1:])
 
-    result = {r.check: r for r in model_checks(ClipsWrong, params)}["F = ∂Φ/∂s"]
+    result = {r.check: r for r in check_model(ClipsWrong, params)}["F = ∂Φ/∂s"]
     assert result.status == FAIL and "differs from the derived step clip(∂Φ/∂s − β·nudge_scale·∂ℓ/∂s) to " \
         "clip_range [0.0, 1.0] on layer 's0'" in result.message, result
 
@@ -141,7 +141,7 @@ def test_the_kit_on_a_third_party_package_imports_no_builtin_plugin(fake_site):
         "from harness.plugins import PluginManager\n"
         "from harness.conformance import check_plugin, format_report\n"
         "m = PluginManager(); m.load_entry_points()\n"
-        "report = check_plugin(m, 'phionly')\n"
+        "report = check_plugin('phionly', manager=m)\n"
         "print(format_report(report))\n"
         "print('IMPORTED', sorted(n for n in sys.modules if n.split('.')[0] in {'bench_models', 'bench_algorithms', "
         "'bench_metrics', 'bench_datasets', 'bench_runs', 'bench_executors', 'bench_trackers'}))\n"
@@ -159,11 +159,11 @@ def test_the_kit_on_a_third_party_package_imports_no_builtin_plugin(fake_site):
 
 def test_a_clipped_model_claiming_exact_gdu_is_refused():
     """clip_range with derives_from_phi = True would run the GDU theorem on clipped dynamics."""
-    from harness.conformance import FAIL, model_checks
+    from harness.conformance import FAIL, check_model
 
     class ClippedClaimsExact(DerivedTiny):
         clip_range = (0.0, 1.0)
 
-    results = {r.check: r for r in model_checks(ClippedClaimsExact)}
+    results = {r.check: r for r in check_model(ClippedClaimsExact)}
     assert results["F = ∂Φ/∂s"].status == FAIL and "set derives_from_phi = False" in results["F = ∂Φ/∂s"].message
     assert results["GDU theorem"].message == "not run: check 'F = ∂Φ/∂s' failed"

@@ -65,7 +65,7 @@ def check_plugin_(names, as_json, pytest_args):
     reports = []
     for name in names:
         try:
-            reports.append(check_plugin(manager, name))
+            reports.append(check_plugin(name, manager=manager))
         except LookupError as exc:
             raise click.ClickException(str(exc)) from None
     if as_json:

@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
@@ -90,13 +90,18 @@ class Report:
                 "params": self.params, "results": [r.as_dict() for r in self.results]}
 
 
+#: what :func:`assert_passed` takes and gives back: a ``check_*`` function's results, or a plugin's report
+_Outcome = TypeVar("_Outcome", list[CheckResult], Report)
+
+
 # -- running checks ------------------------------------------------------------
 class _Checks:
     """The checks of one component, in order; a check whose prerequisite failed is skipped.
 
-    Eager (``bench check-plugin``, :mod:`harness.testing`): each check runs when it is declared.
-    Lazy (the pytest kit, :mod:`harness.conformance.kit`): declaring only records the plan, and
-    :meth:`result` runs one check on demand, its prerequisites first, each once."""
+    Eager (the ``check_*`` functions, ``bench check-plugin``): each check runs when it is declared, and
+    :attr:`results` holds every outcome. Lazy (the pytest kit, :mod:`harness.conformance.kit`):
+    declaring only records the plan, and :meth:`result` runs one check on demand, its prerequisites
+    first, each once."""
 
     def __init__(self, component: str, eager: bool = True):
         self.component = component
@@ -109,10 +114,6 @@ class _Checks:
     def run(self, name: str, fn: Callable[[], Any], *, needs: Iterable[str] = ()) -> bool:
         self.plan[name] = (fn, tuple(needs))
         return self._execute(name) if self.eager else False
-
-    def outcome(self) -> list[CheckResult] | _Checks:
-        """What a family's checks return: the results when eager, the plan itself when lazy."""
-        return self.results if self.eager else self
 
     def result(self, name: str) -> CheckResult:
         """The outcome of check ``name``, running it (and what it needs) if it has not run."""
@@ -213,23 +214,14 @@ def format_report(report: Report) -> str:
     return "\n".join(lines)
 
 
-def eager(outcome: list[CheckResult] | _Checks) -> list[CheckResult]:
-    """The results of checks a family function ran at once (``lazy=False``, its default)."""
-    assert isinstance(outcome, list), "checks planned with lazy=True have no results yet"
-    return outcome
-
-
-def planned(outcome: list[CheckResult] | _Checks) -> _Checks:
-    """The checks a family function planned (``lazy=True``), for the pytest kit to run one by one."""
-    assert isinstance(outcome, _Checks), "checks run with lazy=False are already done"
-    return outcome
-
-
-def assert_passed(results: list[CheckResult] | _Checks) -> list[CheckResult]:
-    """Raise AssertionError listing every failed check; return the results otherwise."""
-    results = eager(results)
+def assert_passed(outcome: _Outcome) -> _Outcome:
+    """Raise ``AssertionError`` listing every failed check, with its component and message, if any
+    check of ``outcome`` (the results of a ``check_*`` function, or a :class:`Report`) failed;
+    return ``outcome`` unchanged otherwise. Skipped checks do not fail."""
+    results = outcome.results if isinstance(outcome, Report) else outcome
     failed = [r for r in results if r.status == FAIL]
     if failed:
-        raise AssertionError("conformance checks failed:\n" + "\n".join(
+        where = f" (plugin {outcome.plugin})" if isinstance(outcome, Report) else ""
+        raise AssertionError(f"conformance checks failed{where}:\n" + "\n".join(
             f"  {r.component}: {r.line()}" for r in failed))
-    return results
+    return outcome

@@ -29,16 +29,21 @@ def _skip_reason(component: Component, instance: Any) -> str | None:
     return hook(instance) if hook is not None else None
 
 
+def default_registry(registry: Registry | None) -> Registry:
+    """``registry``, or where none is given that of the installed plugins (``harness.plugins.get_manager()``)."""
+    if registry is not None:
+        return registry
+    from harness.plugins import get_manager
+
+    return get_manager().registry
+
+
 def as_component(family: str, factory_or_component: Any, registry: Registry | None = None) -> Component:
     """A registered component by name, a Component, or a bare factory (no declared parameters)."""
     if isinstance(factory_or_component, Component):
         return factory_or_component
     if isinstance(factory_or_component, str):
-        if registry is None:
-            from harness.plugins import get_manager
-
-            registry = get_manager().registry
-        return registry.get(family, factory_or_component)
+        return default_registry(registry).get(family, factory_or_component)
     if not callable(factory_or_component):
         raise TypeError(f"expected a {family} name, a Component or a factory, got {factory_or_component!r}")
     name = getattr(factory_or_component, "__name__", repr(factory_or_component))
@@ -112,12 +117,8 @@ def _build(comp: Component, params: dict[str, Any]) -> Any:
 def _registered(registry: Registry | None, family: str, name: str, params: dict[str, Any]) -> Any:
     """A component the kit itself needs (EP and BPTT for the GDU theorem, RelMSE), built from the
     registry in use like any other: the kit imports no plugin by name."""
-    if registry is None:
-        from harness.plugins import get_manager
-
-        registry = get_manager().registry
     try:
-        comp = registry.get(family, name)
+        comp = default_registry(registry).get(family, name)
     except LookupError:
         raise CheckSkipped(f"needs the {family} {name!r}, which no loaded plugin registers (the built-in "
                            f"plugins provide it; is it excluded by $BENCH_PLUGINS?)") from None

@@ -15,7 +15,7 @@ from harness.api.model import ConvergentRNN
 from harness.api.records import declared
 
 from .base import D64, CheckFailed, CheckResult, CheckSkipped, _Checks, _shape
-from .build import _build, _skip_reason, as_component, example_params, start_checks
+from .build import _build, _skip_reason, as_component, default_registry, example_params, start_checks
 
 
 # -- algorithms ------------------------------------------------------------------
@@ -52,8 +52,8 @@ class _KitNet(ConvergentRNN):
         return 0.5 * (1 - self.eps) * sum((t * t).sum(1) for t in state) + self.eps * coupling
 
 
-def algorithm_checks(algorithm: Any, params: dict[str, Any] | None = None, *,
-                     registry: Registry | None = None, lazy: bool = False) -> list[CheckResult] | _Checks:
+def _algorithm_checks(algorithm: Any, params: dict[str, Any] | None = None, *,
+                     registry: Registry | None = None, lazy: bool = False) -> _Checks:
     """train_step and processes of an algorithm on the kit's tiny Φ-only net (float64)."""
     comp = as_component("algorithm", algorithm, registry)
     model = _KitNet()
@@ -121,12 +121,12 @@ def algorithm_checks(algorithm: Any, params: dict[str, Any] | None = None, *,
     c.run("builds", builds)
     c.run("processes", processes, needs=["builds"])
     c.run("train step", train_step, needs=["builds"])
-    return c.outcome()
+    return c
 
 
 # -- metrics -------------------------------------------------------------------
-def metric_checks(metric: Any, params: dict[str, Any] | None = None, *,
-                  registry: Registry | None = None, lazy: bool = False) -> list[CheckResult] | _Checks:
+def _metric_checks(metric: Any, params: dict[str, Any] | None = None, *,
+                  registry: Registry | None = None, lazy: bool = False) -> _Checks:
     comp = as_component("metric", metric, registry)
     params = example_params(comp, params)
     state: dict[str, Any] = {}
@@ -168,12 +168,12 @@ def metric_checks(metric: Any, params: dict[str, Any] | None = None, *,
     c.run("builds", builds)
     c.run("direction", direction, needs=["builds"])
     c.run("values", values, needs=["direction"])
-    return c.outcome()
+    return c
 
 
 # -- datasets ------------------------------------------------------------------
-def dataset_checks(dataset: Any, params: dict[str, Any] | None = None, *,
-                   registry: Registry | None = None, lazy: bool = False) -> list[CheckResult] | _Checks:
+def _dataset_checks(dataset: Any, params: dict[str, Any] | None = None, *,
+                   registry: Registry | None = None, lazy: bool = False) -> _Checks:
     from harness.api.dataset import Split, Splits
 
     comp = as_component("dataset", dataset, registry)
@@ -224,12 +224,12 @@ def dataset_checks(dataset: Any, params: dict[str, Any] | None = None, *,
     c = start_checks(comp, registry, lazy)
     c.run("builds", builds)
     c.run("load", load, needs=["builds"])
-    return c.outcome()
+    return c
 
 
 # -- run kinds and executors --------------------------------------------------------
-def run_kind_checks(kind: Any, params: dict[str, Any] | None = None, *,
-                    registry: Registry | None = None, lazy: bool = False) -> list[CheckResult] | _Checks:
+def _run_kind_checks(kind: Any, params: dict[str, Any] | None = None, *,
+                    registry: Registry | None = None, lazy: bool = False) -> _Checks:
     comp = as_component("run_kind", kind, registry)
     params = example_params(comp, params)
 
@@ -237,12 +237,13 @@ def run_kind_checks(kind: Any, params: dict[str, Any] | None = None, *,
         if not comp.slots:
             raise CheckFailed("a run kind declares the components it consumes as slots=[Slot(...)]")
         notes = []
+        installed = default_registry(registry)
         for s in comp.slots:
-            if s.required or registry is None:
+            if s.required:
                 continue
             for name in (s.default if isinstance(s.default, list) else [s.default]):
                 try:
-                    registry.get(s.family, name)
+                    installed.get(s.family, name)
                 except LookupError:
                     notes.append(f"default {s.family} {name!r} of slot {s.name!r} is not installed now")
         text = ", ".join(f"{s.name} ({'list of ' if s.many else ''}{s.family})" for s in comp.slots)
@@ -269,11 +270,11 @@ def run_kind_checks(kind: Any, params: dict[str, Any] | None = None, *,
     c.run("slots", slots)
     c.run("records", records)
     c.run("builds", builds, needs=["declaration"])
-    return c.outcome()
+    return c
 
 
-def executor_checks(executor: Any, params: dict[str, Any] | None = None, *,
-                    registry: Registry | None = None, lazy: bool = False) -> list[CheckResult] | _Checks:
+def _executor_checks(executor: Any, params: dict[str, Any] | None = None, *,
+                    registry: Registry | None = None, lazy: bool = False) -> _Checks:
     comp = as_component("executor", executor, registry)
     params = example_params(comp, params)
 
@@ -286,11 +287,11 @@ def executor_checks(executor: Any, params: dict[str, Any] | None = None, *,
 
     c = start_checks(comp, registry, lazy)
     c.run("builds", builds, needs=["declaration"])
-    return c.outcome()
+    return c
 
 
-def tracker_checks(tracker: Any, params: dict[str, Any] | None = None, *,
-                   registry: Registry | None = None, lazy: bool = False) -> list[CheckResult] | _Checks:
+def _tracker_checks(tracker: Any, params: dict[str, Any] | None = None, *,
+                   registry: Registry | None = None, lazy: bool = False) -> _Checks:
     comp = as_component("tracker", tracker, registry)
     params = example_params(comp, params)
 
@@ -303,4 +304,41 @@ def tracker_checks(tracker: Any, params: dict[str, Any] | None = None, *,
 
     c = start_checks(comp, registry, lazy)
     c.run("builds", builds, needs=["declaration"])
-    return c.outcome()
+    return c
+
+
+# -- the public functions (harness.conformance) -----------------------------------------
+def check_algorithm(algorithm: Any, params: dict[str, Any] | None = None, *,
+                    registry: Registry | None = None) -> list[CheckResult]:
+    """builds, processes() and train_step() of an algorithm on the kit's own tiny Φ-only net (float64)."""
+    return _algorithm_checks(algorithm, params, registry=registry).results
+
+
+def check_metric(metric: Any, params: dict[str, Any] | None = None, *,
+                 registry: Registry | None = None) -> list[CheckResult]:
+    """builds, direction in ("lower", "higher"), float values; identical processes score best."""
+    return _metric_checks(metric, params, registry=registry).results
+
+
+def check_dataset(dataset: Any, params: dict[str, Any] | None = None, *,
+                  registry: Registry | None = None) -> list[CheckResult]:
+    """builds; load(cpu, dtype) returns consistent Splits (float x in the dtype, int64 labels below num_classes)."""
+    return _dataset_checks(dataset, params, registry=registry).results
+
+
+def check_run_kind(kind: Any, params: dict[str, Any] | None = None, *,
+                   registry: Registry | None = None) -> list[CheckResult]:
+    """Declared slots (their defaults installed?) and records; the factory builds a callable."""
+    return _run_kind_checks(kind, params, registry=registry).results
+
+
+def check_executor(executor: Any, params: dict[str, Any] | None = None, *,
+                   registry: Registry | None = None) -> list[CheckResult]:
+    """builds an object with execute(job, runs)."""
+    return _executor_checks(executor, params, registry=registry).results
+
+
+def check_tracker(tracker: Any, params: dict[str, Any] | None = None, *,
+                  registry: Registry | None = None) -> list[CheckResult]:
+    """builds an object with start, log_epoch and/or finish."""
+    return _tracker_checks(tracker, params, registry=registry).results

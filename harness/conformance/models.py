@@ -484,10 +484,10 @@ class _ModelKit:
         return f"changed {len(changed)} of {len(before)} parameter tensors, all finite{loss}{note}"
 
 
-def model_checks(model: Any, params: dict[str, Any] | None = None, *, registry: Registry | None = None,
+def _model_checks(model: Any, params: dict[str, Any] | None = None, *, registry: Registry | None = None,
                  input_shape: Iterable[int] | None = None, seed: int = 0,
-                 theorem: bool = True, lazy: bool = False) -> list[CheckResult] | _Checks:
-    """Every check of a model (a name, a Component or a factory), built with :func:`example_params`."""
+                 theorem: bool = True, lazy: bool = False) -> _Checks:
+    """Every check of a model, run now or (``lazy``) only planned; see :func:`check_model`."""
     comp = as_component("model", model, registry)
     params = example_params(comp, params)
     kit = _ModelKit(comp, params, registry, tuple(input_shape) if input_shape is not None else None, seed)
@@ -506,4 +506,15 @@ def model_checks(model: Any, params: dict[str, Any] | None = None, *, registry: 
         c.run("GDU theorem", kit.theorem, needs=["F = ∂Φ/∂s", "nudge", "dphi_dtheta"])
     c.run("EP train step", lambda: kit.train_step("ep"), needs=["param groups", "step shapes"])
     c.run("BPTT train step", lambda: kit.train_step("bptt"), needs=["param groups", "step shapes"])
-    return c.outcome()
+    return c
+
+
+def check_model(model: Any, params: dict[str, Any] | None = None, *, registry: Registry | None = None,
+                input_shape: Iterable[int] | None = None, seed: int = 0, theorem: bool = True) -> list[CheckResult]:
+    """Every check of a model (a registered name, a Component or a bare factory), built with
+    :func:`example_params` and ``params`` over them: declaration, builds, state, step shapes,
+    determinism (under ``seed``), param groups, Φ, the nudge, dΦ/dθ, F = ∂Φ/∂s, the fast paths, the GDU
+    theorem (left out with ``theorem=False``), one EP and one BPTT train step. ``input_shape``: the
+    input's shape where the model has no ``input_shape`` / ``input_size`` attribute."""
+    return _model_checks(model, params, registry=registry, input_shape=input_shape, seed=seed,
+                         theorem=theorem).results

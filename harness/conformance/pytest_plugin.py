@@ -1,18 +1,47 @@
-"""The conformance kit as pytest tests: one test per check of each component of a plugin.
+"""The conformance kit's pytest plugin: the fixtures a plugin's own tests use, and the kit as tests.
 
-``pytest -p harness.conformance.pytest_plugin --pyargs harness.conformance.kit --bench-plugin NAME``
-collects a test ``<family>:<component>::<check>`` for every check of every component of the
-installed plugin NAME, so ``-k``, ``-x``, ``--junitxml`` and the rest of pytest apply. A check runs when its test
-does, after the checks it needs (once each); a skipped check is a pytest skip with its reason,
-a failed one a failure with the kit's message. ``bench check-plugin NAME --pytest`` runs the
-same from the command line.
+One line in your plugin's top-level ``conftest.py`` loads it::
+
+    pytest_plugins = ["harness.conformance.pytest_plugin"]
+
+Fixtures: ``bench_manager`` (a fresh plugin manager loaded from the installed ``bench`` entry points)
+and ``bench_registry`` (its registry).
+
+The kit as tests: ``pytest -p harness.conformance.pytest_plugin --pyargs harness.conformance.kit
+--bench-plugin NAME`` collects a test ``<family>:<component>::<check>`` for every check of every
+component of the installed plugin NAME, so ``-k``, ``-x``, ``--junitxml`` and the rest of pytest
+apply. A check runs when its test does, after the checks it needs (once each); a skipped check is a
+pytest skip with its reason, a failed one a failure with the kit's message. ``bench check-plugin NAME
+--pytest`` runs the same from the command line.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+# the harness (torch with it) is imported when a fixture or the kit first needs it, not when pytest
+# loads this plugin
+if TYPE_CHECKING:
+    from harness.api.components import Registry
+    from harness.plugins import PluginManager
+
+
+@pytest.fixture
+def bench_manager() -> PluginManager:
+    """A fresh plugin manager loaded from the installed ``bench`` entry points."""
+    from harness.plugins import PluginManager
+
+    manager = PluginManager()
+    manager.load_entry_points()
+    return manager
+
+
+@pytest.fixture
+def bench_registry(bench_manager: PluginManager) -> Registry:
+    """The registry of :func:`bench_manager`: every component of the installed plugins."""
+    return bench_manager.registry
 
 
 def pytest_addoption(parser: Any) -> None:
@@ -32,8 +61,7 @@ class _PluginLoad:
 def _plans(names: list[str]) -> list[tuple[str, Any]]:
     from harness.plugins import get_manager
 
-    from .base import planned
-    from .plugin import check_plugin_header, component_checks
+    from .plugin import check_plugin_header, plan_component
 
     manager = get_manager()
     out: list[tuple[str, Any]] = []
@@ -43,7 +71,7 @@ def _plans(names: list[str]) -> list[tuple[str, Any]]:
         if problem is not None:
             continue
         for comp in manager.registry.by_plugin(name):
-            checks = planned(component_checks(comp, manager.registry, lazy=True))
+            checks = plan_component(comp, manager.registry)
             out += [(f"{comp.family}:{comp.name}::{check}", (checks, check)) for check in checks.plan]
     return out
 

@@ -4,6 +4,8 @@ Run them with the package installed next to eqprop-bench::
 
     pip install -e examples/hopfield-plugin
     python -m pytest examples/hopfield-plugin/tests
+
+The fixture ``bench_manager`` comes from the kit's pytest plugin, loaded by ../conftest.py.
 """
 
 from pathlib import Path
@@ -11,8 +13,8 @@ from pathlib import Path
 import torch
 
 from bench_hopfield import HopfieldNet
+from harness.conformance import assert_passed, check_model, check_plugin
 from harness.suite.load import load_suite
-from harness.testing import bench_manager, check_model, check_plugin  # noqa: F401, F811  (bench_manager: a fixture)
 
 SUITE = Path(__file__).resolve().parents[1] / "suites" / "hopfield.toml"
 
@@ -22,14 +24,15 @@ def _by_check(results):
 
 
 def test_model_conforms_and_the_gdu_theorem_holds():
-    # HopfieldNet.conformance_params gives the kit its small sizes; raises on any failure
-    results = _by_check(check_model(HopfieldNet))
+    # HopfieldNet.conformance_params gives the kit its small sizes; assert_passed raises on any failure
+    results = _by_check(assert_passed(check_model(HopfieldNet)))
     assert results["GDU theorem"].status == "pass"
     assert results["GDU theorem"].data["max_relmse"] < 1e-3
 
 
 def test_theorem_with_other_settings():
-    results = _by_check(check_model(HopfieldNet, hidden_size=16, eps=0.3, lateral=1.0, activation="sigmoid"))
+    results = _by_check(assert_passed(check_model(HopfieldNet, {"hidden_size": 16, "eps": 0.3, "lateral": 1.0,
+                                                                "activation": "sigmoid"})))
     assert results["GDU theorem"].status == "pass"
 
 
@@ -48,11 +51,11 @@ def test_lateral_weights_stay_symmetric_with_zero_diagonal_when_trained():
     assert torch.equal(L, L.t()) and torch.count_nonzero(torch.diagonal(L)) == 0
 
 
-def test_installed_plugin_conforms(bench_manager):  # noqa: F811  (the fixture imported above)
-    report = check_plugin("hopfield", manager=bench_manager)  # as `bench check-plugin hopfield`
-    assert report.count("fail") == 0
+def test_installed_plugin_conforms(bench_manager):
+    report = assert_passed(check_plugin("hopfield", manager=bench_manager))  # as `bench check-plugin hopfield`
+    assert report.count("pass") > 0
 
 
-def test_suite_is_valid(bench_manager):  # noqa: F811  (the fixture imported above)
+def test_suite_is_valid(bench_manager):
     suite = load_suite(SUITE, bench_manager.registry)
     assert {r.kind for r in suite.runs} == {"gdu", "train"}
