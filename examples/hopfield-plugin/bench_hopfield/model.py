@@ -59,7 +59,7 @@ class HopfieldNet(ConvergentRNN):
 
     layer_names = ("s0", "h")
     derives_from_phi = True
-    #: Small sizes for `bench check-plugin` and harness.testing (the kit cannot guess them).
+    #: Small sizes for `bench check-plugin` and harness.conformance (the kit cannot guess them).
     conformance_params = {"input_size": 5, "hidden_size": 6, "output_size": 3}
 
     def __init__(self, input_size: int = 20, hidden_size: int = 64, output_size: int = 10,
