@@ -155,7 +155,7 @@ def test_sigterm_marks_the_run_interrupted(tmp_path):
     suite.write_text('[[runs]]\nname = "zzz"\nkind = "sleep"\ndevice = "cpu"\n')
     env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
            "BENCH_PLUGINS": "slow", "BENCH_RESULTS_DIR": str(tmp_path / "results")}
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli.commands", "run", str(suite)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(suite)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run_dir = None
     deadline = time.monotonic() + 600  # generous: the child imports torch, and CI may be loaded

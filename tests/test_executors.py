@@ -47,7 +47,7 @@ def env(fake_site, tmp_path, monkeypatch):
 
 
 def bench(*args, env, **kw):
-    return subprocess.Popen([sys.executable, "-m", "harness.cli.commands", *map(str, args)], env=env,
+    return subprocess.Popen([sys.executable, "-m", "harness.cli", *map(str, args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
 
 

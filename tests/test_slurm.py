@@ -65,7 +65,7 @@ def env(cluster, fake_site):
 
 
 def bench(*args, env, timeout=600):
-    proc = subprocess.run([sys.executable, "-m", "harness.cli.commands", *map(str, args)], env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], env=env, capture_output=True,
                           text=True, timeout=timeout)
     return proc.returncode, proc.stdout + proc.stderr
 
@@ -178,7 +178,7 @@ SCORE = """
 def test_two_submitters_at_once_run_each_run_exactly_once(env, tmp_path):
     path = suite(tmp_path, SCORE.replace('mode = "fail"', ""))
     results = tmp_path / "r"
-    procs = [subprocess.Popen([sys.executable, "-m", "harness.cli.commands", "run", str(path), "--results-dir", str(results)],
+    procs = [subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(path), "--results-dir", str(results)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=600)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
