@@ -59,6 +59,8 @@ def test_an_override_is_shown_and_changes_the_ids(bench):
     ("modl.hidden=[4]", "--set modl.hidden: unknown key 'modl' for a run of kind 'train'; did you mean 'model'?"),
     ("T=0", "--set T: 0 is out of range"),
     ("algorithm=ep", "--set algorithm: run 'net' varies 'algorithm' in its grid; edit the suite"),
+    ("algorithm.beta=0.2", "--set algorithm.beta: run 'net' varies 'algorithm.beta' in its grid; edit the suite"),
+    ("resources.cpu=2", "--set resources.cpu: unknown key 'cpu' for a run's resources; did you mean 'cpus'?"),
     ("name=x", "--set name: a run's name cannot be overridden"),
 ])
 def test_a_bad_override_is_refused_naming_it(bench, option, message):
@@ -145,3 +147,40 @@ def test_an_override_no_selected_run_has_is_an_error_naming_it(bench, tmp_path):
     assert "(no run selected by --only gdu has it)" in out
     code, out = bench("validate", "--set", "epoch=2")  # no run of the suite has it: a misspelling
     assert code == 1 and "--set epoch: unknown key 'epoch'" in out and "did you mean 'epochs'?" in out
+
+
+BOTH = SUITE.replace('grid.algorithm = [{ name = "ep", beta = 0.5 }, "bptt"]', 'grid.algorithm = ["ep", "bptt"]') + """
+[[runs]]
+name = "ep"
+algorithm = { name = "ep", beta = 0.5 }
+"""
+
+
+def test_a_component_key_applies_to_the_runs_whose_every_component_has_it(bench, tmp_path):
+    """`--set algorithm.beta` where one run's grid gives it EP (which has beta) and BPTT (which has not):
+    not written into that run at all (neither grid point), written into the EP run; an error only when
+    no selected run has it."""
+    (tmp_path / "over.toml").write_text(BOTH)
+    plain = {r["id"] for r in json.loads(bench("show", "--format", "json")[1])}
+    code, out = bench("show", "--set", "algorithm.beta=0.2", "--format", "json")
+    assert code == 0, out
+    runs = {(r["name"], r["algorithm"]["name"]): r for r in json.loads(out)}
+    assert runs["ep", "ep"]["algorithm"]["beta"] == 0.2 and runs["ep", "ep"]["id"] not in plain
+    assert runs["net", "ep"]["algorithm"]["beta"] != 0.2 and "beta" not in runs["net", "bptt"]["algorithm"]
+    assert {runs["net", "ep"]["id"], runs["net", "bptt"]["id"]} <= plain
+    code, out = bench("run", "--set", "algorithm.beta=0.2", "--only", "net", "--dry-run")
+    assert code == 1 and "--set algorithm.beta: unknown key 'beta' for algorithm 'bptt'" in out, out
+    assert "(no run selected by --only net has it)" in out
+
+
+def test_every_switch_can_be_set_is_shown_and_changes_no_id(bench):
+    from harness.suite.spec import SWITCHES
+
+    plain = tomllib.loads(bench("show")[1])["runs"]
+    for p in SWITCHES:
+        value = not p.default if p.type is bool else next(c for c in p.choices if c != p.default)
+        shown = str(value).lower() if isinstance(value, bool) else value
+        code, out = bench("show", "--set", f"{p.name}={shown}")
+        assert code == 0, out
+        runs = tomllib.loads(out)["runs"]
+        assert [r["id"] for r in runs] == [r["id"] for r in plain] and {r[p.name] for r in runs} == {value}

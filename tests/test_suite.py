@@ -140,6 +140,48 @@ def test_execution_switches_do_not_change_run_ids(manager, suite_file):
     assert ps == ["defaults.fast: expected bool, got int 0"]
 
 
+def _toml(value):
+    return str(value).lower() if isinstance(value, bool) else f'"{value}"' if isinstance(value, str) else str(value)
+
+
+def test_a_switch_declared_once_is_read_checked_shown_and_kept_out_of_run_ids(manager, suite_file, monkeypatch):
+    """Adding an execution switch is one Param in SWITCHES: this test declares one more there (and in
+    RUN_KEYS, which takes them from SWITCHES), and that one, like every switch, is read from a suite and
+    from --set, checked with the usual message, refused in a grid, printed by `bench show`, and leaves
+    the run ids as they are."""
+    import sys
+
+    from harness.api.components import Param
+    from harness.suite import spec
+    from harness.suite.show import as_toml, resolved
+
+    extra = Param("trace", str, "off", "a switch only this test declares", choices=("off", "on"))
+    declared = spec.SWITCHES
+    switches = (*declared, extra)
+    for module in list(sys.modules.values()):  # wherever SWITCHES was imported, as adding it there would
+        if getattr(module, "SWITCHES", None) is declared:
+            monkeypatch.setattr(module, "SWITCHES", switches)
+    monkeypatch.setitem(spec.RUN_KEYS, "trace", extra)
+    base = load_suite(suite_file(BASE), manager.registry)
+    assert [r.switches for r in base.runs] == [{p.name: p.default for p in switches}] * len(base.runs)
+    for p in switches:
+        value = not p.default if p.type is bool else next(c for c in p.choices if c != p.default)
+        wrong = "yes" if p.type is bool else 1
+        text = BASE.replace("[defaults]", f"[defaults]\n{p.name} = {_toml(value)}")
+        for switched in (load_suite(suite_file(text), manager.registry),
+                         load_suite(suite_file(BASE), manager.registry, {p.name: value})):
+            assert [r.id for r in switched.runs] == [r.id for r in base.runs], p.name
+            assert all(r.switches[p.name] == value for r in switched.runs)
+            if isinstance(getattr(spec.RunSpec, p.name, None), property):  # its typed access, where it has one
+                assert all(getattr(r, p.name) == value for r in switched.runs)
+            assert all(resolved(r)[p.name] == value for r in switched.runs)
+            assert as_toml(switched.runs).count(f"\n{p.name} = {_toml(value)}\n") == len(base.runs)
+        ps = problems(manager, suite_file(BASE.replace("[defaults]", f"[defaults]\n{p.name} = {_toml(wrong)}")))
+        assert ps == [f"defaults.{p.name}: expected {p.describe_type()}, got {type(wrong).__name__} {wrong!r}"]
+        ps = problems(manager, suite_file(BASE.replace("grid.epochs", f"grid.{p.name} = [{_toml(value)}]\ngrid.epochs")))
+        assert ps == [f"runs[1] (B).grid.{p.name}: {p.name!r} cannot vary in a grid"]
+
+
 def test_a_mistake_in_defaults_is_reported_once_at_defaults(manager, suite_file):
     ps = problems(manager, suite_file(BASE.replace("offset = 1.0 }", "offset = 1.0, widht = 2 }")))
     assert ps == ["defaults.model.widht: unknown key 'widht' for model 'const'; did you mean 'width'? "

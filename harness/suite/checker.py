@@ -19,6 +19,15 @@ def component_table(value: Any) -> dict[str, Any] | None:
     return None
 
 
+def unknown_key_message(key: str, allowed: list[str], what: str) -> str:
+    """What is said of a key that ``what`` (e.g. "a run of kind 'train'") does not take: the close
+    match among ``allowed``, and all of them."""
+    hint = close_match(key, allowed)
+    msg = f"unknown key {key!r} for {what}"
+    msg += f"; did you mean {hint!r}?" if hint else "."
+    return msg + f" Allowed: {', '.join(sorted(allowed)) or 'none'}"
+
+
 class Checker:
     def __init__(self, path: Path, registry: Registry):
         self.path, self.registry = path, registry
@@ -33,11 +42,7 @@ class Checker:
             self.problems.append(text)
 
     def unknown_key(self, where: str, key: str, allowed: list[str], what: str) -> None:
-        hint = close_match(key, allowed)
-        msg = f"unknown key {key!r} for {what}"
-        msg += f"; did you mean {hint!r}?" if hint else "."
-        msg += f" Allowed: {', '.join(sorted(allowed)) or 'none'}"
-        self.err(where, msg)
+        self.err(where, unknown_key_message(key, allowed, what))
 
     def check_params(self, where: str, params: dict[str, Any], declared: tuple[Param, ...] | list[Param],
                      what: str) -> dict[str, Any]:

@@ -48,11 +48,12 @@ import copy
 import itertools
 import re
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from harness.api.components import Component, ComponentError, Registry, check_type, type_name
-from harness.suite.checker import Checker
+from harness.suite.checker import Checker, component_table, unknown_key_message
 from harness.suite.checks import (
     check_against_runs,
     check_cheap_components,
@@ -61,11 +62,20 @@ from harness.suite.checks import (
     check_tables,
     check_trackers,
 )
-from harness.suite.merge import blame_defaults, blame_overrides, merge_run, override, report_inherited, set_path
+from harness.suite.merge import (
+    blame_defaults,
+    blame_overrides,
+    merge_run,
+    override,
+    override_problem,
+    report_inherited,
+    set_path,
+)
 from harness.suite.spec import (
     RESOURCE_KEYS,
     RUN_KEYS,
     SAFE_NAME,
+    SWITCHES,
     TOP_KEYS,
     Reference,
     RunSpec,
@@ -159,21 +169,15 @@ def load_suite(path: str | Path, registry: Registry, overrides: dict[str, Any] |
         names_seen.add(label)
         kind_name = raw.get("kind", defaults.get("kind"))
         try:
-            slots = {sl.name for sl in registry.get("run_kind", kind_name).slots}
+            kind = registry.get("run_kind", kind_name)
         except (ComponentError, KeyError, TypeError):
-            slots = set()  # reported by _expand_run
-        mine = dict(overrides)  # a --set key that this run does not have is not written into it
-        for _ in range(len(overrides) + 1):
-            start = len(ck.problems)
-            expanded = _resolve_run(ck, where, defaults, raw, slots, mine)
-            unknown = {k for k in mine for p in ck.problems[start:] if p.startswith(f"--set {k}: unknown key")}
-            if not unknown:
-                break
-            for key in unknown:  # kept aside: an error only if no run (of those selected) has the key
-                not_applied.setdefault(key, next(p for p in ck.problems[start:]
-                                                 if p.startswith(f"--set {key}: unknown key")))
-                del mine[key]
-            del ck.problems[start:]
+            kind = None  # reported by _expand_run
+        refused = _refused_overrides(ck, where, defaults, raw, kind, overrides) if kind is not None else {}
+        for key, problem in refused.items():  # kept aside: an error only if no run (of those selected) has the key
+            not_applied.setdefault(key, problem)
+        mine = {k: v for k, v in overrides.items() if k not in refused}  # what this run has is written into it
+        slots = {sl.name for sl in kind.slots} if kind is not None else set()
+        expanded = _resolve_run(ck, where, defaults, raw, slots, mine)
         for run in expanded:
             applied[run.id] = set(mine)
         runs.extend(expanded)
@@ -209,6 +213,59 @@ def _resolve_run(ck: Checker, where: str, defaults: dict[str, Any], raw: dict[st
     blame_defaults(ck, before, where, raw, defaults)
     blame_overrides(ck, before, where, overrides)
     return expanded
+
+
+def _refused_overrides(ck: Checker, where: str, defaults: dict[str, Any], raw: dict[str, Any], kind: Component,
+                       overrides: dict[str, Any]) -> dict[str, str]:
+    """The ``--set`` keys that a [[runs]] table of ``kind`` does not have, each with the problem that
+    names it (as validation would say it of the key written into the run): a key that is no run key,
+    slot or parameter of the kind, a resource that is none, or a dotted key that the component of its
+    slot does not declare at some grid point (``algorithm.beta`` where the grid also has bptt). Decided
+    on the run merged with every override written in; a key that cannot be written into the run at all
+    (its name, a key its grid varies) is not refused here: validation says why."""
+    scratch = Checker(ck.path, ck.registry)  # its problems are the run's own, reported when it resolves
+    slots = {sl.name for sl in kind.slots}
+    merged = merge_run(scratch, where, defaults, override(scratch, where, raw, overrides), slots)
+    axes = _grid_axes(scratch, where, merged.pop("grid", {}) or {})
+    points = [cfg for cfg, _ in _grid_points(scratch, where, merged, axes, slots)]
+    refused: dict[str, str] = {}
+    for key in overrides:
+        if override_problem(raw, key) is None:
+            problem = next((p for cfg in points if (p := _refusal(ck.registry, kind, cfg, key)) is not None), None)
+            if problem is not None:
+                refused[key] = f"--set {key}: {problem}"
+    return refused
+
+
+def _refusal(registry: Registry, kind: Component, cfg: dict[str, Any], key: str) -> str | None:
+    """Why a run of ``kind`` resolved to ``cfg`` (one grid point, ``--set`` values written in) does
+    not have ``key``, in :func:`_resolve`'s and :meth:`Checker.component`'s words; None where it has it."""
+    head, _, rest = key.partition(".")
+    if head in RUN_KEYS:
+        if head == "resources" and rest and rest not in RESOURCE_KEYS:
+            return unknown_key_message(rest, list(RESOURCE_KEYS), "a run's resources")
+        return None  # (a dotted key into another run key is a value of the wrong type: reported as such)
+    slot = kind.slot(head)
+    if slot is None:
+        return None if kind.param(head) is not None else unknown_key_message(
+            head, _run_keys(kind), f"a run of kind {kind.name!r}")
+    if not rest or rest == "name" or slot.many:
+        return None  # a component, or its name; the items of a slot of several are checked where they are
+    table = component_table(cfg.get(head))
+    name = table.get("name") if table is not None else None
+    try:
+        component = registry.get(slot.family, name) if isinstance(name, str) else None
+    except ComponentError:
+        component = None
+    if component is None:
+        return None  # no component to ask (validation says so)
+    declared = [p.name for p in component.params]
+    return None if rest in declared else unknown_key_message(rest, declared, f"{slot.family} {name!r}")
+
+
+def _run_keys(kind: Component) -> list[str]:
+    """The keys a run of ``kind`` takes: the run keys, its slots and its parameters."""
+    return list(RUN_KEYS) + [s.name for s in kind.slots] + [p.name for p in kind.params]
 
 
 def add_trackers(suite: Suite, registry: Registry, names: list[str]) -> None:
@@ -251,22 +308,7 @@ def _expand_run(ck: Checker, where: str, merged: dict[str, Any]) -> list[RunSpec
         ck.err(f"{where}.kind", str(exc))
         return []
 
-    grid = merged.pop("grid", {}) or {}
-    if not isinstance(grid, dict):
-        ck.err(f"{where}.grid", f"expected a table of lists, got {grid!r}")
-        grid = {}
-    axes: list[tuple[str, list[Any]]] = []
-    for key, values in grid.items():
-        if not isinstance(values, list) or not values:
-            ck.err(f"{where}.grid.{key}", f"expected a non-empty list of values, got {values!r}")
-            continue
-        head = key.split(".")[0]
-        if head in ("name", "kind", "grid", "seeds", "batch_seeds", "batch_algorithms", "fast", "compile"):
-            ck.err(f"{where}.grid.{key}", f"{head!r} cannot vary in a grid"
-                   + ("; use `seeds = [...]`" if head == "seeds" else ""))
-            continue
-        axes.append((key, values))
-
+    axes = _grid_axes(ck, where, merged.pop("grid", {}) or {})
     models: dict[str, Any] = {}  # model configuration -> the model built without memory, or None
     seeds = merged.get("seeds", RUN_KEYS["seeds"].default)
     if not check_type(seeds, list[int]) or not seeds:
@@ -276,12 +318,7 @@ def _expand_run(ck: Checker, where: str, merged: dict[str, Any]) -> list[RunSpec
         ck.err(f"{where}.seeds", problem)
         seeds = []
     out: list[RunSpec] = []
-    for combo in itertools.product(*[vals for _, vals in axes]) if axes else [()]:
-        cfg = copy.deepcopy(merged)
-        point = {}
-        for (key, _), value in zip(axes, combo):
-            set_path(ck, where, cfg, key, value, {sl.name for sl in kind.slots})
-            point[key] = value
+    for cfg, point in _grid_points(ck, where, merged, axes, {sl.name for sl in kind.slots}):
         spec = _resolve(ck, where, kind, cfg, point)
         if spec is None:
             continue
@@ -299,6 +336,37 @@ def _expand_run(ck: Checker, where: str, merged: dict[str, Any]) -> list[RunSpec
             run.id = run_id(run.name, point, seed, identity_config(ck.registry, kind, run))
             out.append(run)
     return out
+
+
+def _grid_axes(ck: Checker, where: str, grid: Any) -> list[tuple[str, list[Any]]]:
+    """A run's ``grid`` table as (key, values) axes; an axis that cannot be is reported and left out."""
+    if not isinstance(grid, dict):
+        ck.err(f"{where}.grid", f"expected a table of lists, got {grid!r}")
+        return []
+    axes: list[tuple[str, list[Any]]] = []
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            ck.err(f"{where}.grid.{key}", f"expected a non-empty list of values, got {values!r}")
+            continue
+        head = key.split(".")[0]
+        if head in ("name", "kind", "grid", "seeds", *(p.name for p in SWITCHES)):
+            ck.err(f"{where}.grid.{key}", f"{head!r} cannot vary in a grid"
+                   + ("; use `seeds = [...]`" if head == "seeds" else ""))
+            continue
+        axes.append((key, values))
+    return axes
+
+
+def _grid_points(ck: Checker, where: str, merged: dict[str, Any], axes: list[tuple[str, list[Any]]],
+                 slots: set[str]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each combination of the grid's values: the run's table with them written in, and the values."""
+    for combo in itertools.product(*[vals for _, vals in axes]) if axes else [()]:
+        cfg = copy.deepcopy(merged)
+        point = {}
+        for (key, _), value in zip(axes, combo):
+            set_path(ck, where, cfg, key, value, slots)
+            point[key] = value
+        yield cfg, point
 
 
 def identity_config(registry: Registry, kind: Component, run: RunSpec) -> dict[str, Any]:
@@ -329,7 +397,7 @@ def _resolve(ck: Checker, where: str, kind: Component, cfg: dict[str, Any],
     slot_names = [s.name for s in kind.slots]
     own = {}
     slots: dict[str, Any] = {}
-    allowed = list(RUN_KEYS) + slot_names + [p.name for p in kind.params]
+    allowed = _run_keys(kind)
     for key, value in cfg.items():
         if key in RUN_KEYS:
             continue
@@ -339,9 +407,10 @@ def _resolve(ck: Checker, where: str, kind: Component, cfg: dict[str, Any],
             own[key] = value
             continue
         ck.unknown_key(f"{where}.{key}", key, allowed, f"a run of kind {kind.name!r}")
-    for key in ("device", "dtype", "batch_seeds", "batch_algorithms", "fast", "compile"):
+    for key in ("device", "dtype"):
         if key in cfg:
             ck.check_params(where, {key: cfg[key]}, [RUN_KEYS[key]], "a run")
+    switches = ck.check_params(where, {p.name: cfg[p.name] for p in SWITCHES if p.name in cfg}, SWITCHES, "a run")
     resources: dict[str, Any] = {}
     if "resources" in cfg:
         if isinstance(cfg["resources"], dict):
@@ -374,11 +443,8 @@ def _resolve(ck: Checker, where: str, kind: Component, cfg: dict[str, Any],
     return RunSpec(id="", name=cfg["name"], kind=kind.name, seed=0,
                    device=cfg.get("device", RUN_KEYS["device"].default),
                    dtype=cfg.get("dtype", RUN_KEYS["dtype"].default),
-                   params=params, slots=slots, grid=point,
-                   batch_seeds=cfg.get("batch_seeds", False) is True,
-                   batch_algorithms=cfg.get("batch_algorithms", False) is True,
-                   fast=cfg.get("fast", True) is not False,
-                   compile=cfg.get("compile", RUN_KEYS["compile"].default), resources=resources)
+                   params=params, slots=slots, grid=point, switches={p.name: switches[p.name] for p in SWITCHES},
+                   resources=resources)
 
 
 __all__ = ["Suite", "RunSpec", "TableSpec", "Reference", "SuiteError", "RUN_KEYS", "load_suite", "describe_params",

@@ -80,18 +80,26 @@ def set_path(ck: Checker, where: str, target: dict[str, Any], dotted: str, value
         target[head] = copy.deepcopy(value)
 
 
+def override_problem(raw: dict[str, Any], key: str) -> str | None:
+    """Why ``--set KEY`` cannot be written into the run's table ``raw`` whatever it names (a key that
+    names a run, or that the run's grid varies), or None."""
+    head, _, rest = key.partition(".")
+    raw_grid = raw.get("grid")
+    grid: dict[str, Any] = raw_grid if isinstance(raw_grid, dict) else {}
+    if head in ("name", "kind", "grid"):
+        return f"a run's {head} cannot be overridden; edit the suite"
+    if key in grid or (head in grid and (not rest or any(isinstance(v, dict) and rest in v for v in grid[head]))):
+        return f"run {raw.get('name')!r} varies {key!r} in its grid; edit the suite"
+    return None
+
+
 def override(ck: Checker, where: str, raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """The run's table with ``--set`` values written in (a dotted key sets a component parameter)."""
     out = copy.deepcopy(raw)
-    raw_grid = raw.get("grid")
-    grid: dict[str, Any] = raw_grid if isinstance(raw_grid, dict) else {}
     for key, value in overrides.items():
         head, _, rest = key.partition(".")
-        if head in ("name", "kind", "grid"):
-            ck.err(f"--set {key}", f"a run's {head} cannot be overridden; edit the suite")
-        elif key in grid or (head in grid and (not rest or any(isinstance(v, dict) and rest in v
-                                                                 for v in grid[head]))):
-            ck.err(f"--set {key}", f"run {raw.get('name')!r} varies {key!r} in its grid; edit the suite")
+        if (problem := override_problem(raw, key)) is not None:
+            ck.err(f"--set {key}", problem)
         elif rest:
             table = component_table(out.get(head)) or {}
             table[rest] = copy.deepcopy(value)

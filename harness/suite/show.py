@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any
 
-from harness.suite.spec import RunSpec
+from harness.suite.spec import SWITCHES, RunSpec
 
 _BARE = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -24,9 +24,8 @@ def resolved(run: RunSpec) -> dict[str, Any]:
         return {"name": c["name"], **c["params"]}
 
     out: dict[str, Any] = {"id": run.id, "name": run.name, "kind": run.kind, "seed": run.seed,
-                           "device": run.device, "dtype": run.dtype, "batch_seeds": run.batch_seeds,
-                           "batch_algorithms": run.batch_algorithms, "fast": run.fast, "compile": run.compile,
-                           **run.params}
+                           "device": run.device, "dtype": run.dtype,
+                           **{p.name: run.switches[p.name] for p in SWITCHES}, **run.params}
     for slot, value in run.slots.items():
         out[slot] = [component(c) for c in value] if isinstance(value, list) else component(value)
     if run.resources:

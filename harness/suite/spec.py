@@ -7,6 +7,7 @@ executors) works from them, never from the file.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -15,6 +16,26 @@ from pathlib import Path
 from typing import Any
 
 from harness.api.components import Param, close_match
+
+#: A run's execution switches: how it executes, never what it computes (the same results, or results
+#: checked equal), so none is part of its configuration or id, and no grid varies one. Declared here
+#: once: the suite reads and checks them as run keys (RUN_KEYS), `bench show` prints them, and each run
+#: holds their values in :attr:`RunSpec.switches` (with a typed property each, for the code that uses it).
+SWITCHES: tuple[Param, ...] = (
+    Param("batch_seeds", bool, False, "execute the seeds of a configuration as one batched model "
+          "when the run kind supports it (same results; fewer kernel launches on a GPU, about as "
+          "fast on a CPU: results/speed/)"),
+    Param("batch_algorithms", bool, False, "execute the runs of a configuration that differ only by "
+          "their algorithm (EP and BPTT from the same initial weights) as one batched model, with "
+          "their seeds if batch_seeds, when the run kind supports it (same results)"),
+    Param("fast", bool, True, "use the models' fast paths (same results within float rounding); "
+          "false: the generic path, autograd on Φ"),
+    Param("compile", str, "auto", "torch.compile the training step, checked against the eager step at "
+          "first use (it stays eager where they differ): on, off, or auto (on a CPU, for runs of at least "
+          "20,000 steps, where the model's compile_pays says the speed suite measured it faster: EB "
+          "nets, P-1h's EP, P-conv's BPTT; results/speed/)",
+          choices=("auto", "on", "off")),
+)
 
 #: Keys every run accepts besides its kind's slots and parameters.
 RUN_KEYS: dict[str, Param] = {
@@ -26,24 +47,18 @@ RUN_KEYS: dict[str, Param] = {
         Param("device", str, "auto", "cpu, cuda, cuda:N or auto"),
         Param("dtype", str, "float32", "floating-point precision", choices=("float32", "float64")),
         Param("grid", dict, {}, "key -> list of values; one run per combination"),
-        Param("batch_seeds", bool, False, "execute the seeds of a configuration as one batched model "
-              "when the run kind supports it (same results; fewer kernel launches on a GPU, about as "
-              "fast on a CPU: results/speed/)"),
-        Param("batch_algorithms", bool, False, "execute the runs of a configuration that differ only by "
-              "their algorithm (EP and BPTT from the same initial weights) as one batched model, with "
-              "their seeds if batch_seeds, when the run kind supports it (same results)"),
-        Param("fast", bool, True, "use the models' fast paths (same results within float rounding); "
-              "false: the generic path, autograd on Φ"),
-        Param("compile", str, "auto", "torch.compile the training step, checked against the eager step at "
-              "first use (it stays eager where they differ): on, off, or auto (on a CPU, for runs of at least "
-              "20,000 steps, where the model's compile_pays says the speed suite measured it faster: EB "
-              "nets, P-1h's EP, P-conv's BPTT; results/speed/)",
-              choices=("auto", "on", "off")),
+        *SWITCHES,
         Param("resources", dict, {}, "what the run's cluster job asks for (partition, timeout_min, cpus, mem_gb, "
               "gpus, gres, slurm), over the executor's defaults; ignored by executors on this machine; not part "
               "of the run's id"),
     )
 }
+
+
+def switch_defaults() -> dict[str, Any]:
+    """Every switch (SWITCHES) at its default, by name."""
+    return {p.name: copy.deepcopy(p.default) for p in SWITCHES}
+
 
 #: The keys of a run's ``resources``: what a cluster executor asks the scheduler for, per run or per
 #: group of runs (one job array per distinct set). Generic names; an executor maps them to its own.
@@ -113,16 +128,30 @@ class RunSpec:
     params: dict[str, Any]  # the run kind's own parameters, defaults filled in
     slots: dict[str, Any]  # slot -> {"name", "params"} or a list of them
     grid: dict[str, Any] = field(default_factory=dict)  # the grid values of this run
-    #: Execute the seeds together; not part of the config (it changes no result).
-    batch_seeds: bool = False
-    #: Execute the algorithms of a configuration together (EP with BPTT); not part of the config.
-    batch_algorithms: bool = False
-    #: Use the models' fast paths; not part of the config either (tested equal).
-    fast: bool = True
-    #: Compile the training step (auto, on, off); not part of the config (checked equal at first use).
-    compile: str = "auto"
+    #: Its execution switches (SWITCHES) by name, every one of them; not part of the config.
+    switches: dict[str, Any] = field(default_factory=switch_defaults)
     #: What its cluster job asks for (RESOURCE_KEYS, the keys set); not part of the config.
     resources: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def batch_seeds(self) -> bool:
+        """Execute the seeds together (it changes no result)."""
+        return bool(self.switches["batch_seeds"])
+
+    @property
+    def batch_algorithms(self) -> bool:
+        """Execute the algorithms of a configuration together (EP with BPTT)."""
+        return bool(self.switches["batch_algorithms"])
+
+    @property
+    def fast(self) -> bool:
+        """Use the models' fast paths (tested equal to the generic path)."""
+        return bool(self.switches["fast"])
+
+    @property
+    def compile(self) -> str:
+        """Compile the training step: auto, on or off (checked equal at first use)."""
+        return str(self.switches["compile"])
 
     def value(self, key: str) -> Any:
         """A resolved setting by its suite key (see :func:`settings`); KeyError where the run has none."""
