@@ -22,7 +22,7 @@ from typing import Any
 import pluggy
 
 from harness.api import hookspecs
-from harness.api.components import FAMILIES, Component, ComponentError, Registry
+from harness.api.components import FAMILIES, Component, ComponentError, Registry, declaration
 from harness.api.executor import Local  # the default executor is the core's, not a plugin's
 
 ENTRY_POINT_GROUP = "bench"
@@ -84,7 +84,7 @@ class PluginManager:
         self.registry = Registry()
         self.plugins: dict[str, PluginInfo] = {}
         self.registry.add(Component(family="executor", name="local", factory=Local, plugin="harness",
-                                    doc="in this process, one run after another (default)"))
+                                    **declaration(Local)))
 
     # -- loading -----------------------------------------------------------
     def load_entry_points(self, entry_points: Iterable[md.EntryPoint] | None = None) -> None:
@@ -147,18 +147,20 @@ class PluginManager:
                 if impl.plugin_name != plugin_name:
                     continue
 
-                def register(name, factory, *, params=(), doc="", slots=(), example=None, _family=family):
+                def register(name, factory, *, params=None, doc=None, slots=None, example=None, _family=family):
                     if not isinstance(name, str) or not name:
                         raise ComponentError(f"component names are non-empty strings, got {name!r}")
                     if not callable(factory):
                         raise ComponentError(f"{_family} {name!r}: factory {factory!r} is not callable")
-                    if slots and _family != "run_kind":
+                    # the keywords given win; the rest is the factory's own declaration (its class attributes)
+                    try:
+                        declared = declaration(factory, params=params, doc=doc, slots=slots, example=example)
+                    except ComponentError as exc:
+                        raise ComponentError(f"{_family} {name!r}: {exc}") from None
+                    if declared["slots"] and _family != "run_kind":
                         raise ComponentError(f"{_family} {name!r}: only run kinds declare slots")
-                    found.append(Component(
-                        family=_family, name=name, factory=factory, params=tuple(params),
-                        doc=doc or (factory.__doc__ or "").strip().split("\n")[0],
-                        slots=tuple(slots), plugin=plugin_name,
-                        example=dict(example) if example is not None else None))
+                    found.append(Component(family=_family, name=name, factory=factory, plugin=plugin_name,
+                                           **declared))
 
                 impl.function(register=register)
         return found

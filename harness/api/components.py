@@ -9,6 +9,7 @@ document every component without importing anything heavy.
 from __future__ import annotations
 
 import difflib
+import inspect
 import math
 import os
 import types
@@ -138,6 +139,43 @@ class Component:
     def build(self, params: dict[str, Any]) -> Any:
         """Call the factory with the declared defaults overridden by ``params``."""
         return self.factory(**{**self.defaults(), **params})
+
+
+def first_paragraph(text: str | None) -> str:
+    """The first paragraph of a docstring, its lines joined by single spaces (what `bench list` shows)."""
+    lines = []
+    for line in inspect.cleandoc(text or "").splitlines():
+        if not line.strip():
+            break
+        lines.append(line.strip())
+    return " ".join(lines)
+
+
+def declaration(factory: Callable[..., Any], *, params: Sequence[Param] | None = None, doc: str | None = None,
+                slots: Sequence[Slot] | None = None, example: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A component's ``params``, ``doc``, ``slots`` and ``example``, as :class:`Component` takes them.
+
+    Each one given here (``register``'s keywords) wins; the others are read from the factory's own
+    declaration, beside its code: the class attributes ``params``, ``slots`` and ``example``, and the
+    first paragraph of its docstring (:func:`first_paragraph`) as ``doc``. A factory that declares
+    nothing (a plain function) has no parameters, no slots and no example.
+    """
+
+    def declared(attr: str, kinds: type | tuple[type, ...], what: str) -> Any:
+        value = getattr(factory, attr, None)
+        if value is not None and not isinstance(value, kinds):
+            raise ComponentError(f"{getattr(factory, '__qualname__', factory)!r} declares {attr} = {value!r}; "
+                                 f"declare {what}")
+        return value
+
+    if params is None:
+        params = declared("params", (list, tuple), "a list or tuple of harness.Param") or ()
+    if slots is None:
+        slots = declared("slots", (list, tuple), "a list or tuple of harness.Slot") or ()
+    if example is None:
+        example = declared("example", dict, "a dict of parameters (or None)")
+    return {"params": tuple(params), "doc": doc or first_paragraph(getattr(factory, "__doc__", None)),
+            "slots": tuple(slots), "example": dict(example) if example is not None else None}
 
 
 def type_name(tp: Any) -> str:

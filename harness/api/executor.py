@@ -24,8 +24,11 @@ class RunResult:
 
 
 class Local:
-    """In this process, one run after another: the default, part of the core so
-    that running a suite never depends on a plugin."""
+    """in this process, one run after another (default)
+
+    In this process, one run after another: the default, part of the core so
+    that running a suite never depends on a plugin.
+    """
 
     def execute(self, job: Any, runs) -> list[RunResult]:
         """``job``: a :class:`harness.run.execute.Job`."""

@@ -1,18 +1,35 @@
 """The hooks a plugin implements (pluggy project name ``bench``).
 
-Each hook receives a ``register`` callback and calls it once per component::
+Each hook receives a ``register`` callback and calls it once per component. A component declares
+itself once, on its class, beside its ``__init__``; the hook only names it::
 
-    from harness import hookimpl, Param
+    from typing import ClassVar
+
+    from harness import Param, hookimpl
+
+    class MyNet(ConvergentRNN):
+        '''What it is, in one line (the first paragraph is what `bench list` shows).
+
+        More about it: the following paragraphs are the class's own documentation.
+        '''
+
+        params: ClassVar[tuple[Param, ...]] = (Param("hidden", list[int], [512], "hidden layer sizes"),)
+        example: ClassVar[dict | None] = {"hidden": [7]}  # small sizes for `bench check-plugin`
+
+        def __init__(self, hidden=(512,)): ...
 
     @hookimpl
     def register_models(register):
-        register("my-net", MyNet, params=[Param("hidden", list[int], [512])],
-                 doc="What it is, in one line.")
+        register("my-net", MyNet)
 
-``register(name, factory, *, params=(), doc="", slots=())``: ``factory`` is
-called with the suite's validated parameters as keyword arguments. Only run
-kinds take ``slots``. New hooks (reporters, ...) are added as new
-``register_*`` specs; a plugin that does not implement them keeps working.
+``register(name, factory, *, params=None, doc=None, slots=None, example=None)``: ``factory`` is
+called with the suite's validated parameters as keyword arguments. A keyword left out is read from
+the factory (:func:`harness.api.components.declaration`): its class attributes ``params``, ``slots``
+and ``example``, and the first paragraph of its docstring (lines joined by single spaces) as
+``doc``. Explicit keywords override the factory's declaration, one by one, which is how a factory
+that is a plain function (or one registered twice with different parameters) declares itself. Only
+run kinds take ``slots``. New hooks (reporters, ...) are added as new ``register_*`` specs; a plugin
+that does not implement them keeps working.
 """
 
 from __future__ import annotations
@@ -36,9 +53,9 @@ class Register(Protocol):
         name: str,
         factory: Callable[..., Any],
         *,
-        params: Sequence[Param] = (),
-        doc: str = "",
-        slots: Sequence[Slot] = (),
+        params: Sequence[Param] | None = None,
+        doc: str | None = None,
+        slots: Sequence[Slot] | None = None,
         example: dict[str, Any] | None = None,
     ) -> None: ...
 
