@@ -36,20 +36,38 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as Fn
 import torch.nn.grad
 from torch import Tensor, nn
 
+from harness.api.components import Param
 from harness.api.model import Clamped, ConvergentRNN, State, raw
 
-from .activations import get_activation
-from .init import init_bias, init_weight
+from .activations import ACTIVATIONS, get_activation
+from .init import init_bias, init_param, init_weight
 
 
 class PConvNet(ConvergentRNN):
+    """Prototypical conv net (Appendix D): conv–maxpool layers, then FC"""
+
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("input_shape", list[int], [1, 28, 28], "channels, height, width of the input", min=1, max=10**7),
+        Param("channels", list[int], [32, 64], "feature maps of each conv layer, input → output",
+              min=1, max=10**7),
+        Param("kernel", int, 5, "square kernel size (stride 1)", min=1, max=999),
+        Param("pool", int, 2, "max-pool size and stride", min=1, max=999),
+        Param("output_size", int, 10, "output units (classes)", min=1, max=10**7),
+        Param("activation", str, "hard_sigmoid", "σ", choices=tuple(ACTIVATIONS)),
+        Param("bias", bool, True, "one bias per layer (per channel for conv layers)"),
+        init_param(),
+        Param("padding", int, 0, "zero padding of each convolution (the paper's P-conv: 0)", min=0, max=999,
+              quiet_default=True),
+    )
+    example: ClassVar[dict | None] = {"input_shape": [1, 12, 12], "channels": [2, 3], "kernel": 3, "output_size": 3}
+
     derives_from_phi = False
     nudge_scale = 1.0
     supports_members = True

@@ -15,13 +15,17 @@ It changes nothing the forward pass computes, so EP is unaffected.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
+from harness.api.components import Param
 from harness.api.model import Clamped, State, raw
 
+from .activations import ACTIVATIONS
 from .dense import INPUT, DenseRNN, layered_edges
+from .init import init_param
 
 #: How autograd differentiates the clip to [0, 1] (see the module docstring).
 CLIP_GRADS = ("exact", "straight_through")
@@ -112,7 +116,26 @@ class EnergyBased(DenseRNN):
 
 
 class EBNet(EnergyBased):
-    """Layered EB net ``input – hidden… – output``; ``hidden`` listed input → output."""
+    """Layered energy-based net (Appendix C.3); F = ∂Φ/∂s exactly unless clip
+
+    Layered EB net ``input – hidden… – output``; ``hidden`` listed input → output.
+    """
+
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("hidden", list[int], [512], "hidden layer sizes, listed input → output", min=1, max=10**7),
+        Param("input_size", int, 784, "input units", min=1, max=10**7),
+        Param("output_size", int, 10, "output units (classes)", min=1, max=10**7),
+        Param("activation", str, "tanh", "σ", choices=tuple(ACTIVATIONS)),
+        Param("eps", float, 0.08, "Euler step ε; the nudge is βε(y − s⁰)"),
+        Param("clip", bool, False, "clip neurons to [0, 1] after each step (paper's training); "
+              "breaks F = ∂Φ/∂s"),
+        Param("bias", bool, True, "one bias per layer, entering Φ as ε b·σ(s)"),
+        init_param(),
+        Param("clip_grad", str, "exact", "how BPTT differentiates the clip: exact (zero where "
+              "it clips, as clamp and the authors' code) or straight_through (identity); the "
+              "clipped values are the same, EP is unaffected", choices=CLIP_GRADS),
+    )
+    example: ClassVar[dict | None] = {"hidden": [7, 5], "input_size": 6, "output_size": 3}
 
     #: torch.compile of the training step, measured correct and faster for EP and BPTT on EB-1h (2.1×)
     #: and EB-2h (1.3–1.4×) by the speed suite (results/speed/): the train kind's compile = "auto" uses it
@@ -127,7 +150,22 @@ class EBNet(EnergyBased):
 
 
 class ToyModel(EnergyBased):
-    """Appendix C.2: input, hidden and output all connected, no lateral connections."""
+    """Toy EB model of Appendix C.2: input, hidden, output all connected, no lateral connections; F =
+    ∂Φ/∂s exactly
+
+    Appendix C.2: input, hidden and output all connected, no lateral connections.
+    """
+
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("input_size", int, 10, "input units", min=1, max=10**7),
+        Param("hidden_size", int, 50, "hidden units", min=1, max=10**7),
+        Param("output_size", int, 5, "output units (classes)", min=1, max=10**7),
+        Param("activation", str, "tanh", "σ", choices=tuple(ACTIVATIONS)),
+        Param("eps", float, 0.08, "Euler step ε of the energy dynamics"),
+        Param("bias", bool, False, "biases (not in the paper's equations)"),
+        init_param(),
+    )
+    example: ClassVar[dict | None] = {"input_size": 6, "hidden_size": 7, "output_size": 3}
 
     def __init__(self, input_size: int = 10, hidden_size: int = 50, output_size: int = 5,
                  activation: str = "tanh", eps: float = 0.08, bias: bool = False, init: str = "glorot",

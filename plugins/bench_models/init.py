@@ -12,7 +12,15 @@ import math
 import torch
 from torch import nn
 
+from harness.api.components import Param
+
 INITS = ("glorot", "torch")
+
+
+def init_param() -> Param:
+    """The ``init`` parameter every built-in model declares."""
+    return Param("init", str, "glorot", "weight init: glorot (paper; zero biases) or torch "
+                 "(PyTorch default ±1/√fan_in, as the authors' code)", choices=INITS)
 
 
 def init_weight(w: nn.Parameter, fan_in: int, fan_out: int, how: str) -> None:

@@ -26,16 +26,35 @@ Fast paths (``fast = True``; see :class:`DenseRNN` for the cached drive):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
+from harness.api.components import Param
 from harness.api.model import Clamped, State, raw
 
+from .activations import ACTIVATIONS
 from .dense import DenseRNN, layered_edges
+from .init import init_param
 
 
 class PNet(DenseRNN):
+    """Layered prototypical net (Appendix C.4), dt = 1 (or leaky); F ≈ ∂Φ/∂s ignoring σ"""
+
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("hidden", list[int], [512], "hidden layer sizes, listed input → output", min=1, max=10**7),
+        Param("input_size", int, 784, "input units", min=1, max=10**7),
+        Param("output_size", int, 10, "output units (classes)", min=1, max=10**7),
+        Param("activation", str, "tanh", "σ", choices=tuple(ACTIVATIONS)),
+        Param("bias", bool, True, "one bias per layer, entering Φ as b·s"),
+        init_param(),
+        Param("dt", float, 1.0, "step size: s ← s + dt·(F(s) − s); 1 is the paper's P dynamics, 0.2 "
+              "the authors' code's default (same fixed points, slower to reach)", min=1e-6, max=1.0,
+              quiet_default=True),
+    )
+    example: ClassVar[dict | None] = {"hidden": [7, 5], "input_size": 6, "output_size": 3}
+
     derives_from_phi = False
     nudge_scale = 1.0
 
