@@ -12,17 +12,24 @@ copy used by the step ``s_t → s_{t+1}``; ``t = 0 … K−1``.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor
 from torch.func import functional_call
 
 from harness.api.algorithm import Learner, Processes
+from harness.api.components import Param
 from harness.api.model import Clamped, ConvergentRNN, State, per_group
-from harness.api.optimizer import Directions, by_group
+from harness.api.optimizer import Directions, by_group, optimizer_params
 from harness.api.steps import check_steps
 
 
 class BPTT(Learner):
+    """Truncated BPTT (Algorithm 2) through the last K of T steps; processes are −∇ so they compare with
+    ΔEP"""
+
+    params: ClassVar[tuple[Param, ...]] = tuple(optimizer_params())
 
     @staticmethod
     def _check(T: int, K: int) -> None:

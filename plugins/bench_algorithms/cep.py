@@ -11,15 +11,25 @@ see the weights already moved; the C-EP theorem says that for small η and β th
 from __future__ import annotations
 
 import copy
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from harness.api.algorithm import Learner, Processes, step_log
+from harness.api.components import Param
 from harness.api.model import ConvergentRNN, per_group
+from harness.api.optimizer import optimizer_params
+
+from .params import beta_param
 
 
 class ContinualEP(Learner):
+    """Continual EP (Ernoult et al. 2020): the weights move at every nudged step, θ += η(∂Φ/∂θ(s_{t+1})
+    − ∂Φ/∂θ(s_t))/β; η → 0 is EP"""
+
+    params: ClassVar[tuple[Param, ...]] = (beta_param(), *optimizer_params())
+
     #: Its update is derived at the free phase's fixed point (the train kind warns when none is reached).
     assumes_fixed_point = True
 

@@ -16,18 +16,33 @@ for the EB nets, Eq. 35), so that ΔEP compares directly with −∇BPTT.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import torch
 from torch import Tensor
 
 from harness.api.algorithm import Learner, Processes, step_log
+from harness.api.components import Param
 from harness.api.model import Clamped, ConvergentRNN, State
+from harness.api.optimizer import optimizer_params
 from harness.api.relaxation import SCHEDULES, relax
+
+from .params import beta_param, relaxation_params
 
 #: The nudges ``(n₁, n₂)`` of each variant, in units of β.
 VARIANTS = {"positive": (0.0, 1.0), "negative": (-1.0, 0.0), "centered": (-1.0, 1.0)}
 
 
 class EP(Learner):
+    """Equilibrium Propagation (Algorithm 1; Scellier & Bengio 2017): free phase T steps, nudged phase K
+    steps with β, telescoped update divided by the effective nudge β·nudge_scale; bias O(β)
+
+    ``variant`` and ``random_sign`` choose the nudges (the module's docstring); the registered variants
+    are the subclasses below, one per choice.
+    """
+
+    params: ClassVar[tuple[Param, ...]] = (beta_param(), *relaxation_params(), *optimizer_params())
+
     #: Its update is derived at the free phase's fixed point (the train kind warns when none is reached).
     assumes_fixed_point = True
 
@@ -117,6 +132,50 @@ class EP(Learner):
         return combine(model, x.shape[0], [(n2, trajectory(model, x, free, y, n2, K)),
                                            (n1, trajectory(model, x, free, y, n1, K))],
                        [1.0, -1.0], (n2 - n1) * model.nudge_scale)
+
+
+class EPRandomSign(EP):
+    """One-sided EP with the sign of β drawn per mini-batch from the run's seed: (0, β) or (−β, 0), so
+    that the O(β) bias has no fixed direction (Scellier & Bengio 2017; Laborieux et al. 2021)
+
+    :class:`EP` with ``random_sign = True``.
+    """
+
+    params: ClassVar[tuple[Param, ...]] = (beta_param(), *relaxation_params(), *optimizer_params())
+
+    def __init__(self, beta: float = 0.1, **kwargs: Any):
+        super().__init__(beta, random_sign=True, **kwargs)
+
+
+class EPNegative(EP):
+    """EP with the nudge −β: (∂Φ/∂θ(s*) − ∂Φ/∂θ(s^−β))/β; bias O(β), opposite to ep's (Laborieux et
+    al. 2021)
+
+    :class:`EP` with ``variant = "negative"``.
+    """
+
+    params: ClassVar[tuple[Param, ...]] = (beta_param(), *relaxation_params(), *optimizer_params())
+
+    def __init__(self, beta: float = 0.1, **kwargs: Any):
+        super().__init__(beta, variant="negative", **kwargs)
+
+
+class EPCentered(EP):
+    """Centered EP: nudges −β and +β from s*, (∂Φ/∂θ(s^β) − ∂Φ/∂θ(s^−β))/2β; bias O(β²) (Laborieux
+    et al. 2021; Scellier et al. 2023)
+
+    :class:`EP` with ``variant = "centered"``.
+    """
+
+    params: ClassVar[tuple[Param, ...]] = (beta_param(), *relaxation_params(), *optimizer_params())
+
+    def __init__(self, beta: float = 0.1, **kwargs: Any):
+        super().__init__(beta, variant="centered", **kwargs)
+
+
+#: The registered variants of :class:`EP`: subclasses that only fix its nudges (``variant``,
+#: ``random_sign``), not its step.
+EP_VARIANTS = (EPRandomSign, EPNegative, EPCentered)
 
 
 def trajectory(model: ConvergentRNN, x: Tensor, free: State, y: Tensor, nudge: complex,

@@ -18,19 +18,33 @@ import cmath
 import copy
 import warnings
 import weakref
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from harness.api.algorithm import Learner, Processes, step_log
+from harness.api.components import Param
 from harness.api.model import Clamped, ConvergentRNN, State, raw
+from harness.api.optimizer import optimizer_params
 
 from .ep import combine, trajectory
+from .params import beta_param
 
 COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 
 
 class HolomorphicEP(Learner):
+    """Holomorphic EP (Laborieux & Zenke 2022): N complex nudges |β|e^{2πik/N}, Re (1/N) Σ_k
+    ∂Φ/∂θ(s^β_k)/β_k, exact up to O(|β|^N); N = 2 is centered EP; needs a model with supports_complex
+    (tanh or sigmoid, no clip)"""
+
+    params: ClassVar[tuple[Param, ...]] = (
+        beta_param("radius |β| of the circle of nudges (the EB nets apply |β|ε)"),
+        Param("N", int, 4, "nudges on the circle (2: centered EP)", min=2, max=64),
+        *optimizer_params(),
+    )
+
     #: Its update is derived at the free phase's fixed point (the train kind warns when none is reached).
     assumes_fixed_point = True
 

@@ -35,7 +35,7 @@ from harness.api.optimizer import apply_update
 from harness.api.steps import check_steps
 
 from .bptt import BPTT
-from .ep import EP
+from .ep import EP, EP_VARIANTS
 
 
 class Paired:
@@ -53,10 +53,11 @@ class Paired:
     @staticmethod
     def why_not(algorithms: Sequence[object]) -> str:
         """Why the algorithms cannot be paired ('' when they can): EP (the paper's, positive) and BPTT
-        only (exact types: a subclass may change the step), plain SGD, one β among the EP members."""
+        only (exact types: a subclass may change the step; EP's registered variants only fix its nudges,
+        refused below by name), plain SGD, one β among the EP members."""
         if not algorithms:
             return "no algorithm"
-        other = [type(a).__name__ for a in algorithms if type(a) not in (EP, BPTT)]
+        other = [type(a).__name__ for a in algorithms if type(a) not in (EP, BPTT, *EP_VARIANTS)]
         if other:
             return f"only EP and BPTT pair, got {', '.join(other)}"
         variant = [a.variant for a in algorithms if isinstance(a, EP) and a.variant != "positive"]

@@ -12,15 +12,27 @@ with the first phase's drift removed.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor
 
 from harness.api.algorithm import Learner, Processes, step_log
+from harness.api.components import Param
 from harness.api.model import ConvergentRNN, State, per_group
-from harness.api.optimizer import Directions, by_group
+from harness.api.optimizer import Directions, by_group, optimizer_params
 
 
 class RBP(Learner):
+    """Recurrent backprop (Almeida 1987; Pineda 1987): the gradient at the free fixed point by the implicit
+    function theorem, its adjoint fixed point iterated"""
+
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("iterations", int | None, None, "adjoint iterations (None: K, BPTT's truncation; "
+              "more: closer to the exact implicit gradient)", min=1, max=10**8),
+        *optimizer_params(),
+    )
+
     #: Its update is derived at the free phase's fixed point (the train kind warns when none is reached).
     assumes_fixed_point = True
 
