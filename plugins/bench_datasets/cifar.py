@@ -13,14 +13,15 @@ from __future__ import annotations
 import pickle
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from harness.api.components import Param
 from harness.api.dataset import DATA_DIR_ENV, Splits
 
-from .images import ImageDataset
+from .images import ImageDataset, image_params
 from .mnist import DatasetError, import_torchvision
 
 IMAGE_SHAPE = (3, 32, 32)
@@ -136,13 +137,24 @@ class CIFAR(ImageDataset):
 
 
 class CIFAR10(CIFAR):
-    """CIFAR-10: 50,000 training and 10,000 test colour images of 32×32 in 10 classes."""
+    """CIFAR-10: 32x32 colour images, 10 classes; the python-version batches, read without running pickled
+    code.
+
+    CIFAR-10: 50,000 training and 10,000 test colour images of 32×32 in 10 classes.
+    """
+
+    params: ClassVar[list[Param]] = image_params("cifar-10-batches-py/ (the python version)", flatten=False)
 
     variant = "cifar10"
 
 
 class CIFAR100(CIFAR):
-    """CIFAR-100: the same images' format in 100 fine classes."""
+    """CIFAR-100: 32x32 colour images, 100 fine classes; the python-version files.
+
+    CIFAR-100: the same images' format in 100 fine classes.
+    """
+
+    params: ClassVar[list[Param]] = image_params("cifar-100-python/ (the python version)", flatten=False)
 
     variant = "cifar100"
 

@@ -4,14 +4,22 @@ first 1,500 images train, the last 297 test (the order scikit-learn keeps)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
+from harness.api.components import Param
 from harness.api.dataset import Split, Splits
 
 N_TRAIN = 1500
 
 
 class Digits:
+    """scikit-learn's 8x8 digits (1,797 images, 10 classes; the first 1,500 train), shipped with
+    scikit-learn: no download (pip install -e ".[digits]")."""
+
+    params: ClassVar[list[Param]] = [Param("flatten", bool, True, "64-vectors; false: 1x8x8")]
+
     num_classes = 10
 
     def __init__(self, flatten: bool = True) -> None:

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
+from harness.api.components import Param
 from harness.api.dataset import DATA_DIR_ENV, Splits
 
 from .idx import read_idx
-from .images import ImageDataset
+from .images import ImageDataset, image_params
 from .mnist import FILES, DatasetError, import_torchvision
 
 #: name -> (folder under the data directory, torchvision class, where to get the files)
@@ -89,12 +91,23 @@ class IDXImages(ImageDataset):
 
 
 class FashionMNIST(IDXImages):
-    """Zalando's Fashion-MNIST: 28×28 grey images of clothing in 10 classes, MNIST's sizes and files."""
+    """Fashion-MNIST: 28x28 grey images of clothing, 10 classes; IDX files, downloaded with torchvision if
+    missing and installed.
+
+    Zalando's Fashion-MNIST: 28×28 grey images of clothing in 10 classes, MNIST's sizes and files.
+    """
+
+    params: ClassVar[list[Param]] = image_params("FashionMNIST/raw/ (torchvision layout)", flatten=True)
 
     variant = "fashion_mnist"
 
 
 class KMNIST(IDXImages):
-    """Kuzushiji-MNIST: 28×28 grey images of cursive Japanese characters in 10 classes."""
+    """Kuzushiji-MNIST: 28x28 grey images of cursive Japanese characters, 10 classes; IDX files.
+
+    Kuzushiji-MNIST: 28×28 grey images of cursive Japanese characters in 10 classes.
+    """
+
+    params: ClassVar[list[Param]] = image_params("KMNIST/raw/ (torchvision layout)", flatten=True)
 
     variant = "kmnist"

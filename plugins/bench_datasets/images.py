@@ -6,16 +6,35 @@ and the standard augmentation of the field's convolutional work (a random crop o
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
+from harness.api.components import Param
 from harness.api.dataset import Split, default_data_dir
 
 PAD = 4  # pixels of zero padding before the random crop (CIFAR's usual 4)
 
 
+def image_params(where: str, flatten: bool) -> list[Param]:
+    """The parameters of an image set whose files lie in ``where`` under the data directory, flat by
+    default or not (each image set's ``params``)."""
+    return [
+        Param("data_dir", str | None, None, f"directory holding {where}; None: --data-dir / $BENCH_DATA_DIR, "
+              "else ~/.cache/eqprop-bench/data"),
+        Param("n_train", int | None, None, min=1, max=10**10, doc="use only the first N training samples (None: all)"),
+        Param("n_test", int | None, None, min=1, max=10**10, doc="use only the first N test samples (None: all)"),
+        Param("flatten", bool, flatten, "flat vectors for fully connected nets; false: (channels, height, width)"),
+        Param("augment", bool, False, "per training batch, a random crop of the image padded by 4 and a "
+              "horizontal flip with probability 1/2 (the field's standard augmentation); test images never"),
+    ]
+
+
 class ImageDataset:
     """A dataset of ``(C, H, W)`` images kept as uint8 until loaded; pixels in [0, 1]."""
+
+    #: What the conformance kit loads of every image set: a few samples.
+    example: ClassVar[dict | None] = {"n_train": 64, "n_test": 32}
 
     input_shape_unflat: tuple[int, int, int] = (1, 28, 28)
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 from types import ModuleType
+from typing import ClassVar
 
 import torch
 
+from harness.api.components import Param
 from harness.api.dataset import DATA_DIR_ENV, Split, Splits, default_data_dir
 
 from .idx import read_idx
@@ -138,7 +140,24 @@ def _check_count(name: str, value: int | None) -> None:
 
 
 class MNIST:
-    """The MNIST digits; pixels in [0, 1], flattened to 784 or kept as 1x28x28."""
+    """MNIST handwritten digits, pixels scaled to [0, 1]; read from IDX files, downloaded with torchvision
+    if missing and installed.
+
+    The MNIST digits; pixels in [0, 1], flattened to 784 or kept as 1x28x28.
+    """
+
+    params: ClassVar[list[Param]] = [
+        Param("data_dir", str | None, None,
+              "directory holding MNIST/raw/ (torchvision layout); None: --data-dir / "
+              "$BENCH_DATA_DIR, else ~/.cache/eqprop-bench/data"),
+        Param("n_train", int | None, None, min=1, max=10**10,
+              doc="use only the first N training samples (None: all 60000)"),
+        Param("n_test", int | None, None, min=1, max=10**10,
+              doc="use only the first N test samples (None: all 10000)"),
+        Param("flatten", bool, True,
+              "784-vectors for fully connected nets; False gives 1x28x28 for conv nets"),
+    ]
+    example: ClassVar[dict | None] = {"n_train": 64, "n_test": 32}
 
     num_classes = NUM_CLASSES
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from harness.api.components import Param
 from harness.api.dataset import DATA_DIR_ENV, Splits
 
-from .images import ImageDataset
+from .images import ImageDataset, image_params
 from .mnist import DatasetError, import_torchvision
 
 FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
@@ -46,6 +48,11 @@ def read_mat(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class SVHN(ImageDataset):
+    """SVHN cropped digits: 32x32 colour images of house numbers, 10 classes; .mat files, read with SciPy."""
+
+    params: ClassVar[list[Param]] = image_params("train_32x32.mat and test_32x32.mat (cropped digits)",
+                                                 flatten=False)
+
     input_shape_unflat = (3, 32, 32)
 
     def __init__(self, data_dir: str | None = None, n_train: int | None = None, n_test: int | None = None,

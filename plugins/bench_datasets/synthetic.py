@@ -10,9 +10,11 @@ moved, so every device and dtype sees the same samples.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 
+from harness.api.components import Param
 from harness.api.dataset import Split, Splits
 
 __all__ = ["RandomData", "Blobs"]
@@ -42,7 +44,20 @@ def _to(split_x: torch.Tensor, split_y: torch.Tensor, device: torch.device,
 
 
 class RandomData:
-    """The paper's toy data: inputs ~ U[0, 1], labels uniform at random (nothing to learn)."""
+    """The paper's toy data: inputs ~ U[0, 1], random labels (for gradient comparisons).
+
+    Labels uniform at random: nothing to learn.
+    """
+
+    params: ClassVar[list[Param]] = [
+        Param("input_shape", list[int], [10], "shape of one input", min=1, max=10**7),
+        Param("num_classes", int, 5, "labels are uniform over 0..num_classes-1", min=1, max=10**6),
+        Param("n_train", int, 100, min=1, doc="training samples", max=10**10),
+        Param("n_test", int, 100, min=1, doc="test samples", max=10**10),
+        Param("seed", int, 0, "seed of the data's own generator (independent of the run's RNG)",
+              min=0, max=2**63 - 1),
+    ]
+    example: ClassVar[dict | None] = {"n_train": 40, "n_test": 20}
 
     def __init__(self, input_shape: Sequence[int] = (10,), num_classes: int = 5,
                  n_train: int = 100, n_test: int = 100, seed: int = 0) -> None:
@@ -76,11 +91,24 @@ class RandomData:
 
 
 class Blobs:
-    """Gaussian clusters around one random prototype per class, clipped to [0, 1]^d.
+    """Learnable synthetic data: noisy class prototypes in [0, 1]^d, for fast tests.
+
+    Gaussian clusters around one random prototype per class, clipped to [0, 1]^d.
 
     Small, fast and learnable, so tests can check that training actually
     reduces the error without needing MNIST on disk.
     """
+
+    params: ClassVar[list[Param]] = [
+        Param("input_size", int, 20, "input dimension", min=1, max=10**7),
+        Param("num_classes", int, 10, "number of classes (one Gaussian cluster each)", min=1, max=10**6),
+        Param("n_train", int, 500, min=1, doc="training samples", max=10**10),
+        Param("n_test", int, 200, min=1, doc="test samples", max=10**10),
+        Param("noise", float, 0.15, "standard deviation of the per-pixel Gaussian noise"),
+        Param("seed", int, 0, "seed of the data's own generator (independent of the run's RNG)",
+              min=0, max=2**63 - 1),
+    ]
+    example: ClassVar[dict | None] = {"n_train": 40, "n_test": 20}
 
     def __init__(self, input_size: int = 20, num_classes: int = 10, n_train: int = 500,
                  n_test: int = 200, noise: float = 0.15, seed: int = 0) -> None:
