@@ -17,6 +17,9 @@ from harness.api.metric import float64_pair
 
 
 class RelMSE:
+    """Eq. 67: per-element ‖f−g‖/max(‖f‖,‖g‖) with ‖f‖ = RMS over t, averaged over the layer; both-zero
+    elements count as 0; lower is better"""
+
     direction = "lower"
 
     def __call__(self, candidate: Tensor, reference: Tensor) -> float:

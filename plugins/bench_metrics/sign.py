@@ -17,6 +17,9 @@ from harness.api.metric import float64_pair
 
 
 class SignAgreement:
+    """share of elements whose updates summed over the K steps have the same sign (sign in {−1,0,+1}: two
+    zeros agree); higher is better"""
+
     direction = "higher"
 
     def __call__(self, candidate: Tensor, reference: Tensor) -> float:
