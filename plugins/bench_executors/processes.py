@@ -13,7 +13,9 @@ import os
 import queue
 import sys
 import time
+from typing import ClassVar
 
+from harness.api.components import Param
 from harness.run.execute import Job, RunResult, execute_runs, positions, work_units
 from harness.run.progress import fmt_seconds
 
@@ -60,6 +62,16 @@ def pace(ended: int, total: int, seconds: float) -> str:
 
 
 class WorkerProcesses:
+    """N worker processes on this machine, each pinned to a device"""
+
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("workers", int, 2, "worker processes", min=1, max=4096),
+        Param("devices", list[str] | None, None, "one device per worker, e.g. [\"cuda:0\", \"cuda:1\"] "
+              "(default: every GPU, else CPU)"),
+        Param("threads_per_worker", int | None, None, "torch threads per worker "
+              "(default on CPU: cores / workers)", min=1, max=4096),
+    )
+
     def __init__(self, workers: int = 2, devices: list[str] | None = None, threads_per_worker: int | None = None):
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")

@@ -19,8 +19,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from harness.api.components import Param
 from harness.results.store import RunStore
 from harness.run.execute import Job, RunResult, execute_runs, interrupt_on_sigterm, positions, work_units
 
@@ -35,21 +36,40 @@ def execute_chunk(job: Job, chunk: list[tuple[list[str], tuple[int, int]]]) -> l
 
 
 class Submitit:
+    """SLURM jobs through submitit (a job array per invocation)"""
+
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("folder", str | None, None, "logs and pickles (default <results>/<suite>/_slurm)"),
+        Param("cluster", str | None, None, "None = SLURM if available; \"local\" or \"debug\" to test"),
+        Param("partition", str | None, None, "SLURM partition"),
+        Param("timeout_min", int, 240, "time limit per job, minutes", min=1, max=10**6),
+        Param("gpus_per_node", int, 0, "GPUs per job", min=0, max=1024),
+        Param("cpus_per_task", int, 4, "CPU cores per job", min=1, max=4096),
+        Param("mem_gb", float | None, None, "memory per job, GB"),
+        Param("array_parallelism", int, 32, "jobs of the array running at once", min=1, max=10**6),
+        Param("wait", bool, True, "wait for the jobs and print the tables; false: return once queued"),
+        Param("setup", list[str] | None, None, "shell lines run before each job (module load, conda ...)"),
+        Param("slurm", dict | None, None, "extra sbatch parameters, e.g. { account = \"abc\" }"),
+        Param("runs_per_job", int, 1, "work units (a run, or the runs batched as one model) executed one after "
+              "another in one job of the array: a suite of many short runs becomes a few jobs", min=1, max=10**6),
+    )
+
     def __init__(self, folder: str | None = None, cluster: str | None = None, partition: str | None = None,
                  timeout_min: int = 240, gpus_per_node: int = 0, cpus_per_task: int = 4,
                  mem_gb: float | None = None, array_parallelism: int = 32, wait: bool = True,
                  setup: list[str] | None = None, slurm: dict | None = None, runs_per_job: int = 1):
         self.folder, self.cluster = folder, cluster
-        self.params: dict[str, Any] = {"timeout_min": timeout_min, "gpus_per_node": gpus_per_node,
-                                       "cpus_per_task": cpus_per_task, "slurm_array_parallelism": array_parallelism}
+        self.job_params: dict[str, Any] = {"timeout_min": timeout_min, "gpus_per_node": gpus_per_node,
+                                           "cpus_per_task": cpus_per_task,
+                                           "slurm_array_parallelism": array_parallelism}
         if partition:
-            self.params["slurm_partition"] = partition
+            self.job_params["slurm_partition"] = partition
         if mem_gb is not None:
-            self.params["mem_gb"] = mem_gb
+            self.job_params["mem_gb"] = mem_gb
         if setup:
-            self.params["slurm_setup"] = list(setup)
+            self.job_params["slurm_setup"] = list(setup)
         if slurm:
-            self.params["slurm_additional_parameters"] = dict(slurm)
+            self.job_params["slurm_additional_parameters"] = dict(slurm)
         self.wait, self.runs_per_job = wait, runs_per_job
 
     def _executor(self, folder: Path, resources: dict):
@@ -58,7 +78,7 @@ class Submitit:
         except ImportError:
             raise RuntimeError('the submitit executor needs submitit: pip install -e ".[slurm]"') from None
         executor = submitit.AutoExecutor(folder=str(folder), cluster=self.cluster)
-        params = {**self.params, **_submitit_params(resources, self.params)}
+        params = {**self.job_params, **_submitit_params(resources, self.job_params)}
         if executor.cluster != "slurm":  # local/debug executors take the generic names only
             params = {k: v for k, v in params.items() if not k.startswith("slurm_")}
             params["tasks_per_node"] = 1
