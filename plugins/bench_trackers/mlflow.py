@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from harness.api.components import Param
 from harness.api.tracker import flat_metric_name
 
 
@@ -20,6 +21,15 @@ def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 class MLflowTracker:
+    """MLflow runs (a local file store by default): the configuration as parameters, per-epoch curves,
+    final values and the status"""
+
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("tracking_uri", str | None, None, "an MLflow tracking URI (default: the file store "
+              "results/<suite>/_mlflow)"),
+        Param("experiment", str | None, None, "experiment name (default: the suite's name)"),
+    )
+
     def __init__(self, tracking_uri: str | None = None, experiment: str | None = None):
         try:
             from mlflow.tracking import MlflowClient  # needs mlflow (mlflow-skinny is enough)

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from harness.api.components import Param
 from harness.api.tracker import flat_metric_name
 
 
 class TensorBoardTracker:
+    """TensorBoard event files: per-epoch curves and final values of every run, one directory per run"""
+
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("log_dir", str | None, None, "where to write: absolute, or relative to results/<suite>/ "
+              "and inside it (default: _tensorboard)"),
+    )
+
     def __init__(self, log_dir: str | None = None):
         """``log_dir``: absolute, or relative to the suite's results directory and inside it (a suite
         must not write elsewhere unless its author wrote an absolute path)."""
