@@ -18,10 +18,12 @@ or a first phase that has not settled (see ``residual``).
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 from harness.api.algorithm import Processes
+from harness.api.components import Param, Slot
 from harness.api.records import Records
-from harness.api.steps import check_steps
+from harness.api.steps import batch_size, check_steps, step_params
 from harness.run.context import RunContext
 
 from .figures import bias_figures
@@ -54,6 +56,28 @@ def fit_slope(betas: list[float], errors: list[float], fit: tuple[float, float] 
 
 
 class Bias:
+    """Estimator bias against β (the EP family): on one mini-batch, each β of a log grid builds the
+    candidate with that β; RelMSE of its processes and the relative error of its summed update against
+    each baseline (−∇BPTT, −∇RBP), and the fitted log–log slopes"""
+
+    params: ClassVar[tuple[Param, ...]] = (
+        *step_params(k_doc="second-phase / truncation steps compared"),
+        Param("betas", list[float], [1e-4, 1e-3, 1e-2, 1e-1], min=0, distinct=True,
+              doc="the β grid (log-spaced)"),
+        batch_size("the first batch_size training samples"),
+        Param("fit", list[float] | None, None, min=0, doc="[low, high]: the β range of the slope "
+              "fit (None: the whole grid)"),
+    )
+    slots: ClassVar[tuple[Slot, ...]] = (
+        Slot("model", "model", "the network"),
+        Slot("dataset", "dataset", "where the mini-batch comes from"),
+        Slot("algorithm", "algorithm", "the estimator (must have a beta parameter)", default="ep"),
+        Slot("baselines", "algorithm", "the exact gradients it is compared with", many=True,
+             default=["bptt", "rbp"]),
+        Slot("metric", "metric", "the process metric", default="relmse"),
+    )
+    example: ClassVar[dict | None] = {"T": 10, "K": 2, "betas": [0.01, 0.1]}
+
     #: What it records: per β and baseline, its metric and the summed update's error, and their slopes.
     records = Records(metrics=("residual", "relmse", "grad_error", "slope_relmse", "slope_grad"),
                       columns=("beta", "baseline", "what"))

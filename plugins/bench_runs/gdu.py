@@ -8,13 +8,14 @@ Appendix C.1.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from harness.api.algorithm import Processes
+from harness.api.components import Param, Slot
 from harness.api.records import Records
-from harness.api.steps import check_steps
+from harness.api.steps import check_steps, step_params
 from harness.run.context import RunContext
 
 from .figures import gdu_figures
@@ -71,6 +72,26 @@ def first_batch(ctx: RunContext, batch_size: int):
 
 
 class GDU:
+    """GDU demonstration (Table 3): one mini-batch, processes of an algorithm vs a baseline, metrics per
+    layer for neurons and weights"""
+
+    params: ClassVar[tuple[Param, ...]] = (
+        *step_params(k_doc="second-phase / truncation steps compared"),
+        Param("batch_size", int, 20, min=1, doc="the first batch_size training samples; processes are "
+              "averaged over them (Appendix C.1)", max=10**7),
+        Param("keep_processes", bool, True, "save the processes as artifacts/processes.pt"),
+        Param("keep_elements", int, 1000, min=0, doc="per layer, how many elements' processes to save "
+              "(a seeded sample; 0 = all, which can be hundreds of MB for 512-wide nets)", max=10**10),
+    )
+    slots: ClassVar[tuple[Slot, ...]] = (
+        Slot("model", "model", "the network"),
+        Slot("dataset", "dataset", "where the mini-batch comes from"),
+        Slot("algorithm", "algorithm", "the candidate (its processes are ΔEP)", default="ep"),
+        Slot("baseline", "algorithm", "the reference (its processes are −∇BPTT)", default="bptt"),
+        Slot("metrics", "metric", "metrics per layer", many=True, default=["relmse", "sign"]),
+    )
+    example: ClassVar[dict | None] = {"T": 10, "K": 2}
+
     #: What it records (the run-kind contract): each metric of its metric slot per layer, and the
     #: first phase's residual.
     records = Records(metrics=("residual",), columns=("layer", "what"), metric_slots=("metrics",))

@@ -64,13 +64,15 @@ from __future__ import annotations
 import copy
 import statistics
 import time
+from typing import ClassVar
 
 import torch
 
 from harness.api.algorithm import shared_step
+from harness.api.components import Param, Slot
 from harness.api.model import stack_members
 from harness.api.records import Records
-from harness.api.steps import check_steps
+from harness.api.steps import batch_size, check_steps, step_params
 from harness.run.acceleration import StepFn, graphed_train_step
 from harness.run.context import RunContext
 
@@ -84,6 +86,35 @@ def _sync(device: torch.device) -> None:
 
 
 class Speed:
+    """Training speed (the speed suite): samples/s, s/epoch and peak memory of the fast path and of the
+    generic path (fast = false: autograd on Φ, no fast paths) in the same run, interleaved repetitions
+    after a warm-up, medians, and the speed-up"""
+
+    params: ClassVar[tuple[Param, ...]] = (
+        *step_params(),
+        batch_size(),
+        Param("batches", int, 5, min=1,
+              doc="mini-batches per repetition (a seeded sample of the training set)", max=10**9),
+        Param("warmup", int, 1, min=0, doc="untimed repetitions of each path first", max=10**6),
+        Param("repeats", int, 5,
+              min=1, doc="timed repetitions of each path, interleaved; the median is kept", max=10**6),
+        Param("epoch_samples", int, 60000, min=1, doc="samples of the epoch that seconds_per_epoch is "
+              "extrapolated to (MNIST: 60,000)", max=10**12),
+        Param("threads", int, 0, min=0,
+              doc="torch intra-op threads during the run (0: leave torch's setting)", max=4096),
+        Param("members", int, 0, min=0, doc="also time this many runs batched as one stacked model "
+              "(batch_seeds), and for EP, paired with as many BPTT runs at the same learning rates "
+              "(batch_algorithms); 0: not measured", max=10**4),
+        Param("compiled", bool, False, "also time torch.compile of the whole training step (its compile "
+              "time apart) and check its parameters against the fast path's", quiet_default=True),
+    )
+    slots: ClassVar[tuple[Slot, ...]] = (
+        Slot("model", "model", "the network"),
+        Slot("algorithm", "algorithm", "how it learns (ep or bptt, with lr and β)"),
+        Slot("dataset", "dataset", "where the mini-batches come from"),
+    )
+    example: ClassVar[dict | None] = {"T": 10, "K": 2}
+
     #: What it records (some only on CUDA, with ``members`` or with ``compiled``).
     records = Records(metrics=(
         "samples_per_s", "generic_samples_per_s", "speedup", "ms_per_batch", "generic_ms_per_batch",

@@ -40,15 +40,16 @@ import json
 import resource
 import sys
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from harness.api.algorithm import shared_step
+from harness.api.components import Param, Slot
 from harness.api.dataset import augmenter, batch_generator
 from harness.api.model import ConvergentRNN, member_state, stack_members
 from harness.api.records import Records
-from harness.api.steps import check_steps
+from harness.api.steps import MAX_STEPS, batch_size, check_steps, step_params
 from harness.run.acceleration import compiled_train_step, graphed_train_step
 from harness.run.context import Diverged, RunContext
 
@@ -167,8 +168,35 @@ def error_and_unpredicted(model: ConvergentRNN, x: torch.Tensor, labels: torch.T
 #: (P-1h EP) steps (results/speed/TABLE-cpu.md); Table 1's runs have 90,000–300,000.
 AUTO_COMPILE_STEPS = 20000
 
+#: Upper bound of epochs: the paper's longest row trains 100; a million is a typo, refused before a run
+#: starts with an ETA of centuries.
+MAX_EPOCHS = 10**5
+
 
 class Train:
+    """Training (Table 1): SGD on mini-batches with one algorithm, train and test error per epoch (and
+    unpredicted_classes: classes predicted for no test sample; unsettled: % of test images whose free
+    phase has not settled after T steps), time and memory"""
+
+    params: ClassVar[tuple[Param, ...]] = (
+        *step_params(t_doc="first-phase steps (also used to predict)"),
+        Param("epochs", int, 1, min=1, max=MAX_EPOCHS, doc="passes over the training set"),
+        batch_size(),
+        Param("max_batches", int | None, None, min=1, doc="stop each epoch after this many batches "
+              "(quick suites and speed checks); None = the whole training set", max=10**12),
+        Param("eval_batch_size", int, 1000, min=1, doc="batch size when measuring errors", max=10**7),
+        Param("eval_T", int | None, None, min=1, max=MAX_STEPS,
+              doc="free steps when measuring errors (default T)"),
+        Param("eval_train", bool, True, "also measure the error on the whole training set"),
+        Param("checkpoint", bool, True, "save a checkpoint after every epoch, to resume"),
+    )
+    slots: ClassVar[tuple[Slot, ...]] = (
+        Slot("model", "model", "the network"),
+        Slot("algorithm", "algorithm", "how it learns (ep or bptt, with lr and β)"),
+        Slot("dataset", "dataset", "the data (mnist, blobs, ...)"),
+    )
+    example: ClassVar[dict | None] = {"T": 10, "K": 2}
+
     #: What it records: final values, and the same errors per epoch (a table with ``epoch = N``).
     records = Records(
         metrics=("test_error", "train_error", "unpredicted_classes", "unsettled", "seconds_per_epoch",
