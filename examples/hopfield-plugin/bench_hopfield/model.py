@@ -24,10 +24,12 @@ comes from the harness.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from harness import Param
 from harness.api.model import ConvergentRNN, State
 
 
@@ -55,7 +57,21 @@ def _glorot(shape: tuple[int, int], gain: float = 1.0) -> nn.Parameter:
 
 
 class HopfieldNet(ConvergentRNN):
-    """EB net with symmetric lateral connections in its hidden layer; F = ∂Φ/∂s exactly."""
+    """EB net with symmetric lateral connections within its hidden layer; F = ∂Φ/∂s exactly
+
+    The first paragraph of this docstring is what `bench list` shows; ``params`` are the suite
+    parameters, declared beside ``__init__`` (bench_hopfield/__init__.py only names the class).
+    """
+
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("input_size", int, 20, "input units", min=1, max=10**7),
+        Param("hidden_size", int, 64, "hidden units (laterally connected)", min=1, max=10**7),
+        Param("output_size", int, 10, "output units (classes)", min=1, max=10**7),
+        Param("activation", str, "tanh", "σ", choices=tuple(ACTIVATIONS)),
+        Param("eps", float, 0.2, "Euler step ε; the nudge is βε(y − s⁰)"),
+        Param("lateral", float, 0.5, "initial lateral weights, relative to the Glorot bound"),
+        Param("bias", bool, True, "biases b1 (hidden) and b0 (output), entering Φ as ε b·σ(s)"),
+    )
 
     layer_names = ("s0", "h")
     derives_from_phi = True
