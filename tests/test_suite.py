@@ -287,3 +287,38 @@ betas = [0.01, 0.1, 0.01]
 ''')
     with pytest.raises(SuiteError, match=r"runs\[0\] \(a\)\.betas: 0\.01 appears more than once"):
         load_suite(path, registry)
+
+
+def test_a_where_on_a_column_some_runs_record_is_left_to_the_results(suite_file, registry):
+    """`baseline` is a gdu run's setting (bptt) and a column a bias run records (one row per baseline):
+    where = { baseline = "rbp" } selects the bias run's rbp rows once they exist, so validation keeps it;
+    on gdu runs alone the same where is refused as a typo would be."""
+    head = """
+        name = "w"
+        [defaults]
+        dtype = "float64"
+        model = { name = "p", input_size = 6, hidden = [5], output_size = 3 }
+        dataset = { name = "random", input_shape = [6], num_classes = 3, n_train = 8, n_test = 8 }
+        T = 20
+        K = 5
+        [[runs]]
+        name = "g"
+        kind = "gdu"
+        algorithm = { name = "ep", beta = 0.01 }
+    """
+    bias = """
+        [[runs]]
+        name = "b"
+        kind = "bias"
+        betas = [0.01, 0.1]
+    """
+    table = """
+        [tables.t]
+        where = { baseline = "rbp" }
+        rows = ["name"]
+        columns = ["metric"]
+        metrics = ["grad_error"]
+    """
+    assert [r.name for r in load_suite(suite_file(head + bias + table), registry).runs] == ["g", "b"]
+    with pytest.raises(SuiteError, match="tables.t.where.baseline: 'rbp' matches no run"):
+        load_suite(suite_file(head + table, "only-gdu.toml"), registry)

@@ -12,8 +12,8 @@ import json
 import math
 from typing import Any
 
-from harness.api.components import Component, check_type, close_match
-from harness.api.records import declared
+from harness.api.components import Component, ComponentError, check_type, close_match
+from harness.api.run_kind import declared
 from harness.suite.checker import Checker
 from harness.suite.spec import REFERENCE_KEYS, TABLE_KEYS, Reference, RunSpec, TableSpec
 
@@ -81,10 +81,14 @@ def check_model_fits(ck: Checker, where: str, spec: RunSpec, cache: dict[str, An
     model = _meta_model(ck, spec, cache)
     if model is None:
         return True
+    from harness.api.algorithm import capability as algorithm_capability  # torch, which _meta_model imported
+    from harness.api.dataset import capability as dataset_capability
+    from harness.api.model import capability as model_capability
+
     ok = True
     algorithm = spec.slots.get("algorithm")
     lr = algorithm["params"].get("lr") if isinstance(algorithm, dict) else None
-    if lr is not None and hasattr(model, "param_groups"):
+    if lr is not None and hasattr(model, "param_groups"):  # a required member: a model that lacks it fails at its run
         from harness.api.model import param_group_names
 
         names = param_group_names(model)
@@ -94,8 +98,8 @@ def check_model_fits(ck: Checker, where: str, spec: RunSpec, cache: dict[str, An
             ok = False
     if isinstance(algorithm, dict):
         try:  # an algorithm that cannot train this model says so now (e.g. holomorphic EP and a clip)
-            check = getattr(ck.registry.get("algorithm", algorithm["name"]).build(algorithm["params"]),
-                            "check_model", None)
+            check = algorithm_capability(ck.registry.get("algorithm", algorithm["name"]).build(algorithm["params"]),
+                                         "check_model")
             if check is not None:
                 check(model)
         except ValueError as exc:
@@ -111,7 +115,7 @@ def check_model_fits(ck: Checker, where: str, spec: RunSpec, cache: dict[str, An
         except (ValueError, TypeError) as exc:
             ck.err(f"{where}.dataset", f"dataset {d['name']!r}: {exc}")
             return False
-        classes, shape = getattr(data, "num_classes", None), getattr(data, "input_shape", None)
+        classes, shape = dataset_capability(data, "num_classes"), dataset_capability(data, "input_shape")
         try:
             out = model.num_classes
         except (NotImplementedError, AttributeError):
@@ -120,7 +124,7 @@ def check_model_fits(ck: Checker, where: str, spec: RunSpec, cache: dict[str, An
             ck.err(f"{where}.model", f"model {spec.slots['model']['name']!r} has {out} output units but dataset "
                    f"{d['name']!r} has {classes} classes: set the model's output size to {classes}")
             ok = False
-        want = getattr(model, "input_shape", None) or (getattr(model, "input_size", None),)
+        want = model_capability(model, "input_shape") or (model_capability(model, "input_size") or None,)
         if shape and all(isinstance(v, int) for v in want) and math.prod(shape) != math.prod(want):
             ck.err(f"{where}.model", f"model {spec.slots['model']['name']!r} takes inputs of {math.prod(want)} "
                    f"values but dataset {d['name']!r} gives {math.prod(shape)} ({'x'.join(map(str, shape))}): set "
@@ -193,6 +197,15 @@ def _has_value(run: RunSpec, key: str) -> bool:
     return True
 
 
+def _recorded_columns(ck: Checker, run: RunSpec) -> tuple[str, ...]:
+    """The columns a run's kind declares it records (empty if it declares none)."""
+    try:
+        records = declared(ck.registry.get("run_kind", run.kind).factory)
+    except ComponentError:
+        return ()
+    return records.columns if records is not None else ()
+
+
 def check_against_runs(ck: Checker, runs: list[RunSpec], references: list[Reference],
                         tables: dict[str, TableSpec]) -> None:
     """What a table selects or a reference names must exist among the runs: a typo would give an
@@ -200,9 +213,13 @@ def check_against_runs(ck: Checker, runs: list[RunSpec], references: list[Refere
     run's ``layer``, are checked when the table is made.)"""
     attrs = [r.attributes() for r in runs]
     run_cols = set().union(*attrs)
+    recorded = [_recorded_columns(ck, r) for r in runs]
     for name, spec in tables.items():
         for key, value in spec.where.items():
-            if key in run_cols and not any(_matches(a, key, value) for a in attrs):
+            # a run whose kind records the key as a column (a bias run's `baseline`) may match once it has
+            # results: only its results know the values
+            later = any(key not in a and key in cols for a, cols in zip(attrs, recorded))
+            if key in run_cols and not later and not any(_matches(a, key, value) for a in attrs):
                 known = sorted({str(a[key]) for a in attrs if key in a})
                 hint = close_match(str(value), known)
                 ck.err(f"tables.{name}.where.{key}", f"{value!r} matches no run (its values: {', '.join(known)})"

@@ -49,6 +49,10 @@ from harness.api.model import Clamped, ConvergentRNN, State, raw
 from .activations import ACTIVATIONS, get_activation
 from .init import init_bias, init_param, init_weight
 
+#: Where the output's nudge enters the step (``nudge_in_activation``): outside σ as the 2019 paper's P
+#: nets, or inside as the DCHN of Laborieux et al.'s code.
+NUDGES = ("outside", "inside")
+
 
 class PConvNet(ConvergentRNN):
     """Prototypical conv net (Appendix D): conv–maxpool layers, then FC"""
@@ -77,9 +81,12 @@ class PConvNet(ConvergentRNN):
     def __init__(self, input_shape: Sequence[int] = (1, 28, 28), channels: Sequence[int] = (32, 64),
                  kernel: int = 5, pool: int = 2, output_size: int = 10,
                  activation: str = "hard_sigmoid", bias: bool = True, init: str = "glorot",
-                 fast: bool = True, padding: int | Sequence[int] = 0):
+                 fast: bool = True, padding: int | Sequence[int] = 0, nudge: str = "outside"):
         super().__init__()
         self.fast = bool(fast)
+        if nudge not in NUDGES:
+            raise ValueError(f"nudge must be one of {', '.join(NUDGES)}, got {nudge!r}")
+        self.nudge_in_activation = nudge == "inside"
         self.input_shape = tuple(int(v) for v in input_shape)
         self.kernel, self.pool = int(kernel), int(pool)
         self.act = get_activation(activation)
@@ -216,9 +223,13 @@ class PConvNet(ConvergentRNN):
         s0, hs = state[0], state[1:]
         fh = self._folds(hs)
         ups = self._ups(x, fh)
-        new0 = self.act(self._fc(hs[0]))
-        if beta != 0.0 and y is not None:
-            new0 = new0 + beta * (y - s0)
+        nudged = beta != 0.0 and y is not None
+        if nudged and self.nudge_in_activation:  # σ(W s¹ + β(y − s⁰)): the step of Φ − βℓ
+            new0 = self.act(self._fc(hs[0]) + beta * (y - s0))
+        else:
+            new0 = self.act(self._fc(hs[0]))
+            if nudged:  # σ(W s¹) + β(y − s⁰): the paper's P nets
+                new0 = new0 + beta * (y - s0)
         new = [new0]
         for n in range(self.nconv):
             if n == 0:

@@ -9,17 +9,21 @@ from typing import ClassVar
 from harness.api.components import Param
 
 from .activations import ACTIVATIONS
-from .conv import PConvNet
+from .conv import NUDGES, PConvNet
 from .init import init_param
 
 
 class DCHN(PConvNet):
     """Deep convolutional Hopfield network (Laborieux et al. 2021; Scellier et al. 2023): 3x3 convolutions,
-    each followed by 2x2 max-pooling, then a dense output; hard sigmoid; written as Φ like P-conv.
-    Defaults: the authors' CIFAR-10 net (their code's command: channels 128-256-512-512, paddings 1-1-1-0)
-    on 3x32x32 inputs; a CPU-sized one: channels = [16, 32], padding = [1, 1]
+    each followed by 2x2 max-pooling, then a dense output; hard sigmoid; written as Φ like P-conv; the
+    output's nudge inside σ, as the authors' code. Defaults: the authors' CIFAR-10 net (their code's
+    command: channels 128-256-512-512, paddings 1-1-1-0) on 3x32x32 inputs; a CPU-sized one: channels =
+    [16, 32], padding = [1, 1]
 
-    The same net as :class:`PConvNet`, with other defaults and one padding per conv layer.
+    The same net as :class:`PConvNet`, with other defaults, one padding per conv layer, and the nudge
+    inside σ: Laborieux et al.'s code steps every layer, the output included, as σ(∂Φ_β/∂s) with
+    Φ_β = Φ − βℓ. With the nudge outside σ (P-conv's, the 2019 paper's), EP's update keeps a bias at
+    every output unit the hard sigmoid saturates, which no β removes (measured in results/dchn/).
     """
 
     params: ClassVar[tuple[Param, ...]] = (
@@ -35,6 +39,10 @@ class DCHN(PConvNet):
         Param("activation", str, "hard_sigmoid", "σ", choices=tuple(ACTIVATIONS)),
         Param("bias", bool, True, "one bias per layer (per channel for conv layers)"),
         init_param(),
+        Param("nudge", str, "inside", "where the output's nudge enters the step: inside σ, σ(W s¹ + β(y − s⁰)), "
+              "as the authors' code (the step of Φ − βℓ: EP's update tends to the gradient as β → 0), or "
+              "outside, σ(W s¹) + β(y − s⁰), as the 2019 paper's P nets (a saturated output unit then keeps a "
+              "bias that β does not shrink: results/dchn/)", choices=NUDGES),
     )
     example: ClassVar[dict | None] = {"input_shape": [3, 8, 8], "channels": [3, 4], "padding": [1, 0],
                                       "output_size": 3}
@@ -42,7 +50,7 @@ class DCHN(PConvNet):
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), channels: Sequence[int] = (128, 256, 512, 512),
                  kernel: int = 3, padding: int | Sequence[int] = (1, 1, 1, 0), pool: int = 2,
                  output_size: int = 10, activation: str = "hard_sigmoid", bias: bool = True, init: str = "glorot",
-                 fast: bool = True):
+                 fast: bool = True, nudge: str = "inside"):
         super().__init__(input_shape=input_shape, channels=channels, kernel=kernel, pool=pool,
                          output_size=output_size, activation=activation, bias=bias, init=init, fast=fast,
-                         padding=padding)
+                         padding=padding, nudge=nudge)
