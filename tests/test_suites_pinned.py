@@ -62,6 +62,8 @@ PINNED = {
         # extra rows: the paper's row at PyTorch's default init (the authors' code's), full length
         "EB-1h (torch init)": (TABLE4, "EB-1h", dict(init="torch")),
         "P-2h (torch init)": (TABLE4, "P-2h", dict(init="torch")),
+        # extra row: the authors' code's settings, PyTorch's init and its default step dt = 0.2
+        "P-2h (authors' settings)": (TABLE4, "P-2h", dict(init="torch", dt=0.2)),
         "P-conv (torch init)": (TABLE4, "P-conv", dict(init="torch")),
         # extra row, 10 of the 30 epochs (see the suite)
         "EB-1h (straight-through clip)": (TABLE4, "EB-1h", dict(clip_grad="straight_through", epochs=10)),
@@ -121,6 +123,8 @@ def pinned_values(run: dict) -> dict:
         out["beta"] = a["beta"]
     if "eps" in m:
         out["eps"] = m["eps"]
+    if "dt" in m:  # the P nets' step size: the paper's dynamics are dt = 1
+        out["dt"] = m["dt"]
     if "clip" in m:
         out["clip"], out["clip_grad"] = m["clip"], m["clip_grad"]
     if run["kind"] in ("train", "speed"):
@@ -144,6 +148,8 @@ def expected_values(table: dict, row: str, deviations: dict, run: dict, suite: s
         want.pop("lr", None)
     elif run.get("algorithm", {}).get("name") == "cep" and "lr" not in deviations:
         want["lr"] = [round(v / 100, 12) for v in want["lr"]]  # C-EP at a hundredth of EP's rates (the suites say why)
+    if want["model"] == "p":
+        want.setdefault("dt", 1.0)
     if want["model"] == "eb":
         want.setdefault("clip", False)
     else:
