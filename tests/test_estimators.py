@@ -14,6 +14,7 @@ from bench_algorithms.ep import EP
 from bench_algorithms.hep import HolomorphicEP
 from bench_algorithms.paired import Paired
 from bench_algorithms.rbp import RBP
+from bench_algorithms.richardson import EPRichardson
 from bench_models import EBNet, PNet, ToyModel
 from bench_runs.bias import fit_slope, total_error
 from conftest import BLOBS_TRAIN, final_values
@@ -59,6 +60,7 @@ ORDERS = {  # estimator: (bias order in β, tolerance on the fitted slope)
     "ep": (lambda b: EP(b), 1, 0.1),
     "ep-negative": (lambda b: EP(b, variant="negative"), 1, 0.1),
     "ep-centered": (lambda b: EP(b, variant="centered"), 2, 0.1),
+    "ep-richardson": (lambda b: EPRichardson(b), 2, 0.1),
     "hep N=4": (lambda b: HolomorphicEP(b, N=4), 4, 0.2),
 }
 
@@ -445,3 +447,22 @@ def test_seeds_stacked_as_one_model_train_as_separate_runs(make):
         for k, v in member_state(stacked, i).items():
             ref = m.state_dict()[k]
             assert (v - ref).abs().max() <= 1e-10 * ref.abs().max(), (i, k)
+
+
+def test_richardson_ep_is_two_one_sided_estimates_combined(eb):
+    """Its processes are exactly 2·ΔEP(β/2) − ΔEP(β) (float64), and its training step applies their sum:
+    the same parameters as an SGD step by hand with that direction."""
+    m, x, y, _ = eb
+    r = EPRichardson(0.1).processes(m, x, y, T=T, K=K)
+    half, full = EP(0.05).processes(m, x, y, T=T, K=K), EP(0.1).processes(m, x, y, T=T, K=K)
+    for what in ("neurons", "weights"):
+        for key, v in getattr(r, what).items():
+            torch.testing.assert_close(v, 2 * getattr(half, what)[key] - getattr(full, what)[key],
+                                       rtol=1e-9, atol=1e-13)
+    lr = [0.05, 0.04, 0.03]
+    trained = copy.deepcopy(m)
+    EPRichardson(0.1, lr=lr).train_step(trained, x, y, T=T, K=K)
+    for (group, params), rate in zip(m.param_groups().items(), lr):
+        for i, (before, after) in enumerate(zip(params, trained.param_groups()[group])):
+            step = rate * r.weights[f"{group}.{i}"].sum(0)
+            torch.testing.assert_close(after.detach(), before.detach() + step, rtol=1e-7, atol=1e-10)

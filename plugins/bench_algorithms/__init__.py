@@ -12,9 +12,10 @@ from .ep import EP, EPCentered, EPNegative, EPRandomSign
 from .hep import HolomorphicEP
 from .paired import Paired
 from .rbp import RBP
+from .richardson import EPRichardson
 
-__all__ = ["BPTT", "EP", "RBP", "ContinualEP", "EPCentered", "EPNegative", "EPRandomSign", "HolomorphicEP",
-           "Paired", "register_algorithms"]
+__all__ = ["BPTT", "EP", "RBP", "ContinualEP", "EPCentered", "EPNegative", "EPRandomSign", "EPRichardson",
+           "HolomorphicEP", "Paired", "register_algorithms"]
 
 # EP and BPTT share one stacked step (their free phase is the same dynamics): the capability that
 # harness.api.algorithm.shared_step asks for, declared here where both are known.
@@ -28,6 +29,7 @@ def register_algorithms(register):
     register("ep-random-sign", EPRandomSign)
     register("ep-negative", EPNegative)
     register("ep-centered", EPCentered)
+    register("ep-richardson", EPRichardson)
     register("hep", HolomorphicEP)
     register("cep", ContinualEP)
     register("bptt", BPTT)
