@@ -1,4 +1,5 @@
-"""Built-in run kinds, each in its own module: ``gdu``, ``bias``, ``train``, ``speed``."""
+"""Built-in run kinds, each in its own module: ``gdu``, ``bias``, ``train``, ``speed``,
+``relaxation``."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from harness.api.hookspecs import hookimpl
 
 from .bias import Bias
 from .gdu import GDU
+from .relaxation import Relaxation
 from .speed import Speed
 from .train import MAX_EPOCHS, Train
 
-__all__ = ["GDU", "MAX_EPOCHS", "Bias", "Speed", "Train", "register_run_kinds"]
+__all__ = ["GDU", "MAX_EPOCHS", "Bias", "Relaxation", "Speed", "Train", "register_run_kinds"]
 
 
 @hookimpl
@@ -19,3 +21,4 @@ def register_run_kinds(register):
     register("bias", Bias)
     register("train", Train)
     register("speed", Speed)
+    register("relaxation", Relaxation)
