@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
+from harness.api.components import optional_member
 from harness.api.model import ConvergentRNN, per_group
 from harness.api.optimizer import DirectionsIn, Update
 
@@ -39,14 +40,51 @@ class Processes:
                          {k: v.to(device) for k, v in self.weights.items()})
 
 
-class Algorithm(Protocol):
-    """What the run kinds call. Optional members, looked up with ``getattr`` (see :class:`Learner`):
-    ``stateful`` (no CUDA-graph replay, no batching of seeds), ``use_generator(generator)`` (the
-    run's random stream), ``state_dict()`` / ``load_state_dict(state)`` (saved in epoch checkpoints),
-    ``beta`` (swept by the ``bias`` kind), ``check_model(model)`` (raises ``ValueError`` for a model it
-    cannot train; ``bench validate`` calls it on the run's model built on the meta device),
-    ``assumes_fixed_point`` (True: the update is derived at the free phase's fixed point, so the train
-    kind warns when the free phase of ``T`` steps has not settled)."""
+class Algorithm:
+    """The algorithm contract: what the run kinds call, and every optional member with its default.
+
+    Required: :meth:`train_step` and :meth:`processes`. Optional members, declared below with their
+    types and defaults (an algorithm defines only those it has): ``stateful``, ``lr``, ``beta``,
+    ``random_sign``, ``assumes_fixed_point``, ``algorithms`` (the members of a shared step), ``share``,
+    ``use_generator``, ``state_dict`` / ``load_state_dict``, ``check_model``. The built-ins inherit this
+    class (through :class:`Learner`); the core reads an algorithm that may not through
+    :func:`capability`, which refuses a name not declared here.
+    """
+
+    #: The per-layer learning rates, input → output (``None``: none, or not an algorithm's own).
+    lr: list[float] | None = None
+    #: The nudge β, swept by the ``bias`` kind (``None``: the algorithm has no nudge).
+    beta: float | None = None
+    #: True when β's sign is drawn per mini-batch from the run's random stream (one-sided EP).
+    random_sign: bool = False
+    #: True when the update is derived at the free phase's fixed point, so that the ``train`` kind warns
+    #: when the free phase of ``T`` steps has not settled.
+    assumes_fixed_point: bool = False
+    #: The algorithms of the members of a stacked model, one per member, for a step that trains them
+    #: together (:func:`shared_step`); ``None``: the step's one algorithm trains every member.
+    algorithms: Sequence[Any] | None = None
+    #: ``share(algorithms) -> step | None``, one step object that trains the members of a stacked model
+    #: each with its own algorithm (``batch_algorithms``), or None when these cannot share one. Run kinds
+    #: ask :func:`shared_step`, naming no algorithm.
+    share: ClassVar[Callable[[Sequence[Any]], Any] | None] = None
+    #: ``use_generator(generator)``: the run's random stream for what the algorithm draws (``None``: it
+    #: draws nothing).
+    use_generator: Callable[[torch.Generator], None] | None = None
+    #: ``state_dict() -> dict``: what a stateful algorithm saves in the run's epoch checkpoints
+    #: (``None``: nothing), given back to ``load_state_dict(state)`` on a resume.
+    state_dict: Callable[[], dict] | None = None
+    #: ``load_state_dict(state)``: restores what :attr:`state_dict` saved (``None``: nothing to restore).
+    load_state_dict: Callable[[dict], None] | None = None
+    #: ``check_model(model)`` raises ``ValueError`` for a model the algorithm cannot train; ``bench
+    #: validate`` calls it on the run's model built on the meta device (``None``: it trains any model).
+    check_model: Callable[[ConvergentRNN], None] | None = None
+
+    @property
+    def stateful(self) -> bool:
+        """True when a step depends on more than the model and the batch (an optimizer's moments, a random
+        stream): such a step is not replayed as a CUDA graph nor batched across seeds, and its
+        :attr:`state_dict` goes into the run's epoch checkpoints. Default False."""
+        return False
 
     def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
         """Update the model's parameters in place on one mini-batch (one-hot ``y``).
@@ -57,24 +95,27 @@ class Algorithm(Protocol):
         With seeds stacked along a leading dimension (``model.members``), ``x`` and
         ``y`` carry it too and the returned values are per member.
         """
+        raise NotImplementedError
 
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
         """The per-step processes of the paper on one mini-batch."""
+        raise NotImplementedError
 
 
-class Learner:
+def capability(algorithm: object, name: str) -> Any:
+    """An algorithm's optional member ``name`` (declared on :class:`Algorithm`): its own value, else, for
+    an object that does not inherit the class (a third-party algorithm, a shared step), the declared
+    default. Refuses an undeclared name."""
+    return optional_member(Algorithm, algorithm, name)
+
+
+class Learner(Algorithm):
     """What every built-in algorithm that trains shares: per-layer learning rates and the one update
     path (:class:`harness.api.optimizer.Update`: plain SGD, SGD with momentum/weight decay, or Adam).
 
-    ``stateful`` is True when a step depends on more than the model and the batch (an optimizer's
-    moments, a random stream): such a step is not replayed as a CUDA graph nor batched across seeds,
-    and its :meth:`state_dict` goes into the run's epoch checkpoint so that a resumed run is exact.
+    ``stateful`` is True when the update has state (momentum, weight decay, Adam): its
+    :meth:`state_dict` goes into the run's epoch checkpoint so that a resumed run is exact.
     """
-
-    #: Optional capability: ``share(algorithms) -> step | None``, one step object that trains the
-    #: members of a stacked model each with its own algorithm (``batch_algorithms``), or None when
-    #: these cannot share one. Run kinds ask :func:`shared_step`, naming no algorithm.
-    share: ClassVar[Callable[[Sequence[Any]], Any] | None] = None
 
     def __init__(self, lr: list[float] | None = None, **optimizer):
         self.lr = lr
@@ -109,7 +150,7 @@ def shared_step(algorithms: Sequence[Any]) -> Any | None:
     """One step for the members of a stacked model with these algorithms (their classes' declared
     ``share``), or None when none of them can share one with the others."""
     for cls in dict.fromkeys(type(a) for a in algorithms):
-        share = getattr(cls, "share", None)  # declared on Learner; a third-party algorithm may lack it
+        share = capability(cls, "share")  # declared on Algorithm; a third-party algorithm may lack it
         if share is not None and (step := share(list(algorithms))) is not None:
             return step
     return None

@@ -9,6 +9,7 @@ document every component without importing anything heavy.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import math
 import os
@@ -123,8 +124,8 @@ class Component:
     slots: tuple[Slot, ...] = ()
     #: The plugin (entry-point name) that registered it; set by the manager.
     plugin: str = ""
-    #: Small parameters the conformance kit builds it with (``register(..., example={...})``);
-    #: ``None``: the factory's ``conformance_params`` attribute, else the declared defaults.
+    #: Small parameters the conformance kit builds it with (``register(..., example={...})``, else the
+    #: factory's ``example`` class attribute); ``None``: the declared defaults.
     example: dict[str, Any] | None = None
 
     def param(self, name: str) -> Param | None:
@@ -181,6 +182,8 @@ def declaration(factory: Callable[..., Any], *, params: Sequence[Param] | None =
 def type_name(tp: Any) -> str:
     if tp is Any:
         return "any"
+    if tp is Ellipsis:
+        return "..."
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         return " | ".join(type_name(a) for a in typing.get_args(tp))
@@ -270,3 +273,118 @@ class Registry:
 
     def by_plugin(self, plugin: str) -> list[Component]:
         return [c for c in self.all() if c.plugin == plugin]
+
+
+# -- contracts: the members a component may define, declared once with their defaults ---------
+class UndeclaredMember(TypeError):
+    """A name read as a component's member that its contract does not declare."""
+
+
+@functools.cache
+def declared_members(contract: type) -> dict[str, Any]:
+    """The public members ``contract`` declares in its own class body, each with its declared type:
+    an annotated attribute its annotation, a property its getter's return annotation, a method
+    ``Callable``. An annotation that cannot be evaluated here (a type imported only for checkers)
+    counts as ``Any``."""
+    own = vars(contract)
+    names = [n for n in {**own.get("__annotations__", {}), **own} if not n.startswith("_")]
+    annotations = own.get("__annotations__", {})
+    out: dict[str, Any] = {}
+    for name in names:
+        value = own.get(name)
+        if name in annotations:
+            out[name] = _evaluated(contract, annotations[name])
+        elif isinstance(value, property):
+            out[name] = _evaluated(contract, inspect.get_annotations(value.fget).get("return", Any)
+                                   if value.fget is not None else Any)
+        elif isinstance(value, (staticmethod, classmethod, types.FunctionType)):
+            out[name] = Callable
+        else:
+            out[name] = Any
+    return out
+
+
+def _evaluated(contract: type, annotation: Any) -> Any:
+    if not isinstance(annotation, str):
+        return annotation
+    import sys
+
+    namespace = dict(vars(sys.modules[contract.__module__]))
+    try:
+        return eval(annotation, namespace)  # noqa: S307 - the contract's own annotation, from its source
+    except NameError:  # e.g. torch, imported only for type checkers where the contract must stay light
+        try:
+            import torch
+
+            return eval(annotation, {**namespace, "torch": torch, "Tensor": torch.Tensor})  # noqa: S307
+        except Exception:  # noqa: BLE001 - not evaluable here: any value fits
+            return Any
+
+
+def optional_member(contract: type, component: Any, name: str) -> Any:
+    """``component.name`` where ``name`` is a member ``contract`` declares: the component's own, else
+    (a duck-typed component that does not inherit the contract) the contract's declared default, as
+    inheriting would give it. A name the contract does not declare is refused
+    (:class:`UndeclaredMember`): no component is probed for an undocumented capability.
+
+    Each contract module has its one reader over this (``harness.api.model.capability``, ...)."""
+    if name.startswith("_") or name not in declared_members(contract):
+        raise UndeclaredMember(f"{contract.__name__} declares no member {name!r}; declare it on "
+                               f"{contract.__module__}.{contract.__name__}, with its default, before reading it")
+    try:
+        return getattr(component, name)
+    except AttributeError:
+        default = inspect.getattr_static(contract, name)
+        if isinstance(default, (types.FunctionType, property, staticmethod, classmethod)):
+            return default.__get__(component, type(component))  # as inheriting would give it
+        return default
+
+
+def member_problems(contract: type, component: Any) -> list[str]:
+    """The members ``contract`` declares that ``component`` defines with a value of another type than
+    the declared one (``fast = "yes"`` where ``fast: bool`` is declared; a method that is not callable),
+    or whose reading raises: what the conformance kit refuses."""
+    problems = []
+    for name, tp in declared_members(contract).items():
+        try:
+            value = getattr(component, name)
+        except AttributeError:
+            continue  # not defined: the declared default applies
+        except Exception as exc:  # noqa: BLE001 - a property that fails is what the kit reports
+            problems.append(f"reading {name} raised {type(exc).__name__}: {exc}")
+            continue
+        if not fits(value, tp):
+            problems.append(f"{name} = {value!r} is not a {type_name(tp)} (declared on {contract.__name__})")
+    return problems
+
+
+def fits(value: Any, tp: Any) -> bool:
+    """True when a component's member fits the type its contract declares (``float`` accepts an int,
+    ``int`` and ``float`` refuse a bool; a callable type needs only a callable)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return True
+    if origin is typing.ClassVar:
+        return fits(value, args[0]) if args else True
+    if origin in (typing.Union, types.UnionType):
+        return any(fits(value, a) for a in args)
+    if tp is None or tp is type(None):
+        return value is None
+    if tp is Callable or origin is Callable:
+        return callable(value)
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(fits(v, args[0]) for v in value)
+        return not args or (len(args) == len(value) and all(fits(v, a) for v, a in zip(value, args)))
+    if origin in (list, Sequence):
+        kinds = list if origin is list else (list, tuple)
+        return isinstance(value, kinds) and (not args or all(fits(v, args[0]) for v in value))
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is not None:
+        return isinstance(value, origin)
+    return isinstance(value, tp) if isinstance(tp, type) else True

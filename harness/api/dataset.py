@@ -10,7 +10,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any
+
+from harness.api.components import optional_member
 
 if TYPE_CHECKING:  # annotations only: `bench --help` and `bench validate` need no torch
     import torch
@@ -45,19 +47,50 @@ class Splits:
     num_classes: int
 
 
-class Dataset(Protocol):
-    """A dataset. Optional: ``augment_batch(x, generator) -> x``, a transformation of each training
-    batch (random crops, flips) drawn from ``generator``; a run kind applies it through
-    :func:`augmenter`, so that a dataset without one needs nothing."""
+class Dataset:
+    """The dataset contract: :meth:`load` gives both splits, on the run's device.
+
+    Optional members, declared below with their types and defaults: ``num_classes`` and
+    ``input_shape`` (known before loading, so that ``bench validate`` checks them against the model),
+    ``augment_batch`` and its switch ``augment``, and ``conformance_skip`` (for the kit). The built-ins
+    inherit this class; the core reads a dataset that may not through :func:`capability`, which refuses
+    a name not declared here.
+    """
+
+    #: The number of classes, known before loading (``None``: known only from :meth:`load`).
+    num_classes: int | None = None
+    #: ``augment_batch(x, generator) -> x``: a transformation of each training batch (random crops,
+    #: flips) drawn from ``generator``, applied by a run kind through :func:`augmenter` (``None``: none).
+    augment_batch: Callable[[Tensor, torch.Generator], Tensor] | None = None
+    #: The switch of :attr:`augment_batch` (a dataset whose augmentation is a parameter sets it).
+    augment: bool = True
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The shape of one input, known before loading (``None``: known only from :meth:`load`)."""
+        return None
+
+    @staticmethod
+    def conformance_skip(dataset: Any) -> str | None:
+        """Why the conformance kit cannot load this dataset here (e.g. its files are not on this machine),
+        or None, the default: it can."""
+        return None
 
     def load(self, device: torch.device, dtype: torch.dtype) -> Splits:
         """Both splits, already on ``device`` in ``dtype``."""
+        raise NotImplementedError
+
+
+def capability(dataset: object, name: str) -> Any:
+    """A dataset's optional member ``name`` (declared on :class:`Dataset`): its own value, else, for an
+    object that does not inherit the class, the declared default. Refuses an undeclared name."""
+    return optional_member(Dataset, dataset, name)
 
 
 def augmenter(dataset: object) -> Callable[[Tensor, torch.Generator], Tensor] | None:
     """The dataset's training-batch augmentation, or None when it has none or it is switched off."""
-    augment = getattr(dataset, "augment_batch", None)
-    return augment if callable(augment) and getattr(dataset, "augment", True) else None
+    augment = capability(dataset, "augment_batch")
+    return augment if callable(augment) and capability(dataset, "augment") else None
 
 
 def batch_generator(seed: int, epoch: int, batch: int) -> torch.Generator:

@@ -23,7 +23,26 @@ class RunResult:
         return cls(outcome.run.id, outcome.status, outcome.seconds, outcome.last_error)
 
 
-class Local:
+class Executor:
+    """The executor contract: where runs execute. An executor that queues runs on a scheduler records
+    each run's job with ``RunStore.write_submission({"executor": name, "job_id": ..., "log": ...})`` and
+    answers :meth:`job_states`, which ``bench status`` shows beside runs that have not finished.
+
+    Required: :meth:`execute`. Optional, declared below with its default: :meth:`job_states`. The
+    built-ins inherit this class."""
+
+    def execute(self, job: Any, runs: list[Any]) -> list[RunResult]:
+        """Execute (or submit) the runs (``job``: a :class:`harness.run.execute.Job`); return what is known
+        of each when it returns."""
+        raise NotImplementedError
+
+    def job_states(self, job_ids: list[str]) -> dict[str, str]:
+        """The scheduler's state of each job still known to it (``PENDING``, ``RUNNING``, ...); default:
+        an executor that queues nothing, ``{}``."""
+        return {}
+
+
+class Local(Executor):
     """in this process, one run after another (default)
 
     In this process, one run after another: the default, part of the core so

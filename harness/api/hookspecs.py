@@ -60,25 +60,6 @@ class Register(Protocol):
     ) -> None: ...
 
 
-class RunKind(Protocol):
-    """What a run kind's factory returns: ``execute(ctx)`` runs one run, recording through ``ctx``.
-
-    Optional members, looked up with ``getattr`` (a kind without them still works):
-
-    * ``execute_batch(ctxs)``: several runs as one batched model (``batch_seeds`` /
-      ``batch_algorithms``); a member that blows up calls ``ctx.diverge(message)``;
-    * ``batch_slots``: the slots in which runs of one batch may differ (``("algorithm",)``);
-    * ``figures(suite, results_dir, finished, *, elements) -> list[harness.results.figures.Drawn]``, a
-      class attribute: the figures of its finished runs (``finished`` is a list of
-      ``(RunSpec, RunStore)``), used by ``bench plot`` and ``bench report``;
-    * ``records``: a :class:`harness.api.records.Records`, a class attribute: what it records, against
-      which ``bench validate`` checks a suite's tables (the kit requires it; without it a table is
-      checked only once results exist).
-    """
-
-    def __call__(self, ctx: Any) -> None: ...
-
-
 @hookspec
 def register_models(register: Register) -> None:
     """Register models: factories returning a ``harness.api.model.ConvergentRNN``."""
@@ -101,7 +82,7 @@ def register_datasets(register: Register) -> None:
 
 @hookspec
 def register_run_kinds(register: Register) -> None:
-    """Register run kinds: factories returning a :class:`RunKind`, ``execute(ctx) -> None``.
+    """Register run kinds: factories returning a ``harness.api.run_kind.RunKind``, ``execute(ctx) -> None``.
 
     ``slots`` declares which components a run of this kind names (model,
     algorithm, dataset, metrics, ...); ``params`` are its own settings.
@@ -110,7 +91,7 @@ def register_run_kinds(register: Register) -> None:
 
 @hookspec
 def register_executors(register: Register) -> None:
-    """Register executors: factories returning a ``harness.run.execute.Executor``.
+    """Register executors: factories returning a ``harness.api.executor.Executor``.
 
     An executor decides where and when the runs of a suite execute (in this
     process, in worker processes, as cluster jobs); the runner's per-run

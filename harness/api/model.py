@@ -36,6 +36,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from harness.api.components import optional_member
+
 State = tuple[Tensor, ...]
 
 
@@ -65,10 +67,22 @@ class ConvergentRNN(nn.Module):
     the rest, :meth:`step` included (derived from Φ by autograd), has generic
     defaults that a model may replace with faster explicit formulas (the kit
     checks them against the defaults).
+
+    Optional members, each declared below with its type and default (a model sets only those it
+    changes): ``layer_names``, ``input_shape`` / ``input_size``, ``derives_from_phi``, ``nudge_scale``,
+    ``fast``, ``compile_pays``, ``members`` / ``supports_members``, ``clip_range``, ``step_activation`` /
+    ``nudge_in_activation``, ``supports_complex``; the fast paths :meth:`prepare`, :meth:`steps`,
+    :meth:`dphi_delta`, :meth:`dphi_dtheta`. The core reads them as plain attributes; where an object
+    may not inherit this class it reads them through :func:`capability`, which refuses a name not
+    declared here.
     """
 
     #: Names of the state layers, index 0 = output (e.g. ``("s0", "s1")``).
     layer_names: tuple[str, ...] = ()
+    #: The shape of one input, e.g. ``(1, 28, 28)``; ``()``: the model gives :attr:`input_size` (or neither).
+    input_shape: tuple[int, ...] = ()
+    #: The units of one flat input, where :attr:`input_shape` is not given; ``0``: not declared.
+    input_size: int = 0
     #: True when ``F = ∂Φ/∂s`` exactly, so the GDU theorem holds exactly.
     derives_from_phi: bool = True
     #: The nudge actually applied is ``beta * nudge_scale`` (``ε`` for the EB
@@ -83,6 +97,7 @@ class ConvergentRNN(nn.Module):
     #: (0: an ordinary model). Only models with ``supports_members`` accept it;
     #: see :meth:`batch_dim`.
     members: int = 0
+    #: True when the model's code broadcasts over a leading seed dimension, so that it accepts ``members``.
     supports_members: bool = False
     #: ``(low, high)``: the generic step clips every unit to it after each step (the EB nets' [0, 1]);
     #: ``None``: no clip. A clipped model's F is not ∂Φ/∂s everywhere (set ``derives_from_phi``).
@@ -209,6 +224,13 @@ class ConvergentRNN(nn.Module):
         return gap / max(scale, 1e-30)
 
     @property
+    def compile_pays(self) -> bool | tuple[str, ...]:
+        """Where the speed suite measured the compiled training step faster on a CPU (``compile = "auto"``):
+        True for every algorithm, or the names of the algorithms for which it is. Default False: nowhere
+        (a model sets a class attribute, or a property where it depends on its sizes)."""
+        return False
+
+    @property
     def num_classes(self) -> int:
         """Units of the output layer: a subclass sets ``self.num_classes = n`` or overrides this."""
         try:
@@ -248,6 +270,12 @@ class ConvergentRNN(nn.Module):
         """Run ``steps`` steps of the dynamics without recording a graph (see :meth:`steps`)."""
         with torch.no_grad():
             return self.steps(x, state, steps, y, beta, output_at=output_at)
+
+
+def capability(model: object, name: str) -> Any:
+    """A model's optional member ``name`` (declared on :class:`ConvergentRNN`): its own value, else, for
+    an object that does not inherit the class, the declared default. Refuses an undeclared name."""
+    return optional_member(ConvergentRNN, model, name)
 
 
 def holomorphic_grad(out: Tensor, inputs: Sequence[Tensor], **kwargs: Any) -> tuple[Tensor | None, ...]:

@@ -2,7 +2,8 @@
 before any run (a misspelled metric or column is named by ``bench validate``, not after hours of
 runs by ``bench table``), and so that a kind cannot record a name it has not declared.
 
-A run kind declares ``records = Records(...)`` as a class attribute (of its factory)."""
+A run kind declares ``records = Records(...)`` as a class attribute (of its factory): the member
+``records`` of :class:`harness.api.run_kind.RunKind`, read by :func:`harness.api.run_kind.declared`."""
 
 from __future__ import annotations
 
@@ -29,13 +30,6 @@ class Records:
             value = slots.get(slot, [])
             names |= {v["name"] for v in (value if isinstance(value, list) else [value])}
         return names
-
-
-def declared(factory: Any) -> Records | None:
-    """The run kind's declaration, or None when it declares nothing (its tables are then checked only
-    once results exist)."""
-    records = getattr(factory, "records", None)
-    return records if isinstance(records, Records) else None
 
 
 def undeclared(names: Iterable[str], allowed: set[str]) -> list[str]:

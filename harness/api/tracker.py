@@ -13,10 +13,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
+
+from harness.api.components import optional_member
 
 
-class Tracker(Protocol):
+class Tracker:
+    """The tracker contract. Its three members are optional, each declared below with its default,
+    which receives and does nothing: a tracker defines those it uses. The built-ins inherit this
+    class; :class:`Trackers` reads a tracker that may not through :func:`capability`, which refuses a
+    name not declared here."""
+
     def start(self, run_id: str, config: dict[str, Any], results_dir: Path) -> None:
         """A run begins (``results_dir``: the suite's results directory)."""
 
@@ -25,6 +32,12 @@ class Tracker(Protocol):
 
     def finish(self, run_id: str, status: str, final: list[dict[str, Any]]) -> None:
         """The run ended with ``status``; ``final`` its recorded values (``metric``, ``value``, dims)."""
+
+
+def capability(tracker: object, name: str) -> Any:
+    """A tracker's member ``name`` (declared on :class:`Tracker`): its own, else, for an object that does
+    not inherit the class, the declared default (which does nothing). Refuses an undeclared name."""
+    return optional_member(Tracker, tracker, name)
 
 
 class Trackers:
@@ -36,7 +49,7 @@ class Trackers:
 
     def _each(self, method: str, *args: Any) -> None:
         for name, tracker in list(self.live.items()):
-            fn = getattr(tracker, method, None)
+            fn = capability(tracker, method)  # a tracker without this method: the default, which does nothing
             if fn is None:
                 continue
             try:

@@ -46,15 +46,22 @@ so a component is built from, in order of precedence:
 
 1. explicit overrides (``check_model(MyNet, {"hidden_size": 4})``, or
    ``check_plugin(..., overrides={"model:hopfield": {...}})``);
-2. what the component declared at registration, ``register(..., example={...})``,
-   else its factory's ``conformance_params`` attribute (e.g. ``{"hidden_size": 6}``);
-   the built-ins declare theirs like any plugin, so the kit knows none by name;
+2. the component's declared example: ``register(..., example={...})``, else its factory's
+   ``example`` class attribute (e.g. ``{"hidden_size": 6}``), read for a bare class given to a
+   ``check_*`` function too; the built-ins declare theirs like any plugin, so the kit knows none
+   by name;
 3. the component's declared defaults.
 
 A model's input shape is read from the built model's ``input_shape`` (a
 tuple) or ``input_size`` (an int) attribute, or given as ``input_shape=``.
-A factory may also carry ``conformance_skip(instance) -> str | None``: a
+A dataset may also define ``conformance_skip(instance) -> str | None``: a
 reason to skip the checks that need something absent (e.g. data files).
+
+Contracts. Each family's ``builds`` check also refuses a component whose members do not have the
+types its contract declares (``harness.api.model.ConvergentRNN``, ``harness.api.algorithm.Algorithm``,
+``harness.api.dataset.Dataset``, ``harness.api.run_kind.RunKind``, ``harness.api.executor.Executor``,
+``harness.api.tracker.Tracker``): for one that inherits it, the declared attributes it sets; for a
+duck-typed one, every declared member it defines (``fast`` a bool, a method callable).
 
 The kit is a package, one concern per module: ``base`` (outcomes, reports, tolerances),
 ``build`` (examples, declarations, the components the kit needs), ``models``, ``families``

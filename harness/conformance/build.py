@@ -7,26 +7,46 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from harness.api.components import FAMILIES, Component, Param, Registry, Slot, check_type, close_match, type_name
+from harness.api.components import (
+    FAMILIES,
+    Component,
+    Param,
+    Registry,
+    Slot,
+    check_type,
+    close_match,
+    declaration,
+    member_problems,
+    type_name,
+)
+from harness.api.dataset import capability as dataset_capability
 
 from .base import CheckFailed, CheckSkipped, _Checks
 
 
 # -- examples ------------------------------------------------------------------
 def example_params(component: Component, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The parameters the kit builds ``component`` with: what it declared at registration
-    (``example=``), else its factory's ``conformance_params``, then ``overrides``."""
-    declared = component.example
-    if declared is None:
-        declared = getattr(component.factory, "conformance_params", None) or {}
-    return {**dict(declared), **(overrides or {})}
+    """The parameters the kit builds ``component`` with: its declared ``example`` (``register(...,
+    example=...)``, else the factory's ``example`` class attribute), then ``overrides``."""
+    return {**(component.example or {}), **(overrides or {})}
 
 
 def _skip_reason(component: Component, instance: Any) -> str | None:
-    """Why the kit cannot check this instance here (e.g. data that is not on this machine), if
-    its factory says so through ``conformance_skip(instance)``."""
-    hook = getattr(component.factory, "conformance_skip", None)
-    return hook(instance) if hook is not None else None
+    """Why the kit cannot load this dataset here (e.g. data that is not on this machine), if its
+    factory says so through ``conformance_skip(instance)`` (declared on harness.api.dataset.Dataset)."""
+    return dataset_capability(component.factory, "conformance_skip")(instance)
+
+
+def contract_problems(contract: type, instance: Any) -> str | None:
+    """What the kit refuses in a component's members: for one that does not inherit its ``contract``,
+    each member it defines with another type than the declared one (and likewise for one that does,
+    where it sets a declared attribute to another type)."""
+    problems = member_problems(contract, instance)
+    if not problems:
+        return None
+    where = "" if isinstance(instance, contract) else f" (it does not inherit {contract.__name__})"
+    return (f"{type(instance).__name__}{where}: {'; '.join(problems)}; give each the type that "
+            f"{contract.__module__}.{contract.__name__} declares")
 
 
 def default_registry(registry: Registry | None) -> Registry:
@@ -39,7 +59,8 @@ def default_registry(registry: Registry | None) -> Registry:
 
 
 def as_component(family: str, factory_or_component: Any, registry: Registry | None = None) -> Component:
-    """A registered component by name, a Component, or a bare factory (no declared parameters)."""
+    """A registered component by name, a Component, or a bare factory (a class declaring its ``params``,
+    ``example`` and doc gets them, as registering it would: :func:`harness.api.components.declaration`)."""
     if isinstance(factory_or_component, Component):
         return factory_or_component
     if isinstance(factory_or_component, str):
@@ -47,7 +68,8 @@ def as_component(family: str, factory_or_component: Any, registry: Registry | No
     if not callable(factory_or_component):
         raise TypeError(f"expected a {family} name, a Component or a factory, got {factory_or_component!r}")
     name = getattr(factory_or_component, "__name__", repr(factory_or_component))
-    return Component(family=family, name=name, factory=factory_or_component, plugin="(direct)")
+    return Component(family=family, name=name, factory=factory_or_component, plugin="(direct)",
+                     **declaration(factory_or_component))
 
 
 # -- declarations (every family) ----------------------------------------------
@@ -108,8 +130,8 @@ def _check_declaration(comp: Component, registry: Registry | None) -> str:
 def _build(comp: Component, params: dict[str, Any]) -> Any:
     missing = [p.name for p in comp.params if p.required and p.name not in params]
     if missing:
-        raise CheckSkipped(f"required parameter(s) {', '.join(missing)} have no value; give the factory a "
-                           f"conformance_params attribute (e.g. {{{', '.join(repr(m) + ': ...' for m in missing)}}}) "
+        raise CheckSkipped(f"required parameter(s) {', '.join(missing)} have no value; give the factory an "
+                           f"example class attribute (e.g. {{{', '.join(repr(m) + ': ...' for m in missing)}}}) "
                            f"so the kit can build it")
     return comp.build(params)
 

@@ -10,12 +10,24 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from harness.api.algorithm import Algorithm
 from harness.api.components import Registry
+from harness.api.dataset import Dataset
+from harness.api.executor import Executor
 from harness.api.model import ConvergentRNN
-from harness.api.records import declared
+from harness.api.run_kind import RunKind, declared
+from harness.api.tracker import Tracker
 
 from .base import D64, CheckFailed, CheckResult, CheckSkipped, _Checks, _shape
-from .build import _build, _skip_reason, as_component, default_registry, example_params, start_checks
+from .build import (
+    _build,
+    _skip_reason,
+    as_component,
+    contract_problems,
+    default_registry,
+    example_params,
+    start_checks,
+)
 
 
 # -- algorithms ------------------------------------------------------------------
@@ -73,6 +85,9 @@ def _algorithm_checks(algorithm: Any, params: dict[str, Any] | None = None, *,
             if not callable(getattr(state["alg"], method, None)):
                 raise CheckFailed(f"the algorithm has no {method}(model, x, y, *, T, K) method "
                                   f"(see harness.api.algorithm.Algorithm)")
+        problem = contract_problems(Algorithm, state["alg"])
+        if problem:
+            raise CheckFailed(problem)
         return f"{type(state['alg']).__name__} with {params}"
 
     def processes():
@@ -184,6 +199,9 @@ def _dataset_checks(dataset: Any, params: dict[str, Any] | None = None, *,
         state["d"] = _build(comp, params)
         if not callable(getattr(state["d"], "load", None)):
             raise CheckFailed("a dataset has load(device, dtype) -> harness.api.dataset.Splits")
+        problem = contract_problems(Dataset, state["d"])
+        if problem:
+            raise CheckFailed(problem)
         return f"{type(state['d']).__name__} with {params}"
 
     def load():
@@ -198,8 +216,7 @@ def _dataset_checks(dataset: Any, params: dict[str, Any] | None = None, *,
             k = splits.num_classes
             if not isinstance(k, int) or isinstance(k, bool) or k < 1:
                 raise CheckFailed(f"num_classes is {k!r}; expected a positive int")
-            for name in ("train", "test"):
-                sp = getattr(splits, name)
+            for name, sp in (("train", splits.train), ("test", splits.test)):
                 if not isinstance(sp, Split):
                     raise CheckFailed(f"{name} is {type(sp).__name__}, expected harness.api.dataset.Split")
                 if sp.x.dtype != dtype:
@@ -264,6 +281,9 @@ def _run_kind_checks(kind: Any, params: dict[str, Any] | None = None, *,
         if not callable(execute):
             raise CheckFailed(f"the factory returned {type(execute).__name__}; a run kind's factory returns "
                               f"a callable execute(ctx)")
+        problem = contract_problems(RunKind, execute)
+        if problem:
+            raise CheckFailed(problem)
         return f"{type(execute).__name__} with {params}, callable"
 
     c = start_checks(comp, registry, lazy)
@@ -282,7 +302,10 @@ def _executor_checks(executor: Any, params: dict[str, Any] | None = None, *,
         ex = _build(comp, params)
         if not callable(getattr(ex, "execute", None)):
             raise CheckFailed("an executor has execute(job, runs) -> list[RunResult] "
-                              "(see harness.run.execute.Executor)")
+                              "(see harness.api.executor.Executor)")
+        problem = contract_problems(Executor, ex)
+        if problem:
+            raise CheckFailed(problem)
         return f"{type(ex).__name__}, has execute(job, runs)"
 
     c = start_checks(comp, registry, lazy)
@@ -300,6 +323,9 @@ def _tracker_checks(tracker: Any, params: dict[str, Any] | None = None, *,
         methods = [m for m in ("start", "log_epoch", "finish") if callable(getattr(t, m, None))]
         if not methods:
             raise CheckFailed("a tracker has start, log_epoch and/or finish (see harness.api.tracker.Tracker)")
+        problem = contract_problems(Tracker, t)
+        if problem:
+            raise CheckFailed(problem)
         return f"{type(t).__name__}, has {', '.join(methods)}"
 
     c = start_checks(comp, registry, lazy)

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from harness.api.components import Component, Registry
+from harness.api.components import Component, Registry, member_problems
 from harness.api.model import ConvergentRNN
 
 from .base import (
@@ -92,10 +92,12 @@ class _ModelKit:
             raise CheckFailed(f"layer_names must be distinct, found {names!r}")
         if not isinstance(model.num_classes, int) or model.num_classes < 1:
             raise CheckFailed(f"num_classes must be a positive int, found {model.num_classes!r}")
+        problems = member_problems(ConvergentRNN, model)
+        if problems:
+            raise CheckFailed(f"{type(model).__name__}: {'; '.join(problems)}; set each to the type that "
+                              f"harness.api.model.ConvergentRNN declares")
         if self.input_shape is None:
-            shape = getattr(model, "input_shape", None)
-            if shape is None and isinstance(getattr(model, "input_size", None), int):
-                shape = (model.input_size,)
+            shape = model.input_shape or ((model.input_size,) if model.input_size else None)
             if shape is None:
                 raise CheckFailed("cannot tell the shape of one input: give the model an `input_shape` "
                                   "(tuple) or `input_size` (int) attribute, or pass input_shape=... to the kit")
@@ -345,14 +347,13 @@ class _ModelKit:
 
     def fast_paths(self):
         """prepare / steps / relax(output_at) / dphi_delta equal the generic step loop and autograd."""
-        base = ConvergentRNN
-        own = [n for n in ("prepare", "steps", "dphi_delta") if hasattr(base, n)
-               and getattr(type(self.model), n, None) is not getattr(base, n)]
+        base, mine = ConvergentRNN, type(self.model)
+        own = [n for n, a, b in (("prepare", mine.prepare, base.prepare), ("steps", mine.steps, base.steps),
+                                 ("dphi_delta", mine.dphi_delta, base.dphi_delta)) if a is not b]
         if not own:
             raise CheckSkipped("the model keeps the generic prepare / steps / dphi_delta (nothing to compare)")
         ref = self.model64()
-        if hasattr(ref, "fast"):
-            ref.fast = False
+        ref.fast = False
         x, y = self.data(ref, D64)
         s = self.random_state(ref, x)
         n, beta = 6, 0.3
@@ -361,15 +362,14 @@ class _ModelKit:
             for _ in range(n):
                 expected = ref.step(x, expected, y, beta)
         variants = [("as built", self.model64())]
-        if hasattr(self.model, "fast"):
-            for flag in (True, False):
-                m = self.model64()
-                m.fast = flag
-                variants.append((f"fast={flag}", m))
+        for flag in (True, False):
+            m = self.model64()
+            m.fast = flag
+            variants.append((f"fast={flag}", m))
         for label, m in variants:
             with torch.no_grad():
-                xp = m.prepare(x) if hasattr(m, "prepare") else x
-                got = m.steps(xp, s, n, y, beta) if hasattr(m, "steps") else m.relax(xp, s, n, y, beta)
+                xp = m.prepare(x)
+                got = m.steps(xp, s, n, y, beta)
                 out0 = m.relax(xp, s, n, y, beta, output_at=n)[0]
             for name, a, b in zip(m.layer_names, got, expected):
                 if _maxdiff(a, b) > TOL_EXACT * _scale(b):
@@ -380,16 +380,15 @@ class _ModelKit:
                 raise CheckFailed(f"{label}: relax(..., output_at={n}) gives an output layer that differs from "
                                   f"the generic steps by {_maxdiff(out0, expected[0]):.3g}; skipping layers may "
                                   f"only skip what cannot reach s⁰ within output_at steps")
-            if hasattr(m, "dphi_delta"):
-                after = got
-                delta = m.dphi_delta(xp, after, s)
-                a, b = base.dphi_dtheta(ref, x, after), base.dphi_dtheta(ref, x, s)
-                for g in a:
-                    for i, (u, v) in enumerate(zip(a[g], b[g])):
-                        want = u - v
-                        if g not in delta or _maxdiff(delta[g][i], want) > TOL_EXACT * _scale(want):
-                            raise CheckFailed(f"{label}: dphi_delta group {g!r}[{i}] differs from the autograd "
-                                              f"∂Φ/∂θ(after) − ∂Φ/∂θ(before); EP's update uses it")
+            after = got
+            delta = m.dphi_delta(xp, after, s)
+            a, b = base.dphi_dtheta(ref, x, after), base.dphi_dtheta(ref, x, s)
+            for g in a:
+                for i, (u, v) in enumerate(zip(a[g], b[g])):
+                    want = u - v
+                    if g not in delta or _maxdiff(delta[g][i], want) > TOL_EXACT * _scale(want):
+                        raise CheckFailed(f"{label}: dphi_delta group {g!r}[{i}] differs from the autograd "
+                                          f"∂Φ/∂θ(after) − ∂Φ/∂θ(before); EP's update uses it")
         return (f"overrides {', '.join(own)}; equal to the generic path (float64) for "
                 f"{', '.join(label for label, _ in variants)}")
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.api.components import Registry
+from harness.api.run_kind import capability
 from harness.results.store import RunStore
 from harness.suite.spec import RunSpec, Suite, slug
 
@@ -101,7 +102,7 @@ def drawers(suite: Suite, registry: Registry | None = None) -> dict[str, Any]:
     registry, out = _registry(registry), {}
     for kind in dict.fromkeys(r.kind for r in suite.runs):
         try:
-            draw = getattr(registry.get("run_kind", kind).factory, "figures", None)
+            draw = capability(registry.get("run_kind", kind).factory, "figures")
         except LookupError:
             continue  # validated suites name installed kinds; a filtered registry draws what it has
         if draw is not None:

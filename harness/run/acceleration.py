@@ -34,6 +34,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from harness.api.algorithm import capability as algorithm_capability
+from harness.api.model import capability as model_capability
+
 StepFn = Callable[[Tensor, Tensor], dict[str, Tensor]]
 
 
@@ -168,7 +171,7 @@ def compiled_train_step(algorithm: Any, model: torch.nn.Module, *, T: int, K: in
     """``algorithm.train_step`` compiled with ``torch.compile``, checked against the eager step at
     first use (and after a shape change): where they differ, or compiling fails, it warns and stays
     eager (results/speed/TABLE-cpu.md: it caught torch 2.13 dropping a coefficient, harness/api/optimizer.py)."""
-    enabled = not getattr(algorithm, "stateful", False)
+    enabled = not algorithm_capability(algorithm, "stateful")
     return GraphedStep(lambda x, y: algorithm.train_step(model, x, y, T=T, K=K), model,
                        backend=CompileBackend(), enabled=enabled, rtol=1e-4, atol=1e-6, warn=warn)
 
@@ -180,6 +183,6 @@ def graphed_train_step(algorithm: Any, model: torch.nn.Module, *, T: int, K: int
     a ``stateful`` algorithm (an optimizer's moments, a drawn sign: a replay would repeat or skip them).
     """
     enabled = kwargs.pop("enabled", None)
-    if not getattr(model, "fast", False) or getattr(algorithm, "stateful", False):
+    if not model_capability(model, "fast") or algorithm_capability(algorithm, "stateful"):
         enabled = False
     return GraphedStep(lambda x, y: algorithm.train_step(model, x, y, T=T, K=K), model, enabled=enabled, **kwargs)

@@ -23,7 +23,9 @@ from typing import Any
 import torch
 
 from harness.api.components import Registry
-from harness.api.records import declared, undeclared
+from harness.api.model import ConvergentRNN
+from harness.api.records import undeclared
+from harness.api.run_kind import declared
 from harness.api.tracker import Trackers
 from harness.results.store import RunStore, atomic_write
 from harness.suite.spec import RunSpec
@@ -78,7 +80,7 @@ class RunContext:
             raise ValueError(f"run {self.spec.id}: the {self.spec.kind} kind sets {', '.join(unknown)} of its "
                              f"{slot}, but {family} {value['name']!r} has no such parameter")
         built = component.build({**value["params"], **overrides})
-        if family == "model" and hasattr(built, "fast"):
+        if family == "model" and isinstance(built, ConvergentRNN):
             built.fast = self.spec.fast  # the suite's `fast = false` selects the generic path
         return built
 

@@ -15,9 +15,9 @@ import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from harness.api.executor import Local, RunResult  # re-exported: what executor plugins use
+from harness.api.executor import Executor, Local, RunResult  # re-exported: what executor plugins use
 from harness.suite.spec import RunSpec
 
 
@@ -97,19 +97,6 @@ def positions(units: list[list[str]]) -> list[tuple[int, int]]:
         out.append((first, total))
         first += len(unit)
     return out
-
-
-class Executor(Protocol):
-    """Where runs execute. An executor that queues runs on a scheduler records each run's job with
-    ``RunStore.write_submission({"executor": name, "job_id": ..., "log": ...})`` and answers
-    ``job_states(job_ids) -> {job_id: state}`` (``PENDING``, ``RUNNING``, ...), which ``bench status``
-    shows beside runs that have not finished; :class:`Local` and ``processes`` queue nothing."""
-
-    def execute(self, job: Job, runs: list[RunSpec]) -> list[RunResult]:
-        """Execute (or submit) the runs; return what is known of each when it returns."""
-
-    def job_states(self, job_ids: list[str]) -> dict[str, str]:
-        """The scheduler's state of each job still known to it (an executor that queues nothing: {})."""
 
 
 __all__ = ["Executor", "Job", "Local", "RunResult", "execute_runs", "interrupt_on_sigterm", "positions",

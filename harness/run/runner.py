@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from harness.api.components import Registry
+from harness.api.run_kind import capability
 from harness.api.tracker import Trackers
 from harness.results.claims import Claim, live_claim
 from harness.results.store import NEXT, RunStore, Status, replace_run, write_json
@@ -136,11 +137,11 @@ class Runner:
             key = run.id
             if run.batch_seeds or run.batch_algorithms:
                 kind = self.registry.get("run_kind", run.kind).build(run.params)
-                if hasattr(kind, "execute_batch"):
+                if capability(kind, "execute_batch") is not None:
                     cfg = {**run.config(), "id": None}
                     if run.batch_seeds:
                         cfg["seed"] = None
-                    if run.batch_algorithms and "algorithm" in getattr(kind, "batch_slots", ()):
+                    if run.batch_algorithms and "algorithm" in capability(kind, "batch_slots"):
                         cfg["slots"] = {k: v for k, v in cfg["slots"].items() if k != "algorithm"}
                         cfg["grid"] = {k: v for k, v in cfg["grid"].items() if k.split(".")[0] != "algorithm"}
                     key = json.dumps(cfg, sort_keys=True, default=str)

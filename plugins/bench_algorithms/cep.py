@@ -32,6 +32,8 @@ class ContinualEP(Learner):
 
     #: Its update is derived at the free phase's fixed point (the train kind warns when none is reached).
     assumes_fixed_point = True
+    #: Its nudge (never None here: Algorithm declares ``beta: float | None``).
+    beta: float
 
     def __init__(self, beta: float = 0.1, lr: list[float] | None = None, **optimizer):
         super().__init__(lr, **optimizer)

@@ -45,6 +45,8 @@ class EP(Learner):
 
     #: Its update is derived at the free phase's fixed point (the train kind warns when none is reached).
     assumes_fixed_point = True
+    #: Its nudge (never None here: Algorithm declares ``beta: float | None``).
+    beta: float
 
     def __init__(self, beta: float = 0.1, variant: str = "positive", random_sign: bool = False,
                  lr: list[float] | None = None, schedule: str = "sync", tol: float = 0.0, **optimizer):

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from harness.api.algorithm import Learner, Processes, step_log
 from harness.api.components import Param
-from harness.api.model import Clamped, ConvergentRNN, State, raw
+from harness.api.model import Clamped, ConvergentRNN, State, capability, raw
 from harness.api.optimizer import optimizer_params
 
 from .ep import combine, trajectory
@@ -47,6 +47,8 @@ class HolomorphicEP(Learner):
 
     #: Its update is derived at the free phase's fixed point (the train kind warns when none is reached).
     assumes_fixed_point = True
+    #: Its nudge (never None here: Algorithm declares ``beta: float | None``).
+    beta: float
 
     def __init__(self, beta: float = 0.1, N: int = 4, lr: list[float] | None = None, **optimizer):
         super().__init__(lr, **optimizer)
@@ -63,7 +65,7 @@ class HolomorphicEP(Learner):
 
     def check_model(self, model: ConvergentRNN) -> None:
         """Refuse a model whose step is not holomorphic (at `bench validate`, and before a run's first step)."""
-        if not getattr(model, "supports_complex", False):
+        if not capability(model, "supports_complex"):  # bench validate may hand it any registered model
             raise ValueError(f"holomorphic EP needs a model whose step is holomorphic in the state; "
                              f"{type(model).__name__} declares supports_complex = False (e.g. a clip, a hard "
                              "sigmoid or a max-pool); use tanh or the paper's sigmoid without clip, or ep-centered")

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from harness.api.algorithm import Algorithm
 from harness.api.model import ConvergentRNN, per_group
 from harness.api.optimizer import apply_update
 from harness.api.steps import check_steps
@@ -38,7 +39,12 @@ from .bptt import BPTT
 from .ep import EP, EP_VARIANTS
 
 
-class Paired:
+class Paired(Algorithm):
+    """The step of a stacked model whose members are EP and BPTT runs (the module's docstring); its
+    ``algorithms`` are the members' own, one per member."""
+
+    algorithms: list[EP | BPTT]
+
     def __init__(self, algorithms: Sequence[EP | BPTT]):
         reason = self.why_not(algorithms)
         if reason:
@@ -66,7 +72,7 @@ class Paired:
                     f"got {variant[0]} EP")
         if any(isinstance(a, EP) and (a.schedule != "sync" or a.tol) for a in algorithms):
             return "EP with its own relaxation schedule or tolerance cannot share BPTT's free phase"
-        if any(getattr(a, "random_sign", False) for a in algorithms):
+        if any(a.random_sign for a in algorithms if isinstance(a, (EP, BPTT))):  # all are, checked above
             return "EP with a random sign of β draws per run; paired members would share it"
         if any(a.stateful for a in algorithms if isinstance(a, (EP, BPTT))):  # all are, checked above
             return "an optimizer with state (momentum, weight decay, Adam) is per run; pairing is for plain SGD"

@@ -77,6 +77,8 @@ class CIFAR(ImageDataset):
 
     input_shape_unflat = IMAGE_SHAPE
     variant = "cifar10"
+    #: Why torchvision's download failed, told with the missing files ("": it did not fail, or did not run).
+    download_error = ""
 
     def __init__(self, data_dir: str | None = None, n_train: int | None = None,
                  n_test: int | None = None, flatten: bool = False, augment: bool = False) -> None:
@@ -124,7 +126,7 @@ class CIFAR(ImageDataset):
     def _missing_message(self, missing: list[Path], reason: str) -> str:
         url = "https://www.cs.toronto.edu/~kriz/cifar.html"
         return (f"{self.name} files missing: {', '.join(str(p) for p in missing[:3])}"
-                f"{' …' if len(missing) > 3 else ''}; {getattr(self, 'download_error', reason)} To fix: download "
+                f"{' …' if len(missing) > 3 else ''}; {self.download_error or reason} To fix: download "
                 f"the \"python version\" from {url} and unpack it in the data directory (--data-dir or "
                 f"${DATA_DIR_ENV}), which then holds {self.folder}/, or `pip install \"eqprop-bench[vision]\"` so "
                 "that torchvision downloads it there.")

@@ -9,12 +9,12 @@ from typing import ClassVar
 import torch
 
 from harness.api.components import Param
-from harness.api.dataset import Split, Splits
+from harness.api.dataset import Dataset, Split, Splits
 
 N_TRAIN = 1500
 
 
-class Digits:
+class Digits(Dataset):
     """scikit-learn's 8x8 digits (1,797 images, 10 classes; the first 1,500 train), shipped with
     scikit-learn: no download (pip install -e ".[digits]")."""
 

@@ -11,7 +11,7 @@ from typing import ClassVar
 import torch
 
 from harness.api.components import Param
-from harness.api.dataset import Split, default_data_dir
+from harness.api.dataset import Dataset, Split, default_data_dir
 
 PAD = 4  # pixels of zero padding before the random crop (CIFAR's usual 4)
 
@@ -30,13 +30,14 @@ def image_params(where: str, flatten: bool) -> list[Param]:
     ]
 
 
-class ImageDataset:
+class ImageDataset(Dataset):
     """A dataset of ``(C, H, W)`` images kept as uint8 until loaded; pixels in [0, 1]."""
 
     #: What the conformance kit loads of every image set: a few samples.
     example: ClassVar[dict | None] = {"n_train": 64, "n_test": 32}
 
     input_shape_unflat: tuple[int, int, int] = (1, 28, 28)
+    num_classes: int  # set by __init__ (Dataset declares ``int | None``)
 
     def __init__(self, name: str, num_classes: int, data_dir: str | None, n_train: int | None,
                  n_test: int | None, flatten: bool, augment: bool) -> None:

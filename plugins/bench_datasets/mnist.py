@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 
 from harness.api.components import Param
-from harness.api.dataset import DATA_DIR_ENV, Split, Splits, default_data_dir
+from harness.api.dataset import DATA_DIR_ENV, Dataset, Split, Splits, default_data_dir
 
 from .idx import read_idx
 
@@ -139,7 +139,7 @@ def _check_count(name: str, value: int | None) -> None:
         raise ValueError(f"mnist: {name} must be a positive integer or None, got {value!r}")
 
 
-class MNIST:
+class MNIST(Dataset):
     """MNIST handwritten digits, pixels scaled to [0, 1]; read from IDX files, downloaded with torchvision
     if missing and installed.
 

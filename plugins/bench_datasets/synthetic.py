@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 
 from harness.api.components import Param
-from harness.api.dataset import Split, Splits
+from harness.api.dataset import Dataset, Split, Splits
 
 __all__ = ["RandomData", "Blobs"]
 
@@ -43,11 +43,13 @@ def _to(split_x: torch.Tensor, split_y: torch.Tensor, device: torch.device,
     return Split(x=split_x.to(device=device, dtype=dtype), y=split_y.to(device=device))
 
 
-class RandomData:
+class RandomData(Dataset):
     """The paper's toy data: inputs ~ U[0, 1], random labels (for gradient comparisons).
 
     Labels uniform at random: nothing to learn.
     """
+
+    num_classes: int  # set by __init__ (Dataset declares ``int | None``)
 
     params: ClassVar[list[Param]] = [
         Param("input_shape", list[int], [10], "shape of one input", min=1, max=10**7),
@@ -66,11 +68,15 @@ class RandomData:
             raise ValueError("random: input_shape must have at least one dimension")
         for d in shape:
             _positive("random", "every input_shape entry", d)
-        self.input_shape = shape
+        self._input_shape = shape
         self.num_classes = _positive("random", "num_classes", num_classes)
         self.n_train = _positive("random", "n_train", n_train)
         self.n_test = _positive("random", "n_test", n_test)
         self.seed = _seed("random", seed)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self._input_shape
 
     def _draw(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         gen = _generator(seed)
@@ -90,7 +96,7 @@ class RandomData:
                 f"n_train={self.n_train}, n_test={self.n_test}, seed={self.seed})")
 
 
-class Blobs:
+class Blobs(Dataset):
     """Learnable synthetic data: noisy class prototypes in [0, 1]^d, for fast tests.
 
     Gaussian clusters around one random prototype per class, clipped to [0, 1]^d.
@@ -109,6 +115,8 @@ class Blobs:
               min=0, max=2**63 - 1),
     ]
     example: ClassVar[dict | None] = {"n_train": 40, "n_test": 20}
+
+    num_classes: int  # set by __init__ (Dataset declares ``int | None``)
 
     def __init__(self, input_size: int = 20, num_classes: int = 10, n_train: int = 500,
                  n_test: int = 200, noise: float = 0.15, seed: int = 0) -> None:

@@ -16,7 +16,7 @@ import time
 from typing import ClassVar
 
 from harness.api.components import Param
-from harness.run.execute import Job, RunResult, execute_runs, positions, work_units
+from harness.run.execute import Executor, Job, RunResult, execute_runs, positions, work_units
 from harness.run.progress import fmt_seconds
 
 
@@ -61,7 +61,7 @@ def pace(ended: int, total: int, seconds: float) -> str:
     return text + (f"; the other {left} ≈ {fmt_seconds(seconds * left / ended)} at this pace" if left else "")
 
 
-class WorkerProcesses:
+class WorkerProcesses(Executor):
     """N worker processes on this machine, each pinned to a device"""
 
     params: ClassVar[tuple[Param, ...]] = (

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from harness.api.components import Param
 from harness.results.store import RunStore
-from harness.run.execute import Job, RunResult, execute_runs, interrupt_on_sigterm, positions, work_units
+from harness.run.execute import Executor, Job, RunResult, execute_runs, interrupt_on_sigterm, positions, work_units
 
 
 def execute_chunk(job: Job, chunk: list[tuple[list[str], tuple[int, int]]]) -> list[RunResult]:
@@ -35,7 +35,7 @@ def execute_chunk(job: Job, chunk: list[tuple[list[str], tuple[int, int]]]) -> l
     return out
 
 
-class Submitit:
+class Submitit(Executor):
     """SLURM jobs through submitit (a job array per invocation)"""
 
     params: ClassVar[tuple[Param, ...]] = (

@@ -23,6 +23,7 @@ from typing import ClassVar
 from harness.api.algorithm import Processes
 from harness.api.components import Param, Slot
 from harness.api.records import Records
+from harness.api.run_kind import RunKind
 from harness.api.steps import batch_size, check_steps, step_params
 from harness.run.context import RunContext
 
@@ -55,7 +56,7 @@ def fit_slope(betas: list[float], errors: list[float], fit: tuple[float, float] 
     return sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx if sxx > 0 else math.nan
 
 
-class Bias:
+class Bias(RunKind):
     """Estimator bias against β (the EP family): on one mini-batch, each β of a log grid builds the
     candidate with that β; RelMSE of its processes and the relative error of its summed update against
     each baseline (−∇BPTT, −∇RBP), and the fitted log–log slopes"""

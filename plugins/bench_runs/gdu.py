@@ -12,9 +12,11 @@ from typing import Any, ClassVar
 
 import torch
 
-from harness.api.algorithm import Processes
+from harness.api.algorithm import Processes, capability
 from harness.api.components import Param, Slot
+from harness.api.model import ConvergentRNN
 from harness.api.records import Records
+from harness.api.run_kind import RunKind
 from harness.api.steps import check_steps, step_params
 from harness.run.context import RunContext
 
@@ -42,16 +44,16 @@ def steady_state(model, x: torch.Tensor, steps: int) -> tuple[tuple[torch.Tensor
     return state, float(moved.max())
 
 
-def check_assumptions(ctx: RunContext, model, x: torch.Tensor, state, residual: float, beta: float | None,
-                      T: int, K: int) -> None:
+def check_assumptions(ctx: RunContext, model: ConvergentRNN, x: torch.Tensor, state, residual: float,
+                      beta: float | None, T: int, K: int) -> None:
     """Warn (ctx.warn) when the comparison cannot be exact: a first phase not settled relative to
     the nudge, or a model that claims F = ∂Φ/∂s while its step is not."""
-    nudge = abs(beta) * getattr(model, "nudge_scale", 1.0) if beta else None
+    nudge = abs(beta) * model.nudge_scale if beta else None
     if nudge and residual >= UNSETTLED * nudge:
         ctx.warn(f"the first phase has not settled: max|F(s) − s| = {residual:.2g} after T − K = {T - K} steps, "
                  f"{residual / nudge:.2g} of the nudge β·scale = {nudge:.2g}; ΔEP then carries the drift of "
                  "the free dynamics (raise T)")
-    if getattr(model, "derives_from_phi", False):
+    if model.derives_from_phi:
         gap = model.step_gradient_gap(x, state)
         if gap > GAP_TOL.get(state[0].dtype, 1e-4):
             ctx.warn(f"the model claims derives_from_phi = True, but its step differs from ∂Φ/∂s by {gap:.2g} "
@@ -71,7 +73,7 @@ def first_batch(ctx: RunContext, batch_size: int):
     return model, data.train.x[:batch_size], model.target(data.train.y[:batch_size])
 
 
-class GDU:
+class GDU(RunKind):
     """GDU demonstration (Table 3): one mini-batch, processes of an algorithm vs a baseline, metrics per
     layer for neurons and weights"""
 
@@ -113,7 +115,7 @@ class GDU:
         ctx.progress(0, 3, "phase", "steady state check", eta_after=None)
         state, residual = steady_state(model, x, self.T - self.K)
         ctx.record("residual", residual, what="first phase")
-        check_assumptions(ctx, model, x, state, residual, getattr(algorithm, "beta", None), self.T, self.K)
+        check_assumptions(ctx, model, x, state, residual, capability(algorithm, "beta"), self.T, self.K)
         ctx.progress(1, 3, "phase", ctx.component_name("algorithm"), eta_after=None)
         cand = algorithm.processes(model, x, y, T=self.T, K=self.K)
         ctx.progress(2, 3, "phase", ctx.component_name("baseline"), eta_after=None)

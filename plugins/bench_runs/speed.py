@@ -68,10 +68,11 @@ from typing import ClassVar
 
 import torch
 
-from harness.api.algorithm import shared_step
+from harness.api.algorithm import capability, shared_step
 from harness.api.components import Param, Slot
 from harness.api.model import stack_members
 from harness.api.records import Records
+from harness.api.run_kind import RunKind
 from harness.api.steps import batch_size, check_steps, step_params
 from harness.run.acceleration import StepFn, graphed_train_step
 from harness.run.context import RunContext
@@ -85,7 +86,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-class Speed:
+class Speed(RunKind):
     """Training speed (the speed suite): samples/s, s/epoch and peak memory of the fast path and of the
     generic path (fast = false: autograd on Φ, no fast paths) in the same run, interleaved repetitions
     after a warm-up, medians, and the speed-up"""
@@ -330,7 +331,7 @@ class Speed:
 
         models["seeds"] = stacked(S)
         steps["seeds"] = on_members(graphed_train_step(algorithm, models["seeds"], T=self.T, K=self.K), S)
-        lr = getattr(algorithm, "lr", None)
+        lr = capability(algorithm, "lr")
         partner = ctx.registry.get("algorithm", "bptt").build({"lr": lr}) if lr is not None else None
         paired = (shared_step([algorithm] * S + [partner] * S)
                   if partner is not None and type(algorithm) is not type(partner) else None)

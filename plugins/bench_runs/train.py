@@ -44,11 +44,12 @@ from typing import Any, ClassVar
 
 import torch
 
-from harness.api.algorithm import shared_step
+from harness.api.algorithm import capability, shared_step
 from harness.api.components import Param, Slot
 from harness.api.dataset import augmenter, batch_generator
 from harness.api.model import ConvergentRNN, member_state, stack_members
 from harness.api.records import Records
+from harness.api.run_kind import RunKind
 from harness.api.steps import MAX_STEPS, batch_size, check_steps, step_params
 from harness.run.acceleration import compiled_train_step, graphed_train_step
 from harness.run.context import Diverged, RunContext
@@ -173,7 +174,7 @@ AUTO_COMPILE_STEPS = 20000
 MAX_EPOCHS = 10**5
 
 
-class Train:
+class Train(RunKind):
     """Training (Table 1): SGD on mini-batches with one algorithm, train and test error per epoch (and
     unpredicted_classes: classes predicted for no test sample; unsettled: % of test images whose free
     phase has not settled after T steps), time and memory"""
@@ -228,7 +229,7 @@ class Train:
         algorithms (EP with BPTT) when their classes declare they can share a step (``share``)."""
         algorithms = [ctx.build("algorithm") for ctx in ctxs]
         configs = [json.dumps(ctx.spec.slots["algorithm"], sort_keys=True) for ctx in ctxs]
-        if any(getattr(a, "stateful", False) for a in algorithms):
+        if any(capability(a, "stateful") for a in algorithms):
             return self._one_by_one(ctxs)  # an optimizer's state or a random stream per run: not batched
         if len(set(configs)) == 1:
             algorithm = algorithms[0]
@@ -254,10 +255,10 @@ class Train:
         measured the compiled step faster), in a run of at least :data:`AUTO_COMPILE_STEPS` steps."""
         if mode == "on":
             return True
-        pays = getattr(model, "compile_pays", False)
+        pays = model.compile_pays
         if not isinstance(pays, bool):
             pays = algorithm is not None and algorithm in pays
-        return (mode == "auto" and device.type == "cpu" and getattr(model, "fast", False) and pays
+        return (mode == "auto" and device.type == "cpu" and model.fast and pays
                 and steps >= AUTO_COMPILE_STEPS)
 
     def _one_by_one(self, ctxs: list[RunContext]) -> None:
@@ -301,8 +302,9 @@ class Train:
                 ctx.set_aside_checkpoint(f"does not fit this run's model ({str(exc).splitlines()[0][:160]})")
                 ctx.earlier_seconds = 0.0
             return 1, [[] for _ in ctxs]
-        if "algorithm" in saved[0] and hasattr(algorithm, "load_state_dict"):  # optimizer moments, random stream
-            algorithm.load_state_dict(saved[0]["algorithm"])
+        load = capability(algorithm, "load_state_dict")
+        if "algorithm" in saved[0] and load is not None:  # optimizer moments, random stream
+            load(saved[0]["algorithm"])
         for i in range(S):
             shuffles[i].set_state(saved[i]["shuffle"].cpu())  # loaded onto the run's device
             for point in saved[i]["history"]:
@@ -322,16 +324,18 @@ class Train:
         n = len(data.train)
         batches = self._batches(n)
         shuffles = [ctx.generator(offset=1) for ctx in ctxs]
-        stateful = getattr(algorithm, "stateful", False)  # then S == 1 (execute_batch runs them apart)
-        if stateful and hasattr(algorithm, "use_generator"):
-            algorithm.use_generator(ctx0.generator(offset=2))  # e.g. the sign of β, from the run's seed
+        stateful = capability(algorithm, "stateful")  # then S == 1 (execute_batch runs them apart)
+        use_generator = capability(algorithm, "use_generator")
+        if stateful and use_generator is not None:
+            use_generator(ctx0.generator(offset=2))  # e.g. the sign of β, from the run's seed
+        state_dict = capability(algorithm, "state_dict") if stateful else None  # into the epoch checkpoints
         probe = data.test.x[: self.eval_batch_size]  # where the free phase's end is checked for a fixed point
         for ctx, share in zip(ctxs, unsettled_share(model, probe, self.T)):  # recorded, no warning: training
             ctx.record("unsettled_at_init", share)  # may settle it (at the Glorot init most Table 1 nets start so)
         first_epoch, histories = self._resume(ctxs, model, shuffles, algorithm)
         alive = list(range(S))  # members still learning (a batch goes on without one that diverged)
-        per_member = getattr(algorithm, "algorithms", None) or [algorithm] * S  # Paired: one per member
-        fixed_point = [getattr(a, "assumes_fixed_point", False) for a in per_member]
+        per_member = capability(algorithm, "algorithms") or [algorithm] * S  # Paired: one per member
+        fixed_point = [capability(a, "assumes_fixed_point") for a in per_member]
         warned: set[int] = set()
 
         def check_settled(shares: list[float], when: str) -> None:
@@ -425,8 +429,7 @@ class Train:
                     ctxs[i].save_checkpoint({"model": member_state(model, i) if model.members else model.state_dict(),
                                              "shuffle": shuffles[i].get_state(), "epoch": epoch,
                                              "history": histories[i],
-                                             **({"algorithm": algorithm.state_dict()}
-                                                if stateful and hasattr(algorithm, "state_dict") else {})})
+                                             **({"algorithm": state_dict()} if state_dict is not None else {})})
 
         checksums = member_checksums(model)
         used_compile = float(compiled and step.graphed)  # compiled, and equal to eager at first use

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.api.components import Param
-from harness.api.tracker import flat_metric_name
+from harness.api.tracker import Tracker, flat_metric_name
 
 
 def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -20,7 +20,7 @@ def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-class MLflowTracker:
+class MLflowTracker(Tracker):
     """MLflow runs (a local file store by default): the configuration as parameters, per-epoch curves,
     final values and the status"""
 

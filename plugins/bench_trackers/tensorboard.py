@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.api.components import Param
-from harness.api.tracker import flat_metric_name
+from harness.api.tracker import Tracker, flat_metric_name
 
 
-class TensorBoardTracker:
+class TensorBoardTracker(Tracker):
     """TensorBoard event files: per-epoch curves and final values of every run, one directory per run"""
 
     params: ClassVar[tuple[Param, ...]] = (

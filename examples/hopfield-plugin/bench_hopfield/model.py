@@ -76,7 +76,7 @@ class HopfieldNet(ConvergentRNN):
     layer_names = ("s0", "h")
     derives_from_phi = True
     #: Small sizes for `bench check-plugin` and harness.conformance (the kit cannot guess them).
-    conformance_params = {"input_size": 5, "hidden_size": 6, "output_size": 3}
+    example: ClassVar[dict | None] = {"input_size": 5, "hidden_size": 6, "output_size": 3}
 
     def __init__(self, input_size: int = 20, hidden_size: int = 64, output_size: int = 10,
                  activation: str = "tanh", eps: float = 0.2, lateral: float = 0.5, bias: bool = True):

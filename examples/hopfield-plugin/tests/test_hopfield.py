@@ -24,7 +24,7 @@ def _by_check(results):
 
 
 def test_model_conforms_and_the_gdu_theorem_holds():
-    # HopfieldNet.conformance_params gives the kit its small sizes; assert_passed raises on any failure
+    # HopfieldNet.example gives the kit its small sizes; assert_passed raises on any failure
     results = _by_check(assert_passed(check_model(HopfieldNet)))
     assert results["GDU theorem"].status == "pass"
     assert results["GDU theorem"].data["max_relmse"] < 1e-3
