@@ -464,7 +464,8 @@ def test_every_integer_key_of_the_suite_format_has_an_upper_bound():
 
 
 def test_a_prototypical_step_is_checked_against_its_activation_of_grad_phi(registry):
-    """P, P-conv and the DCHN claim s ← σ(∂Φ/∂s) + nudge (step_activation); a wrong σ is caught."""
+    """P and P-conv claim s ← σ(∂Φ/∂s) + nudge (step_activation), the DCHN σ(∂Φ/∂s + nudge)
+    (nudge_in_activation); a wrong σ, or a nudge outside σ claimed inside, is caught."""
     from bench_models.prototypical import PNet
 
     class WrongSigma(PNet):
@@ -472,10 +473,20 @@ def test_a_prototypical_step_is_checked_against_its_activation_of_grad_phi(regis
             super().__init__(**kw)
             self.step_activation = torch.tanh  # the step applies the shifted sigmoid, not tanh
 
-    ok = _by_check(check_model("dchn", {"input_shape": [3, 8, 8], "channels": [3, 4], "padding": [1, 0],
-                                         "output_size": 3},
-                                registry=registry))
-    assert ok["F = ∂Φ/∂s"].status == PASS and "σ(∂Φ/∂s) + nudge" in ok["F = ∂Φ/∂s"].message
+    class ClaimsInside(PNet):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.nudge_in_activation = True  # but PNet's step nudges outside σ
+
+    small = {"input_shape": [3, 8, 8], "channels": [3, 4], "padding": [1, 0], "output_size": 3}
+    ok = _by_check(check_model("dchn", small, registry=registry))
+    assert ok["F = ∂Φ/∂s"].status == PASS and "σ(∂Φ/∂s + nudge)" in ok["F = ∂Φ/∂s"].message
+    assert ok["nudge"].status == PASS and "(inside σ)" in ok["nudge"].message
+    outside = _by_check(check_model("dchn", {**small, "nudge": "outside"}, registry=registry))
+    assert outside["F = ∂Φ/∂s"].status == PASS and "σ(∂Φ/∂s) + nudge" in outside["F = ∂Φ/∂s"].message
+    lying = _by_check(check_model(ClaimsInside, {"hidden": [5], "input_size": 4, "output_size": 3,
+                                                 "activation": "hard_sigmoid"}))
+    assert lying["nudge"].status == FAIL and lying["F = ∂Φ/∂s"].status == FAIL
     bad = _by_check(check_model(WrongSigma, {"hidden": [5], "input_size": 4, "output_size": 3,
                                               "activation": "sigmoid"}))
     assert bad["F = ∂Φ/∂s"].status == FAIL and "differs from σ(∂Φ/∂s) + nudge" in bad["F = ∂Φ/∂s"].message

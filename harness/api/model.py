@@ -106,6 +106,12 @@ class ConvergentRNN(nn.Module):
     #: function (elementwise); the kit checks a written step against it by autograd on Φ, as it checks
     #: ``F = ∂Φ/∂s`` for a model that derives from Φ. ``None``: no such claim.
     step_activation: Callable[[Tensor], Tensor] | None = None
+    #: With :attr:`step_activation`: True when the output's nudge enters inside σ, ``s⁰ ← σ(∂Φ/∂s⁰ +
+    #: β·nudge_scale·(y − s⁰))``, so that the step is ``σ(∂(Φ − βℓ)/∂s)`` (the DCHN of Laborieux et al.'s
+    #: code); False: ``σ(∂Φ/∂s) + β(y − s⁰)``, the 2019 paper's P nets. Inside, EP's update tends to the
+    #: gradient at the fixed point as β → 0 wherever σ is differentiable; outside, a saturated output unit
+    #: (σ' = 0) keeps a bias that β does not shrink (results/dchn/).
+    nudge_in_activation: bool = False
     #: True when the step is holomorphic in the state (no clip, no max, an analytic σ), so that it
     #: can run on complex states (holomorphic EP; :func:`holomorphic_grad` for Φ's derivatives).
     supports_complex: bool = False

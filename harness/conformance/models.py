@@ -170,9 +170,13 @@ class _ModelKit:
             sg = tuple(t.clone().requires_grad_() for t in s)
             dl = torch.autograd.grad(m.loss(sg, y).sum(), sg, allow_unused=True)
         scale = float(m.nudge_scale)
-        for name, f, n, g in zip(m.layer_names, free, nudged, dl):
+        act = m.step_activation if m.nudge_in_activation else None
+        if act is not None:  # the nudge inside σ: σ(∂Φ/∂s − β·scale·∂ℓ/∂s) − σ(∂Φ/∂s), by autograd on Φ
+            with torch.no_grad():
+                inside = [act(a) - act(b) for a, b in zip(m.derived_step(x, s, y, beta), m.derived_step(x, s))]
+        for i, (name, f, n, g) in enumerate(zip(m.layer_names, free, nudged, dl)):
             g = torch.zeros_like(f) if g is None else g
-            expected = -beta * scale * g
+            expected = -beta * scale * g if act is None else inside[i]
             found = n - f
             if _maxdiff(found, expected) > TOL_EXACT * max(_scale(expected), 1e-3):
                 denom = float((g * g).sum())
@@ -184,6 +188,8 @@ class _ModelKit:
                                   and math.isfinite(implied) else "") +
                     "). EP divides its updates by β·nudge_scale, so set nudge_scale to the factor the step "
                     "applies (e.g. ε for the EB nets), and nudge only the output layer")
+        if act is not None:
+            return f"step(x, s, y, β) − step(x, s) = σ(∂Φ/∂s − β·{scale:g}·∂ℓ/∂s) − σ(∂Φ/∂s) on every layer (inside σ)"
         return f"step(x, s, y, β) − step(x, s) = −β·{scale:g}·∂ℓ/∂s on every layer"
 
     def determinism(self):
@@ -312,18 +318,27 @@ class _ModelKit:
                 f"{worst:.1e}); clipped, so the GDU theorem is not exact")
 
     def _activated_step_is_derived(self, m: ConvergentRNN, act: Callable[[Tensor], Tensor]) -> str:
-        """A prototypical step equals σ(∂Φ/∂s) with the model's σ, plus the nudge on the output."""
+        """A prototypical step equals σ(∂Φ/∂s) with the model's σ, plus the nudge on the output; or, where
+        the model declares ``nudge_in_activation``, σ(∂Φ/∂s + nudge) = σ(∂(Φ − βℓ)/∂s)."""
+        inside = m.nudge_in_activation
+        form = "σ(∂Φ/∂s + nudge)" if inside else "σ(∂Φ/∂s) + nudge"
+
         def want(x, s, y, beta):
+            if inside:  # the nudge before σ: σ of the derived step of Φ − βℓ
+                return [act(g) for g in m.derived_step(x, s, y, beta)]
             out = [act(g) for g in m.derived_step(x, s)]  # σ(∂Φ/∂s), then the nudge
             if beta:
                 out[0] = out[0] + beta * m.nudge_scale * (y - s[0])
             return out
 
-        worst = self._step_matches_derived(m, ((0, 0.0), (1, 0.3), (2, 0.0)), lambda name, err, scale, beta: (
-            f"step(x, s, y, β = {beta}) differs from σ(∂Φ/∂s) + nudge (the model's step_activation applied to "
-            f"autograd of phi) on layer {name!r} by up to {err:.3g}; fix Φ or the step, or set "
-            f"step_activation = None"), want)
-        return (f"step = σ(∂Φ/∂s) + nudge on 3 random float64 states (relative error {worst:.1e}); σ is not the "
+        # β = 3 pushes output units past σ's bounds, where σ(a + nudge) and σ(a) + nudge differ: with small β
+        # and unsaturated units the two forms agree, and a wrong claim would pass
+        cases = ((0, 0.0), (1, 0.3), (2, 0.0), (1, 3.0))
+        worst = self._step_matches_derived(m, cases, lambda name, err, scale, beta: (
+            f"step(x, s, y, β = {beta}) differs from {form} (the model's step_activation applied to "
+            f"autograd of phi; nudge_in_activation = {inside}) on layer {name!r} by up to {err:.3g}; fix Φ or "
+            f"the step, or set step_activation = None"), want)
+        return (f"step = {form} on 3 random float64 states (relative error {worst:.1e}); σ is not the "
                 "identity, so the GDU theorem is approximate")
 
     def _step_matches_derived(self, m: ConvergentRNN, cases, message, want=None) -> float:

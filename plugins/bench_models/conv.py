@@ -223,13 +223,13 @@ class PConvNet(ConvergentRNN):
         s0, hs = state[0], state[1:]
         fh = self._folds(hs)
         ups = self._ups(x, fh)
-        nudged = beta != 0.0 and y is not None
-        if nudged and self.nudge_in_activation:  # σ(W s¹ + β(y − s⁰)): the step of Φ − βℓ
-            new0 = self.act(self._fc(hs[0]) + beta * (y - s0))
+        nudge = beta * (y - s0) if beta != 0.0 and y is not None else None
+        if nudge is not None and self.nudge_in_activation:  # σ(W s¹ + β(y − s⁰)): the step of Φ − βℓ
+            new0 = self.act(self._fc(hs[0]) + nudge)
         else:
             new0 = self.act(self._fc(hs[0]))
-            if nudged:  # σ(W s¹) + β(y − s⁰): the paper's P nets
-                new0 = new0 + beta * (y - s0)
+            if nudge is not None:  # σ(W s¹) + β(y − s⁰): the paper's P nets
+                new0 = new0 + nudge
         new = [new0]
         for n in range(self.nconv):
             if n == 0:
