@@ -124,7 +124,7 @@ def test_an_unsettled_first_phase_is_a_warning_in_the_status(tmp_path):
 
 def test_a_false_claim_of_derives_from_phi_is_a_warning():
     from bench_models import ToyModel
-    from bench_runs.gdu import check_assumptions
+    from bench_runs.one_batch import check_assumptions
 
     class Claims(ToyModel):  # Φ doubled: its gradient is twice the step, yet it claims F = ∂Φ/∂s
         def phi(self, x, state):

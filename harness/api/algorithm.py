@@ -20,6 +20,12 @@ from harness.api.model import ConvergentRNN, per_group
 from harness.api.optimizer import DirectionsIn, Update
 
 
+def process_key(group: str, index: int) -> str:
+    """The name of one parameter tensor's process: ``"<group>.<index>"`` (``"W01.0"`` a weight,
+    ``"W01.1"`` its bias), the one spelling every algorithm, run kind and the kit use."""
+    return f"{group}.{index}"
+
+
 @dataclass
 class Processes:
     """Per-step update processes for ``t = 0 … K−1``, batch-averaged.

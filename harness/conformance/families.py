@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from harness.api.algorithm import Algorithm
+from harness.api.algorithm import Algorithm, process_key
 from harness.api.components import Registry
 from harness.api.dataset import Dataset
 from harness.api.executor import Executor
@@ -104,7 +104,7 @@ def _algorithm_checks(algorithm: Any, params: dict[str, Any] | None = None, *,
             if p.neurons[name].shape != (K, *t.shape[1:]):
                 raise CheckFailed(f"neurons[{name!r}] has shape {_shape(p.neurons[name])}, expected (K, *layer) "
                                   f"= {(K, *t.shape[1:])} (batch-averaged, one row per step)")
-        expected = {f"{gname}.{i}": q for gname, ps in groups.items() for i, q in enumerate(ps)}
+        expected = {process_key(gname, i): q for gname, ps in groups.items() for i, q in enumerate(ps)}
         if set(p.weights) != set(expected):
             raise CheckFailed(f"processes().weights has keys {sorted(p.weights)}, expected '<group>.<index>' "
                               f"for every parameter: {sorted(expected)}")

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 from torch.func import functional_call
 
-from harness.api.algorithm import Learner, Processes
+from harness.api.algorithm import Learner, Processes, process_key
 from harness.api.components import Param
 from harness.api.model import Clamped, ConvergentRNN, State, per_group
 from harness.api.optimizer import Directions, by_group, optimizer_params
@@ -103,5 +103,5 @@ class BPTT(Learner):
                 for t in range(K):
                     c = copies[K - 1 - t][pname]
                     per_t.append(-(c.grad if c.grad is not None else torch.zeros_like(c)))
-                weights[f"{gname}.{i}"] = torch.stack(per_t)
+                weights[process_key(gname, i)] = torch.stack(per_t)
         return Processes(neurons, weights)

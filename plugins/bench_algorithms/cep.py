@@ -16,7 +16,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from harness.api.algorithm import Learner, Processes, step_log
+from harness.api.algorithm import Learner, Processes, process_key, step_log
 from harness.api.components import Param
 from harness.api.model import ConvergentRNN, per_group
 from harness.api.optimizer import optimizer_params
@@ -77,7 +77,7 @@ class ContinualEP(Learner):
                 neurons[name].append((s1 - s0).mean(0) / eff)
             for g, ds in delta.items():
                 for i, d in enumerate(ds):
-                    weights.setdefault(f"{g}.{i}", []).append(d / (eff * B))
+                    weights.setdefault(process_key(g, i), []).append(d / (eff * B))
 
         if self.lr is None:
             def update(*_):

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from harness.api.algorithm import Learner, Processes, step_log
+from harness.api.algorithm import Learner, Processes, process_key, step_log
 from harness.api.components import Param
 from harness.api.model import Clamped, ConvergentRNN, State
 from harness.api.optimizer import optimizer_params
@@ -189,7 +189,7 @@ def trajectory(model: ConvergentRNN, x: Tensor, free: State, y: Tensor, nudge: c
         return None
     groups = model.param_groups()
     neurons: dict[str, list[Tensor]] = {n: [] for n in model.layer_names}
-    weights: dict[str, list[Tensor]] = {f"{g}.{i}": [] for g, ps in groups.items() for i in range(len(ps))}
+    weights: dict[str, list[Tensor]] = {process_key(g, i): [] for g, ps in groups.items() for i in range(len(ps))}
     state, prev_g = free, model.dphi_dtheta(x, free)
     for _ in range(K):
         with torch.no_grad():
@@ -200,7 +200,7 @@ def trajectory(model: ConvergentRNN, x: Tensor, free: State, y: Tensor, nudge: c
                 neurons[name].append((s1 - s0).mean(0))
             for gname, ps in groups.items():
                 for i in range(len(ps)):
-                    weights[f"{gname}.{i}"].append(g[gname][i] - prev_g[gname][i])
+                    weights[process_key(gname, i)].append(g[gname][i] - prev_g[gname][i])
         state, prev_g = new, g
     return Processes({k: torch.stack(v) for k, v in neurons.items()},
                      {k: torch.stack(v) for k, v in weights.items()})

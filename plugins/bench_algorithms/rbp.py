@@ -17,7 +17,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from harness.api.algorithm import Learner, Processes, step_log
+from harness.api.algorithm import Learner, Processes, process_key, step_log
 from harness.api.components import Param
 from harness.api.model import ConvergentRNN, State, per_group
 from harness.api.optimizer import Directions, by_group, optimizer_params
@@ -84,7 +84,7 @@ class RBP(Learner):
         _, lam, vjp = self._vjp(model, x, T, y)
         groups = model.param_groups()
         neurons: dict[str, list[Tensor]] = {n: [] for n in model.layer_names}
-        weights: dict[str, list[Tensor]] = {f"{g}.{i}": [] for g, ps in groups.items() for i in range(len(ps))}
+        weights: dict[str, list[Tensor]] = {process_key(g, i): [] for g, ps in groups.items() for i in range(len(ps))}
         for _ in range(K):
             ds, dtheta = vjp(lam)
             for name, v in zip(model.layer_names, lam):
@@ -99,4 +99,4 @@ class RBP(Learner):
 def _keys(groups):
     for g, ps in groups.items():
         for i, p in enumerate(ps):
-            yield f"{g}.{i}", p
+            yield process_key(g, i), p

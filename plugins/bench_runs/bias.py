@@ -28,7 +28,7 @@ from harness.api.steps import batch_size, check_steps, step_params
 from harness.run.context import RunContext
 
 from .figures import bias_figures
-from .gdu import check_assumptions, first_batch, steady_state
+from .one_batch import check_assumptions, first_batch, steady_state
 
 
 def total_error(candidate: Processes, reference: Processes) -> float:

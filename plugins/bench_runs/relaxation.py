@@ -43,7 +43,7 @@ from harness.api.steps import MAX_STEPS, batch_size
 from harness.api.steps import K as K_PARAM
 from harness.run.context import RunContext
 
-from .gdu import first_batch
+from .one_batch import first_batch
 
 #: A schedule has settled when its residual max |F(s) − s| is below this many times ``tol``: the stop
 #: rule bounds the last sweep's move, not the residual measured after it (results/relaxation/measure.py).

@@ -31,6 +31,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map
 from torch.utils.flop_counter import flop_registry
 
+from harness.run.environment import synchronize
+
 
 class _Spec:
     """A tensor argument remembered by shape, dtype and device (a pytree leaf)."""
@@ -110,22 +112,17 @@ class OpCounter(TorchDispatchMode):
         return f"{func._overloadpacket.__name__} {shapes}", lambda: func(*real_args, **real_kwargs), per_call
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def median_seconds(call: Callable[[], Any], device: torch.device, *, repeats: int = 7,
                    min_seconds: float = 0.02) -> float:
     """Median over ``repeats`` timings of ``call``, each repeated until it lasts ``min_seconds``."""
     call()
-    _sync(device)
+    synchronize(device)
     n = 1
     while True:  # how many calls make one timing long enough to read
         start = time.perf_counter()
         for _ in range(n):
             call()
-        _sync(device)
+        synchronize(device)
         if time.perf_counter() - start >= min_seconds or n >= 1 << 16:
             break
         n *= 2
@@ -134,7 +131,7 @@ def median_seconds(call: Callable[[], Any], device: torch.device, *, repeats: in
         start = time.perf_counter()
         for _ in range(n):
             call()
-        _sync(device)
+        synchronize(device)
         times.append((time.perf_counter() - start) / n)
     return statistics.median(times)
 

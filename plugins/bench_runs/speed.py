@@ -76,14 +76,9 @@ from harness.api.run_kind import RunKind
 from harness.api.steps import batch_size, check_steps, step_params
 from harness.run.acceleration import StepFn, graphed_train_step
 from harness.run.context import RunContext
+from harness.run.environment import peak_memory_mb, synchronize
 
 from .roofline import OpCounter, dispatch_seconds, measured_rate, median_seconds, profile_table
-from .train import peak_memory_mb
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 class Speed(RunKind):
@@ -181,11 +176,11 @@ class Speed(RunKind):
         def repetition(path: str) -> float:
             nonlocal done
             models[path].load_state_dict(inits[path])  # in place: a captured graph keeps its buffers
-            _sync(device)
+            synchronize(device)
             start = time.perf_counter()
             for x, y in batches:
                 steps[path](x, y)
-            _sync(device)
+            synchronize(device)
             seconds = time.perf_counter() - start
             done += 1
             ctx.progress(done, total, "repetition", path, eta_after=None)  # paths differ in cost
@@ -254,7 +249,7 @@ class Speed(RunKind):
         model = copy.deepcopy(fast)
         model.load_state_dict(init)
         step = torch.compile(lambda x, y: algorithm.train_step(model, x, y, T=self.T, K=self.K))
-        _sync(model.device)
+        synchronize(model.device)
         start = time.perf_counter()
         try:
             step(*batch)
@@ -262,7 +257,7 @@ class Speed(RunKind):
             raise RuntimeError(f"compiled = true: torch.compile of the training step failed ({type(exc).__name__}: "
                                f"{str(exc)[:300]}); on a CPU inductor needs a C++ compiler (g++ or clang++), or "
                                "set compiled = false") from exc
-        _sync(model.device)
+        synchronize(model.device)
         steps["compiled"], models["compiled"] = step, model
         return time.perf_counter() - start
 

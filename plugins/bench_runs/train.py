@@ -37,8 +37,6 @@ graph (:mod:`harness.run.acceleration`), after a check against the eager step.
 from __future__ import annotations
 
 import json
-import resource
-import sys
 import time
 from typing import Any, ClassVar
 
@@ -53,6 +51,7 @@ from harness.api.run_kind import RunKind
 from harness.api.steps import MAX_STEPS, batch_size, check_steps, step_params
 from harness.run.acceleration import compiled_train_step, graphed_train_step
 from harness.run.context import Diverged, RunContext
+from harness.run.environment import peak_memory_mb, synchronize
 
 from .figures import train_figures
 from .settle import SETTLE_TOL, unsettled_share
@@ -98,19 +97,6 @@ def unchanged_members(model: ConvergentRNN, before: list[torch.Tensor]) -> list[
             same = eq if same is None else same & eq
     assert same is not None  # a model has parameters
     return same.nonzero().flatten().tolist()
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """Peak memory of the run: CUDA allocations on a GPU, the process's peak RSS on a CPU."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, KiB on Linux
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 #: Above this share (%) of unsettled test images after an epoch, a run of an algorithm whose
@@ -362,7 +348,7 @@ class Train(RunKind):
         for epoch in range(first_epoch, self.epochs + 1):
             orders = [torch.randperm(n, generator=g)[: batches * self.batch_size] for g in shuffles]
             order = (torch.stack(orders) if model.members else orders[0]).to(device)
-            _sync(device)
+            synchronize(device)
             start = time.perf_counter()
             first = 0.0  # a compiled or graphed step's first call (compilation or capture and the check)
             for b in range(batches):
@@ -374,11 +360,11 @@ class Train(RunKind):
                 before = [p.detach().clone() for p in model.parameters()] if epoch == 1 and b == 0 else None
                 timed = epoch == first_epoch and b == 0 and getattr(step, "enabled", False) and batches > 1
                 if timed:
-                    _sync(device)
+                    synchronize(device)
                     t0 = time.perf_counter()
                 step(x, y)
                 if timed:
-                    _sync(device)
+                    synchronize(device)
                     first = time.perf_counter() - t0
                     for ctx in ctxs:
                         ctx.record("first_step_seconds", first)
@@ -390,7 +376,7 @@ class Train(RunKind):
                                      "initialisation and learning rates")
                 ctx0.progress((epoch - 1) * batches + b + 1, self.epochs * batches, "batch",
                               f"epoch {epoch}/{self.epochs}", eta_after=batches)  # an epoch and its evaluation
-            _sync(device)
+            synchronize(device)
             seconds = time.perf_counter() - start
             if first:  # left out (recorded apart): the epoch's time at the rate of its other steps
                 seconds = (seconds - first) * batches / (batches - 1)
