@@ -291,3 +291,43 @@ def test_an_unsettled_free_phase_warns_the_fixed_point_algorithms_only(registry,
     measured.execute([ep])
     assert final_values(measured, ep)["final_checksum"] == final_values(runner, ep)["final_checksum"]
     assert final_values(measured, ep)["unsettled_at_init"] not in (50.0, None)
+
+
+def test_a_free_phase_with_its_own_tolerance_is_recorded_per_epoch(registry, suite_file, tmp_path):
+    """EP relaxing to a tolerance (issue "Beyond 2019"): each epoch records its free phases' mean sweeps
+    and worst residual, below the tolerance where every phase settled within T; the paper's T steps record
+    neither (nothing was measured)."""
+    path = suite_file("""
+        name = "tol"
+        [defaults]
+        kind = "train"
+        seeds = [0, 1]
+        batch_seeds = true
+        device = "cpu"
+        dtype = "float64"
+        epochs = 2
+        T = 400
+        K = 5
+        dataset = { name = "blobs", input_size = 12, num_classes = 4, n_train = 40, n_test = 20 }
+        model = { name = "p", input_size = 12, output_size = 4, hidden = [16, 8], activation = "sigmoid" }
+
+        [[runs]]
+        name = "async"
+        algorithm = { name = "ep", beta = 0.2, lr = [0.1, 0.1, 0.1], schedule = "async", tol = 1e-8 }
+
+        [[runs]]
+        name = "paper"
+        algorithm = { name = "ep", beta = 0.2, lr = [0.1, 0.1, 0.1] }
+    """)
+    suite, runner = run_all(registry, path, tmp_path / "r")
+    for run in suite.runs:
+        store = runner.store(run)
+        assert store.status() == "done", (store.dir / "error.txt").read_text()
+        curves = store.metrics()["curves"]
+        final = final_values(runner, run)
+        if run.name == "async":
+            assert [sorted(k for k in c if k.startswith("free_")) for c in curves] == [["free_residual", "free_sweeps"]] * 2
+            assert all(1 <= c["free_sweeps"] < 400 and c["free_residual"] < 1e-7 for c in curves), curves
+            assert final["free_sweeps"] == curves[-1]["free_sweeps"]
+        else:
+            assert not any(k.startswith("free_") for c in curves for k in c) and "free_sweeps" not in final

@@ -25,7 +25,7 @@ from harness.api.algorithm import Learner, Processes, process_key, step_log
 from harness.api.components import Param
 from harness.api.model import Clamped, ConvergentRNN, State
 from harness.api.optimizer import optimizer_params
-from harness.api.relaxation import SCHEDULES, relax
+from harness.api.relaxation import SCHEDULES, Relaxed, relax
 
 from .params import beta_param, relaxation_params
 
@@ -58,6 +58,7 @@ class EP(Learner):
         #: the free phase: the paper's T synchronous steps, or (async, or tol > 0) harness.api.relaxation.relax
         #: with at most T sweeps, stopped when a sweep moves no unit by tol; EP needs only the fixed point
         self.schedule, self.tol = schedule, float(tol)
+        self.relaxed: Relaxed | None = None  # the last free phase run by relax() (a schedule or a tolerance)
         if beta == 0:
             raise ValueError("EP needs beta != 0 (its updates are divided by beta)")
         if variant not in VARIANTS:
@@ -109,13 +110,22 @@ class EP(Learner):
         delta = self.direction(model, xp, free, y, K, (n1, n2))
         k = 1.0 / ((n2 - n1) * model.nudge_scale * free[0].shape[model.batch_dim()])
         self.apply(model, delta, {name: k for name in delta})
-        return step_log(model, free, y)
+        return {**step_log(model, free, y), **self.relaxation_log()}
 
     def free_phase(self, model: ConvergentRNN, xp: Tensor | Clamped, state: State, T: int) -> State:
         """The free phase to the fixed point (see ``schedule``; the default is the paper's)."""
         if self.schedule == "sync" and self.tol == 0.0:
             return model.relax(xp, state, T)
-        return relax(model, xp, state, max_steps=T, tol=self.tol, schedule=self.schedule).state
+        self.relaxed = relax(model, xp, state, max_steps=T, tol=self.tol, schedule=self.schedule)
+        return self.relaxed.state
+
+    def relaxation_log(self) -> dict[str, Tensor]:
+        """With a schedule or a tolerance of its own: the last free phase's sweeps and residual (max |F(s) −
+        s|), which the train kind records per epoch; the paper's T synchronous steps log nothing."""
+        if self.relaxed is None:
+            return {}
+        return {"free_sweeps": torch.tensor(float(self.relaxed.sweeps)),
+                "free_residual": torch.tensor(self.relaxed.residual)}
 
     def direction(self, model: ConvergentRNN, xp: Tensor | Clamped, free: State, y: Tensor, K: int,
                   nudges: tuple[float, float] | None = None) -> dict[str, list[Tensor]]:

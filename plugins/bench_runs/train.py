@@ -188,8 +188,9 @@ class Train(RunKind):
     records = Records(
         metrics=("test_error", "train_error", "unpredicted_classes", "unsettled", "seconds_per_epoch",
                  "samples_per_s", "peak_memory_mb", "final_checksum", "init_checksum", "unsettled_at_init",
-                 "first_step_seconds", "compiled_step", "cuda_graph"),
-        curves=("test_error", "train_error", "unpredicted_classes", "unsettled", "seconds", "samples_per_s"))
+                 "first_step_seconds", "compiled_step", "cuda_graph", "free_sweeps", "free_residual"),
+        curves=("test_error", "train_error", "unpredicted_classes", "unsettled", "seconds", "samples_per_s",
+                "free_sweeps", "free_residual"))
     #: Its figures (the run-kind contract): train and test error per epoch.
     figures = staticmethod(train_figures)
     #: Runs differing only in these slots can share one batched model (``batch_algorithms``).
@@ -351,6 +352,8 @@ class Train(RunKind):
             synchronize(device)
             start = time.perf_counter()
             first = 0.0  # a compiled or graphed step's first call (compilation or capture and the check)
+            sweeps: list[float] = []  # an algorithm with its own relaxation logs each free phase's sweeps
+            residuals: list[float] = []  # and residual (EP with schedule or tol: harness.api.relaxation)
             for b in range(batches):
                 idx = order[..., b * self.batch_size:(b + 1) * self.batch_size]
                 x, y = data.train.x[idx], model.target(data.train.y[idx])
@@ -362,7 +365,10 @@ class Train(RunKind):
                 if timed:
                     synchronize(device)
                     t0 = time.perf_counter()
-                step(x, y)
+                log = step(x, y)
+                if isinstance(log, dict) and "free_sweeps" in log:
+                    sweeps.append(float(log["free_sweeps"]))
+                    residuals.append(float(log["free_residual"]))
                 if timed:
                     synchronize(device)
                     first = time.perf_counter() - t0
@@ -404,7 +410,9 @@ class Train(RunKind):
                 point: dict[str, Any] = {
                     "epoch": epoch, **({"train_error": trains[i]} if trains else {}), "test_error": tests[i],
                     "unpredicted_classes": unpredicted[i], "unsettled": unsettled[i], "seconds": seconds,
-                    "samples_per_s": batches * self.batch_size / seconds}
+                    "samples_per_s": batches * self.batch_size / seconds,
+                    # the epoch's free phases, where the algorithm relaxes to a tolerance: mean sweeps, worst residual
+                    **({"free_sweeps": sum(sweeps) / len(sweeps), "free_residual": max(residuals)} if sweeps else {})}
                 histories[i].append(point)
                 ctxs[i].log_epoch(**point)
             ctx0.progress(epoch * batches, self.epochs * batches, "batch",
@@ -425,6 +433,9 @@ class Train(RunKind):
             ctx.record("test_error", last["test_error"])
             ctx.record("unpredicted_classes", last["unpredicted_classes"])
             ctx.record("unsettled", last["unsettled"])
+            for key in ("free_sweeps", "free_residual"):
+                if key in last:
+                    ctx.record(key, last[key])
             if self.eval_train:
                 ctx.record("train_error", last["train_error"])
             # with batched seeds: each member's own epoch time is the batch's (they ran together)
