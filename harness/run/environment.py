@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
@@ -16,6 +17,14 @@ import torch
 
 class DeviceError(ValueError):
     pass
+
+
+def precision(device: torch.device, autocast: str) -> contextlib.AbstractContextManager:
+    """The run's ``autocast``: ``torch.autocast`` to bfloat16 on the run's device (products and convolutions
+    in bfloat16, the rest in float32), or nothing for "off"."""
+    if autocast == "off":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=getattr(torch, autocast))
 
 
 def synchronize(device: torch.device) -> None:

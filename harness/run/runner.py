@@ -28,7 +28,7 @@ from harness.api.tracker import Trackers
 from harness.results.claims import Claim, live_claim
 from harness.results.store import NEXT, RunStore, Status, replace_run, write_json
 from harness.run.context import Diverged, RunContext
-from harness.run.environment import environment, pick_device, seed_everything
+from harness.run.environment import environment, pick_device, precision, seed_everything
 from harness.run.progress import Progress
 from harness.suite.spec import RunSpec, Suite
 
@@ -214,10 +214,11 @@ class Runner:
                 ctxs.append(ctx)
             execute = self.registry.get("run_kind", runs[0].kind).build(runs[0].params)
             seed_everything(runs[0].seed)
-            if len(runs) == 1:
-                execute(ctxs[0])
-            else:
-                execute.execute_batch(ctxs)  # seeds each member itself (ctx.seed)
+            with precision(device, runs[0].autocast):
+                if len(runs) == 1:
+                    execute(ctxs[0])
+                else:
+                    execute.execute_batch(ctxs)  # seeds each member itself (ctx.seed)
         except KeyboardInterrupt:
             status, error = Status.INTERRUPTED, "interrupted by the user (KeyboardInterrupt)\n"
             self._finish(runs, ctxs, status, error, started)

@@ -407,9 +407,12 @@ def _resolve(ck: Checker, where: str, kind: Component, cfg: dict[str, Any],
             own[key] = value
             continue
         ck.unknown_key(f"{where}.{key}", key, allowed, f"a run of kind {kind.name!r}")
-    for key in ("device", "dtype"):
+    for key in ("device", "dtype", "autocast"):
         if key in cfg:
             ck.check_params(where, {key: cfg[key]}, [RUN_KEYS[key]], "a run")
+    if cfg.get("autocast", "off") != "off" and cfg.get("dtype", RUN_KEYS["dtype"].default) != "float32":
+        ck.err(f"{where}.autocast", f"autocast = {cfg['autocast']!r} applies to float32 runs (torch.autocast "
+               f"leaves {cfg.get('dtype')} tensors as they are): set dtype = \"float32\" or autocast = \"off\"")
     switches = ck.check_params(where, {p.name: cfg[p.name] for p in SWITCHES if p.name in cfg}, SWITCHES, "a run")
     resources: dict[str, Any] = {}
     if "resources" in cfg:
@@ -444,7 +447,7 @@ def _resolve(ck: Checker, where: str, kind: Component, cfg: dict[str, Any],
                    device=cfg.get("device", RUN_KEYS["device"].default),
                    dtype=cfg.get("dtype", RUN_KEYS["dtype"].default),
                    params=params, slots=slots, grid=point, switches={p.name: switches[p.name] for p in SWITCHES},
-                   resources=resources)
+                   resources=resources, autocast=cfg.get("autocast", RUN_KEYS["autocast"].default))
 
 
 __all__ = ["Suite", "RunSpec", "TableSpec", "Reference", "SuiteError", "RUN_KEYS", "load_suite", "describe_params",

@@ -24,7 +24,7 @@ def resolved(run: RunSpec) -> dict[str, Any]:
         return {"name": c["name"], **c["params"]}
 
     out: dict[str, Any] = {"id": run.id, "name": run.name, "kind": run.kind, "seed": run.seed,
-                           "device": run.device, "dtype": run.dtype,
+                           "device": run.device, "dtype": run.dtype, "autocast": run.autocast,
                            **{p.name: run.switches[p.name] for p in SWITCHES}, **run.params}
     for slot, value in run.slots.items():
         out[slot] = [component(c) for c in value] if isinstance(value, list) else component(value)

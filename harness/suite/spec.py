@@ -17,6 +17,9 @@ from typing import Any
 
 from harness.api.components import Param, close_match
 
+#: ``autocast``'s choices: reduced precision for the products, or none.
+AUTOCASTS = ("off", "bfloat16")
+
 #: A run's execution switches: how it executes, never what it computes (the same results, or results
 #: checked equal), so none is part of its configuration or id, and no grid varies one. Declared here
 #: once: the suite reads and checks them as run keys (RUN_KEYS), `bench show` prints them, and each run
@@ -46,6 +49,9 @@ RUN_KEYS: dict[str, Param] = {
         Param("seeds", list[int], [0], "one run per seed", min=0, max=2**63 - 1, distinct=True),
         Param("device", str, "auto", "cpu, cuda, cuda:N or auto"),
         Param("dtype", str, "float32", "floating-point precision", choices=("float32", "float64")),
+        Param("autocast", str, "off", "bfloat16: run the run kind under torch.autocast, its matrix products and "
+              "convolutions in bfloat16 and the rest in float32 (float32 runs only; part of the run's id); off: "
+              "the run's dtype throughout", choices=AUTOCASTS, quiet_default=True),
         Param("grid", dict, {}, "key -> list of values; one run per combination"),
         *SWITCHES,
         Param("resources", dict, {}, "what the run's cluster job asks for (partition, timeout_min, cpus, mem_gb, "
@@ -132,6 +138,8 @@ class RunSpec:
     switches: dict[str, Any] = field(default_factory=switch_defaults)
     #: What its cluster job asks for (RESOURCE_KEYS, the keys set); not part of the config.
     resources: dict[str, Any] = field(default_factory=dict)
+    #: Reduced precision for the products (``autocast``); part of the config when not "off".
+    autocast: str = "off"
 
     @property
     def batch_seeds(self) -> bool:
@@ -160,7 +168,8 @@ class RunSpec:
     def config(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "kind": self.kind, "seed": self.seed,
                 "device": self.device, "dtype": self.dtype, "params": self.params,
-                "slots": self.slots, "grid": self.grid}
+                "slots": self.slots, "grid": self.grid,
+                **({"autocast": self.autocast} if self.autocast != "off" else {})}  # quiet default: ids kept
 
     def attributes(self) -> dict[str, Any]:
         """The columns a table can group by: name, kind, seed, and each slot's component."""
@@ -258,6 +267,7 @@ def settings(config: dict[str, Any]) -> dict[str, Any]:
     (the run kind's), ``model`` (a slot's component name), ``model.bias`` (a component's), ``seed``,
     ``dtype``, ``kind``, ``device``, ``name``."""
     out: dict[str, Any] = {k: config[k] for k in ("seed", "dtype", "kind", "device", "name") if k in config}
+    out["autocast"] = config.get("autocast", "off")
     out.update(config.get("params", {}))
     for slot, value in config.get("slots", {}).items():
         if isinstance(value, list):
