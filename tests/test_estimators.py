@@ -466,3 +466,37 @@ def test_richardson_ep_is_two_one_sided_estimates_combined(eb):
         for i, (before, after) in enumerate(zip(params, trained.param_groups()[group])):
             step = rate * r.weights[f"{group}.{i}"].sum(0)
             torch.testing.assert_close(after.detach(), before.detach() + step, rtol=1e-7, atol=1e-10)
+
+
+def test_a_cosine_schedule_follows_torchs_cosine_annealing_per_epoch():
+    """lr_schedule = "cosine": the rate of each epoch is torch's CosineAnnealingLR (T_max = epochs, eta_min
+    = lr_floor) stepped once per epoch, as in the DCHN papers' codes; and a step at epoch e is the plain
+    SGD step at that rate, through SGD's torch.optim path (a scheduled rate is not replayed as a graph)."""
+    from harness.api.optimizer import cosine_lr
+
+    epochs, lr, floor = 7, 0.25, 1e-5
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=floor)
+    for epoch in range(1, epochs + 1):
+        assert cosine_lr(lr, floor, epoch, epochs) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-12)
+        opt.step()
+        sched.step()
+
+    torch.manual_seed(3)
+    m = PNet(hidden=[6], input_size=6, output_size=3).to(D)
+    x, y = _batch(m)
+    rates = [0.08, 0.04]
+    scheduled = EP(0.1, lr=rates, lr_schedule="cosine", lr_floor=0.001)
+    assert scheduled.stateful  # not graphed, not paired
+    scheduled.start_epoch(4, 10)
+    a, b = copy.deepcopy(m), copy.deepcopy(m)
+    scheduled.train_step(a, x, y, T=20, K=5)
+    EP(0.1, lr=[cosine_lr(r, 0.001, 4, 10) for r in rates]).train_step(b, x, y, T=20, K=5)
+    for q, r in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(q, r, rtol=1e-12, atol=1e-14)
+
+
+def test_a_floor_without_a_cosine_schedule_is_refused():
+    with pytest.raises(ValueError, match="lr_floor is the end of a cosine lr_schedule"):
+        EP(0.1, lr=[0.1, 0.1], lr_floor=0.01)

@@ -331,3 +331,20 @@ def test_a_free_phase_with_its_own_tolerance_is_recorded_per_epoch(registry, sui
             assert final["free_sweeps"] == curves[-1]["free_sweeps"]
         else:
             assert not any(k.startswith("free_") for c in curves for k in c) and "free_sweeps" not in final
+
+
+def test_the_train_kind_tells_a_schedule_each_epoch(registry, suite_file, tmp_path, monkeypatch):
+    """A cosine lr_schedule moves per epoch: the train kind calls start_epoch(epoch, epochs) before each."""
+    from harness.api.optimizer import Update
+
+    calls = []
+    original = Update.start_epoch
+    monkeypatch.setattr(Update, "start_epoch", lambda self, e, n: (calls.append((e, n)), original(self, e, n)))
+    path = suite_file(SUITE.replace('grid.algorithm = [{ name = "ep", beta = 0.2 }, "bptt"]',
+                                    'grid.algorithm = [{ name = "ep", beta = 0.2, lr_schedule = "cosine" }]'))
+    suite = load_suite(path, registry)
+    runs = [r for r in suite.runs if r.name == "p" and r.seed == 0]
+    _, runner = run_all(registry, path, tmp_path / "r", runs)
+    assert runner.store(runs[0]).status() == "done"
+    epochs = runs[0].params["epochs"]
+    assert calls == [(e, epochs) for e in range(1, epochs + 1)]

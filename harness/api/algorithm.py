@@ -81,6 +81,9 @@ class Algorithm:
     state_dict: Callable[[], dict] | None = None
     #: ``load_state_dict(state)``: restores what :attr:`state_dict` saved (``None``: nothing to restore).
     load_state_dict: Callable[[dict], None] | None = None
+    #: ``start_epoch(epoch, epochs)``: the train kind's call before each epoch (1-based), for what moves
+    #: with the epochs (a learning-rate schedule); ``None``: nothing does.
+    start_epoch: Callable[[int, int], None] | None = None
     #: ``check_model(model)`` raises ``ValueError`` for a model the algorithm cannot train; ``bench
     #: validate`` calls it on the run's model built on the meta device (``None``: it trains any model).
     check_model: Callable[[ConvergentRNN], None] | None = None
@@ -130,6 +133,10 @@ class Learner(Algorithm):
     @property
     def stateful(self) -> bool:
         return not self.update.plain
+
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        """The learning-rate schedule's epoch (see :class:`harness.api.optimizer.Update`)."""
+        self.update.start_epoch(epoch, epochs)
 
     def apply(self, model: ConvergentRNN, directions: DirectionsIn, factors: dict) -> None:
         """θ ← θ − lr·(−k·d) through the shared update (``factors``: ``k`` per group)."""

@@ -9,6 +9,7 @@ through it, and so do the CUDA-graph and batched paths, which call the algorithm
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Mapping, Sequence
 
@@ -57,6 +58,15 @@ def by_group(model: ConvergentRNN, flat: list[Tensor | None]) -> Directions:
 
 #: The optimizers an algorithm's update can go through (``plain`` SGD is the paper's and the default).
 OPTIMIZERS = ("sgd", "adam")
+#: How the learning rates move over the epochs: constant (the paper's), or a cosine from the suite's rates
+#: at epoch 1 down to ``lr_floor`` after the last epoch (torch's CosineAnnealingLR with T_max = epochs,
+#: stepped per epoch: Laborieux et al. 2021's and Scellier et al. 2023's codes).
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def cosine_lr(lr: float, floor: float, epoch: int, epochs: int) -> float:
+    """The rate of ``epoch`` (1-based) of ``epochs`` on a cosine from ``lr`` (epoch 1) towards ``floor``."""
+    return floor + (lr - floor) * (1 + math.cos(math.pi * (epoch - 1) / epochs)) / 2
 
 
 class Update:
@@ -72,9 +82,15 @@ class Update:
 
     def __init__(self, optimizer: str = "sgd", momentum: float = 0.0, weight_decay: float = 0.0,
                  nesterov: bool = False, adam_betas: tuple[float, float] | list[float] = (0.9, 0.999),
-                 adam_eps: float = 1e-8):
+                 adam_eps: float = 1e-8, lr_schedule: str = "constant", lr_floor: float = 0.0):
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZERS)}")
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {lr_schedule!r}; known: {', '.join(LR_SCHEDULES)}")
+        if lr_floor and lr_schedule == "constant":
+            raise ValueError("lr_floor is the end of a cosine lr_schedule; set lr_schedule = \"cosine\"")
+        self.lr_schedule, self.lr_floor = lr_schedule, float(lr_floor)
+        self.epoch, self.epochs = 1, 1  # where the schedule stands (start_epoch)
         if optimizer == "adam" and momentum:
             raise ValueError("momentum is an option of sgd; adam takes adam_betas")
         if nesterov and not momentum:
@@ -95,15 +111,30 @@ class Update:
 
     @property
     def plain(self) -> bool:
-        """The paper's SGD: stateless, so steps may be batched, paired and replayed as a CUDA graph."""
-        return self.optimizer == "sgd" and not self.momentum and not self.weight_decay
+        """The paper's SGD: stateless, so steps may be batched, paired and replayed as a CUDA graph (a
+        scheduled rate changes between epochs: a graph would keep the first one)."""
+        return (self.optimizer == "sgd" and not self.momentum and not self.weight_decay
+                and self.lr_schedule == "constant")
+
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        """Where the learning-rate schedule stands: epoch ``epoch`` (1-based) of ``epochs``."""
+        self.epoch, self.epochs = int(epoch), int(epochs)
+
+    def rates(self, lrs: dict[str, float]) -> dict[str, float]:
+        """The suite's per-group rates at the current epoch of the schedule."""
+        if self.lr_schedule == "constant":
+            return lrs
+        return {name: cosine_lr(lr, self.lr_floor, self.epoch, self.epochs) for name, lr in lrs.items()}
 
     def __call__(self, model: ConvergentRNN, directions: DirectionsIn, factors: dict[str, float | list[Tensor]],
                  lrs: dict[str, float]) -> None:
+        lrs = self.rates(lrs)
         if self.plain:
             apply_update(model, directions, {name: _times(lrs[name], k) for name, k in factors.items()})
             return
         opt = self._optimizer(model, lrs)
+        for group, name in zip(opt.param_groups, model.param_groups()):
+            group["lr"] = lrs[name]  # the schedule's rate of this epoch (the same rate when constant)
         with torch.no_grad():
             for name, params in model.param_groups().items():
                 k = factors[name]
@@ -163,4 +194,7 @@ def optimizer_params() -> list:
         Param("weight_decay", float, 0.0, "L2 weight decay (torch.optim's)", min=0, quiet_default=True),
         Param("adam_betas", list[float], [0.9, 0.999], "Adam's β₁, β₂", min=0, max=0.999999, quiet_default=True),
         Param("adam_eps", float, 1e-8, "Adam's ε", min=0, quiet_default=True),
+        Param("lr_schedule", str, "constant", "constant (the paper's), or cosine: from lr at epoch 1 towards "
+              "lr_floor, stepped per epoch (T_max = the run's epochs)", choices=LR_SCHEDULES, quiet_default=True),
+        Param("lr_floor", float, 0.0, "where a cosine lr_schedule ends", min=0, quiet_default=True),
     ]

@@ -347,6 +347,10 @@ class Train(RunKind):
             torch.cuda.reset_peak_memory_stats(device)
 
         for epoch in range(first_epoch, self.epochs + 1):
+            for a in dict.fromkeys([algorithm, *per_member]):  # a schedule's rate of this epoch (resumes too)
+                begin = capability(a, "start_epoch")
+                if begin is not None:
+                    begin(epoch, self.epochs)
             orders = [torch.randperm(n, generator=g)[: batches * self.batch_size] for g in shuffles]
             order = (torch.stack(orders) if model.members else orders[0]).to(device)
             synchronize(device)
