@@ -54,3 +54,37 @@ def test_a_bad_autocast_is_refused_naming_the_run(registry, suite_file, edit, fl
     with pytest.raises(SuiteError) as err:
         load_suite(suite_file(text), registry)
     assert message in str(err.value), str(err.value)
+
+
+def test_training_under_one_autocast_context_sees_every_update():
+    """The whole run kind runs in one autocast context: two training steps in it must equal two steps each
+    in its own (no stale bfloat16 copy of an updated weight), and BPTT after an EP free phase in the same
+    context must still reach every weight (no gradient-less copy made under no_grad)."""
+    import copy
+
+    import torch
+
+    from bench_algorithms.bptt import BPTT
+    from bench_algorithms.ep import EP
+    from bench_models import PNet
+    from harness.run.environment import precision
+
+    torch.manual_seed(0)
+    m = PNet(hidden=[8], input_size=6, output_size=3, activation="sigmoid", init="torch")
+    x, y = torch.rand(5, 6), m.target(torch.randint(0, 3, (5,)))
+    cpu = torch.device("cpu")
+    for algorithm in (EP(0.2, lr=[0.1, 0.1]), BPTT(lr=[0.1, 0.1])):
+        together, apart = copy.deepcopy(m), copy.deepcopy(m)
+        with precision(cpu, "bfloat16"):
+            for _ in range(2):
+                algorithm.train_step(together, x, y, T=20, K=5)
+        for _ in range(2):
+            with precision(cpu, "bfloat16"):
+                algorithm.train_step(apart, x, y, T=20, K=5)
+        for p, q in zip(together.parameters(), apart.parameters()):
+            assert torch.equal(p, q), type(algorithm).__name__
+    trained = copy.deepcopy(m)
+    with precision(cpu, "bfloat16"):
+        EP(0.2).processes(trained, x, y, T=20, K=5)  # casts the weights under no_grad first
+        BPTT(lr=[0.1, 0.1]).train_step(trained, x, y, T=20, K=5)
+    assert all(not torch.equal(p, q) for p, q in zip(trained.parameters(), m.parameters()))

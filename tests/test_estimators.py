@@ -500,3 +500,10 @@ def test_a_cosine_schedule_follows_torchs_cosine_annealing_per_epoch():
 def test_a_floor_without_a_cosine_schedule_is_refused():
     with pytest.raises(ValueError, match="lr_floor is the end of a cosine lr_schedule"):
         EP(0.1, lr=[0.1, 0.1], lr_floor=0.01)
+
+
+def test_a_floor_above_a_rate_and_a_variant_of_richardson_are_refused():
+    with pytest.raises(ValueError, match=r"lr_floor = 0.5 is above the smallest learning rate \(0.1\)"):
+        EP(0.1, lr=[0.2, 0.1], lr_schedule="cosine", lr_floor=0.5)
+    with pytest.raises(ValueError, match="ep-richardson fixes its nudges"):
+        EPRichardson(0.1, variant="centered")

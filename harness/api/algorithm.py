@@ -52,8 +52,8 @@ class Algorithm:
     Required: :meth:`train_step` and :meth:`processes`. Optional members, declared below with their
     types and defaults (an algorithm defines only those it has): ``stateful``, ``lr``, ``beta``,
     ``random_sign``, ``assumes_fixed_point``, ``algorithms`` (the members of a shared step), ``share``,
-    ``use_generator``, ``state_dict`` / ``load_state_dict``, ``check_model``. The built-ins inherit this
-    class (through :class:`Learner`); the core reads an algorithm that may not through
+    ``use_generator``, ``state_dict`` / ``load_state_dict``, ``start_epoch``, ``check_model``. The
+    built-ins inherit this class (through :class:`Learner`); the core reads an algorithm that may not through
     :func:`capability`, which refuses a name not declared here.
     """
 
@@ -129,6 +129,10 @@ class Learner(Algorithm):
     def __init__(self, lr: list[float] | None = None, **optimizer):
         self.lr = lr
         self.update = Update(**optimizer)
+        floor = self.update.lr_floor
+        if floor and lr is not None and floor > min(lr):
+            raise ValueError(f"lr_floor = {floor:g} is above the smallest learning rate ({min(lr):g}): a cosine "
+                             "schedule would raise that rate; lower lr_floor")
 
     @property
     def stateful(self) -> bool:

@@ -170,6 +170,10 @@ class _ModelKit:
             sg = tuple(t.clone().requires_grad_() for t in s)
             dl = torch.autograd.grad(m.loss(sg, y).sum(), sg, allow_unused=True)
         scale = float(m.nudge_scale)
+        if m.nudge_in_activation and m.step_activation is None:
+            raise CheckFailed("nudge_in_activation = True says the nudge enters inside σ, but step_activation is "
+                              "None, so there is no σ to check it against: declare the step's σ as "
+                              "step_activation, or set nudge_in_activation = False")
         act = m.step_activation if m.nudge_in_activation else None
         if act is not None:  # the nudge inside σ: σ(∂Φ/∂s − β·scale·∂ℓ/∂s) − σ(∂Φ/∂s), by autograd on Φ
             with torch.no_grad():

@@ -6,7 +6,6 @@ import contextlib
 import os
 import platform
 import random
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +23,10 @@ def precision(device: torch.device, autocast: str) -> contextlib.AbstractContext
     in bfloat16, the rest in float32), or nothing for "off"."""
     if autocast == "off":
         return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=getattr(torch, autocast))
+    # no weight cache: the cache keeps one bfloat16 copy of each parameter for the whole context, which
+    # would go stale when training updates the parameter in place, and a copy first made under no_grad
+    # would carry no gradient to the parameter
+    return torch.autocast(device_type=device.type, dtype=getattr(torch, autocast), cache_enabled=False)
 
 
 def synchronize(device: torch.device) -> None:
@@ -37,6 +39,8 @@ def peak_memory_mb(device: torch.device) -> float:
     """Peak memory of the run: CUDA allocations on a GPU, the process's peak RSS on a CPU."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource  # POSIX only: imported where used, so that the core imports anywhere
+
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, KiB on Linux
 

@@ -51,7 +51,7 @@ RUN_KEYS: dict[str, Param] = {
         Param("dtype", str, "float32", "floating-point precision", choices=("float32", "float64")),
         Param("autocast", str, "off", "bfloat16: run the run kind under torch.autocast, its matrix products and "
               "convolutions in bfloat16 and the rest in float32 (float32 runs only; part of the run's id); off: "
-              "the run's dtype throughout", choices=AUTOCASTS, quiet_default=True),
+              "the run's dtype throughout", choices=AUTOCASTS),
         Param("grid", dict, {}, "key -> list of values; one run per combination"),
         *SWITCHES,
         Param("resources", dict, {}, "what the run's cluster job asks for (partition, timeout_min, cpus, mem_gb, "

@@ -14,8 +14,9 @@ Scellier et al. 2023 compare the signs), this keeps the second-order bias with p
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import torch
 from torch import Tensor
 
 from harness.api.algorithm import Processes, step_log
@@ -37,16 +38,23 @@ class EPRichardson(EP):
 
     params: ClassVar[tuple[Param, ...]] = (beta_param(), *relaxation_params(), *optimizer_params())
 
+    def __init__(self, beta: float = 0.1, **kwargs: Any):
+        for key in ("variant", "random_sign"):
+            if key in kwargs:
+                raise ValueError(f"ep-richardson fixes its nudges (β/2 and β, both positive): {key} is not an option")
+        super().__init__(beta, **kwargs)
+
     def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
         """θ += lr · (4·(∂Φ/∂θ(s^{β/2}) − ∂Φ/∂θ(s_*)) − (∂Φ/∂θ(s^β) − ∂Φ/∂θ(s_*))) / (β·scale) / batch."""
-        xp = model.prepare(x)
+        with torch.no_grad():
+            xp = model.prepare(x)  # as EP's step: the input's drive, once per mini-batch
         free = self.free_phase(model, xp, model.init_state(x), T)
         half = self.direction(model, xp, free, y, K, (0.0, self.beta / 2))
         full = self.direction(model, xp, free, y, K, (0.0, self.beta))
         delta = {g: [4 * h - f for h, f in zip(half[g], full[g])] for g in half}
         k = 1.0 / (self.beta * model.nudge_scale * free[0].shape[model.batch_dim()])
         self.apply(model, delta, {name: k for name in delta})
-        return step_log(model, free, y)
+        return {**step_log(model, free, y), **self.relaxation_log()}
 
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
         """The per-step processes of the same combination: (4·Δs^{β/2}(t) − Δs^β(t)) / (β·scale), and the
