@@ -116,3 +116,19 @@ def test_an_upward_import_is_found():
 def test_the_core_knows_no_plugin_by_name():
     assert sorted((m, t) for m, ts in import_graph().items() if m.startswith("harness")
                   for t in ts if t.startswith("bench_")) == []
+
+
+def test_a_module_of_the_old_flat_core_names_its_new_place():
+    """A plugin written for 0.1 (harness.model, harness.testing, ...) is told where the module went."""
+    import importlib
+
+    import harness
+
+    for old, new in harness.MOVED.items():
+        importlib.import_module(new)  # every new place exists
+        try:
+            importlib.import_module(f"harness.{old}")
+        except ModuleNotFoundError as exc:
+            assert f"harness.{old} moved to {new}" in str(exc)
+        else:
+            assert old == "suite", old  # the one old name that is a new package (harness.suite)
