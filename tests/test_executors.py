@@ -171,7 +171,10 @@ def test_killed_worker_leaves_a_run_the_next_invocation_reruns(env, suite_file, 
     victim = None
     deadline = time.monotonic() + 600  # generous: workers import torch, and CI may be loaded
     while time.monotonic() < deadline and proc.poll() is None:
-        started = list((results / "demo").glob("*/executions.log")) if (results / "demo").exists() else []
+        # a run has started once its executions.log holds its line (the file exists a moment before:
+        # killing the worker in between left no line to count, and the test failed under load)
+        started = ([p for p in (results / "demo").glob("*/executions.log") if p.read_text().strip()]
+                   if (results / "demo").exists() else [])
         claims = [c for c in (read_claim(p.parent / "claim.json") for p in started) if c]
         if claims:
             victim = claims[0]
