@@ -206,6 +206,7 @@ def test_an_augmented_training_run_gives_the_same_result_batched_with_its_seeds(
     assert finals[0] == pytest.approx(finals[1], rel=1e-6) and finals[0][0] != finals[0][1]
 
 
+@pytest.mark.slow
 def test_a_small_dchn_trains_on_fashion_mnist_format_files(tmp_path, registry):
     """The digits result's setup (suites/dchn-digits.toml) on Fashion-MNIST's file format, written here:
     ten classes, each a bright horizontal band at its own height over noise, 28×28. EP, centered EP and
