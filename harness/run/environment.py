@@ -8,6 +8,7 @@ import platform
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,18 @@ def precision(device: torch.device, autocast: str) -> contextlib.AbstractContext
     # would go stale when training updates the parameter in place, and a copy first made under no_grad
     # would carry no gradient to the parameter
     return torch.autocast(device_type=device.type, dtype=getattr(torch, autocast), cache_enabled=False)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` for a measurement (0: left as they are), restored after."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def synchronize(device: torch.device) -> None:

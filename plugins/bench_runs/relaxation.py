@@ -42,6 +42,7 @@ from harness.api.run_kind import RunKind
 from harness.api.steps import MAX_STEPS, batch_size
 from harness.api.steps import K as K_PARAM
 from harness.run.context import RunContext
+from harness.run.environment import torch_threads
 
 from .one_batch import first_batch
 
@@ -125,13 +126,8 @@ class Relaxation(RunKind):
         self.K, self.batch_size, self.threads = K, batch_size, threads
 
     def __call__(self, ctx: RunContext) -> None:
-        before = torch.get_num_threads()
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        try:
+        with torch_threads(self.threads):
             self._measure(ctx)
-        finally:
-            torch.set_num_threads(before)
 
     def _measure(self, ctx: RunContext) -> None:
         model, x, y = first_batch(ctx, self.batch_size)

@@ -76,7 +76,7 @@ from harness.api.run_kind import RunKind
 from harness.api.steps import batch_size, check_steps, step_params
 from harness.run.acceleration import StepFn, graphed_train_step
 from harness.run.context import RunContext
-from harness.run.environment import peak_memory_mb, synchronize
+from harness.run.environment import peak_memory_mb, synchronize, torch_threads
 
 from .roofline import OpCounter, dispatch_seconds, measured_rate, median_seconds, profile_table
 
@@ -135,13 +135,8 @@ class Speed(RunKind):
         self.compiled = compiled
 
     def __call__(self, ctx: RunContext) -> None:
-        before = torch.get_num_threads()
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        try:
+        with torch_threads(self.threads):
             self._measure(ctx)
-        finally:
-            torch.set_num_threads(before)
 
     def _measure(self, ctx: RunContext) -> None:
         device = ctx.device
