@@ -122,3 +122,19 @@ def test_a_bare_class_given_to_the_kit_gets_its_declaration(registry):
     eb = registry.get("model", "eb").factory
     comp = as_component("model", eb)
     assert comp.params == tuple(eb.params) and comp.example == eb.example and comp.doc
+
+
+def test_the_kit_refuses_an_executor_that_inherits_the_contract_but_does_not_execute():
+    """Executor.execute raises NotImplementedError: a subclass that forgot to write its own fails the kit."""
+    from harness.conformance import check_executor
+
+    class Forgetful(Executor):
+        pass
+
+    class Works(Executor):
+        def execute(self, job, runs):
+            return []
+
+    bad = {r.check: r for r in check_executor(Forgetful)}
+    assert bad["builds"].status == FAIL and "execute(job, runs) -> list[RunResult] of its own" in bad["builds"].message
+    assert {r.check: r for r in check_executor(Works)}["builds"].status == "pass"

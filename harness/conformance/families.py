@@ -300,8 +300,9 @@ def _executor_checks(executor: Any, params: dict[str, Any] | None = None, *,
 
     def builds():
         ex = _build(comp, params)
-        if not callable(getattr(ex, "execute", None)):
-            raise CheckFailed("an executor has execute(job, runs) -> list[RunResult] "
+        own = getattr(type(ex), "execute", None)
+        if not callable(own) or own is Executor.execute:  # the contract's own raises NotImplementedError
+            raise CheckFailed("an executor has execute(job, runs) -> list[RunResult] of its own "
                               "(see harness.api.executor.Executor)")
         problem = contract_problems(Executor, ex)
         if problem:
