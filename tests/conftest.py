@@ -203,3 +203,18 @@ BLOBS_TRAIN = """
     K = 6
     epochs = 3
 """
+
+
+def run_suite_text(root: Path, text: str):
+    """Write a suite's TOML under ``root``, run every run with the installed plugins into
+    ``root/results``; (path, suite, runner, outcomes by run name)."""
+    from harness.run.runner import Runner
+    from harness.suite.load import load_suite
+
+    path = root / "suite.toml"
+    path.write_text(text)
+    registry = hp.get_manager().registry
+    suite = load_suite(path, registry)
+    runner = Runner(suite, registry, root / "results")
+    return path, suite, runner, {o.run.name: o for o in runner.execute(suite.runs)}
+

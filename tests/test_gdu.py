@@ -7,6 +7,7 @@ import textwrap
 import pytest
 import torch
 
+from conftest import run_suite_text
 from harness.plugins import get_manager
 from harness.run.runner import Runner
 from harness.suite.load import SuiteError, load_suite
@@ -48,13 +49,7 @@ BAD_RUN = """
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    root = tmp_path_factory.mktemp("gdu")
-    path = root / "suite.toml"
-    path.write_text(SUITE)
-    manager = get_manager()
-    suite = load_suite(path, manager.registry)
-    runner = Runner(suite, manager.registry, root / "results")
-    outcomes = {o.run.name: o for o in runner.execute(suite.runs)}
+    _, suite, runner, outcomes = run_suite_text(tmp_path_factory.mktemp("gdu"), SUITE)
     return suite, runner, outcomes
 
 

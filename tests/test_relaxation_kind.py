@@ -10,10 +10,10 @@ import torch
 from click.testing import CliRunner
 
 from bench_runs.relaxation import SETTLED, update_from
+from conftest import run_suite_text
 from harness.api.relaxation import relax
 from harness.cli.commands import main
 from harness.plugins import get_manager
-from harness.run.runner import Runner
 from harness.suite.load import SuiteError, load_suite
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -56,13 +56,7 @@ SUITE = textwrap.dedent(f"""
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    root = tmp_path_factory.mktemp("relaxation")
-    path = root / "suite.toml"
-    path.write_text(SUITE)
-    manager = get_manager()
-    suite = load_suite(path, manager.registry)
-    runner = Runner(suite, manager.registry, root / "results")
-    outcomes = {o.run.name: o for o in runner.execute(suite.runs)}
+    path, _, runner, outcomes = run_suite_text(tmp_path_factory.mktemp("relaxation"), SUITE)
     for name, o in outcomes.items():
         assert o.status == "done", (name, o.error)
     return path, runner, outcomes
