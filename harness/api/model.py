@@ -8,7 +8,11 @@ Conventions (the paper's; docs/models.md states its equations):
   * the state is a tuple of tensors, index 0 is the output layer ``s^0``,
     index n the n-th hidden layer counted from the output; every tensor has a
     leading batch dimension; the input ``x`` is clamped, not part of the state;
-  * ``ℓ(s, y) = ½‖s^0 − y‖²`` per sample, ``y`` one-hot;
+  * ``ℓ(s, y) = ½‖s^0 − y‖²`` per sample, ``y`` one-hot; a model may replace it
+    (:meth:`ConvergentRNN.loss` with :meth:`ConvergentRNN.dloss_ds`), e.g. the
+    cross-entropy of a readout ``z = W·s^0 + b`` of Laborieux et al. 2021, whose
+    parameters (:attr:`ConvergentRNN.loss_groups`) enter ℓ and not Φ; index 0 is
+    then the layer the readout reads;
   * ``Φ`` is per sample (shape ``(batch,)``); ``∂Φ/∂θ`` is summed over the batch;
   * parameter groups are ordered from the input towards the output, as the
     paper's Table 4 lists learning rates.
@@ -71,7 +75,7 @@ class ConvergentRNN(nn.Module):
     Optional members, each declared below with its type and default (a model sets only those it
     changes): ``layer_names``, ``input_shape`` / ``input_size``, ``derives_from_phi``, ``nudge_scale``,
     ``fast``, ``compile_pays``, ``members`` / ``supports_members``, ``clip_range``, ``step_activation`` /
-    ``nudge_in_activation``, ``supports_complex``; the fast paths :meth:`prepare`, :meth:`steps`,
+    ``nudge_in_activation``, ``supports_complex``, ``loss_groups``; the fast paths :meth:`prepare`, :meth:`steps`,
     :meth:`dphi_delta`, :meth:`dphi_dtheta`. The core reads them as plain attributes; where an object
     may not inherit this class it reads them through :func:`capability`, which refuses a name not
     declared here.
@@ -115,6 +119,11 @@ class ConvergentRNN(nn.Module):
     #: True when the step is holomorphic in the state (no clip, no max, an analytic σ), so that it
     #: can run on complex states (holomorphic EP; :func:`holomorphic_grad` for Φ's derivatives).
     supports_complex: bool = False
+    #: The parameter groups that enter the loss ℓ and not Φ (a readout: the cross-entropy output of
+    #: Laborieux et al. 2021), listed in :meth:`param_groups` like the others. EP's update of them is
+    #: the EP formula applied to ``Φ − β·ℓ``: ``−∂ℓ/∂θ`` at the nudged state(s) (:func:`nudged_delta`);
+    #: BPTT and RBP differentiate ℓ directly; their per-step processes are not defined (:meth:`phi_groups`).
+    loss_groups: tuple[str, ...] = ()
 
     # -- required ----------------------------------------------------------
     def init_state(self, x: Tensor) -> State:
@@ -151,8 +160,9 @@ class ConvergentRNN(nn.Module):
             s = tuple(t.view_as(t) if graph and t.requires_grad else t.detach().requires_grad_() for t in state)
             grads = holomorphic_grad(self.phi(raw(x), s).sum(), s, create_graph=graph, allow_unused=True)
         new = [torch.zeros_like(t) if g is None else (g if graph else g.detach()) for t, g in zip(state, grads)]
-        if beta != 0.0 and y is not None:  # −β·scale·∂ℓ/∂s⁰ with ℓ = ½‖s⁰ − y‖²
-            new[0] = new[0] + (beta * self.nudge_scale) * (y - state[0])
+        if beta != 0.0 and y is not None:  # −β·scale·∂ℓ/∂s
+            new = [t if g is None else t - (beta * self.nudge_scale) * g
+                   for t, g in zip(new, self.dloss_ds(state, y))]
         if self.clip_range is not None:
             new = [t.clamp(*self.clip_range) for t in new]
         return tuple(new)
@@ -200,10 +210,34 @@ class ConvergentRNN(nn.Module):
         return {g: [u - v for u, v in zip(a[g], b[g])] for g in a}
 
     def loss(self, state: State, y: Tensor) -> Tensor:
-        """``ℓ = ½‖s^0 − y‖²`` per sample."""
+        """``ℓ = ½‖s^0 − y‖²`` per sample (a model that changes it changes :meth:`dloss_ds` with it)."""
         d = self.batch_dim()
         diff = (state[0] - y).flatten(d + 1)
         return 0.5 * (diff * diff).sum(-1)
+
+    def dloss_ds(self, state: State, y: Tensor) -> tuple[Tensor | None, ...]:
+        """``∂ℓ/∂s`` per sample and layer (None where ℓ does not depend on the layer): the nudge is
+        ``−β·nudge_scale`` times it. Here that of :meth:`loss`, ``s^0 − y``; the kit checks a model's
+        against autograd on its :meth:`loss`."""
+        return (state[0] - y,) + (None,) * (len(state) - 1)
+
+    def dloss_dtheta(self, state: State, y: Tensor) -> dict[str, list[Tensor]]:
+        """``∂ℓ/∂θ`` summed over the batch for each of :attr:`loss_groups` (autograd on :meth:`loss`)."""
+        groups = {g: self.param_groups()[g] for g in self.loss_groups}
+        flat = [p for ps in groups.values() for p in ps]
+        with torch.enable_grad():
+            grads = torch.autograd.grad(self.loss(tuple(s.detach() for s in state), y).sum(), flat,
+                                        allow_unused=True)
+        out, i = {}, 0
+        for name, ps in groups.items():
+            out[name] = [torch.zeros_like(p) if g is None else g for g, p in zip(grads[i:i + len(ps)], ps)]
+            i += len(ps)
+        return out
+
+    def phi_groups(self) -> dict[str, list[nn.Parameter]]:
+        """:meth:`param_groups` without :attr:`loss_groups`: the parameters of Φ, whose updates have the
+        per-step processes of the GDU theorem (a readout's update has none: it is one direct term)."""
+        return {g: ps for g, ps in self.param_groups().items() if g not in self.loss_groups}
 
     def predict(self, state: State) -> Tensor:
         return self.labels(state[0])
@@ -276,6 +310,22 @@ class ConvergentRNN(nn.Module):
         """Run ``steps`` steps of the dynamics without recording a graph (see :meth:`steps`)."""
         with torch.no_grad():
             return self.steps(x, state, steps, y, beta, output_at=output_at)
+
+
+def nudged_delta(model: ConvergentRNN, x: Tensor | Clamped, after: State, before: State, y: Tensor,
+                 nudges: tuple[float, float]) -> dict[str, list[Tensor]]:
+    """``∂Φ_{n₂}/∂θ(after) − ∂Φ_{n₁}/∂θ(before)`` with ``Φ_n = Φ − n·nudge_scale·ℓ``: EP's update
+    before its factor ``1 / ((n₂ − n₁)·nudge_scale·batch)``, where ``after`` and ``before`` are the
+    states of nudges ``n₂`` and ``n₁``. For Φ's parameters ℓ changes nothing (:meth:`dphi_delta`); the
+    :attr:`~ConvergentRNN.loss_groups` get ``−n₂·scale·∂ℓ/∂θ(after) + n₁·scale·∂ℓ/∂θ(before)``."""
+    delta = model.dphi_delta(x, after, before)
+    for n, state, sign in ((nudges[1], after, -1.0), (nudges[0], before, 1.0)):
+        if n == 0 or not model.loss_groups:
+            continue
+        k = sign * n * model.nudge_scale
+        for g, grads in model.dloss_dtheta(state, y).items():
+            delta[g] = [d + k * v for d, v in zip(delta[g], grads)]
+    return delta
 
 
 def capability(model: object, name: str) -> Any:

@@ -130,7 +130,7 @@ class _ModelKit:
                 raise CheckFailed(f"init_state: layer {name!r} is not zero; s_0 must be zeros (the paper's "
                                   f"initial state, which EP and BPTT both start from)")
         out0 = s[0].flatten(1).shape[1]
-        if out0 != m.num_classes:
+        if not m.loss_groups and out0 != m.num_classes:
             raise CheckFailed(f"the output layer {m.layer_names[0]!r} has {out0} units but num_classes is "
                               f"{m.num_classes}; ℓ = ½‖s⁰ − y‖² needs one output unit per class")
         return ", ".join(f"{n} {_shape(t)}" for n, t in zip(m.layer_names, s)) + ", zeros"
@@ -195,6 +195,45 @@ class _ModelKit:
         if act is not None:
             return f"step(x, s, y, β) − step(x, s) = σ(∂Φ/∂s − β·{scale:g}·∂ℓ/∂s) − σ(∂Φ/∂s) on every layer (inside σ)"
         return f"step(x, s, y, β) − step(x, s) = −β·{scale:g}·∂ℓ/∂s on every layer"
+
+    def loss(self):
+        """ℓ per sample; ``dloss_ds`` equals autograd of ``loss`` (the nudge's source); ``loss_groups`` name
+        parameter groups that ℓ depends on and Φ does not; ``predict`` gives class indices."""
+        m, x, y, s = self.case64()
+        with torch.enable_grad():
+            sg = tuple(t.clone().requires_grad_() for t in s)
+            per_sample = m.loss(sg, y)
+            if per_sample.shape != (self.B,):
+                raise CheckFailed(f"loss(s, y) has shape {_shape(per_sample)}; expected one value per sample "
+                                  f"({self.B},)")
+            ref = torch.autograd.grad(per_sample.sum(), sg, allow_unused=True)
+        for name, got, want in zip(m.layer_names, m.dloss_ds(s, y), ref):
+            want = None if want is None or not bool(want.any()) else want
+            got = None if got is None or not bool(got.any()) else got
+            if (got is None) != (want is None) or (got is not None and want is not None and
+                                                    _maxdiff(got, want) > TOL_EXACT * max(_scale(want), 1.0)):
+                raise CheckFailed(f"dloss_ds on layer {name!r} differs from autograd of loss (the nudge is "
+                                  f"−β·nudge_scale·dloss_ds): a model that changes loss changes dloss_ds with it")
+        groups = m.param_groups()
+        for g in m.loss_groups:
+            if g not in groups:
+                raise CheckFailed(f"loss_groups names {g!r}, which is not a parameter group ({', '.join(groups)})")
+            with torch.enable_grad():
+                used = torch.autograd.grad(m.loss(s, y).sum(), groups[g], allow_unused=True)
+                in_phi = torch.autograd.grad(m.phi(x, s).sum(), groups[g], allow_unused=True)
+            if all(u is None for u in used):
+                raise CheckFailed(f"loss_groups names {g!r}, but the loss does not depend on it")
+            if any(v is not None and bool(v.any()) for v in in_phi):
+                raise CheckFailed(f"loss_groups names {g!r}, but Φ depends on it: a loss group is a readout "
+                                  "that enters ℓ only")
+        with torch.no_grad():
+            pred = m.predict(s)
+        if pred.shape != (self.B,) or pred.dtype != torch.int64 or bool((pred < 0).any()) \
+                or bool((pred >= m.num_classes).any()):
+            raise CheckFailed(f"predict(s) gave {_shape(pred)} {pred.dtype}; expected ({self.B},) class indices in "
+                              f"[0, {m.num_classes})")
+        readout = f"; readout {', '.join(m.loss_groups)} in ℓ only" if m.loss_groups else ""
+        return f"ℓ per sample, dloss_ds = autograd of loss{readout}"
 
     def determinism(self):
         a, b = self.build(), self.build()
@@ -330,9 +369,9 @@ class _ModelKit:
         def want(x, s, y, beta):
             if inside:  # the nudge before σ: σ of the derived step of Φ − βℓ
                 return [act(g) for g in m.derived_step(x, s, y, beta)]
-            out = [act(g) for g in m.derived_step(x, s)]  # σ(∂Φ/∂s), then the nudge
+            out = [act(g) for g in m.derived_step(x, s)]  # σ(∂Φ/∂s), then the nudge −β·scale·∂ℓ/∂s
             if beta:
-                out[0] = out[0] + beta * m.nudge_scale * (y - s[0])
+                out = [o if g is None else o - beta * m.nudge_scale * g for o, g in zip(out, m.dloss_ds(s, y))]
             return out
 
         # β = 3 pushes output units past σ's bounds, where σ(a + nudge) and σ(a) + nudge differ: with small β
@@ -516,7 +555,8 @@ def _model_checks(model: Any, params: dict[str, Any] | None = None, *, registry:
     c.run("determinism", kit.determinism, needs=["step shapes"])
     c.run("param groups", kit.param_groups, needs=["builds"])
     c.run("phi", kit.phi, needs=["step shapes"])
-    c.run("nudge", kit.nudge, needs=["step shapes"])
+    c.run("loss", kit.loss, needs=["step shapes", "param groups"])
+    c.run("nudge", kit.nudge, needs=["step shapes", "loss"])
     c.run("dphi_dtheta", kit.dphi_dtheta, needs=["phi", "param groups"])
     c.run("F = ∂Φ/∂s", kit.f_is_grad_phi, needs=["phi"])
     c.run("fast paths", kit.fast_paths, needs=["step shapes", "dphi_dtheta"])
@@ -531,7 +571,7 @@ def check_model(model: Any, params: dict[str, Any] | None = None, *, registry: R
                 input_shape: Iterable[int] | None = None, seed: int = 0, theorem: bool = True) -> list[CheckResult]:
     """Every check of a model (a registered name, a Component or a bare factory), built with
     :func:`example_params` and ``params`` over them: declaration, builds, state, step shapes,
-    determinism (under ``seed``), param groups, Φ, the nudge, dΦ/dθ, F = ∂Φ/∂s, the fast paths, the GDU
+    determinism (under ``seed``), param groups, Φ, the loss, the nudge, dΦ/dθ, F = ∂Φ/∂s, the fast paths, the GDU
     theorem (left out with ``theorem=False``), one EP and one BPTT train step. ``input_shape``: the
     input's shape where the model has no ``input_shape`` / ``input_size`` attribute."""
     return _model_checks(model, params, registry=registry, input_shape=input_shape, seed=seed,

@@ -67,7 +67,7 @@ class BPTT(Learner):
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
         """−∇_s(t) and −∇_θ(t), t = 0 … K−1, from one backward pass (L = batch mean of ℓ)."""
         self._check(T, K)
-        groups = model.param_groups()
+        groups = model.phi_groups()  # a readout in ℓ has no per-step process (ConvergentRNN.loss_groups)
         names = {id(p): n for n, p in model.named_parameters()}
         state = model.relax(x, model.init_state(x), T - K)
         states, copies = [], []
@@ -83,7 +83,9 @@ class BPTT(Learner):
                         s.retain_grad()
                 states.append(state)
             loss = model.loss(state, y).mean()
-            loss.backward()
+            # into the states and the step copies only: not into the model's own parameters (a readout in ℓ)
+            leaves = [t for st in states for t in st if t.requires_grad] + [c for th in copies for c in th.values()]
+            loss.backward(inputs=leaves)
         # states[j] is s_{T−K+j}; ∇_s(t) is the gradient of s_{T−t} = states[K−t].
         # ℓ is a batch mean, so the batch-averaged per-sample gradient is the sum over the batch.
         neurons = {}

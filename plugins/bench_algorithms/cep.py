@@ -18,7 +18,7 @@ from torch import Tensor
 
 from harness.api.algorithm import Learner, Processes, process_key, step_log
 from harness.api.components import Param
-from harness.api.model import ConvergentRNN, per_group
+from harness.api.model import ConvergentRNN, capability, per_group
 from harness.api.optimizer import optimizer_params
 
 from .params import beta_param
@@ -41,8 +41,15 @@ class ContinualEP(Learner):
             raise ValueError("C-EP needs beta != 0 (its updates are divided by beta)")
         self.beta = float(beta)
 
+    def check_model(self, model: ConvergentRNN) -> None:
+        """Refuse a model with a readout in its loss (at `bench validate`, and before the first step)."""
+        if capability(model, "loss_groups"):
+            raise ValueError(f"C-EP does not train a readout in the loss ({type(model).__name__} has loss_groups "
+                             f"{list(capability(model, 'loss_groups'))}); use loss = \"squared_error\", or ep")
+
     def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
         """Free phase, then K nudged steps each followed by its weight update."""
+        self.check_model(model)
         per_group(self.lr, model, "lr")  # refuse a missing or mismatched lr before the phases run
         with torch.no_grad():
             xp = model.prepare(x)
@@ -66,6 +73,7 @@ class ContinualEP(Learner):
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
         """The per-step updates over η (ΔC-EP(t)), on a copy of the model trained along the second
         phase with this algorithm's learning rates (none given: η = 0, which is EP's processes)."""
+        self.check_model(model)
         model = copy.deepcopy(model)
         eff, B = self.beta * model.nudge_scale, x.shape[0]
         free = model.relax(x, model.init_state(x), T)

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from harness.api.algorithm import Learner, Processes, process_key, step_log
 from harness.api.components import Param
-from harness.api.model import Clamped, ConvergentRNN, State
+from harness.api.model import Clamped, ConvergentRNN, State, nudged_delta
 from harness.api.optimizer import optimizer_params
 from harness.api.relaxation import SCHEDULES, Relaxed, relax
 
@@ -130,11 +130,12 @@ class EP(Learner):
     def direction(self, model: ConvergentRNN, xp: Tensor | Clamped, free: State, y: Tensor, K: int,
                   nudges: tuple[float, float] | None = None) -> dict[str, list[Tensor]]:
         """From the free fixed point ``s_*``: K steps with each nudge, then ``∂Φ/∂θ(s^{n₂}) −
-        ∂Φ/∂θ(s^{n₁})`` (EP's update before its factor ``1 / ((n₂ − n₁)·nudge_scale·batch)``)."""
+        ∂Φ/∂θ(s^{n₁})`` (EP's update before its factor ``1 / ((n₂ − n₁)·nudge_scale·batch)``; a readout
+        in ℓ gets its term of ``Φ − n·ℓ``: :func:`~harness.api.model.nudged_delta`)."""
         n1, n2 = self.nudges() if nudges is None else nudges
         after = free if n2 == 0 else model.relax(xp, free, K, y, n2)
         before = free if n1 == 0 else model.relax(xp, free, K, y, n1)
-        return model.dphi_delta(xp, after, before)
+        return nudged_delta(model, xp, after, before, y, (n1, n2))
 
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
         """ΔEP_s(t) = (Δs^{n₂}(t) − Δs^{n₁}(t)) / ((n₂ − n₁)·scale) with Δs^n(t) = s^n_{t+1} − s^n_t, and
@@ -194,10 +195,11 @@ def trajectory(model: ConvergentRNN, x: Tensor, free: State, y: Tensor, nudge: c
                K: int) -> Processes | None:
     """The per-step differences of one second phase from ``s_*`` with ``nudge``: neurons
     ``s_{t+1} − s_t`` (batch mean) and ``∂Φ/∂θ(s_{t+1}) − ∂Φ/∂θ(s_t)`` (batch sum), ``(K, …)`` each;
-    None for a nudge of 0 (``s_*`` stays put: every difference is 0)."""
+    None for a nudge of 0 (``s_*`` stays put: every difference is 0). Φ's parameters only
+    (:meth:`~harness.api.model.ConvergentRNN.phi_groups`)."""
     if nudge == 0:
         return None
-    groups = model.param_groups()
+    groups = model.phi_groups()
     neurons: dict[str, list[Tensor]] = {n: [] for n in model.layer_names}
     weights: dict[str, list[Tensor]] = {process_key(g, i): [] for g, ps in groups.items() for i in range(len(ps))}
     state, prev_g = free, model.dphi_dtheta(x, free)

@@ -52,8 +52,10 @@ class RBP(Learner):
             s = tuple(t.detach().requires_grad_() for t in free)
             xp = model.prepare(x)  # in the graph: the cached drive's gradient reaches its weights
             out = model.step(xp, s)
-            dl = torch.autograd.grad(model.loss(s, y).mean(-1).sum(), s, allow_unused=True)
-        dl = tuple(torch.zeros_like(t) if g is None else g for t, g in zip(s, dl))
+            # ∂L/∂s, and ∂L/∂θ directly (nonzero for a readout in ℓ: ConvergentRNN.loss_groups)
+            dl_all = torch.autograd.grad(model.loss(s, y).mean(-1).sum(), [*s, *flat], allow_unused=True)
+        dl = tuple(torch.zeros_like(t) if g is None else g for t, g in zip(s, dl_all[:len(s)]))
+        direct = list(dl_all[len(s):])
         live = [(o, v) for o, v in zip(out, range(len(out))) if o.requires_grad]
 
         def vjp(v: State) -> tuple[State, list[Tensor | None]]:
@@ -62,15 +64,16 @@ class RBP(Learner):
             ds = tuple(torch.zeros_like(t) if g is None else g for t, g in zip(s, grads[:len(s)]))
             return ds, list(grads[len(s):])
 
-        return free, dl, vjp
+        return free, dl, vjp, direct
 
     def gradient(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> tuple[State, Directions]:
         """The free fixed point and ``∇_θ L`` per group after ``iterations`` (default K) adjoint iterations."""
-        free, dl, vjp = self._vjp(model, x, T, y)
+        free, dl, vjp, direct = self._vjp(model, x, T, y)
         mu = dl
         for _ in range((self.iterations or K) - 1):
             mu = tuple(a + b for a, b in zip(dl, vjp(mu)[0]))
-        return free, by_group(model, vjp(mu)[1])
+        through = vjp(mu)[1]
+        return free, by_group(model, [g if d is None else d if g is None else g + d for g, d in zip(through, direct)])
 
     def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
         """θ −= lr · ∇_θ L at the free fixed point (the implicit gradient)."""
@@ -81,16 +84,18 @@ class RBP(Learner):
 
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
         """−(Jᵀ)^t ∂L/∂s (summed over the batch, as BPTT's) and −(∂F/∂θ)ᵀ (Jᵀ)^t ∂L/∂s, t = 0 … K−1."""
-        _, lam, vjp = self._vjp(model, x, T, y)
-        groups = model.param_groups()
+        _, lam, vjp, _ = self._vjp(model, x, T, y)
+        keys = list(_keys(model.param_groups()))  # vjp's order; a readout in ℓ has no per-step process
+        phi = set(model.phi_groups())
         neurons: dict[str, list[Tensor]] = {n: [] for n in model.layer_names}
-        weights: dict[str, list[Tensor]] = {process_key(g, i): [] for g, ps in groups.items() for i in range(len(ps))}
+        weights: dict[str, list[Tensor]] = {k: [] for k, g, _ in keys if g in phi}
         for _ in range(K):
             ds, dtheta = vjp(lam)
             for name, v in zip(model.layer_names, lam):
                 neurons[name].append(-v.sum(0))
-            for (key, p), g in zip(((k, p) for k, p in _keys(groups)), dtheta):
-                weights[key].append(-(torch.zeros_like(p) if g is None else g))
+            for (key, group, p), g in zip(keys, dtheta):
+                if group in phi:
+                    weights[key].append(-(torch.zeros_like(p) if g is None else g))
             lam = ds
         return Processes({k: torch.stack(v).detach() for k, v in neurons.items()},
                          {k: torch.stack(v).detach() for k, v in weights.items()})
@@ -99,4 +104,4 @@ class RBP(Learner):
 def _keys(groups):
     for g, ps in groups.items():
         for i, p in enumerate(ps):
-            yield process_key(g, i), p
+            yield process_key(g, i), g, p

@@ -52,6 +52,17 @@ from .init import init_bias, init_param, init_weight
 #: Where the output's nudge enters the step (``nudge_in_activation``): outside σ as the 2019 paper's P
 #: nets, or inside as the DCHN of Laborieux et al.'s code.
 NUDGES = ("outside", "inside")
+#: The loss: the paper's ½‖s⁰ − y‖² on an output layer in the state, or the cross-entropy of a readout
+#: ``z = W_fc·flatten(h⁰) + b_fc`` outside Φ (Laborieux et al. 2021; ``fc`` is then a loss group).
+LOSSES = ("squared_error", "cross_entropy")
+
+
+def loss_param() -> Param:
+    """The ``loss`` parameter of the conv nets (quiet: the squared error leaves every run id as it was)."""
+    return Param("loss", str, "squared_error", "squared_error: the paper's ½‖s⁰ − y‖², s⁰ an output layer in "
+                 "the state and in Φ; cross_entropy: Laborieux et al. 2021's readout z = W_fc·h⁰ + b_fc, in ℓ = "
+                 "CE(z, y) and not in Φ, nudging h⁰ by β·W_fcᵀ(y − softmax(z)); predicts argmax z",
+                 choices=LOSSES, quiet_default=True)
 
 
 class PConvNet(ConvergentRNN):
@@ -69,6 +80,7 @@ class PConvNet(ConvergentRNN):
         init_param(),
         Param("padding", int, 0, "zero padding of each convolution (the paper's P-conv: 0)", min=0, max=999,
               quiet_default=True),
+        loss_param(),
     )
     example: ClassVar[dict | None] = {"input_shape": [1, 12, 12], "channels": [2, 3], "kernel": 3, "output_size": 3}
 
@@ -81,11 +93,18 @@ class PConvNet(ConvergentRNN):
     def __init__(self, input_shape: Sequence[int] = (1, 28, 28), channels: Sequence[int] = (32, 64),
                  kernel: int = 5, pool: int = 2, output_size: int = 10,
                  activation: str = "hard_sigmoid", bias: bool = True, init: str = "glorot",
-                 fast: bool = True, padding: int | Sequence[int] = 0, nudge: str = "outside"):
+                 fast: bool = True, padding: int | Sequence[int] = 0, nudge: str = "outside",
+                 loss: str = "squared_error"):
         super().__init__()
         self.fast = bool(fast)
         if nudge not in NUDGES:
             raise ValueError(f"nudge must be one of {', '.join(NUDGES)}, got {nudge!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+        #: the cross-entropy readout: no output layer in the state; ``fc`` enters ℓ only
+        self.cross_entropy = loss == "cross_entropy"
+        self.loss_groups = ("fc",) if self.cross_entropy else ()
+        self._h = 0 if self.cross_entropy else 1  # index of h⁰ in the state
         self.nudge_in_activation = nudge == "inside"
         self.input_shape = tuple(int(v) for v in input_shape)
         self.kernel, self.pool = int(kernel), int(pool)
@@ -132,7 +151,7 @@ class PConvNet(ConvergentRNN):
             self.b["fc"] = bfc
         self.group_order.append("fc")
         self.output_size = int(output_size)
-        self.layer_names = ("s0",) + tuple(f"h{n}" for n in range(nconv))
+        self.layer_names = (() if self.cross_entropy else ("s0",)) + tuple(f"h{n}" for n in range(nconv))
         self.step_activation = self.act  # s ← σ(∂Φ/∂s) + nudge, checked by the kit
         self._sample_numel = math.prod(self.input_shape)
 
@@ -181,11 +200,11 @@ class PConvNet(ConvergentRNN):
         B = x.shape[1] if self._per_member(x) else x.shape[0]
         kw: dict[str, Any] = {"dtype": x.dtype, "device": x.device}
         if not self.members:
-            return (torch.zeros(B, self.output_size, **kw),) + tuple(
-                torch.zeros(B, *shape, **kw) for shape in self.h_shapes)
+            out = () if self.cross_entropy else (torch.zeros(B, self.output_size, **kw),)
+            return out + tuple(torch.zeros(B, *shape, **kw) for shape in self.h_shapes)
         S = self.members  # conv layers laid out (B, S, C, H, W) in memory, so that _fold is a view
-        return (torch.zeros(S, B, self.output_size, **kw),) + tuple(
-            torch.zeros(B, S, *shape, **kw).transpose(0, 1) for shape in self.h_shapes)
+        out = () if self.cross_entropy else (torch.zeros(S, B, self.output_size, **kw),)
+        return out + tuple(torch.zeros(B, S, *shape, **kw).transpose(0, 1) for shape in self.h_shapes)
 
     def _image(self, x: Tensor) -> Tensor:
         """The input as ``conv2d`` takes it: ``(B, C, H, W)``; one batch per member is folded,
@@ -219,20 +238,31 @@ class PConvNet(ConvergentRNN):
         img = self._image(raw(x))
         return [self._up(n, fh[n + 1] if n + 1 < self.nconv else img) for n in range(self.nconv)]
 
+    def _nudged(self, pre: Tensor, nudge: Tensor | None) -> Tensor:
+        """σ(pre + nudge) (inside: the step of Φ − βℓ) or σ(pre) + nudge (outside: the paper's P nets)."""
+        if nudge is None:
+            return self.act(pre)
+        return self.act(pre + nudge) if self.nudge_in_activation else self.act(pre) + nudge
+
     def step(self, x: Tensor | Clamped, state: State, y: Tensor | None = None, beta: float = 0.0) -> State:
-        s0, hs = state[0], state[1:]
+        hs = state[self._h:]
         fh = self._folds(hs)
         ups = self._ups(x, fh)
-        nudge = beta * (y - s0) if beta != 0.0 and y is not None else None
-        if nudge is not None and self.nudge_in_activation:  # σ(W s¹ + β(y − s⁰)): the step of Φ − βℓ
-            new0 = self.act(self._fc(hs[0]) + nudge)
+        new: list[Tensor] = []
+        top: Tensor | None = None  # the cross-entropy's nudge of h⁰, −β·∂CE/∂h⁰ (nothing above h⁰ in Φ)
+        if self.cross_entropy:
+            if beta != 0.0 and y is not None:
+                g = self.dloss_ds(state, y)[0]
+                assert g is not None  # ℓ depends on h⁰
+                top = self._fold(-beta * g)
         else:
-            new0 = self.act(self._fc(hs[0]))
-            if nudge is not None:  # σ(W s¹) + β(y − s⁰): the paper's P nets
-                new0 = new0 + nudge
-        new = [new0]
+            s0 = state[0]
+            new.append(self._nudged(self._fc(hs[0]), beta * (y - s0) if beta != 0.0 and y is not None else None))
         for n in range(self.nconv):
             if n == 0:
+                if self.cross_entropy:
+                    new.append(self._unfold(self._nudged(ups[0][0], top)))
+                    continue
                 down = self._fold((s0 @ self.w["fc"]).reshape(hs[0].shape))
             else:
                 _, idx, z = ups[n - 1]
@@ -245,13 +275,32 @@ class PConvNet(ConvergentRNN):
 
     def phi(self, x: Tensor, state: State) -> Tensor:
         img = self._image(raw(x))
-        s0, hs = state[0], state[1:]
+        hs = state[self._h:]
         fh = self._folds(hs)
-        total = (s0 * self._fc(hs[0])).sum(-1)
+        total = torch.zeros(hs[0].shape[:-3], dtype=hs[0].dtype, device=hs[0].device) if self.cross_entropy \
+            else (state[0] * self._fc(hs[0])).sum(-1)
         for n in range(self.nconv):
             p, _, _ = self._up(n, fh[n + 1] if n + 1 < self.nconv else img)
             total = total + (hs[n] * self._unfold(p)).flatten(-3).sum(-1)
         return total
+
+    # -- the cross-entropy readout (loss = "cross_entropy") --------------------------
+    def loss(self, state: State, y: Tensor) -> Tensor:
+        """ℓ per sample: ½‖s⁰ − y‖², or the cross-entropy ``−Σ y·log softmax(z)`` of the readout z."""
+        if not self.cross_entropy:
+            return super().loss(state, y)
+        return -(y * torch.log_softmax(self._fc(state[0]), -1)).sum(-1)
+
+    def dloss_ds(self, state: State, y: Tensor) -> tuple[Tensor | None, ...]:
+        """∂ℓ/∂s; for the cross-entropy ``W_fcᵀ(softmax(z) − y)`` on h⁰, nothing on the other layers."""
+        if not self.cross_entropy:
+            return super().dloss_ds(state, y)
+        h0 = state[0]
+        g = (torch.softmax(self._fc(h0), -1) - y) @ self.w["fc"]
+        return (g.reshape(h0.shape),) + (None,) * (len(state) - 1)
+
+    def predict(self, state: State) -> Tensor:
+        return self.labels(self._fc(state[0])) if self.cross_entropy else super().predict(state)
 
     # -- explicit ∂Φ/∂θ (fast path) ------------------------------------------------
     def _conv_grads(self, n: int, h: Tensor, up: tuple[Tensor, Tensor, Tensor], below: Tensor) -> list[Tensor]:
@@ -274,6 +323,10 @@ class PConvNet(ConvergentRNN):
             out.append(s0.sum(-2))
         return out
 
+    def _no_fc(self) -> list[Tensor]:
+        """∂Φ/∂θ of the cross-entropy readout: zero (it is in ℓ, not Φ)."""
+        return [torch.zeros_like(p) for p in self.param_groups()["fc"]]
+
     def _belows(self, x: Tensor | Clamped, fh: tuple[Tensor, ...]) -> list[Tensor]:
         img = x.cache["img"] if isinstance(x, Clamped) else self._image(raw(x))
         return [fh[n + 1] if n + 1 < self.nconv else img for n in range(self.nconv)]
@@ -283,10 +336,10 @@ class PConvNet(ConvergentRNN):
             return ConvergentRNN.dphi_dtheta(self, x, state)
         state = tuple(s.detach() for s in state)
         with torch.no_grad():
-            s0, fh = state[0], self._folds(state[1:])
+            fh = self._folds(state[self._h:])
             ups, belows = self._ups(x, fh), self._belows(x, fh)
             out = {f"conv{n}": self._conv_grads(n, fh[n], ups[n], belows[n]) for n in range(self.nconv)}
-            out["fc"] = self._fc_grads(s0, state[1])
+            out["fc"] = self._fc_grads(state[0], state[1]) if not self.cross_entropy else self._no_fc()
         return {g: out[g] for g in self.group_order}
 
     def dphi_delta(self, x: Tensor | Clamped, after: State, before: State) -> dict[str, list[Tensor]]:
@@ -296,7 +349,7 @@ class PConvNet(ConvergentRNN):
         b = tuple(s.detach() for s in before)
         with torch.no_grad():
             top = self.nconv - 1
-            fa, fb = self._folds(a[1:]), self._folds(b[1:])
+            fa, fb = self._folds(a[self._h:]), self._folds(b[self._h:])
             ua, ub = self._ups(x, fa), self._ups(x, fb)
             ba, bb = self._belows(x, fa), self._belows(x, fb)
             out = {}
@@ -307,6 +360,9 @@ class PConvNet(ConvergentRNN):
                     ga = self._conv_grads(n, fa[n], ua[n], ba[n])
                     gb = self._conv_grads(n, fb[n], ub[n], bb[n])
                     out[f"conv{n}"] = [u - v for u, v in zip(ga, gb)]
-            ga, gb = self._fc_grads(a[0], a[1]), self._fc_grads(b[0], b[1])
-            out["fc"] = [u - v for u, v in zip(ga, gb)]
+            if self.cross_entropy:
+                out["fc"] = self._no_fc()
+            else:
+                ga, gb = self._fc_grads(a[0], a[1]), self._fc_grads(b[0], b[1])
+                out["fc"] = [u - v for u, v in zip(ga, gb)]
         return {g: out[g] for g in self.group_order}
