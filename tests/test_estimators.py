@@ -497,6 +497,27 @@ def test_a_cosine_schedule_follows_torchs_cosine_annealing_per_epoch():
         torch.testing.assert_close(q, r, rtol=1e-12, atol=1e-14)
 
 
+def test_a_cosine_period_shorter_than_the_run_follows_torch_past_t_max():
+    """lr_period = T_max < epochs (Laborieux et al. 2021: 100 of 120): torch's rate, rising again past T_max."""
+    from harness.api.optimizer import Update
+
+    epochs, period, lr, floor = 12, 5, 0.25, 1e-5
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=period, eta_min=floor)
+    update = Update(lr_schedule="cosine", lr_floor=floor, lr_period=period)
+    seen = []
+    for epoch in range(1, epochs + 1):
+        update.start_epoch(epoch, epochs)
+        seen.append(update.rates({"g": lr})["g"])
+        assert seen[-1] == pytest.approx(opt.param_groups[0]["lr"], rel=1e-9, abs=1e-12)
+        opt.step()
+        sched.step()
+    assert seen[period] == pytest.approx(floor) and seen[-1] > seen[period]
+    with pytest.raises(ValueError, match="lr_period is the T_max of a cosine lr_schedule"):
+        Update(lr_period=5)
+
+
 def test_a_floor_without_a_cosine_schedule_is_refused():
     with pytest.raises(ValueError, match="lr_floor is the end of a cosine lr_schedule"):
         EP(0.1, lr=[0.1, 0.1], lr_floor=0.01)

@@ -60,12 +60,14 @@ def by_group(model: ConvergentRNN, flat: list[Tensor | None]) -> Directions:
 OPTIMIZERS = ("sgd", "adam")
 #: How the learning rates move over the epochs: constant (the paper's), or a cosine from the suite's rates
 #: at epoch 1 down to ``lr_floor`` after the last epoch (torch's CosineAnnealingLR with T_max = epochs,
-#: stepped per epoch: Laborieux et al. 2021's and Scellier et al. 2023's codes).
+#: or ``lr_period``, stepped per epoch: Laborieux et al. 2021's and Scellier et al. 2023's codes).
 LR_SCHEDULES = ("constant", "cosine")
 
 
 def cosine_lr(lr: float, floor: float, epoch: int, epochs: int) -> float:
-    """The rate of ``epoch`` (1-based) of ``epochs`` on a cosine from ``lr`` (epoch 1) towards ``floor``."""
+    """The rate of ``epoch`` (1-based) on a cosine of half-period ``epochs`` from ``lr`` (epoch 1) towards
+    ``floor``: torch's CosineAnnealingLR with T_max = ``epochs`` in closed form, which past T_max rises
+    again (Laborieux et al. 2021's command anneals over 100 of its 120 epochs)."""
     return floor + (lr - floor) * (1 + math.cos(math.pi * (epoch - 1) / epochs)) / 2
 
 
@@ -82,14 +84,19 @@ class Update:
 
     def __init__(self, optimizer: str = "sgd", momentum: float = 0.0, weight_decay: float = 0.0,
                  nesterov: bool = False, adam_betas: tuple[float, float] | list[float] = (0.9, 0.999),
-                 adam_eps: float = 1e-8, lr_schedule: str = "constant", lr_floor: float = 0.0):
+                 adam_eps: float = 1e-8, lr_schedule: str = "constant", lr_floor: float = 0.0,
+                 lr_period: int | None = None):
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZERS)}")
         if lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {lr_schedule!r}; known: {', '.join(LR_SCHEDULES)}")
         if lr_floor and lr_schedule == "constant":
             raise ValueError("lr_floor is the end of a cosine lr_schedule; set lr_schedule = \"cosine\"")
-        self.lr_schedule, self.lr_floor = lr_schedule, float(lr_floor)
+        if lr_period is not None and lr_schedule == "constant":
+            raise ValueError("lr_period is the T_max of a cosine lr_schedule; set lr_schedule = \"cosine\"")
+        if lr_period is not None and lr_period < 1:
+            raise ValueError(f"lr_period must be >= 1 epoch, got {lr_period}")
+        self.lr_schedule, self.lr_floor, self.lr_period = lr_schedule, float(lr_floor), lr_period
         self.epoch, self.epochs = 1, 1  # where the schedule stands (start_epoch)
         if optimizer == "adam" and momentum:
             raise ValueError("momentum is an option of sgd; adam takes adam_betas")
@@ -124,7 +131,8 @@ class Update:
         """The suite's per-group rates at the current epoch of the schedule."""
         if self.lr_schedule == "constant":
             return lrs
-        return {name: cosine_lr(lr, self.lr_floor, self.epoch, self.epochs) for name, lr in lrs.items()}
+        period = self.lr_period or self.epochs
+        return {name: cosine_lr(lr, self.lr_floor, self.epoch, period) for name, lr in lrs.items()}
 
     def __call__(self, model: ConvergentRNN, directions: DirectionsIn, factors: dict[str, float | list[Tensor]],
                  lrs: dict[str, float]) -> None:
@@ -197,4 +205,6 @@ def optimizer_params() -> list:
         Param("lr_schedule", str, "constant", "constant (the paper's), or cosine: from lr at epoch 1 towards "
               "lr_floor, stepped per epoch (T_max = the run's epochs)", choices=LR_SCHEDULES, quiet_default=True),
         Param("lr_floor", float, 0.0, "where a cosine lr_schedule ends", min=0, quiet_default=True),
+        Param("lr_period", int | None, None, "the cosine's T_max in epochs (None: the run's epochs); past it the "
+              "rate rises again, as torch's CosineAnnealingLR", min=1, max=10**5, quiet_default=True),
     ]
