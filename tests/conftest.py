@@ -1,6 +1,10 @@
+import gzip
+import pickle
+import struct
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -218,3 +222,23 @@ def run_suite_text(root: Path, text: str):
     runner = Runner(suite, registry, root / "results")
     return path, suite, runner, {o.run.name: o for o in runner.execute(suite.runs)}
 
+
+# -- small files in the datasets' exact on-disk formats ---------------------------------------------
+def write_cifar(root: Path, folder: str, files: dict[str, int], label_key: bytes, classes: int) -> dict:
+    """CIFAR "python version" batches of random images under ``root/folder``; the dicts written."""
+    rng = np.random.default_rng(0)
+    out = {}
+    (root / folder).mkdir(parents=True)
+    for name, n in files.items():
+        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                 label_key: [int(v) for v in rng.integers(0, classes, n)], b"batch_label": b"x"}
+        (root / folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+        out[name] = batch
+    return out
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:
+    """One IDX file (MNIST's format) of uint8 values, gzipped if asked."""
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if compress else data)

@@ -425,7 +425,7 @@ def test_plugin_registers_its_datasets():
     assert pm.registry.names("dataset") == ["blobs", "cifar10", "cifar100", "digits", "fashion_mnist", "kmnist",
                                             "mnist", "random", "svhn"]
     expected = {
-        "mnist": ["data_dir", "n_train", "n_test", "flatten"],
+        "mnist": ["data_dir", "n_train", "n_test", "flatten", "mean", "std"],
         "random": ["input_shape", "num_classes", "n_train", "n_test", "seed"],
         "blobs": ["input_size", "num_classes", "n_train", "n_test", "noise", "seed"],
     }

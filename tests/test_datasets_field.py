@@ -4,9 +4,7 @@ hostile ones included."""
 
 from __future__ import annotations
 
-import gzip
 import pickle
-import struct
 import textwrap
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 import torch
 
 from bench_datasets import CIFAR10, CIFAR100, KMNIST, SVHN, DatasetError, Digits, FashionMNIST, cifar, idx_images, svhn
+from conftest import write_cifar, write_idx
 from harness.api.dataset import augmenter, batch_generator
 
 CPU, F32 = torch.device("cpu"), torch.float32
@@ -27,18 +26,6 @@ def fresh(monkeypatch):
     monkeypatch.setattr("bench_datasets.mnist.import_torchvision", lambda: None)  # never download in tests
     for module in (cifar, idx_images, svhn):
         monkeypatch.setattr(module, "import_torchvision", lambda: None)
-
-
-def write_cifar(root: Path, folder: str, files: dict[str, int], label_key: bytes, classes: int) -> dict:
-    rng = np.random.default_rng(0)
-    out = {}
-    (root / folder).mkdir(parents=True)
-    for name, n in files.items():
-        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                 label_key: [int(v) for v in rng.integers(0, classes, n)], b"batch_label": b"x"}
-        (root / folder / name).write_bytes(pickle.dumps(batch, protocol=2))
-        out[name] = batch
-    return out
 
 
 def test_cifar10_reads_the_python_batches_plane_by_plane(tmp_path):
@@ -91,12 +78,6 @@ def test_missing_cifar_files_say_where_to_put_them_and_how_to_get_them(tmp_path)
     text = str(err.value)
     assert "cifar10 files missing" in text and "https://www.cs.toronto.edu/~kriz/cifar.html" in text
     assert "cifar-10-batches-py/" in text and "--data-dir" in text and "eqprop-bench[vision]" in text
-
-
-def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:
-    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    data = header + array.astype(np.uint8).tobytes()
-    path.write_bytes(gzip.compress(data) if compress else data)
 
 
 @pytest.mark.parametrize("cls, folder", [(FashionMNIST, "FashionMNIST"), (KMNIST, "KMNIST")])

@@ -81,9 +81,10 @@ class CIFAR(ImageDataset):
     download_error = ""
 
     def __init__(self, data_dir: str | None = None, n_train: int | None = None,
-                 n_test: int | None = None, flatten: bool = False, augment: bool = False) -> None:
+                 n_test: int | None = None, flatten: bool = False, augment: bool = False,
+                 mean: list[float] | None = None, std: list[float] | None = None) -> None:
         folder, _, _, classes, _ = LAYOUTS[self.variant]
-        super().__init__(self.variant, classes, data_dir, n_train, n_test, flatten, augment)
+        super().__init__(self.variant, classes, data_dir, n_train, n_test, flatten, augment, mean, std)
         self.folder = folder
 
     def files(self) -> dict[str, list[Path]]:

@@ -1,10 +1,13 @@
 """What the image datasets share: sizes, the data directory, conversion to the run's device and dtype,
-and the standard augmentation of the field's convolutional work (a random crop of the image padded by
-4 pixels, and a horizontal flip with probability ½), applied per training batch by the run kind
-(``augment_batch``) so that every epoch sees new crops, from the run's own generator."""
+an optional per-channel normalisation (``mean``, ``std``), and the standard augmentation of the
+field's convolutional work (a random crop of the image padded by 4 black pixels, and a horizontal flip
+with probability ½), applied per training batch by the run kind (``augment_batch``) so that every
+epoch sees new crops, from the run's own generator."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -13,7 +16,54 @@ import torch
 from harness.api.components import Param
 from harness.api.dataset import Dataset, Split, default_data_dir
 
-PAD = 4  # pixels of zero padding before the random crop (CIFAR's usual 4)
+PAD = 4  # pixels of black padding before the random crop (CIFAR's usual 4)
+
+#: Laborieux et al. 2021's CIFAR-10 normalisation (torchvision's Normalize, after the crop and flip).
+CIFAR10_MEAN, CIFAR10_STD = [0.4914, 0.4822, 0.4465], [3 * 0.2023, 3 * 0.1994, 3 * 0.2010]
+
+
+def norm_params() -> list[Param]:
+    """``mean`` and ``std``, quiet at their default (None: no normalisation) so that no stored run's id
+    changes."""
+    return [
+        Param("mean", list[float] | None, None, "one value per image channel: pixels x in [0, 1] become "
+              "(x - mean[c]) / std[c], after any crop and flip; None: x stays in [0, 1]; give with std",
+              quiet_default=True),
+        Param("std", list[float] | None, None, "one value per image channel, each > 0: the divisor of the "
+              "normalisation (see mean); None: none; give with mean", quiet_default=True),
+    ]
+
+
+def check_norm(name: str, mean: Sequence[float] | None, std: Sequence[float] | None,
+               channels: int) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """``(mean, std)`` as tuples, or None for no normalisation; a ValueError, at construction, for a
+    half-given pair, a count other than the channels', or a std that would divide by <= 0."""
+    if mean is None and std is None:
+        return None
+    if mean is None or std is None:
+        given, other = ("mean", "std") if std is None else ("std", "mean")
+        raise ValueError(f"{name}: {given} is given but {other} is not; give both (one value per channel, "
+                         f"e.g. mean = {CIFAR10_MEAN}, std = {CIFAR10_STD}) or neither")
+    for what, values in (("mean", mean), ("std", std)):
+        if len(values) != channels:
+            raise ValueError(f"{name}: {what} has {len(values)} value{'s' if len(values) != 1 else ''} but the "
+                             f"images have {channels} channel{'s' if channels != 1 else ''}; give one per channel")
+        for i, v in enumerate(values):
+            if not math.isfinite(v):
+                raise ValueError(f"{name}: {what}[{i}] = {v!r}; give finite numbers")
+    for i, v in enumerate(std):
+        if v <= 0:
+            raise ValueError(f"{name}: std[{i}] = {v!r}; each std must be > 0 (pixels are divided by it)")
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+
+def normalise(x: torch.Tensor, norm: tuple[tuple[float, ...], tuple[float, ...]] | None) -> torch.Tensor:
+    """``x`` of shape (N, C, H, W) mapped in place to (x - mean[c]) / std[c], the order of torchvision's
+    Normalize; unchanged (the same tensor) for None."""
+    if norm is None:
+        return x
+    mean, std = (torch.tensor(v, dtype=x.dtype, device=x.device).view(1, -1, 1, 1) for v in norm)
+    return x.sub_(mean).div_(std)
 
 
 def image_params(where: str, flatten: bool) -> list[Param]:
@@ -27,11 +77,13 @@ def image_params(where: str, flatten: bool) -> list[Param]:
         Param("flatten", bool, flatten, "flat vectors for fully connected nets; false: (channels, height, width)"),
         Param("augment", bool, False, "per training batch, a random crop of the image padded by 4 and a "
               "horizontal flip with probability 1/2 (the field's standard augmentation); test images never"),
+        *norm_params(),
     ]
 
 
 class ImageDataset(Dataset):
-    """A dataset of ``(C, H, W)`` images kept as uint8 until loaded; pixels in [0, 1]."""
+    """A dataset of ``(C, H, W)`` images kept as uint8 until loaded; pixels in [0, 1], or normalised per
+    channel when ``mean`` and ``std`` are given."""
 
     #: What the conformance kit loads of every image set: a few samples.
     example: ClassVar[dict | None] = {"n_train": 64, "n_test": 32}
@@ -40,10 +92,14 @@ class ImageDataset(Dataset):
     num_classes: int  # set by __init__ (Dataset declares ``int | None``)
 
     def __init__(self, name: str, num_classes: int, data_dir: str | None, n_train: int | None,
-                 n_test: int | None, flatten: bool, augment: bool) -> None:
+                 n_test: int | None, flatten: bool, augment: bool, mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None) -> None:
         self.name, self.num_classes = name, num_classes
         self.data_dir, self.n_train, self.n_test = data_dir, n_train, n_test
         self.flatten, self.augment = bool(flatten), bool(augment)
+        self.norm = check_norm(name, mean, std, self.input_shape_unflat[0])
+        self.mean: list[float] | None = list(self.norm[0]) if self.norm else None
+        self.std: list[float] | None = list(self.norm[1]) if self.norm else None
         if self.augment and self.input_shape_unflat[1] < 2 * PAD:
             raise ValueError(f"{name}: images of {self.input_shape_unflat} are too small to augment")
 
@@ -77,18 +133,25 @@ class ImageDataset(Dataset):
             raise ValueError(f"{self.name}: {what}={n} but the split has only {images.shape[0]} samples")
         if n is not None:
             images, labels = images[:n], labels[:n]
-        x = images.to(device).to(dtype).div_(255.0)  # moved as uint8: 4x less to transfer
+        x = normalise(images.to(device).to(dtype).div_(255.0), self.norm)  # moved as uint8: 4x less to transfer
         return Split(x=x.reshape(x.shape[0], *self.input_shape), y=labels.to(device=device, dtype=torch.int64))
 
     def augment_batch(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """A training batch, each image cropped at random from itself padded by ``PAD`` zeros and
-        flipped left-right with probability ½ (``generator``: a CPU generator, the run's)."""
+        """A training batch, each image cropped at random from itself padded by ``PAD`` black pixels and
+        flipped left-right with probability ½ (``generator``: a CPU generator, the run's). Black is 0, or
+        its normalised value per channel, so that this equals cropping before normalising, as torchvision's
+        transforms do."""
         if not self.augment:
             return x
         n = x.shape[0]
         c, h, w = self.input_shape_unflat
         images = x.reshape(n, c, h, w)
-        padded = torch.nn.functional.pad(images, (PAD, PAD, PAD, PAD))
+        if self.norm is None:
+            padded = torch.nn.functional.pad(images, (PAD, PAD, PAD, PAD))
+        else:
+            black = normalise(images.new_zeros(1, c, 1, 1), self.norm)  # the same arithmetic as split's
+            padded = black.repeat(n, 1, h + 2 * PAD, w + 2 * PAD)
+            padded[:, :, PAD:PAD + h, PAD:PAD + w] = images
         dy = torch.randint(0, 2 * PAD + 1, (n,), generator=generator).to(x.device)
         dx = torch.randint(0, 2 * PAD + 1, (n,), generator=generator).to(x.device)
         flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
@@ -102,4 +165,5 @@ class ImageDataset(Dataset):
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.name!r}, data_dir={self.data_dir!r}, n_train={self.n_train}, "
-                f"n_test={self.n_test}, flatten={self.flatten}, augment={self.augment})")
+                f"n_test={self.n_test}, flatten={self.flatten}, augment={self.augment}"
+                + (f", mean={self.mean}, std={self.std})" if self.norm else ")"))

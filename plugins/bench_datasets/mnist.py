@@ -18,6 +18,7 @@ from harness.api.components import Param
 from harness.api.dataset import DATA_DIR_ENV, Dataset, Split, Splits, default_data_dir
 
 from .idx import read_idx
+from .images import check_norm, norm_params, normalise
 
 __all__ = ["MNIST", "DatasetError", "FILES", "raw_dir", "clear_cache"]
 
@@ -143,7 +144,7 @@ class MNIST(Dataset):
     """MNIST handwritten digits, pixels scaled to [0, 1]; read from IDX files, downloaded with torchvision
     if missing and installed.
 
-    The MNIST digits; pixels in [0, 1], flattened to 784 or kept as 1x28x28.
+    The MNIST digits; pixels in [0, 1] (or normalised: ``mean``, ``std``), flattened to 784 or kept as 1x28x28.
     """
 
     params: ClassVar[list[Param]] = [
@@ -156,19 +157,24 @@ class MNIST(Dataset):
               doc="use only the first N test samples (None: all 10000)"),
         Param("flatten", bool, True,
               "784-vectors for fully connected nets; False gives 1x28x28 for conv nets"),
+        *norm_params(),
     ]
     example: ClassVar[dict | None] = {"n_train": 64, "n_test": 32}
 
     num_classes = NUM_CLASSES
 
     def __init__(self, data_dir: str | None = None, n_train: int | None = None,
-                 n_test: int | None = None, flatten: bool = True) -> None:
+                 n_test: int | None = None, flatten: bool = True, mean: list[float] | None = None,
+                 std: list[float] | None = None) -> None:
         _check_count("n_train", n_train)
         _check_count("n_test", n_test)
         self.data_dir = data_dir
         self.n_train = n_train
         self.n_test = n_test
         self.flatten = bool(flatten)
+        self.norm = check_norm("mnist", mean, std, 1)
+        self.mean: list[float] | None = list(self.norm[0]) if self.norm else None
+        self.std: list[float] | None = list(self.norm[1]) if self.norm else None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -208,10 +214,11 @@ class MNIST(Dataset):
             images, labels = images[:n], labels[:n]
         # Move as uint8 (4x less to transfer), then convert and scale on the device.
         x = images.to(device).to(dtype).div_(255.0)
-        x = x.reshape(x.shape[0], *self.input_shape)
+        x = normalise(x.reshape(x.shape[0], 1, *IMAGE_SHAPE), self.norm).reshape(x.shape[0], *self.input_shape)
         y = labels.to(device=device, dtype=torch.int64)
         return Split(x=x, y=y)
 
     def __repr__(self) -> str:
         return (f"MNIST(data_dir={self.data_dir!r}, n_train={self.n_train}, "
-                f"n_test={self.n_test}, flatten={self.flatten})")
+                f"n_test={self.n_test}, flatten={self.flatten}"
+                + (f", mean={self.mean}, std={self.std})" if self.norm else ")"))

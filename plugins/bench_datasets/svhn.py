@@ -56,8 +56,9 @@ class SVHN(ImageDataset):
     input_shape_unflat = (3, 32, 32)
 
     def __init__(self, data_dir: str | None = None, n_train: int | None = None, n_test: int | None = None,
-                 flatten: bool = False, augment: bool = False) -> None:
-        super().__init__("svhn", 10, data_dir, n_train, n_test, flatten, augment)
+                 flatten: bool = False, augment: bool = False, mean: list[float] | None = None,
+                 std: list[float] | None = None) -> None:
+        super().__init__("svhn", 10, data_dir, n_train, n_test, flatten, augment, mean, std)
 
     def missing(self) -> list[Path]:
         return [self.resolved_data_dir() / f for f in FILES.values() if not (self.resolved_data_dir() / f).is_file()]
