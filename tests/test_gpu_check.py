@@ -32,7 +32,8 @@ def test_the_cpu_rehearsal_runs_every_stage(tmp_path):
                 "--budget", "2400", timeout=2700)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     stages = json.loads((out / "stages.json").read_text())
-    assert list(stages) == ["environment", "install", "tests", "speed", "table1-epoch", "compiled", "summary"]
+    assert list(stages) == ["environment", "install", "tests", "speed", "table1-epoch", "bf16", "compiled",
+                            "summary"]
     assert all(v["status"] == "passed" for v in stages.values()), stages
     summary = (out / "summary.md").read_text()
     assert summary in proc.stdout  # printed, and written
@@ -42,7 +43,10 @@ def test_the_cpu_rehearsal_runs_every_stage(tmp_path):
     # the speed suite and the Table 1 epochs wrote results, and the projection is labelled as one
     assert "| P-1h | ep |" in summary and "| EB-1h | ep |" in summary and "| P-2h | bptt |" in summary
     assert "A projection, not a measurement" in summary and "quick mode" in summary
-    for log in ("tests", "speed", "table1-epoch", "compiled"):
+    # bfloat16 autocast: P-conv's speed beside float32's, and the GDU table of suites/bf16.toml
+    bf16 = summary.split("## bfloat16 autocast on cpu")[1].split("\n## ")[0]
+    assert "| P-conv | ep |" in bf16 and "autocast" in bf16 and "bfloat16" in bf16
+    for log in ("tests", "speed", "table1-epoch", "bf16", "compiled"):
         assert (out / "logs" / f"{log}.log").stat().st_size > 0
 
 
@@ -58,6 +62,6 @@ def test_without_cuda_the_cuda_stages_say_so(tmp_path):
     proc = _run("--quick", "--output", str(out), timeout=120)
     assert proc.returncode == 1
     stages = json.loads((out / "stages.json").read_text())
-    for stage in ("tests", "speed", "table1-epoch", "compiled"):
+    for stage in ("tests", "speed", "table1-epoch", "bf16", "compiled"):
         assert stages[stage]["status"] == "skipped: no CUDA", (stage, stages[stage])
     assert "torch sees no CUDA GPU here" in proc.stdout and "--device cpu --quick" in proc.stdout

@@ -310,6 +310,9 @@ class PConvNet(ConvergentRNN):
         g = Fn.max_unpool2d(h, idx, self.pool,  # type: ignore[arg-type]  # an int kernel: torch's stub omits it
                             output_size=z.shape[-2:])
         w = self._kernel(n)
+        # convolution_backward is not autocast: under bfloat16 autocast the states are bfloat16 and the
+        # clamped input float32, so both go in the weight's dtype (where the update accumulates)
+        below, g = below.to(w.dtype), g.to(w.dtype)
         out = [torch.nn.grad.conv2d_weight(below, w.shape, g, padding=self.padding[f"conv{n}"],
                                            groups=below.shape[1] // w.shape[1])
                .view_as(self.w[f"conv{n}"])]
