@@ -1,0 +1,83 @@
+"""The GPU suites of the published DCHN setups (suites/laborieux2021.toml, suites/scellier2023.toml): they
+validate here, their runs resolve to the settings their comments cite, and one batch of each CIFAR run
+trains through `bench run` on synthetic files in the CIFAR format, with the published net unchanged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import REPO, write_cifar
+from harness.cli.commands import main
+from harness.plugins import get_manager
+from harness.suite.load import load_suite
+
+SUITES = REPO / "suites"
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return get_manager().registry
+
+
+def resolved(registry, name: str) -> list:
+    return load_suite(SUITES / f"{name}.toml", registry).runs
+
+
+def test_laborieux2021_resolves_to_the_authors_command(registry):
+    runs = resolved(registry, "laborieux2021")
+    assert sorted(r.slots["algorithm"]["name"] for r in runs) == ["bptt", "ep", "ep-centered"]
+    for r in runs:
+        assert r.slots["model"]["name"] == "dchn" and r.slots["model"]["params"]["loss"] == "cross_entropy"
+        assert r.slots["model"]["params"]["channels"] == [128, 256, 512, 512] and r.slots["model"]["params"]["padding"] == [1, 1, 1, 0]
+        assert (r.params["T"], r.params["K"], r.params["epochs"], r.params["batch_size"]) == (250, 25, 120, 128)
+        a = r.slots["algorithm"]["params"]
+        assert a["lr"] == [0.25, 0.15, 0.1, 0.08, 0.05]  # four convolutions, then the readout
+        assert (a["momentum"], a["weight_decay"], a["lr_schedule"], a["lr_period"], a["lr_floor"]) == \
+            (0.9, 3e-4, "cosine", 100, 1e-5)
+        if r.slots["algorithm"]["name"] != "bptt":
+            assert a["beta"] == 1.0
+        d = r.slots["dataset"]["params"]
+        assert d["augment"] and d["mean"] == [0.4914, 0.4822, 0.4465] and d["std"] == [0.6069, 0.5982, 0.603]
+
+
+def test_scellier2023_crosses_the_ep_estimators_with_five_datasets(registry):
+    runs = resolved(registry, "scellier2023")
+    cells = {(r.name, r.slots["algorithm"]["name"]) for r in runs}
+    assert cells == {(d, a) for d in ("MNIST", "Fashion-MNIST", "SVHN", "CIFAR-10", "CIFAR-100")
+                     for a in ("ep", "ep-negative", "ep-centered")}
+    for r in runs:
+        a = r.slots["algorithm"]["params"]
+        assert (a["beta"], a["schedule"], r.params["T"], r.params["K"]) == (0.25, "async", 60, 15)
+        assert a["lr"] == [0.0625, 0.0375, 0.025, 0.02, 0.0125] and a["lr_floor"] == 2e-6
+        assert r.slots["model"]["params"]["output_size"] == (100 if r.name == "CIFAR-100" else 10)
+
+
+@pytest.mark.parametrize("suite", ["laborieux2021", "scellier2023"])
+def test_the_published_suites_validate(suite):
+    result = CliRunner().invoke(main, ["validate", str(SUITES / f"{suite}.toml")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "valid:" in result.output
+
+
+@pytest.mark.parametrize("suite, only", [("laborieux2021", "CIFAR-10 VGG-DCHN, cross-entropy"),
+                                         ("scellier2023", "CIFAR-10")])
+def test_one_batch_of_each_cifar_run_trains_on_synthetic_cifar_files(tmp_path: Path, suite, only):
+    """The published net as it is (128-256-512-512), one batch of 4, few steps: the smoke run of a GPU
+    suite on a CPU. Every run ends done with finite errors."""
+    data = tmp_path / "data"
+    write_cifar(data, "cifar-10-batches-py", {f"data_batch_{i}": 4 for i in range(1, 6)} | {"test_batch": 4},
+                b"labels", 10)
+    results = tmp_path / "results"
+    sets = ["epochs=1", "max_batches=1", "batch_size=4", "eval_batch_size=20", "T=3", "K=2", "device=cpu"]
+    args = ["run", str(SUITES / f"{suite}.toml"), "--only", only, "--data-dir", str(data),
+            "--results-dir", str(results), "--threads", "1"]
+    for s in sets:
+        args += ["--set", s]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    status = CliRunner().invoke(main, ["status", str(SUITES / f"{suite}.toml"), "--results-dir", str(results),
+                                       *[x for s in sets for x in ("--set", s)]], catch_exceptions=False)
+    assert "3 done" in status.output, status.output
