@@ -38,18 +38,20 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
 
 from harness.api.algorithm import capability, shared_step
 from harness.api.components import Param, Slot
-from harness.api.dataset import augmenter, batch_generator
+from harness.api.dataset import Splits, augmenter, batch_generator
 from harness.api.model import ConvergentRNN, member_state, stack_members
 from harness.api.records import Records
 from harness.api.run_kind import RunKind
 from harness.api.steps import MAX_STEPS, batch_size, check_steps, step_params
-from harness.run.acceleration import compiled_train_step, graphed_train_step
+from harness.run.acceleration import GraphedStep, compiled_train_step, graphed_train_step
 from harness.run.context import Diverged, RunContext
 from harness.run.environment import peak_memory_mb, synchronize
 
@@ -158,6 +160,29 @@ AUTO_COMPILE_STEPS = 20000
 #: Upper bound of epochs: the paper's longest row trains 100; a million is a typo, refused before a run
 #: starts with an ETA of centuries.
 MAX_EPOCHS = 10**5
+
+
+@dataclass
+class _Run:
+    """One invocation of :meth:`Train._train`: what its epochs share, kept off the RunKind (reused across runs)."""
+
+    ctxs: list[RunContext]  # one per member (a single run: one)
+    model: ConvergentRNN
+    algorithm: object  # the step's algorithm (a Paired one for batched algorithms)
+    per_member: list[Any]  # each member's own algorithm
+    data: Splits
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None
+    batches: int  # per epoch
+    shuffles: list[torch.Generator]  # each member's data order
+    probe: torch.Tensor  # test images where the free phase is checked for a fixed point
+    state_dict: Callable[[], dict] | None  # a stateful algorithm's state, into the checkpoints
+    compiled: bool
+    step: GraphedStep
+    first_epoch: int  # 1, or the one after a resumed checkpoint's
+    histories: list[list[dict]]  # each member's epoch points
+    fixed_point: list[Any]  # whose algorithm assumes a fixed point (warned when unsettled)
+    alive: list[int]  # members still learning (a batch goes on without one that diverged)
+    warned: set[int] = field(default_factory=set)  # members warned of an unsettled free phase
 
 
 class Train(RunKind):
@@ -299,17 +324,29 @@ class Train(RunKind):
         return saved[0]["epoch"] + 1, [s["history"] for s in saved]
 
     def _train(self, ctxs: list[RunContext], model: ConvergentRNN, algorithm: object | None = None) -> None:
+        """Train the runs of ``ctxs`` (the members of ``model``) epoch by epoch, then record their results."""
+        run = self._prepare(ctxs, model, algorithm)
+        for epoch in range(run.first_epoch, self.epochs + 1):
+            seconds, sweeps, residuals = self._train_epoch(run, epoch)
+            self._drop_diverged(run, epoch)
+            if not run.alive:
+                return
+            self._evaluate(run, epoch, seconds, sweeps, residuals)
+            if self.checkpoint and epoch < self.epochs:
+                self._save_checkpoints(run, epoch)
+        self._record_final(run)
+
+    def _prepare(self, ctxs: list[RunContext], model: ConvergentRNN, algorithm: object | None) -> _Run:
+        """Set up a run (data, generators, resumed state, the step) in the order its random streams are drawn."""
         ctx0, S = ctxs[0], len(ctxs)
-        device = ctx0.device
         for ctx, checksum in zip(ctxs, member_checksums(model)):
             ctx.record("init_checksum", checksum)
         if algorithm is None:
             algorithm = ctx0.build("algorithm")
         dataset = ctx0.build("dataset")
-        data = dataset.load(device, ctx0.dtype)
+        data = dataset.load(ctx0.device, ctx0.dtype)
         augment = augmenter(dataset)  # e.g. random crops and flips, per member from its own seed
-        n = len(data.train)
-        batches = self._batches(n)
+        batches = self._batches(len(data.train))
         shuffles = [ctx.generator(offset=1) for ctx in ctxs]
         stateful = capability(algorithm, "stateful")  # then S == 1 (execute_batch runs them apart)
         use_generator = capability(algorithm, "use_generator")
@@ -323,18 +360,19 @@ class Train(RunKind):
         alive = list(range(S))  # members still learning (a batch goes on without one that diverged)
         per_member = capability(algorithm, "algorithms") or [algorithm] * S  # Paired: one per member
         fixed_point = [capability(a, "assumes_fixed_point") for a in per_member]
-        warned: set[int] = set()
+        compiled, step = self._make_step(ctxs, model, algorithm, batches)
+        if ctx0.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(ctx0.device)
+        return _Run(ctxs=ctxs, model=model, algorithm=algorithm, per_member=per_member, data=data,
+                    augment=augment, batches=batches, shuffles=shuffles, probe=probe, state_dict=state_dict,
+                    compiled=compiled, step=step, first_epoch=first_epoch, histories=histories,
+                    fixed_point=fixed_point, alive=alive)
 
-        def check_settled(shares: list[float], when: str) -> None:
-            for i in alive:
-                if fixed_point[i] and shares[i] > UNSETTLED_WARN and i not in warned:
-                    warned.add(i)
-                    ctxs[i].warn(unsettled_warning(shares[i], self.T, len(probe), when))
-
-        # compiled where it pays (see compiles()), else on CUDA (fast path) the step replayed as a CUDA
-        # graph; either checked against the eager step at first use
+    def _make_step(self, ctxs: list[RunContext], model: ConvergentRNN, algorithm: object,
+                   batches: int) -> tuple[bool, GraphedStep]:
+        """The training step: compiled where it pays (:meth:`compiles`), else graphed on CUDA; checked at first use."""
         names = {ctx.spec.slots.get("algorithm", {}).get("name") for ctx in ctxs}  # two when EP and BPTT are paired
-        compiled = self.compiles(ctx0.spec.compile, model, device, self.epochs * batches,
+        compiled = self.compiles(ctxs[0].spec.compile, model, ctxs[0].device, self.epochs * batches,
                                  names.pop() if len(names) == 1 else None)
 
         def warn(message: str) -> None:  # a fallback to the eager step: in every run's status
@@ -343,96 +381,126 @@ class Train(RunKind):
 
         step = (compiled_train_step(algorithm, model, T=self.T, K=self.K, warn=warn) if compiled
                 else graphed_train_step(algorithm, model, T=self.T, K=self.K, warn=warn))
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
+        return compiled, step
 
-        for epoch in range(first_epoch, self.epochs + 1):
-            for a in dict.fromkeys([algorithm, *per_member]):  # a schedule's rate of this epoch (resumes too)
-                begin = capability(a, "start_epoch")
-                if begin is not None:
-                    begin(epoch, self.epochs)
-            orders = [torch.randperm(n, generator=g)[: batches * self.batch_size] for g in shuffles]
-            order = (torch.stack(orders) if model.members else orders[0]).to(device)
-            synchronize(device)
-            start = time.perf_counter()
-            first = 0.0  # a compiled or graphed step's first call (compilation or capture and the check)
-            sweeps: list[float] = []  # an algorithm with its own relaxation logs each free phase's sweeps
-            residuals: list[float] = []  # and residual (EP with schedule or tol: harness.api.relaxation)
-            for b in range(batches):
-                idx = order[..., b * self.batch_size:(b + 1) * self.batch_size]
-                x, y = data.train.x[idx], model.target(data.train.y[idx])
-                if augment is not None:
-                    x = (torch.stack([augment(x[i], batch_generator(c.seed, epoch, b)) for i, c in enumerate(ctxs)])
-                         if model.members else augment(x, batch_generator(ctx0.seed, epoch, b)))
-                before = [p.detach().clone() for p in model.parameters()] if epoch == 1 and b == 0 else None
-                timed = epoch == first_epoch and b == 0 and getattr(step, "enabled", False) and batches > 1
-                if timed:
-                    synchronize(device)
-                    t0 = time.perf_counter()
-                log = step(x, y)
-                if isinstance(log, dict) and "free_sweeps" in log:
-                    sweeps.append(float(log["free_sweeps"]))
-                    residuals.append(float(log["free_residual"]))
-                if timed:
-                    synchronize(device)
-                    first = time.perf_counter() - t0
-                    for ctx in ctxs:
-                        ctx.record("first_step_seconds", first)
-                if before is not None:  # a run whose first update is exactly zero may never learn: say so now
-                    for i in unchanged_members(model, before):
-                        ctxs[i].warn("the first training step changed no parameter: the update is exactly zero "
-                                     "(e.g. every output unit saturated by a hard sigmoid or a clip, so that "
-                                     "BPTT's gradient vanishes); this run may not learn: check the model's "
-                                     "initialisation and learning rates")
-                ctx0.progress((epoch - 1) * batches + b + 1, self.epochs * batches, "batch",
-                              f"epoch {epoch}/{self.epochs}", eta_after=batches)  # an epoch and its evaluation
-            synchronize(device)
-            seconds = time.perf_counter() - start
-            if first:  # left out (recorded apart): the epoch's time at the rate of its other steps
-                seconds = (seconds - first) * batches / (batches - 1)
-            for i, name in nonfinite_parameters(model).items():
-                if i not in alive:
-                    continue
-                message = (f"parameter {name} is not finite after epoch {epoch} (run {ctxs[i].spec.id}); "
-                           "lower the learning rates or β")
-                if S == 1:
-                    raise Diverged(message)
-                ctxs[i].diverge(message + " (the other runs of its batch went on)")
-                alive.remove(i)
-            if not alive:
-                return
-            ctx0.progress(epoch * batches, self.epochs * batches, "batch", f"epoch {epoch}/{self.epochs} evaluating "
-                          f"({len(data.test)} test" + (f" + {n} train" if self.eval_train else "") + " samples)",
-                          eta_after=batches)
-            tests, unpredicted = error_and_unpredicted(model, data.test.x, data.test.y, self.eval_T,
-                                                       self.eval_batch_size)
-            trains = (error_rates(model, data.train.x, data.train.y, self.eval_T, self.eval_batch_size)
-                      if self.eval_train else None)  # not evaluated: not recorded (no NaN placeholder)
-            unsettled = unsettled_share(model, probe, self.T)
-            check_settled(unsettled, f"after epoch {epoch}")
-            for i in alive:
-                point: dict[str, Any] = {
-                    "epoch": epoch, **({"train_error": trains[i]} if trains else {}), "test_error": tests[i],
-                    "unpredicted_classes": unpredicted[i], "unsettled": unsettled[i], "seconds": seconds,
-                    "samples_per_s": batches * self.batch_size / seconds,
-                    # the epoch's free phases, where the algorithm relaxes to a tolerance: mean sweeps, worst residual
-                    **({"free_sweeps": sum(sweeps) / len(sweeps), "free_residual": max(residuals)} if sweeps else {})}
-                histories[i].append(point)
-                ctxs[i].log_epoch(**point)
-            ctx0.progress(epoch * batches, self.epochs * batches, "batch",
-                          f"epoch {epoch}/{self.epochs} test {tests[alive[0]]:.2f}%"
-                          + (f" train {trains[alive[0]]:.2f}%" if trains else ""), eta_after=batches)
-            if self.checkpoint and epoch < self.epochs:
-                for i in alive:
-                    ctxs[i].save_checkpoint({"model": member_state(model, i) if model.members else model.state_dict(),
-                                             "shuffle": shuffles[i].get_state(), "epoch": epoch,
-                                             "history": histories[i],
-                                             **({"algorithm": state_dict()} if state_dict is not None else {})})
+    def _train_epoch(self, run: _Run, epoch: int) -> tuple[float, list[float], list[float]]:
+        """One pass over the shuffled batches: its seconds and the free phases' sweeps and residuals (where logged)."""
+        ctxs, model, batches, device = run.ctxs, run.model, run.batches, run.ctxs[0].device
+        for a in dict.fromkeys([run.algorithm, *run.per_member]):  # a schedule's rate of this epoch (resumes too)
+            begin = capability(a, "start_epoch")
+            if begin is not None:
+                begin(epoch, self.epochs)
+        n = len(run.data.train)
+        orders = [torch.randperm(n, generator=g)[: batches * self.batch_size] for g in run.shuffles]
+        order = (torch.stack(orders) if model.members else orders[0]).to(device)
+        synchronize(device)
+        start = time.perf_counter()
+        first = 0.0  # a compiled or graphed step's first call (compilation or capture and the check)
+        sweeps: list[float] = []  # an algorithm with its own relaxation logs each free phase's sweeps
+        residuals: list[float] = []  # and residual (EP with schedule or tol: harness.api.relaxation)
+        for b in range(batches):
+            x, y = self._batch(run, order, epoch, b)
+            before = [p.detach().clone() for p in model.parameters()] if epoch == 1 and b == 0 else None
+            timed = epoch == run.first_epoch and b == 0 and getattr(run.step, "enabled", False) and batches > 1
+            if timed:
+                synchronize(device)
+                t0 = time.perf_counter()
+            log = run.step(x, y)
+            if isinstance(log, dict) and "free_sweeps" in log:
+                sweeps.append(float(log["free_sweeps"]))
+                residuals.append(float(log["free_residual"]))
+            if timed:
+                synchronize(device)
+                first = time.perf_counter() - t0
+                for ctx in ctxs:
+                    ctx.record("first_step_seconds", first)
+            if before is not None:  # a run whose first update is exactly zero may never learn: say so now
+                for i in unchanged_members(model, before):
+                    ctxs[i].warn("the first training step changed no parameter: the update is exactly zero "
+                                 "(e.g. every output unit saturated by a hard sigmoid or a clip, so that "
+                                 "BPTT's gradient vanishes); this run may not learn: check the model's "
+                                 "initialisation and learning rates")
+            ctxs[0].progress((epoch - 1) * batches + b + 1, self.epochs * batches, "batch",
+                             f"epoch {epoch}/{self.epochs}", eta_after=batches)  # an epoch and its evaluation
+        synchronize(device)
+        seconds = time.perf_counter() - start
+        if first:  # left out (recorded apart): the epoch's time at the rate of its other steps
+            seconds = (seconds - first) * batches / (batches - 1)
+        return seconds, sweeps, residuals
 
-        checksums = member_checksums(model)
-        used_compile = float(compiled and step.graphed)  # compiled, and equal to eager at first use
-        for i in alive:
-            ctx, history = ctxs[i], histories[i]
+    def _batch(self, run: _Run, order: torch.Tensor, epoch: int,
+               b: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mini-batch ``b`` of an epoch's ``order``: inputs (augmented from each member's seed) and targets."""
+        model, ctxs = run.model, run.ctxs
+        idx = order[..., b * self.batch_size:(b + 1) * self.batch_size]
+        x, y = run.data.train.x[idx], model.target(run.data.train.y[idx])
+        if run.augment is not None:
+            augment = run.augment
+            x = (torch.stack([augment(x[i], batch_generator(c.seed, epoch, b)) for i, c in enumerate(ctxs)])
+                 if model.members else augment(x, batch_generator(ctxs[0].seed, epoch, b)))
+        return x, y
+
+    def _drop_diverged(self, run: _Run, epoch: int) -> None:
+        """Stop a member whose weights are no longer finite: a single run raises, a batch goes on without it."""
+        for i, name in nonfinite_parameters(run.model).items():
+            if i not in run.alive:
+                continue
+            message = (f"parameter {name} is not finite after epoch {epoch} (run {run.ctxs[i].spec.id}); "
+                       "lower the learning rates or β")
+            if len(run.ctxs) == 1:
+                raise Diverged(message)
+            run.ctxs[i].diverge(message + " (the other runs of its batch went on)")
+            run.alive.remove(i)
+
+    def _evaluate(self, run: _Run, epoch: int, seconds: float, sweeps: list[float], residuals: list[float]) -> None:
+        """Measure the errors after an epoch and log its point in every live member's history."""
+        ctxs, model, data, batches = run.ctxs, run.model, run.data, run.batches
+        ctxs[0].progress(epoch * batches, self.epochs * batches, "batch", f"epoch {epoch}/{self.epochs} evaluating "
+                         f"({len(data.test)} test"
+                         + (f" + {len(data.train)} train" if self.eval_train else "") + " samples)",
+                         eta_after=batches)
+        tests, unpredicted = error_and_unpredicted(model, data.test.x, data.test.y, self.eval_T,
+                                                   self.eval_batch_size)
+        trains = (error_rates(model, data.train.x, data.train.y, self.eval_T, self.eval_batch_size)
+                  if self.eval_train else None)  # not evaluated: not recorded (no NaN placeholder)
+        unsettled = unsettled_share(model, run.probe, self.T)
+        self._check_settled(run, unsettled, f"after epoch {epoch}")
+        for i in run.alive:
+            point: dict[str, Any] = {
+                "epoch": epoch, **({"train_error": trains[i]} if trains else {}), "test_error": tests[i],
+                "unpredicted_classes": unpredicted[i], "unsettled": unsettled[i], "seconds": seconds,
+                "samples_per_s": batches * self.batch_size / seconds,
+                # the epoch's free phases, where the algorithm relaxes to a tolerance: mean sweeps, worst residual
+                **({"free_sweeps": sum(sweeps) / len(sweeps), "free_residual": max(residuals)} if sweeps else {})}
+            run.histories[i].append(point)
+            ctxs[i].log_epoch(**point)
+        ctxs[0].progress(epoch * batches, self.epochs * batches, "batch",
+                         f"epoch {epoch}/{self.epochs} test {tests[run.alive[0]]:.2f}%"
+                         + (f" train {trains[run.alive[0]]:.2f}%" if trains else ""), eta_after=batches)
+
+    def _check_settled(self, run: _Run, shares: list[float], when: str) -> None:
+        """Warn (once per member) where a fixed-point algorithm's free phase has not settled on the probe."""
+        for i in run.alive:
+            if run.fixed_point[i] and shares[i] > UNSETTLED_WARN and i not in run.warned:
+                run.warned.add(i)
+                run.ctxs[i].warn(unsettled_warning(shares[i], self.T, len(run.probe), when))
+
+    def _save_checkpoints(self, run: _Run, epoch: int) -> None:
+        """Save each live member's epoch checkpoint, so that an interrupted run resumes with the same result."""
+        model = run.model
+        for i in run.alive:
+            run.ctxs[i].save_checkpoint({"model": member_state(model, i) if model.members else model.state_dict(),
+                                         "shuffle": run.shuffles[i].get_state(), "epoch": epoch,
+                                         "history": run.histories[i],
+                                         **({"algorithm": run.state_dict()} if run.state_dict is not None else {})})
+
+    def _record_final(self, run: _Run) -> None:
+        """Record each live member's results: its last epoch's errors, mean epoch time, memory, checksum, step kind."""
+        device = run.ctxs[0].device
+        checksums = member_checksums(run.model)
+        used_compile = float(run.compiled and run.step.graphed)  # compiled, and equal to eager at first use
+        for i in run.alive:
+            ctx, history = run.ctxs[i], run.histories[i]
             last = history[-1]
             ctx.record("test_error", last["test_error"])
             ctx.record("unpredicted_classes", last["unpredicted_classes"])
@@ -449,4 +517,4 @@ class Train(RunKind):
             ctx.record("final_checksum", checksums[i])
             ctx.record("compiled_step", used_compile)
             if device.type == "cuda":  # the step replayed as a CUDA graph (it passed its first-use check)
-                ctx.record("cuda_graph", float(not compiled and step.graphed))
+                ctx.record("cuda_graph", float(not run.compiled and run.step.graphed))
