@@ -248,6 +248,9 @@ def test_glorot_and_torch_init_bounds():
     t = PNet(hidden=[300], input_size=200, output_size=100, init="torch")
     assert t.w["W12"].abs().max() <= 1 / math.sqrt(200) and t.w["W12"].abs().max() > 0.95 / math.sqrt(200)
     assert t.b["s1"].abs().max() > 0
+    h = PNet(hidden=[300], input_size=200, output_size=100, init="torch_half")  # Scellier et al. 2023's
+    bound = 0.5 / math.sqrt(200)
+    assert bound * 0.95 < h.w["W12"].abs().max() <= bound and bound * 0.95 < h.b["s1"].abs().max() <= bound
     with pytest.raises(ValueError, match="unknown init"):
         PNet(hidden=[3], input_size=2, output_size=2, init="xavier")
 
