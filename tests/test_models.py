@@ -27,10 +27,18 @@ def _grad_phi_s(model, x, state):
 def test_activation_derivatives_match_autograd(name):
     act = ACTIVATIONS[name]
     x = torch.linspace(-2, 2, 401, dtype=D)
-    x = x[(x - 0).abs().gt(1e-3) & (x - 1).abs().gt(1e-3)]  # hard sigmoid kinks at 0 and 1
+    x = x[(x - 0).abs().gt(1e-3) & (x - 1).abs().gt(1e-3) & (x - 2).abs().gt(1e-3)]  # the hard sigmoids' kinks
     x.requires_grad_()
     (g,) = torch.autograd.grad(act(x).sum(), x)
     assert torch.allclose(act.df(x), g, atol=1e-12)
+    assert torch.allclose(act(x), act.core(act.scale * x + act.shift), atol=1e-12)  # what a fast path folds
+
+
+def test_half_hard_sigmoid_is_laborieux_et_al_s():
+    """model_utils.py's my_hard_sig of Laborieux et al.'s code, (1 + hardtanh(x − 1)) / 2."""
+    x = torch.linspace(-3, 4, 701, dtype=D)
+    want = (1 + torch.nn.functional.hardtanh(x - 1)) / 2
+    assert torch.allclose(ACTIVATIONS["half_hard_sigmoid"](x), want, atol=1e-15)
 
 
 def test_paper_sigmoid_is_shifted_and_rescaled():

@@ -56,11 +56,22 @@ def _hard_sigmoid_d(x: Tensor) -> Tensor:
     return ((x > 0) & (x < 1)).to(x.dtype)
 
 
+def _half_hard_sigmoid(x: Tensor) -> Tensor:
+    # Laborieux et al. 2021's CIFAR-10 activation, (1 + hardtanh(x − 1)) / 2: slope ½ on (0, 2).
+    return (0.5 * x).clamp(0, 1)
+
+
+def _half_hard_sigmoid_d(x: Tensor) -> Tensor:
+    return 0.5 * ((x > 0) & (x < 2)).to(x.dtype)
+
+
 ACTIVATIONS: dict[str, Activation] = {
     "tanh": Activation("tanh", torch.tanh, _tanh_d, torch.tanh, torch.tanh_),
     "sigmoid": Activation("sigmoid", _sigmoid, _sigmoid_d, torch.sigmoid, torch.sigmoid_, 4.0, -2.0),
     "hard_sigmoid": Activation("hard_sigmoid", _hard_sigmoid, _hard_sigmoid_d, lambda x: x.clamp(0, 1),
                                lambda x: x.clamp_(0, 1)),
+    "half_hard_sigmoid": Activation("half_hard_sigmoid", _half_hard_sigmoid, _half_hard_sigmoid_d,
+                                    lambda x: x.clamp(0, 1), lambda x: x.clamp_(0, 1), 0.5),
 }
 
 
