@@ -152,3 +152,35 @@ def test_bench_list_datasets_shows_mean_and_std_quiet_at_their_default(monkeypat
     assert result.exit_code == 0, result.output
     assert result.output.count("mean: list[float] | None, default None — one value per image channel") == 6
     assert result.output.count("std: list[float] | None, default None — one value per image channel, each > 0") == 6
+
+
+def test_edge_padding_repeats_the_border_and_commutes_with_the_normalisation(tmp_path):
+    """augment_padding = "edge" (torchvision's padding_mode = 'edge', the DCHN papers' codes): every crop is
+    the image padded by its repeated border pixels, cut at the drawn offset; normalising before or after
+    gives the same; augment_flip = false keeps the crops and drops the flips."""
+    write_cifar(tmp_path, "cifar-10-batches-py", CIFAR_FILES, b"labels", 10)
+    edge = CIFAR10(data_dir=str(tmp_path), augment=True, augment_padding="edge")
+    x = edge.load(CPU, F32).train.x
+    out = edge.augment_batch(x, batch_generator(3, 1, 0))
+    g = batch_generator(3, 1, 0)  # the same draws, made here by hand
+    dy, dx = torch.randint(0, 9, (15,), generator=g), torch.randint(0, 9, (15,), generator=g)
+    flips = torch.rand(15, generator=g) < 0.5
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4), mode="replicate")
+    for i in range(15):
+        crop = padded[i, :, dy[i]:dy[i] + 32, dx[i]:dx[i] + 32]
+        assert torch.equal(out[i], crop.flip(-1) if flips[i] else crop)
+    assert bool(flips.any()) and not bool((dy == 4).all())  # the check bites: flips and shifts happened
+    normed = CIFAR10(data_dir=str(tmp_path), augment=True, augment_padding="edge", mean=CIFAR10_MEAN, std=CIFAR10_STD)
+    torch.testing.assert_close(normed.augment_batch(normed.load(CPU, F32).train.x, batch_generator(3, 1, 0)),
+                               normalise(out.clone(), normed.norm), rtol=1e-6, atol=1e-6)
+    crops = CIFAR10(data_dir=str(tmp_path), augment=True, augment_padding="edge", augment_flip=False)
+    no_flip = crops.augment_batch(x, batch_generator(3, 1, 0))
+    for i in range(15):
+        assert torch.equal(no_flip[i], padded[i, :, dy[i]:dy[i] + 32, dx[i]:dx[i] + 32])
+
+
+def test_augmentation_options_without_augment_are_refused():
+    with pytest.raises(ValueError, match="augment_padding and augment_flip shape the augmentation; set augment"):
+        CIFAR10(augment_padding="edge")
+    with pytest.raises(ValueError, match="set augment = true"):
+        SVHN(augment_flip=False)

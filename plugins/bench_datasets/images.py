@@ -16,7 +16,9 @@ import torch
 from harness.api.components import Param
 from harness.api.dataset import Dataset, Split, default_data_dir
 
-PAD = 4  # pixels of black padding before the random crop (CIFAR's usual 4)
+PAD = 4  # pixels of padding before the random crop (CIFAR's usual 4)
+#: What the random crop pads with: black pixels, or the image's edge pixels repeated.
+PADDINGS = ("black", "edge")
 
 #: Laborieux et al. 2021's CIFAR-10 normalisation (torchvision's Normalize, after the crop and flip).
 CIFAR10_MEAN, CIFAR10_STD = [0.4914, 0.4822, 0.4465], [3 * 0.2023, 3 * 0.1994, 3 * 0.2010]
@@ -42,8 +44,9 @@ def check_norm(name: str, mean: Sequence[float] | None, std: Sequence[float] | N
         return None
     if mean is None or std is None:
         given, other = ("mean", "std") if std is None else ("std", "mean")
-        raise ValueError(f"{name}: {given} is given but {other} is not; give both (one value per channel, "
-                         f"e.g. mean = {CIFAR10_MEAN}, std = {CIFAR10_STD}) or neither")
+        example = f", e.g. mean = {CIFAR10_MEAN}, std = {CIFAR10_STD}" if channels == 3 else ""
+        raise ValueError(f"{name}: {given} is given but {other} is not; give both (one value per channel"
+                         f"{example}) or neither")
     for what, values in (("mean", mean), ("std", std)):
         if len(values) != channels:
             raise ValueError(f"{name}: {what} has {len(values)} value{'s' if len(values) != 1 else ''} but the "
@@ -77,6 +80,11 @@ def image_params(where: str, flatten: bool) -> list[Param]:
         Param("flatten", bool, flatten, "flat vectors for fully connected nets; false: (channels, height, width)"),
         Param("augment", bool, False, "per training batch, a random crop of the image padded by 4 and a "
               "horizontal flip with probability 1/2 (the field's standard augmentation); test images never"),
+        Param("augment_padding", str, "black", "what augment's crop pads with: black pixels (torchvision's "
+              "default) or the edge pixels repeated (torchvision's padding_mode = 'edge', the DCHN papers' codes)",
+              choices=PADDINGS, quiet_default=True),
+        Param("augment_flip", bool, True, "augment's horizontal flip; false: crops only (Scellier et al. 2023's "
+              "SVHN)", quiet_default=True),
         *norm_params(),
     ]
 
@@ -93,13 +101,20 @@ class ImageDataset(Dataset):
 
     def __init__(self, name: str, num_classes: int, data_dir: str | None, n_train: int | None,
                  n_test: int | None, flatten: bool, augment: bool, mean: Sequence[float] | None = None,
-                 std: Sequence[float] | None = None) -> None:
+                 std: Sequence[float] | None = None, augment_padding: str = "black",
+                 augment_flip: bool = True) -> None:
         self.name, self.num_classes = name, num_classes
         self.data_dir, self.n_train, self.n_test = data_dir, n_train, n_test
         self.flatten, self.augment = bool(flatten), bool(augment)
         self.norm = check_norm(name, mean, std, self.input_shape_unflat[0])
         self.mean: list[float] | None = list(self.norm[0]) if self.norm else None
         self.std: list[float] | None = list(self.norm[1]) if self.norm else None
+        if augment_padding not in PADDINGS:
+            raise ValueError(f"{name}: augment_padding must be one of {', '.join(PADDINGS)}, got {augment_padding!r}")
+        if not self.augment and (augment_padding != "black" or not augment_flip):
+            raise ValueError(f"{name}: augment_padding and augment_flip shape the augmentation; set augment = true "
+                             "or leave them out")
+        self.augment_padding, self.augment_flip = augment_padding, bool(augment_flip)
         if self.augment and self.input_shape_unflat[1] < 2 * PAD:
             raise ValueError(f"{name}: images of {self.input_shape_unflat} are too small to augment")
 
@@ -137,16 +152,18 @@ class ImageDataset(Dataset):
         return Split(x=x.reshape(x.shape[0], *self.input_shape), y=labels.to(device=device, dtype=torch.int64))
 
     def augment_batch(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """A training batch, each image cropped at random from itself padded by ``PAD`` black pixels and
-        flipped left-right with probability ½ (``generator``: a CPU generator, the run's). Black is 0, or
-        its normalised value per channel, so that this equals cropping before normalising, as torchvision's
-        transforms do."""
+        """A training batch, each image cropped at random from itself padded by ``PAD`` black pixels (or
+        its edge pixels repeated) and flipped left-right with probability ½ unless ``augment_flip`` is off
+        (``generator``: a CPU generator, the run's). Black is 0, or its normalised value per channel, so
+        that this equals cropping before normalising, as torchvision's transforms do."""
         if not self.augment:
             return x
         n = x.shape[0]
         c, h, w = self.input_shape_unflat
         images = x.reshape(n, c, h, w)
-        if self.norm is None:
+        if self.augment_padding == "edge":  # each border pixel repeated: commutes with the normalisation
+            padded = torch.nn.functional.pad(images, (PAD, PAD, PAD, PAD), mode="replicate")
+        elif self.norm is None:
             padded = torch.nn.functional.pad(images, (PAD, PAD, PAD, PAD))
         else:
             black = normalise(images.new_zeros(1, c, 1, 1), self.norm)  # the same arithmetic as split's
@@ -154,7 +171,9 @@ class ImageDataset(Dataset):
             padded[:, :, PAD:PAD + h, PAD:PAD + w] = images
         dy = torch.randint(0, 2 * PAD + 1, (n,), generator=generator).to(x.device)
         dx = torch.randint(0, 2 * PAD + 1, (n,), generator=generator).to(x.device)
-        flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+        flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)  # drawn either way: the same crops
+        if not self.augment_flip:
+            flip = torch.zeros_like(flip)
         rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])  # (n, h)
         cols = (dx[:, None] + torch.arange(w, device=x.device)[None, :])  # (n, w)
         cols = torch.where(flip[:, None], cols.flip(1), cols)
@@ -166,4 +185,6 @@ class ImageDataset(Dataset):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.name!r}, data_dir={self.data_dir!r}, n_train={self.n_train}, "
                 f"n_test={self.n_test}, flatten={self.flatten}, augment={self.augment}"
-                + (f", mean={self.mean}, std={self.std})" if self.norm else ")"))
+                + (f", mean={self.mean}, std={self.std}" if self.norm else "")
+                + (f", augment_padding={self.augment_padding!r}" if self.augment_padding != "black" else "")
+                + ("" if self.augment_flip else ", augment_flip=False") + ")")
