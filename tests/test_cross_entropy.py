@@ -159,5 +159,5 @@ def test_cep_and_holomorphic_ep_refuse_a_readout_in_the_loss(case):
     m = case[0]
     with pytest.raises(ValueError, match="C-EP does not train a readout in the loss .*loss_groups \\['fc'\\]"):
         ContinualEP(beta=0.1).check_model(m)
-    with pytest.raises(ValueError, match="holomorphic EP"):
+    with pytest.raises(ValueError, match="holomorphic EP does not train a readout in the loss"):
         HolomorphicEP(beta=0.1).check_model(m)

@@ -65,14 +65,14 @@ class HolomorphicEP(Learner):
 
     def check_model(self, model: ConvergentRNN) -> None:
         """Refuse a model whose step is not holomorphic (at `bench validate`, and before a run's first step)."""
-        if not capability(model, "supports_complex"):  # bench validate may hand it any registered model
-            raise ValueError(f"holomorphic EP needs a model whose step is holomorphic in the state; "
-                             f"{type(model).__name__} declares supports_complex = False (e.g. a clip, a hard "
-                             "sigmoid or a max-pool); use tanh or the paper's sigmoid without clip, or ep-centered")
         if capability(model, "loss_groups"):
             raise ValueError(f"holomorphic EP does not train a readout in the loss ({type(model).__name__} has "
                              f"loss_groups {list(capability(model, 'loss_groups'))}); use loss = "
                              "\"squared_error\", or ep-centered")
+        if not capability(model, "supports_complex"):  # bench validate may hand it any registered model
+            raise ValueError(f"holomorphic EP needs a model whose step is holomorphic in the state; "
+                             f"{type(model).__name__} declares supports_complex = False (e.g. a clip, a hard "
+                             "sigmoid or a max-pool); use tanh or the paper's sigmoid without clip, or ep-centered")
 
     def complex_model(self, model: ConvergentRNN) -> ConvergentRNN:
         """A complex copy of ``model`` holding its current parameters (made once, refreshed per call)."""

@@ -5,8 +5,10 @@ a log grid, the candidate's processes built with that β, and two errors per bas
 
 * ``relmse``: RelMSE of Eq. 67 between the processes, mean over the weight layers (``what =
   "weights"``) and over the neuron layers (``"neurons"``): the paper's GDU measure;
-* ``grad_error``: ``‖Σ_t c(t) − Σ_t r(t)‖ / ‖Σ_t r(t)‖`` over every weight and bias at once, the
-  relative error of the update the algorithm would apply in training (its gradient estimate).
+* ``grad_error``: ``‖Σ_t c(t) − Σ_t r(t)‖ / ‖Σ_t r(t)‖`` over every weight and bias of Φ at once, the
+  relative error of the update the algorithm would apply in training (its gradient estimate). A
+  readout in the loss (``ConvergentRNN.loss_groups``) has no process and is left out: its update is one
+  direct term, tested apart (tests/test_cross_entropy.py).
 
 Then ``slope_relmse`` and ``slope_grad``: the least-squares slope of log₁₀ error against log₁₀ β over
 the grid points inside ``fit`` (default: all). Theory, for a settled first phase and ``F = ∂Φ/∂s``:

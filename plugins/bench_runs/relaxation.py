@@ -72,7 +72,7 @@ def starting_at(model: ConvergentRNN, state: State) -> Iterator[ConvergentRNN]:
 def update_from(algorithm, model: ConvergentRNN, x: torch.Tensor, y: torch.Tensor, state: State,
                 K: int) -> dict[str, torch.Tensor]:
     """The update the algorithm would apply from ``state``: its processes (the contract) with T = K
-    starting there, summed over the K steps, per weight tensor."""
+    starting there, summed over the K steps, per weight tensor of Φ (a readout in the loss has no process)."""
     with starting_at(model, state):
         processes: Processes = algorithm.processes(model, x, y, T=K, K=K)
     return {key: w.sum(0) for key, w in processes.weights.items()}
