@@ -34,3 +34,18 @@ def test_a_step_without_products_has_no_dominant_operation():
     with OpCounter() as counter:
         torch.ones(3) + 1
     assert counter.flops == 0 and counter.dominant() is None and not counter.by_op and counter.ops == 2
+
+
+def test_a_product_of_an_expanded_operand_is_timed_on_fresh_tensors_of_its_layout():
+    """An operand whose elements share memory (an expanded bias, stride 0; the DCHN's centered-EP step had
+    one) cannot be written element by element: the fresh copy draws its storage, then views it. This
+    failed the speed kind with "more than one element of the written-to tensor refers to a single memory
+    location" before."""
+    a, b = torch.rand(5, 1).expand(5, 4), torch.rand(4, 3)
+    with OpCounter() as counter:
+        a @ b
+    assert counter.flops == 2 * 5 * 4 * 3
+    key = next(iter(counter.by_op))
+    _, call, flops = counter.call(key)
+    assert flops == 2 * 5 * 4 * 3 and call().shape == (5, 3)
+    assert counter.products_seconds(torch.device("cpu")) > 0

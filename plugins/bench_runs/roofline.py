@@ -44,8 +44,11 @@ class _Spec:
         return f"{self.dtype}{self.shape}"
 
     def fresh(self) -> torch.Tensor:
-        """Random values in the same layout (a transposed operand stays transposed)."""
-        return torch.empty_strided(self.shape, self.stride, dtype=self.dtype, device=self.device).uniform_()
+        """Random values in the same layout (a transposed operand stays transposed, an expanded one, whose
+        elements share memory, stays expanded: the values are drawn in its storage, then viewed)."""
+        span = 1 + sum((n - 1) * s for n, s in zip(self.shape, self.stride)) if all(self.shape) else 0
+        storage = torch.empty(span, dtype=self.dtype, device=self.device).uniform_()
+        return storage.as_strided(self.shape, self.stride)
 
 
 def _spec(a: Any) -> Any:
