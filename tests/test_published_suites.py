@@ -77,10 +77,12 @@ def test_the_published_suites_validate(suite):
 
 @pytest.mark.parametrize("suite, only", [("laborieux2021", "CIFAR-10 VGG-DCHN, cross-entropy"),
                                          ("scellier2023", "CIFAR-10")])
-def test_one_batch_of_each_cifar_run_trains_on_synthetic_cifar_files(tmp_path: Path, suite, only):
+def test_one_batch_of_each_cifar_run_trains_on_synthetic_cifar_files(tmp_path: Path, monkeypatch, suite, only):
     """The published net as it is (128-256-512-512), one batch of 4, few steps: the smoke run of a GPU
     suite on a CPU. Every run ends done with finite errors."""
     data = tmp_path / "data"
+    # `--data-dir` sets $BENCH_DATA_DIR for the run's workers, in this process too: restored after the test
+    monkeypatch.setenv("BENCH_DATA_DIR", str(data))
     write_cifar(data, "cifar-10-batches-py", {f"data_batch_{i}": 4 for i in range(1, 6)} | {"test_batch": 4},
                 b"labels", 10)
     results = tmp_path / "results"
