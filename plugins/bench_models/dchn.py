@@ -17,8 +17,8 @@ class DCHN(PConvNet):
     """Deep convolutional Hopfield network (Laborieux et al. 2021; Scellier et al. 2023): 3x3 convolutions,
     each followed by 2x2 max-pooling, then a dense output; hard sigmoid; written as Φ like P-conv; the
     output's nudge inside σ, as the authors' code. Defaults: the authors' CIFAR-10 net (their code's
-    command: channels 128-256-512-512, paddings 1-1-1-0) on 3x32x32 inputs; a CPU-sized one: channels =
-    [16, 32], padding = [1, 1]
+    command: channels 128-256-512-512, paddings 1-1-1-0) on 3x32x32 inputs, except the activation: theirs
+    is activation = "half_hard_sigmoid"; a CPU-sized one: channels = [16, 32], padding = [1, 1]
 
     The same net as :class:`PConvNet`, with other defaults, one padding per conv layer, and the nudge
     inside σ: Laborieux et al.'s code steps every layer, the output included, as σ(∂Φ_β/∂s) with
