@@ -154,8 +154,6 @@ class EPRandomSign(EP):
     :class:`EP` with ``random_sign = True``.
     """
 
-    params: ClassVar[tuple[Param, ...]] = (beta_param(), *relaxation_params(), *optimizer_params())
-
     def __init__(self, beta: float = 0.1, **kwargs: Any):
         super().__init__(beta, random_sign=True, **kwargs)
 
@@ -167,8 +165,6 @@ class EPNegative(EP):
     :class:`EP` with ``variant = "negative"``.
     """
 
-    params: ClassVar[tuple[Param, ...]] = (beta_param(), *relaxation_params(), *optimizer_params())
-
     def __init__(self, beta: float = 0.1, **kwargs: Any):
         super().__init__(beta, variant="negative", **kwargs)
 
@@ -179,8 +175,6 @@ class EPCentered(EP):
 
     :class:`EP` with ``variant = "centered"``.
     """
-
-    params: ClassVar[tuple[Param, ...]] = (beta_param(), *relaxation_params(), *optimizer_params())
 
     def __init__(self, beta: float = 0.1, **kwargs: Any):
         super().__init__(beta, variant="centered", **kwargs)

@@ -14,18 +14,15 @@ Scellier et al. 2023 compare the signs), this keeps the second-order bias with p
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from harness.api.algorithm import Processes, step_log
-from harness.api.components import Param
 from harness.api.model import ConvergentRNN
-from harness.api.optimizer import optimizer_params
 
 from .ep import EP, combine, trajectory
-from .params import beta_param, relaxation_params
 
 
 class EPRichardson(EP):
@@ -35,8 +32,6 @@ class EPRichardson(EP):
     :class:`EP` whose two second phases both nudge toward the target, at β/2 and at β, combined so that
     the first-order biases cancel (the module's docstring).
     """
-
-    params: ClassVar[tuple[Param, ...]] = (beta_param(), *relaxation_params(), *optimizer_params())
 
     def __init__(self, beta: float = 0.1, **kwargs: Any):
         for key in ("variant", "random_sign"):
