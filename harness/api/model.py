@@ -107,9 +107,10 @@ class ConvergentRNN(nn.Module):
     #: ``None``: no clip. A clipped model's F is not ∂Φ/∂s everywhere (set ``derives_from_phi``).
     clip_range: tuple[float, float] | None = None
     #: The prototypical nets' step is ``σ(∂Φ/∂s)`` plus the nudge on the output layer, with σ this
-    #: function (elementwise); the kit checks a written step against it by autograd on Φ, as it checks
-    #: ``F = ∂Φ/∂s`` for a model that derives from Φ. ``None``: no such claim.
-    step_activation: Callable[[Tensor], Tensor] | None = None
+    #: function (elementwise), or one function per layer (a tuple in :attr:`layer_names`' order: a
+    #: linear output layer beside σ on the others); the kit checks a written step against it by autograd
+    #: on Φ, as it checks ``F = ∂Φ/∂s`` for a model that derives from Φ. ``None``: no such claim.
+    step_activation: Callable[[Tensor], Tensor] | tuple[Callable[[Tensor], Tensor], ...] | None = None
     #: With :attr:`step_activation`: True when the output's nudge enters inside σ, ``s⁰ ← σ(∂Φ/∂s⁰ +
     #: β·nudge_scale·(y − s⁰))``, so that the step is ``σ(∂(Φ − βℓ)/∂s)`` (the DCHN of Laborieux et al.'s
     #: code); False: ``σ(∂Φ/∂s) + β(y − s⁰)``, the 2019 paper's P nets. Inside, EP's update tends to the
@@ -326,6 +327,14 @@ def nudged_delta(model: ConvergentRNN, x: Tensor | Clamped, after: State, before
         for g, grads in model.dloss_dtheta(state, y).items():
             delta[g] = [d + k * v for d, v in zip(delta[g], grads)]
     return delta
+
+
+def layer_activations(model: ConvergentRNN) -> tuple[Callable[[Tensor], Tensor], ...] | None:
+    """:attr:`~ConvergentRNN.step_activation` as one function per layer (None: the model claims none)."""
+    act = model.step_activation
+    if act is None or isinstance(act, tuple):
+        return act
+    return (act,) * len(model.layer_names)
 
 
 def capability(model: object, name: str) -> Any:

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from harness.api.components import Component, Registry, member_problems
-from harness.api.model import ConvergentRNN
+from harness.api.model import ConvergentRNN, layer_activations
 
 from .base import (
     D64,
@@ -174,10 +174,10 @@ class _ModelKit:
             raise CheckFailed("nudge_in_activation = True says the nudge enters inside σ, but step_activation is "
                               "None, so there is no σ to check it against: declare the step's σ as "
                               "step_activation, or set nudge_in_activation = False")
-        act = m.step_activation if m.nudge_in_activation else None
+        act = layer_activations(m) if m.nudge_in_activation else None
         if act is not None:  # the nudge inside σ: σ(∂Φ/∂s − β·scale·∂ℓ/∂s) − σ(∂Φ/∂s), by autograd on Φ
             with torch.no_grad():
-                inside = [act(a) - act(b) for a, b in zip(m.derived_step(x, s, y, beta), m.derived_step(x, s))]
+                inside = [f(a) - f(b) for f, a, b in zip(act, m.derived_step(x, s, y, beta), m.derived_step(x, s))]
         for i, (name, f, n, g) in enumerate(zip(m.layer_names, free, nudged, dl)):
             g = torch.zeros_like(f) if g is None else g
             expected = -beta * scale * g if act is None else inside[i]
@@ -337,8 +337,9 @@ class _ModelKit:
                 (f", the clip to {list(m.clip_range)})" if m.clip_range is not None else ")")
         if not m.derives_from_phi and m.clip_range is not None:
             return self._clipped_step_is_derived(m)
-        if not m.derives_from_phi and m.step_activation is not None:
-            return self._activated_step_is_derived(m, m.step_activation)
+        acts = layer_activations(m)
+        if not m.derives_from_phi and acts is not None:
+            return self._activated_step_is_derived(m, acts)
         if not m.derives_from_phi:
             raise CheckSkipped("derives_from_phi is False: F is not ∂Φ/∂s, so the GDU theorem holds only "
                                "approximately (measure it with a gdu run)")
@@ -360,16 +361,16 @@ class _ModelKit:
         return (f"step = clip(∂Φ/∂s + nudge) to {list(clip)} on 3 random float64 states (relative error "
                 f"{worst:.1e}); clipped, so the GDU theorem is not exact")
 
-    def _activated_step_is_derived(self, m: ConvergentRNN, act: Callable[[Tensor], Tensor]) -> str:
-        """A prototypical step equals σ(∂Φ/∂s) with the model's σ, plus the nudge on the output; or, where
-        the model declares ``nudge_in_activation``, σ(∂Φ/∂s + nudge) = σ(∂(Φ − βℓ)/∂s)."""
+    def _activated_step_is_derived(self, m: ConvergentRNN, act: tuple[Callable[[Tensor], Tensor], ...]) -> str:
+        """A prototypical step equals σ(∂Φ/∂s) with the model's σ (per layer), plus the nudge on the output;
+        or, where the model declares ``nudge_in_activation``, σ(∂Φ/∂s + nudge) = σ(∂(Φ − βℓ)/∂s)."""
         inside = m.nudge_in_activation
         form = "σ(∂Φ/∂s + nudge)" if inside else "σ(∂Φ/∂s) + nudge"
 
         def want(x, s, y, beta):
             if inside:  # the nudge before σ: σ of the derived step of Φ − βℓ
-                return [act(g) for g in m.derived_step(x, s, y, beta)]
-            out = [act(g) for g in m.derived_step(x, s)]  # σ(∂Φ/∂s), then the nudge −β·scale·∂ℓ/∂s
+                return [f(g) for f, g in zip(act, m.derived_step(x, s, y, beta))]
+            out = [f(g) for f, g in zip(act, m.derived_step(x, s))]  # σ(∂Φ/∂s), then the nudge −β·scale·∂ℓ/∂s
             if beta:
                 out = [o if g is None else o - beta * m.nudge_scale * g for o, g in zip(out, m.dloss_ds(s, y))]
             return out

@@ -35,7 +35,7 @@ them is a view. Without members (``members = 0``) nothing is folded or grouped.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -57,12 +57,27 @@ NUDGES = ("outside", "inside")
 LOSSES = ("squared_error", "cross_entropy")
 
 
+#: The output layer's activation: σ like every layer, or linear (Scellier et al. 2023's DCHN).
+OUTPUTS = ("sigma", "linear")
+
+
+def output_param() -> Param:
+    """The ``output`` parameter of the conv nets (quiet: σ leaves every run id as it was)."""
+    return Param("output", str, "sigma", "the output layer's step: sigma, s⁰ ← σ(W·h⁰ + b) like every layer; "
+                 "linear, s⁰ ← W·h⁰ + b (plus the nudge), Scellier et al. 2023's DCHN output (not with the "
+                 "cross-entropy readout, which has no output layer)", choices=OUTPUTS, quiet_default=True)
+
+
 def loss_param() -> Param:
     """The ``loss`` parameter of the conv nets (quiet: the squared error leaves every run id as it was)."""
     return Param("loss", str, "squared_error", "squared_error: the paper's ½‖s⁰ − y‖², s⁰ an output layer in "
                  "the state and in Φ; cross_entropy: Laborieux et al. 2021's readout z = W_fc·h⁰ + b_fc, in ℓ = "
                  "CE(z, y) and not in Φ, nudging h⁰ by β·W_fcᵀ(y − softmax(z)); predicts argmax z",
                  choices=LOSSES, quiet_default=True)
+
+
+def _identity(x: Tensor) -> Tensor:
+    return x
 
 
 class PConvNet(ConvergentRNN):
@@ -81,6 +96,7 @@ class PConvNet(ConvergentRNN):
         Param("padding", int, 0, "zero padding of each convolution (the paper's P-conv: 0)", min=0, max=999,
               quiet_default=True),
         loss_param(),
+        output_param(),
     )
     example: ClassVar[dict | None] = {"input_shape": [1, 12, 12], "channels": [2, 3], "kernel": 3, "output_size": 3}
 
@@ -94,13 +110,18 @@ class PConvNet(ConvergentRNN):
                  kernel: int = 5, pool: int = 2, output_size: int = 10,
                  activation: str = "hard_sigmoid", bias: bool = True, init: str = "glorot",
                  fast: bool = True, padding: int | Sequence[int] = 0, nudge: str = "outside",
-                 loss: str = "squared_error"):
+                 loss: str = "squared_error", output: str = "sigma"):
         super().__init__()
         self.fast = bool(fast)
         if nudge not in NUDGES:
             raise ValueError(f"nudge must be one of {', '.join(NUDGES)}, got {nudge!r}")
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
+        if output == "linear" and loss == "cross_entropy":
+            raise ValueError("output = \"linear\" is the output layer's step; with loss = \"cross_entropy\" there "
+                             "is no output layer (the readout is linear already): leave output out")
         #: the cross-entropy readout: no output layer in the state; ``fc`` enters ℓ only
         self.cross_entropy = loss == "cross_entropy"
         self.loss_groups = ("fc",) if self.cross_entropy else ()
@@ -152,7 +173,10 @@ class PConvNet(ConvergentRNN):
         self.group_order.append("fc")
         self.output_size = int(output_size)
         self.layer_names = (() if self.cross_entropy else ("s0",)) + tuple(f"h{n}" for n in range(nconv))
-        self.step_activation = self.act  # s ← σ(∂Φ/∂s) + nudge, checked by the kit
+        #: the output layer's σ: the net's own, or the identity (a linear output)
+        self.out_act = self.act if output == "sigma" else _identity
+        # s ← σ(∂Φ/∂s) + nudge, checked by the kit (per layer where the output is linear)
+        self.step_activation = self.act if output == "sigma" else (self.out_act,) + (self.act,) * nconv
         self._sample_numel = math.prod(self.input_shape)
 
     @property  # type: ignore[misc]  # read-only here (the base's setter is for models that assign it)
@@ -238,11 +262,12 @@ class PConvNet(ConvergentRNN):
         img = self._image(raw(x))
         return [self._up(n, fh[n + 1] if n + 1 < self.nconv else img) for n in range(self.nconv)]
 
-    def _nudged(self, pre: Tensor, nudge: Tensor | None) -> Tensor:
+    def _nudged(self, pre: Tensor, nudge: Tensor | None, act: Callable[[Tensor], Tensor] | None = None) -> Tensor:
         """σ(pre + nudge) (inside: the step of Φ − βℓ) or σ(pre) + nudge (outside: the paper's P nets)."""
+        act = self.act if act is None else act
         if nudge is None:
-            return self.act(pre)
-        return self.act(pre + nudge) if self.nudge_in_activation else self.act(pre) + nudge
+            return act(pre)
+        return act(pre + nudge) if self.nudge_in_activation else act(pre) + nudge
 
     def step(self, x: Tensor | Clamped, state: State, y: Tensor | None = None, beta: float = 0.0) -> State:
         hs = state[self._h:]
@@ -257,7 +282,8 @@ class PConvNet(ConvergentRNN):
                 top = self._fold(-beta * g)
         else:
             s0 = state[0]
-            new.append(self._nudged(self._fc(hs[0]), beta * (y - s0) if beta != 0.0 and y is not None else None))
+            new.append(self._nudged(self._fc(hs[0]), beta * (y - s0) if beta != 0.0 and y is not None else None,
+                                    self.out_act))
         for n in range(self.nconv):
             if n == 0:
                 if self.cross_entropy:

@@ -9,7 +9,7 @@ from typing import ClassVar
 from harness.api.components import Param
 
 from .activations import ACTIVATIONS
-from .conv import NUDGES, PConvNet, loss_param
+from .conv import NUDGES, PConvNet, loss_param, output_param
 from .init import init_param
 
 
@@ -44,6 +44,7 @@ class DCHN(PConvNet):
               "outside, σ(W s¹) + β(y − s⁰), as the 2019 paper's P nets (a saturated output unit then keeps a "
               "bias that β does not shrink: results/dchn/)", choices=NUDGES),
         loss_param(),
+        output_param(),
     )
     example: ClassVar[dict | None] = {"input_shape": [3, 8, 8], "channels": [3, 4], "padding": [1, 0],
                                       "output_size": 3}
@@ -51,7 +52,7 @@ class DCHN(PConvNet):
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), channels: Sequence[int] = (128, 256, 512, 512),
                  kernel: int = 3, padding: int | Sequence[int] = (1, 1, 1, 0), pool: int = 2,
                  output_size: int = 10, activation: str = "hard_sigmoid", bias: bool = True, init: str = "glorot",
-                 fast: bool = True, nudge: str = "inside", loss: str = "squared_error"):
+                 fast: bool = True, nudge: str = "inside", loss: str = "squared_error", output: str = "sigma"):
         super().__init__(input_shape=input_shape, channels=channels, kernel=kernel, pool=pool,
                          output_size=output_size, activation=activation, bias=bias, init=init, fast=fast,
-                         padding=padding, nudge=nudge, loss=loss)
+                         padding=padding, nudge=nudge, loss=loss, output=output)
