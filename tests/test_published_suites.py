@@ -61,6 +61,7 @@ def test_scellier2023_crosses_the_ep_estimators_with_five_datasets(registry):
         assert a["lr"] == [0.0625, 0.0375, 0.025, 0.02, 0.0125] and a["lr_floor"] == 2e-6
         assert r.slots["model"]["params"]["output_size"] == (100 if r.name == "CIFAR-100" else 10)
         assert r.slots["model"]["params"]["init"] == "torch_half"  # ±0.5/√fan_in, weights and biases
+        assert r.slots["model"]["params"]["output"] == "linear"  # o ← W·h + b − β(o − y)
         d = r.slots["dataset"]["params"]
         assert d["mean"] is not None and d["std"] is not None  # every dataset normalised, as their loaders
         assert d.get("augment", False) == (r.name in ("SVHN", "CIFAR-10", "CIFAR-100"))  # mnist has no augment
