@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from bench_algorithms.ep import EP, EPCentered
 from bench_algorithms.rbp import RBP
 from bench_models.dchn import DCHN
-
 from harness.conformance import check_model
 
 B, CLASSES = 6, 5
