@@ -528,3 +528,57 @@ def test_a_floor_above_a_rate_and_a_variant_of_richardson_are_refused():
         EP(0.1, lr=[0.2, 0.1], lr_schedule="cosine", lr_floor=0.5)
     with pytest.raises(ValueError, match="ep-richardson fixes its nudges"):
         EPRichardson(0.1, variant="centered")
+
+
+# -- warm start (Scellier et al. 2023's free phase carried across mini-batches) --------------------------
+def test_a_warm_start_begins_each_free_phase_where_the_previous_one_ended():
+    """EP(warm_start): the second step's free phase starts from the first's free state (a cold EP step
+    from that state gives the same weights); a batch of another size starts from zero; a checkpoint's
+    state_dict carries the state to a new algorithm, which then steps exactly as the old one."""
+    torch.manual_seed(0)
+    m = PNet(hidden=[6], input_size=6, output_size=3, activation="sigmoid").to(D)
+    x1, y1 = _batch(m, seed=1)
+    x2, y2 = _batch(m, seed=2)
+    warm, cold = EP(0.2, lr=[0.1, 0.1], warm_start=True), EP(0.2, lr=[0.1, 0.1])
+    assert warm.stateful and not cold.stateful  # not batched across seeds, not graphed
+    a, b = copy.deepcopy(m), copy.deepcopy(m)
+    warm.train_step(a, x1, y1, T=5, K=3)  # T = 5: far from the fixed point, so where it starts shows
+    cold.train_step(b, x1, y1, T=5, K=3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))  # the first starts at zero
+    first = warm._warm[a]
+    with torch.no_grad():
+        assert all(torch.equal(s, t) for s, t in zip(first, m.relax(m.prepare(x1), m.init_state(x1), 5)))
+    saved = copy.deepcopy(warm.state_dict())
+    resumed, c = EP(0.2, lr=[0.1, 0.1], warm_start=True), copy.deepcopy(a)
+    resumed.load_state_dict(saved)
+    warm.train_step(a, x2, y2, T=5, K=3)
+    resumed.train_step(c, x2, y2, T=5, K=3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))  # the checkpoint's state
+    b.init_state = lambda x: first  # a cold step from the first free state
+    cold.train_step(b, x2, y2, T=5, K=3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    del b.init_state
+    z, d = copy.deepcopy(a), copy.deepcopy(a)
+    x3, y3 = _batch(m, n=3, seed=3)  # another batch size: from zero
+    warm.train_step(z, x3, y3, T=5, K=3)
+    cold.train_step(d, x3, y3, T=5, K=3)
+    assert all(torch.equal(p, q) for p, q in zip(z.parameters(), d.parameters()))
+
+
+def test_a_warm_started_run_resumes_exactly(registry, suite_file, tmp_path, interrupt_ep):
+    """Through the runner: the carried free state goes into the epoch checkpoint, so an interrupted run
+    that resumes ends with the same weights as one that was not interrupted."""
+    text = SUITE.replace('''grid.algorithm = [{ name = "ep-random-sign", beta = 0.2, momentum = 0.5 },''',
+                         '''grid.algorithm = [{ name = "ep", beta = 0.2, warm_start = true },''')
+    suite = load_suite(suite_file(text), registry)
+    run = suite.runs[0]
+    assert run.slots["algorithm"]["params"]["warm_start"] is True
+    whole = Runner(suite, registry, tmp_path / "whole")
+    whole.execute([run])
+    calls = interrupt_ep(30)  # 20 batches per epoch: in epoch 2
+    resumed = Runner(suite, registry, tmp_path / "resumed")
+    with pytest.raises(KeyboardInterrupt):
+        resumed.execute([run])
+    calls["n"] = -10**9
+    resumed.execute([run])
+    assert final_values(resumed, run)["final_checksum"] == final_values(whole, run)["final_checksum"]

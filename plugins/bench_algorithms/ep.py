@@ -16,6 +16,7 @@ for the EB nets, Eq. 35), so that ΔEP compares directly with −∇BPTT.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, ClassVar
 
 import torch
@@ -49,7 +50,8 @@ class EP(Learner):
     beta: float
 
     def __init__(self, beta: float = 0.1, variant: str = "positive", random_sign: bool = False,
-                 lr: list[float] | None = None, schedule: str = "sync", tol: float = 0.0, **optimizer):
+                 lr: list[float] | None = None, schedule: str = "sync", tol: float = 0.0, warm_start: bool = False,
+                 **optimizer):
         super().__init__(lr, **optimizer)
         if schedule not in SCHEDULES:
             raise ValueError(f"unknown relaxation schedule {schedule!r}; known: {', '.join(SCHEDULES)}")
@@ -59,6 +61,11 @@ class EP(Learner):
         #: with at most T sweeps, stopped when a sweep moves no unit by tol; EP needs only the fixed point
         self.schedule, self.tol = schedule, float(tol)
         self.relaxed: Relaxed | None = None  # the last free phase run by relax() (a schedule or a tolerance)
+        #: training's free phase starts from the previous mini-batch's free state, per model
+        self.warm_start = bool(warm_start)
+        self._warm: weakref.WeakKeyDictionary[ConvergentRNN, State] = weakref.WeakKeyDictionary()
+        self._warm_last: State | None = None  # what the epoch checkpoint keeps
+        self._warm_pending: State | None = None  # restored from a checkpoint, for the next model trained
         if beta == 0:
             raise ValueError("EP needs beta != 0 (its updates are divided by beta)")
         if variant not in VARIANTS:
@@ -70,7 +77,7 @@ class EP(Learner):
 
     @property
     def stateful(self) -> bool:
-        return super().stateful or self.random_sign
+        return super().stateful or self.random_sign or self.warm_start
 
     def use_generator(self, generator: torch.Generator) -> None:
         self._generator = generator
@@ -79,6 +86,9 @@ class EP(Learner):
         state = super().state_dict()
         if self._generator is not None:
             state["sign_generator"] = self._generator.get_state()
+        warm = self._warm_last if self._warm_last is not None else self._warm_pending
+        if warm is not None:
+            state["warm_state"] = list(warm)
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -86,6 +96,9 @@ class EP(Learner):
         if "sign_generator" in state:
             self._generator = torch.Generator()
             self._generator.set_state(state["sign_generator"].cpu())
+        self._warm.clear()
+        self._warm_last = None
+        self._warm_pending = tuple(state["warm_state"]) if "warm_state" in state else None
 
     def nudges(self, sign: float = 1.0) -> tuple[float, float]:
         """``(n₁, n₂)`` with ``n₁ < n₂`` for a β of the given sign."""
@@ -105,12 +118,28 @@ class EP(Learner):
         Σ_t ΔEP_θ(t)."""
         with torch.no_grad():
             xp = model.prepare(x)  # e.g. the input's drive, once per mini-batch (generic: x itself)
-        free = self.free_phase(model, xp, model.init_state(x), T)
+        free = self.training_free_phase(model, xp, x, T)
         n1, n2 = self.nudges(self._draw_sign())
         delta = self.direction(model, xp, free, y, K, (n1, n2))
         k = 1.0 / ((n2 - n1) * model.nudge_scale * free[0].shape[model.batch_dim()])
         self.apply(model, delta, {name: k for name in delta})
         return {**step_log(model, free, y), **self.relaxation_log()}
+
+    def training_free_phase(self, model: ConvergentRNN, xp: Tensor | Clamped, x: Tensor, T: int) -> State:
+        """A training step's free phase: from zero, or (``warm_start``) from the previous mini-batch's free
+        state of the same model, where it has the same layout (a smaller last batch starts from zero)."""
+        start = model.init_state(x)
+        if not self.warm_start:
+            return self.free_phase(model, xp, start, T)
+        previous = self._warm.get(model)
+        if previous is None and self._warm_pending is not None:  # a resumed run: the checkpoint's
+            previous, self._warm_pending = self._warm_pending, None
+        if previous is not None and len(previous) == len(start) and all(
+                p.shape == s.shape and p.dtype == s.dtype and p.device == s.device for p, s in zip(previous, start)):
+            start = previous
+        free = self.free_phase(model, xp, start, T)
+        self._warm[model] = self._warm_last = tuple(t.detach().clone() for t in free)
+        return free
 
     def free_phase(self, model: ConvergentRNN, xp: Tensor | Clamped, state: State, T: int) -> State:
         """The free phase to the fixed point (see ``schedule``; the default is the paper's)."""

@@ -14,4 +14,7 @@ def relaxation_params() -> list[Param]:
     return [Param("schedule", str, "sync", "free phase: the paper's synchronous steps, or async (even layers, "
                   "then odd ones), T sweeps at most", choices=("sync", "async"), quiet_default=True),
             Param("tol", float, 0.0, "stop the free phase when a sweep moves no unit by tol (0: all T steps)",
-                  min=0, quiet_default=True)]
+                  min=0, quiet_default=True),
+            Param("warm_start", bool, False, "in training, start each mini-batch's free phase from the previous "
+                  "one's free state (Scellier et al. 2023's code), not from zero; prediction and evaluation still "
+                  "start from zero; a stateful step (not batched across seeds, not graphed)", quiet_default=True)]

@@ -43,7 +43,7 @@ class EPRichardson(EP):
         """θ += lr · (4·(∂Φ/∂θ(s^{β/2}) − ∂Φ/∂θ(s_*)) − (∂Φ/∂θ(s^β) − ∂Φ/∂θ(s_*))) / (β·scale) / batch."""
         with torch.no_grad():
             xp = model.prepare(x)  # as EP's step: the input's drive, once per mini-batch
-        free = self.free_phase(model, xp, model.init_state(x), T)
+        free = self.training_free_phase(model, xp, x, T)
         half = self.direction(model, xp, free, y, K, (0.0, self.beta / 2))
         full = self.direction(model, xp, free, y, K, (0.0, self.beta))
         delta = {g: [4 * h - f for h, f in zip(half[g], full[g])] for g in half}
