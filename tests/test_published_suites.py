@@ -57,7 +57,7 @@ def test_scellier2023_crosses_the_ep_estimators_with_five_datasets(registry):
                      for a in ("ep", "ep-negative", "ep-centered")}
     for r in runs:
         a = r.slots["algorithm"]["params"]
-        assert (a["beta"], a["schedule"], r.params["T"], r.params["K"]) == (0.25, "async", 60, 15)
+        assert (a["beta"], a["schedule"], a["warm_start"], r.params["T"], r.params["K"]) == (0.25, "async", True, 60, 15)
         assert a["lr"] == [0.0625, 0.0375, 0.025, 0.02, 0.0125] and a["lr_floor"] == 2e-6
         assert r.slots["model"]["params"]["output_size"] == (100 if r.name == "CIFAR-100" else 10)
         assert r.slots["model"]["params"]["init"] == "torch_half"  # ±0.5/√fan_in, weights and biases
