@@ -328,12 +328,18 @@ def test_every_estimator_trains(registry, suite_file, tmp_path):
         assert final_values(runner, run)["test_error"] < 30.0, run.id  # chance: 75 %
 
 
-def test_a_stateful_run_resumes_exactly(registry, suite_file, tmp_path, interrupt_ep):
-    """The drawn signs of β and the momentum buffers go into the epoch checkpoint: an interrupted run
-    that resumes ends with the same weights as one that was not interrupted."""
-    suite = load_suite(suite_file(SUITE), registry)
+@pytest.mark.parametrize("entry, name", [(None, "ep-random-sign"),
+                                         ('{ name = "ep", beta = 0.2, warm_start = true },', "ep")])
+def test_a_stateful_run_resumes_exactly(registry, suite_file, tmp_path, interrupt_ep, entry, name):
+    """The drawn signs of β and the momentum buffers, or a warm start's carried free state, go into the
+    epoch checkpoint: an interrupted run that resumes ends with the same weights as one that was not
+    interrupted."""
+    text = SUITE if entry is None else SUITE.replace(
+        '{ name = "ep-random-sign", beta = 0.2, momentum = 0.5 },', entry)
+    suite = load_suite(suite_file(text), registry)
     run = suite.runs[0]
-    assert run.slots["algorithm"]["name"] == "ep-random-sign"
+    assert run.slots["algorithm"]["name"] == name
+    assert entry is None or run.slots["algorithm"]["params"]["warm_start"] is True
     whole = Runner(suite, registry, tmp_path / "whole")
     whole.execute([run])
     calls = interrupt_ep(30)  # 20 batches per epoch: in epoch 2
@@ -564,21 +570,3 @@ def test_a_warm_start_begins_each_free_phase_where_the_previous_one_ended():
     cold.train_step(d, x3, y3, T=5, K=3)
     assert all(torch.equal(p, q) for p, q in zip(z.parameters(), d.parameters()))
 
-
-def test_a_warm_started_run_resumes_exactly(registry, suite_file, tmp_path, interrupt_ep):
-    """Through the runner: the carried free state goes into the epoch checkpoint, so an interrupted run
-    that resumes ends with the same weights as one that was not interrupted."""
-    text = SUITE.replace('''grid.algorithm = [{ name = "ep-random-sign", beta = 0.2, momentum = 0.5 },''',
-                         '''grid.algorithm = [{ name = "ep", beta = 0.2, warm_start = true },''')
-    suite = load_suite(suite_file(text), registry)
-    run = suite.runs[0]
-    assert run.slots["algorithm"]["params"]["warm_start"] is True
-    whole = Runner(suite, registry, tmp_path / "whole")
-    whole.execute([run])
-    calls = interrupt_ep(30)  # 20 batches per epoch: in epoch 2
-    resumed = Runner(suite, registry, tmp_path / "resumed")
-    with pytest.raises(KeyboardInterrupt):
-        resumed.execute([run])
-    calls["n"] = -10**9
-    resumed.execute([run])
-    assert final_values(resumed, run)["final_checksum"] == final_values(whole, run)["final_checksum"]
