@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from bench_algorithms import BPTT, EP
-from bench_models import EBNet, PConvNet, PNet, ToyModel
+from bench_models import DCHN, EBNet, PConvNet, PNet, ToyModel
 from bench_runs.train import error_rate, error_rates
 from conftest import ReplayBackend
 from harness.api.model import Clamped, ConvergentRNN, member_state, stack_members
@@ -40,10 +40,16 @@ MODELS = {
     "toy": lambda **kw: ToyModel(input_size=15, hidden_size=12, output_size=4, bias=True, **kw),
     "P-conv": lambda **kw: PConvNet(input_shape=[1, 12, 12], channels=[3, 4], kernel=3, output_size=4,
                                     activation="tanh", init="torch", **kw),
+    # the DCHN's cross-entropy readout (no output layer) and linear output (σ per layer)
+    "DCHN-CE": lambda **kw: DCHN(input_shape=[3, 8, 8], channels=[3, 4], padding=[1, 1], output_size=4,
+                                 init="torch", loss="cross_entropy", **kw),
+    "DCHN-linear": lambda **kw: DCHN(input_shape=[3, 8, 8], channels=[3, 4], padding=[1, 1], output_size=4,
+                                     init="torch", output="linear", **kw),
 }
 LRS = {"P-1h": [0.3, 0.2], "P-2h": [0.3, 0.2, 0.1], "P-3h": [0.3, 0.2, 0.1, 0.05], "P-2h-tanh": [0.3, 0.2, 0.1],
        "P-2h-leaky": [0.3, 0.2, 0.1],
-       "EB-1h": [0.3, 0.2], "EB-2h": [0.3, 0.2, 0.1], "toy": [0.3, 0.2, 0.1], "P-conv": [0.3, 0.2, 0.1]}
+       "EB-1h": [0.3, 0.2], "EB-2h": [0.3, 0.2, 0.1], "toy": [0.3, 0.2, 0.1], "P-conv": [0.3, 0.2, 0.1],
+       "DCHN-CE": [0.3, 0.2, 0.1], "DCHN-linear": [0.3, 0.2, 0.1]}
 
 
 def _pair(name, dtype=D, seed=0, device="cpu"):
@@ -82,7 +88,7 @@ def test_train_step_fast_equals_generic(name, algo, device):
     """Parameters after three training steps, and the returned loss and error."""
     fast, generic = _pair(name, device=device)
     x, y = _data(fast)
-    T, K = (30, 7) if name != "P-conv" else (12, 5)
+    T, K = (12, 5) if name == "P-conv" or name.startswith("DCHN") else (30, 7)
     alg = EP(beta=0.3, lr=LRS[name]) if algo == "ep" else BPTT(lr=LRS[name])
     before = copy.deepcopy(fast)
     for _ in range(3):
@@ -192,7 +198,7 @@ def test_error_rate_fast_equals_generic(name):
 
 # -- batched seeds ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("algo", ["ep", "bptt"])
-@pytest.mark.parametrize("name", ["P-2h", "EB-1h", "toy", "P-conv"])
+@pytest.mark.parametrize("name", ["P-2h", "EB-1h", "toy", "P-conv", "DCHN-CE", "DCHN-linear"])
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "generic"])
 def test_stacked_members_equal_separate_models(name, algo, fast):
     """Three seeds as one model with a leading seed dimension, each with its own data, train as
@@ -297,7 +303,7 @@ def test_graphed_step_falls_back_to_eager_with_a_warning(how):
 @pytest.mark.device
 @pytest.mark.parametrize("dtype,rtol", [(torch.float64, 1e-12), (torch.float32, 1e-6)], ids=["float64", "float32"])
 @pytest.mark.parametrize("algo", ["ep", "bptt"])
-@pytest.mark.parametrize("name", ["P-2h", "EB-1h", "P-conv"])
+@pytest.mark.parametrize("name", ["P-2h", "EB-1h", "P-conv", "DCHN-CE"])
 def test_a_real_cuda_graph_replays_the_eager_step(name, algo, dtype, rtol, cuda_device):
     """``torch.cuda.graph`` captures the whole step (autograd and the in-place update included): no
     fallback, and every replay gives the eager step's loss and parameters on new batches."""
