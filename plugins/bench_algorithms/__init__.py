@@ -8,14 +8,15 @@ from harness.api.hookspecs import hookimpl
 
 from .bptt import BPTT
 from .cep import ContinualEP
+from .coupled import CoupledLearning
 from .ep import EP, EPCentered, EPNegative, EPRandomSign
 from .hep import HolomorphicEP
 from .paired import Paired
 from .rbp import RBP
 from .richardson import EPRichardson
 
-__all__ = ["BPTT", "EP", "RBP", "ContinualEP", "EPCentered", "EPNegative", "EPRandomSign", "EPRichardson",
-           "HolomorphicEP", "Paired", "register_algorithms"]
+__all__ = ["BPTT", "EP", "RBP", "ContinualEP", "CoupledLearning", "EPCentered", "EPNegative", "EPRandomSign",
+           "EPRichardson", "HolomorphicEP", "Paired", "register_algorithms"]
 
 # EP and BPTT share one stacked step (their free phase is the same dynamics): the capability that
 # harness.api.algorithm.shared_step asks for, declared here where both are known.
@@ -32,5 +33,6 @@ def register_algorithms(register):
     register("ep-richardson", EPRichardson)
     register("hep", HolomorphicEP)
     register("cep", ContinualEP)
+    register("coupled", CoupledLearning)
     register("bptt", BPTT)
     register("rbp", RBP)

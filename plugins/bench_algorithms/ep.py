@@ -17,6 +17,7 @@ for the EB nets, Eq. 35), so that ΔEP compares directly with −∇BPTT.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -121,9 +122,14 @@ class EP(Learner):
         free = self.training_free_phase(model, xp, x, T)
         n1, n2 = self.nudges(self._draw_sign())
         delta = self.direction(model, xp, free, y, K, (n1, n2))
-        k = 1.0 / ((n2 - n1) * model.nudge_scale * free[0].shape[model.batch_dim()])
+        k = 1.0 / (self.effective_nudge(model, n1, n2) * free[0].shape[model.batch_dim()])
         self.apply(model, delta, {name: k for name in delta})
         return {**step_log(model, free, y), **self.relaxation_log()}
+
+    def effective_nudge(self, model: ConvergentRNN, n1: float, n2: float) -> float:
+        """What EP's update divides by (besides the batch): the nudges' difference as the step applies it,
+        ``(n₂ − n₁)·nudge_scale``."""
+        return (n2 - n1) * model.nudge_scale
 
     def training_free_phase(self, model: ConvergentRNN, xp: Tensor | Clamped, x: Tensor, T: int) -> State:
         """A training step's free phase: from zero, or (``warm_start``) from the previous mini-batch's free
@@ -215,11 +221,12 @@ EP_VARIANTS = (EPRandomSign, EPNegative, EPCentered)
 
 
 def trajectory(model: ConvergentRNN, x: Tensor, free: State, y: Tensor, nudge: complex,
-               K: int) -> Processes | None:
+               K: int, step: Callable[..., State] | None = None) -> Processes | None:
     """The per-step differences of one second phase from ``s_*`` with ``nudge``: neurons
     ``s_{t+1} − s_t`` (batch mean) and ``∂Φ/∂θ(s_{t+1}) − ∂Φ/∂θ(s_t)`` (batch sum), ``(K, …)`` each;
     None for a nudge of 0 (``s_*`` stays put: every difference is 0). Φ's parameters only
-    (:meth:`~harness.api.model.ConvergentRNN.phi_groups`)."""
+    (:meth:`~harness.api.model.ConvergentRNN.phi_groups`). ``step(x, state, y, nudge)``: the second
+    phase's step (default the model's, nudged; coupled learning clamps the output instead)."""
     if nudge == 0:
         return None
     groups = model.phi_groups()
@@ -228,7 +235,7 @@ def trajectory(model: ConvergentRNN, x: Tensor, free: State, y: Tensor, nudge: c
     state, prev_g = free, model.dphi_dtheta(x, free)
     for _ in range(K):
         with torch.no_grad():
-            new = model.step(x, state, y, nudge)  # type: ignore[arg-type]  # complex in holomorphic EP (hep.py)
+            new = (model.step if step is None else step)(x, state, y, nudge)  # type: ignore[arg-type]  # complex β: hep.py
         g = model.dphi_dtheta(x, new)
         with torch.no_grad():
             for name, s1, s0 in zip(model.layer_names, new, state):

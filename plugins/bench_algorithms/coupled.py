@@ -1,0 +1,102 @@
+"""Coupled learning (Stern, Hexner, Rocks & Liu 2021; one of the seven algorithms of Scellier et al. 2023),
+written once against ConvergentRNN.
+
+EP nudges the output with a force ``β(y − s⁰)`` and lets every layer move; coupled learning *clamps* it:
+from the free fixed point ``s_*``, the output layer is held at ``s⁰_* − n·∂ℓ/∂s⁰(s_*)`` (for the squared
+error ``s⁰_* + n(y − s⁰_*)``, a point between the free output and the target) while the other layers take
+K free steps. Its update has EP's form, ``(∂Φ/∂θ(s^{n₂}) − ∂Φ/∂θ(s^{n₁})) / (n₂ − n₁)``, with the
+variants of EP's nudges (positive ``(0, β)``, negative ``(−β, 0)``, centered ``(−β, β)``). The clamp is a
+state, not a force, so there is no ``nudge_scale`` to divide by. Contrastive learning is the positive
+variant at β = 1 (the output clamped to the target). It is not EP: its update does not tend to the
+gradient as β → 0 in general (the clamp ignores how the output would respond to the nudge).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from harness.api.algorithm import Processes
+from harness.api.components import Param
+from harness.api.model import Clamped, ConvergentRNN, State, capability
+from harness.api.optimizer import optimizer_params
+
+from .ep import EP, VARIANTS, combine, trajectory
+from .params import beta_param, relaxation_params
+
+
+class CoupledLearning(EP):
+    """Coupled learning (Stern et al. 2021; Scellier et al. 2023): the output clamped at s⁰ − β·∂ℓ/∂s⁰ from
+    the free state while the other layers relax, EP's update formula (variants positive, negative,
+    centered); β = 1, positive: contrastive learning
+
+    :class:`EP` whose second phases clamp the output layer instead of nudging it.
+    """
+
+    params: ClassVar[tuple[Param, ...]] = (
+        beta_param("clamping strength β: the output held at s⁰ − β·∂ℓ/∂s⁰ (β = 1, positive: the target)"),
+        Param("variant", str, "positive", "the clamps (n₁, n₂) in units of β: positive (0, 1), negative (−1, 0) "
+              "or centered (−1, 1)", choices=tuple(VARIANTS)),
+        *relaxation_params(), *optimizer_params())
+
+    def __init__(self, beta: float = 0.1, variant: str = "positive", **kwargs):
+        if "random_sign" in kwargs:
+            raise ValueError("coupled learning has no random_sign: choose its variant")
+        super().__init__(beta, variant=variant, **kwargs)
+
+    def check_model(self, model: ConvergentRNN) -> None:
+        """Refuse a model without an output layer in the state (a readout in the loss)."""
+        if capability(model, "loss_groups"):
+            raise ValueError(f"coupled learning clamps the output layer; {type(model).__name__} has none (its "
+                             f"readout is in the loss: loss_groups {list(capability(model, 'loss_groups'))}); "
+                             "use loss = \"squared_error\", or ep")
+
+    def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
+        self.check_model(model)
+        return super().train_step(model, x, y, T=T, K=K)
+
+    def effective_nudge(self, model: ConvergentRNN, n1: float, n2: float) -> float:
+        """A clamp is a state: the update divides by ``n₂ − n₁`` alone."""
+        return n2 - n1
+
+    def clamped(self, model: ConvergentRNN, free: State, y: Tensor, n: float) -> Tensor:
+        """The output layer's clamp for the nudge ``n``: ``s⁰_* − n·∂ℓ/∂s⁰(s_*)``."""
+        g = model.dloss_ds(free, y)[0]
+        return free[0] if g is None else free[0] - n * g
+
+    @staticmethod
+    def clamp_step(model: ConvergentRNN, out: Tensor):
+        """One step of every layer but the output, which stays at ``out`` (and is seen there)."""
+        def step(x: Tensor | Clamped, state: State, *_) -> State:
+            return (out, *model.step(x, (out, *state[1:]))[1:])
+        return step
+
+    @torch.no_grad()
+    def second_phase(self, model: ConvergentRNN, xp: Tensor | Clamped, free: State, y: Tensor, n: float,
+                     K: int) -> State:
+        """K free steps of every layer but the output, held at its clamp, from the free state."""
+        step, state = self.clamp_step(model, self.clamped(model, free, y, n)), free
+        for _ in range(K):
+            state = step(xp, state)
+        return state
+
+    def direction(self, model: ConvergentRNN, xp: Tensor | Clamped, free: State, y: Tensor, K: int,
+                  nudges: tuple[float, float] | None = None) -> dict[str, list[Tensor]]:
+        """``∂Φ/∂θ(s^{n₂}) − ∂Φ/∂θ(s^{n₁})`` with the output clamped (before ``1 / ((n₂ − n₁)·batch)``)."""
+        n1, n2 = self.nudges() if nudges is None else nudges
+        after = free if n2 == 0 else self.second_phase(model, xp, free, y, n2, K)
+        before = free if n1 == 0 else self.second_phase(model, xp, free, y, n1, K)
+        return model.dphi_delta(xp, after, before)
+
+    def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
+        """The clamped second phases' per-step differences, combined as the update: ``(Δs^{n₂}(t) −
+        Δs^{n₁}(t)) / (n₂ − n₁)`` and the same for ∂Φ/∂θ (the first step includes the clamp's jump)."""
+        self.check_model(model)
+        n1, n2 = self.nudges()
+        free = self.free_phase(model, x, model.init_state(x), T)
+        parts: list = [(n, trajectory(model, x, free, y, n, K,
+                                      step=self.clamp_step(model, self.clamped(model, free, y, n))))
+                       for n in (n2, n1)]
+        return combine(model, x.shape[0], parts, [1.0, -1.0], n2 - n1)
