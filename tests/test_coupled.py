@@ -3,7 +3,7 @@
 Proved here in float64: its second phase is the definition (the output held at s⁰ + n(y − s⁰) from the free
 state, the other layers stepping with it); its update is EP's formula over the clamps, and its processes sum
 to it; on EB-1h, whose F = ∂Φ/∂s, centered EP's error against the implicit gradient shrinks as β² while
-coupled learning's stays at a floor (it is not a gradient estimator); it refuses a model without an output
+coupled learning's stays at a floor (it is not a gradient estimator; a small EB net, one batch); it refuses a model without an output
 layer."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import copy
 import pytest
 import torch
 
-from bench_algorithms.coupled import CoupledLearning
+from bench_algorithms.coupled import Contrastive, CoupledCentered, CoupledLearning
 from bench_algorithms.ep import EPCentered
 from bench_algorithms.rbp import RBP
 from bench_models import EBNet, PNet
@@ -46,7 +46,7 @@ def test_the_second_phase_holds_the_output_at_its_clamp_while_the_rest_steps():
 
 def test_its_update_is_eps_formula_over_the_clamps_and_its_processes_sum_to_it():
     m, x, y = net_and_batch()
-    alg = CoupledLearning(beta=0.2, variant="centered", lr=[0.1, 0.1])
+    alg = CoupledCentered(beta=0.2, lr=[0.1, 0.1])
     free = m.relax(x, m.init_state(x), 200)
     before, after = (alg.second_phase(m, x, free, y, n, K=15) for n in (-0.2, 0.2))
     a, b = m.dphi_dtheta(x, after), m.dphi_dtheta(x, before)
@@ -63,21 +63,21 @@ def test_its_update_is_eps_formula_over_the_clamps_and_its_processes_sum_to_it()
 
 
 def test_unlike_ep_it_does_not_tend_to_the_gradient():
-    """EB-1h at an exact fixed point: centered EP's relative error against the implicit gradient falls
+    """A small EB net (F = ∂Φ/∂s) at an exact fixed point: centered EP's relative error against the implicit gradient falls
     100× per decade of β; coupled learning's does not move (measured: 0.825 at β = 10⁻², 10⁻³, 10⁻⁴)."""
     m, x, y = net_and_batch(EBNet, eps=0.2)
     free, grad = RBP(iterations=3000).gradient(m, x, y, T=3000, K=2000)
     ref = torch.cat([-v.flatten() for vs in grad.values() for v in vs])
     errors = {}
-    for cls in (EPCentered, CoupledLearning):
+    for cls in (EPCentered, CoupledCentered):
         errors[cls.__name__] = []
         for beta in (1e-3, 1e-4):
-            alg = cls(beta=beta, **({"variant": "centered"} if cls is CoupledLearning else {}))
+            alg = cls(beta=beta)
             n1, n2 = alg.nudges()
             d = alg.direction(m, m.prepare(x), free, y, 2000, (n1, n2))
             got = torch.cat([v.flatten() / (alg.effective_nudge(m, n1, n2) * 5) for vs in d.values() for v in vs])
             errors[cls.__name__].append(float((got - ref).norm() / ref.norm()))
-    ep, cl = errors["EPCentered"], errors["CoupledLearning"]
+    ep, cl = errors["EPCentered"], errors["CoupledCentered"]
     assert 80 < ep[0] / ep[1] < 125 and ep[1] < 1e-6, errors
     assert cl[1] > 0.1 and 0.9 < cl[0] / cl[1] < 1.1, errors
 
@@ -88,3 +88,13 @@ def test_it_refuses_a_readout_in_the_loss_and_random_sign():
                                                    padding=[1, 1]))
     with pytest.raises(ValueError, match="coupled learning has no random_sign"):
         CoupledLearning(beta=0.1, random_sign=True)
+    with pytest.raises(ValueError, match="contrastive learning clamps the output to the target"):
+        Contrastive(beta=0.5)
+
+
+def test_contrastive_learning_clamps_the_output_to_the_target():
+    m, x, y = net_and_batch(PNet)
+    free = m.relax(x, m.init_state(x), 40)
+    alg = Contrastive()
+    assert alg.nudges() == (0.0, 1.0)
+    torch.testing.assert_close(alg.second_phase(m, x, free, y, 1.0, K=3)[0], y, rtol=0, atol=1e-15)  # s⁰ − (s⁰ − y)

@@ -50,14 +50,15 @@ def test_laborieux2021_resolves_to_the_authors_commands(registry):
         assert d["mean"] == [0.4914, 0.4822, 0.4465] and d["std"] == [0.6069, 0.5982, 0.603]
 
 
-def test_scellier2023_crosses_the_ep_estimators_with_five_datasets(registry):
+def test_scellier2023_crosses_its_seven_algorithms_with_five_datasets(registry):
     runs = resolved(registry, "scellier2023")
+    algorithms = ("ep", "ep-negative", "ep-centered", "coupled", "coupled-negative", "coupled-centered", "contrastive")
     cells = {(r.name, r.slots["algorithm"]["name"]) for r in runs}
-    assert cells == {(d, a) for d in ("MNIST", "Fashion-MNIST", "SVHN", "CIFAR-10", "CIFAR-100")
-                     for a in ("ep", "ep-negative", "ep-centered")}
+    assert cells == {(d, a) for d in ("MNIST", "Fashion-MNIST", "SVHN", "CIFAR-10", "CIFAR-100") for a in algorithms}
     for r in runs:
         a = r.slots["algorithm"]["params"]
-        assert (a["beta"], a["schedule"], a["warm_start"], r.params["T"], r.params["K"]) == (0.25, "async", True, 60, 15)
+        assert (a["schedule"], a["warm_start"], r.params["T"], r.params["K"]) == ("async", True, 60, 15)
+        assert a.get("beta", 1.0) == (1.0 if r.slots["algorithm"]["name"] == "contrastive" else 0.25)
         assert a["lr"] == [0.0625, 0.0375, 0.025, 0.02, 0.0125] and a["lr_floor"] == 2e-6
         assert r.slots["model"]["params"]["output_size"] == (100 if r.name == "CIFAR-100" else 10)
         assert r.slots["model"]["params"]["init"] == "torch_half"  # ±0.5/√fan_in, weights and biases
@@ -96,4 +97,4 @@ def test_one_batch_of_each_cifar_run_trains_on_synthetic_cifar_files(tmp_path: P
     assert result.exit_code == 0, result.output
     status = CliRunner().invoke(main, ["status", str(SUITES / f"{suite}.toml"), "--results-dir", str(results),
                                        *[x for s in sets for x in ("--set", s)]], catch_exceptions=False)
-    assert f"{2 if suite == 'laborieux2021' else 3} done" in status.output, status.output
+    assert f"{2 if suite == 'laborieux2021' else 7} done" in status.output, status.output

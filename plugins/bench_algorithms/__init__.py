@@ -8,14 +8,15 @@ from harness.api.hookspecs import hookimpl
 
 from .bptt import BPTT
 from .cep import ContinualEP
-from .coupled import CoupledLearning
+from .coupled import Contrastive, CoupledCentered, CoupledLearning, CoupledNegative
 from .ep import EP, EPCentered, EPNegative, EPRandomSign
 from .hep import HolomorphicEP
 from .paired import Paired
 from .rbp import RBP
 from .richardson import EPRichardson
 
-__all__ = ["BPTT", "EP", "RBP", "ContinualEP", "CoupledLearning", "EPCentered", "EPNegative", "EPRandomSign",
+__all__ = ["BPTT", "EP", "RBP", "ContinualEP", "Contrastive", "CoupledCentered", "CoupledLearning", "CoupledNegative",
+           "EPCentered", "EPNegative", "EPRandomSign",
            "EPRichardson", "HolomorphicEP", "Paired", "register_algorithms"]
 
 # EP and BPTT share one stacked step (their free phase is the same dynamics): the capability that
@@ -34,5 +35,8 @@ def register_algorithms(register):
     register("hep", HolomorphicEP)
     register("cep", ContinualEP)
     register("coupled", CoupledLearning)
+    register("coupled-negative", CoupledNegative)
+    register("coupled-centered", CoupledCentered)
+    register("contrastive", Contrastive)
     register("bptt", BPTT)
     register("rbp", RBP)

@@ -5,15 +5,16 @@ EP nudges the output with a force ``β(y − s⁰)`` and lets every layer move; 
 from the free fixed point ``s_*``, the output layer is held at ``s⁰_* − n·∂ℓ/∂s⁰(s_*)`` (for the squared
 error ``s⁰_* + n(y − s⁰_*)``, a point between the free output and the target) while the other layers take
 K free steps. Its update has EP's form, ``(∂Φ/∂θ(s^{n₂}) − ∂Φ/∂θ(s^{n₁})) / (n₂ − n₁)``, with the
-variants of EP's nudges (positive ``(0, β)``, negative ``(−β, 0)``, centered ``(−β, β)``). The clamp is a
-state, not a force, so there is no ``nudge_scale`` to divide by. Contrastive learning is the positive
-variant at β = 1 (the output clamped to the target). It is not EP: its update does not tend to the
-gradient as β → 0 in general (the clamp ignores how the output would respond to the nudge).
+variants of EP's nudges (``coupled`` ``(0, β)``, ``coupled-negative`` ``(−β, 0)``, ``coupled-centered``
+``(−β, β)``). The clamp is a state, not a force, so there is no ``nudge_scale`` to divide by.
+``contrastive`` learning is ``coupled`` at β = 1 (the output clamped to the target). It is not EP: its
+update does not tend to the gradient as β → 0 in general (the clamp ignores how the output would
+respond to the nudge; measured on a small EB net in tests/test_coupled.py).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -23,28 +24,28 @@ from harness.api.components import Param
 from harness.api.model import Clamped, ConvergentRNN, State, capability
 from harness.api.optimizer import optimizer_params
 
-from .ep import EP, VARIANTS, combine, trajectory
+from .ep import EP, combine, trajectory
 from .params import beta_param, relaxation_params
 
 
 class CoupledLearning(EP):
     """Coupled learning (Stern et al. 2021; Scellier et al. 2023): the output clamped at s⁰ − β·∂ℓ/∂s⁰ from
-    the free state while the other layers relax, EP's update formula (variants positive, negative,
-    centered); β = 1, positive: contrastive learning
+    the free state while the other layers relax, EP's update formula over the clamps (0, β); not a
+    gradient estimator
 
-    :class:`EP` whose second phases clamp the output layer instead of nudging it.
+    :class:`EP` whose second phases clamp the output layer instead of nudging it; the variants below fix
+    the clamps as EP's do its nudges.
     """
 
     params: ClassVar[tuple[Param, ...]] = (
-        beta_param("clamping strength β: the output held at s⁰ − β·∂ℓ/∂s⁰ (β = 1, positive: the target)"),
-        Param("variant", str, "positive", "the clamps (n₁, n₂) in units of β: positive (0, 1), negative (−1, 0) "
-              "or centered (−1, 1)", choices=tuple(VARIANTS)),
-        *relaxation_params(), *optimizer_params())
+        beta_param("clamping strength β: the output held at s⁰ − β·∂ℓ/∂s⁰, between the free output and the "
+                   "target"), *relaxation_params(), *optimizer_params())
 
-    def __init__(self, beta: float = 0.1, variant: str = "positive", **kwargs):
+    def __init__(self, beta: float = 0.1, **kwargs: Any):
         if "random_sign" in kwargs:
-            raise ValueError("coupled learning has no random_sign: choose its variant")
-        super().__init__(beta, variant=variant, **kwargs)
+            raise ValueError("coupled learning has no random_sign: choose a variant (coupled-negative, "
+                             "coupled-centered)")
+        super().__init__(beta, **kwargs)
 
     def check_model(self, model: ConvergentRNN) -> None:
         """Refuse a model without an output layer in the state (a readout in the loss)."""
@@ -100,3 +101,43 @@ class CoupledLearning(EP):
                                       step=self.clamp_step(model, self.clamped(model, free, y, n))))
                        for n in (n2, n1)]
         return combine(model, x.shape[0], parts, [1.0, -1.0], n2 - n1)
+
+
+class CoupledNegative(CoupledLearning):
+    """Coupled learning with the clamps (−β, 0) (Scellier et al. 2023)
+
+    :class:`CoupledLearning` with ``variant = "negative"``.
+    """
+
+    def __init__(self, beta: float = 0.1, **kwargs: Any):
+        super().__init__(beta, variant="negative", **kwargs)
+
+
+class CoupledCentered(CoupledLearning):
+    """Coupled learning with the clamps (−β, +β) (Scellier et al. 2023)
+
+    :class:`CoupledLearning` with ``variant = "centered"``.
+    """
+
+    def __init__(self, beta: float = 0.1, **kwargs: Any):
+        super().__init__(beta, variant="centered", **kwargs)
+
+
+class Contrastive(CoupledLearning):
+    """Contrastive learning (Movellan 1991; Scellier et al. 2023): the output clamped to the target from the
+    free state, (∂Φ/∂θ(clamped) − ∂Φ/∂θ(free)); coupled learning at β = 1
+
+    :class:`CoupledLearning` with β = 1 (the clamp s⁰ − ∂ℓ/∂s⁰ is the target for the squared error).
+    """
+
+    params: ClassVar[tuple[Param, ...]] = (*relaxation_params(), *optimizer_params())
+
+    def __init__(self, **kwargs: Any):
+        if "beta" in kwargs:
+            raise ValueError("contrastive learning clamps the output to the target (β = 1); for another β use "
+                             "coupled")
+        super().__init__(1.0, **kwargs)
+
+
+#: The registered variants of :class:`CoupledLearning`.
+COUPLED_VARIANTS = (CoupledNegative, CoupledCentered, Contrastive)
