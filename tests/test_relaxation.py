@@ -76,3 +76,44 @@ def test_ep_trained_from_the_asynchronous_fixed_point_takes_the_same_step(regist
         {"schedule": True, "tol": True}
     with pytest.raises(ValueError, match="unknown relaxation schedule 'jacobi'"):
         ep.build({"schedule": "jacobi"})
+
+
+def test_asynchronous_second_phases_are_sweeps_and_reach_the_synchronous_nudged_state(registry):
+    """``nudged_schedule = "async"`` (Scellier et al. 2023's code): each of the K steps of a second phase is
+    one sweep (even layers, then odd ones) of the nudged step, or of coupled learning's clamped one; with K
+    large both schedules reach the same nudged fixed point, so EP's update is the synchronous one (float64);
+    the processes still sum to the update; the default leaves run ids alone (quiet)."""
+    from bench_algorithms.coupled import CoupledCentered
+    from bench_algorithms.ep import EPCentered
+    from harness.api.relaxation import async_sweep
+
+    torch.manual_seed(0)
+    net = registry.get("model", "eb").build({"hidden": [10, 8], "input_size": 6, "output_size": 3,
+                                             "activation": "tanh", "eps": 0.3, "init": "torch"}).double()
+    x = torch.rand(5, 6, dtype=D, generator=torch.Generator().manual_seed(2))
+    y = torch.nn.functional.one_hot(torch.arange(5) % 3, 3).to(D)
+    free = net.relax(x, net.init_state(x), 3000)
+    sweeping = EPCentered(beta=0.05, nudged_schedule="async")
+    state = free
+    for _ in range(4):  # the definition, by hand
+        state = async_sweep(lambda xx, s: net.step(xx, s, y, 0.05), x, state)
+    assert all(torch.equal(a, b) for a, b in zip(sweeping.second_phase(net, x, free, y, 0.05, K=4), state))
+    coupled = CoupledCentered(beta=0.05, nudged_schedule="async").second_phase(net, x, free, y, 0.05, K=4)
+    assert torch.equal(coupled[0], free[0] + 0.05 * (y - free[0]))  # the clamp held through the sweeps
+    sync, both = EPCentered(beta=0.05), {}
+    for name, alg in (("sync", sync), ("async", sweeping)):
+        n1, n2 = alg.nudges()
+        both[name] = alg.direction(net, x, free, y, 3000, (n1, n2))
+    for g in both["sync"]:
+        for a, b in zip(both["sync"][g], both["async"][g]):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    processes = sweeping.processes(net, x, y, T=3000, K=6)
+    n1, n2 = sweeping.nudges()
+    direct = sweeping.direction(net, x, free, y, 6, (n1, n2))
+    for g, ds in direct.items():
+        for i, d in enumerate(ds):
+            torch.testing.assert_close(processes.weights[f"{g}.{i}"].sum(0), d / ((n2 - n1) * net.nudge_scale * 5),
+                                       rtol=1e-10, atol=1e-13)
+    assert next(p for p in registry.get("algorithm", "ep").params if p.name == "nudged_schedule").quiet_default
+    with pytest.raises(ValueError, match="unknown nudged_schedule 'gauss'"):
+        EPCentered(beta=0.1, nudged_schedule="gauss")

@@ -15,6 +15,7 @@ layer (a model with per-layer updates could halve the sweep).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -39,6 +40,16 @@ def residual(model: ConvergentRNN, x: torch.Tensor | Clamped, state: State) -> f
     return max(float((a - b).abs().max()) for a, b in zip(new, state)) if state else 0.0
 
 
+def async_sweep(step: Callable[[torch.Tensor | Clamped, State], State], x: torch.Tensor | Clamped,
+                state: State) -> State:
+    """One asynchronous sweep with ``step`` (a step of every layer, e.g. the model's, nudged or clamped):
+    the even layers from ``state``, then the odd layers from the state the even ones just left."""
+    stepped = step(x, state)
+    half = tuple(n if i % 2 == 0 else o for i, (n, o) in enumerate(zip(stepped, state)))
+    stepped = step(x, half)
+    return tuple(h if i % 2 == 0 else n for i, (n, h) in enumerate(zip(stepped, half)))
+
+
 @torch.no_grad()
 def relax(model: ConvergentRNN, x: torch.Tensor | Clamped, state: State, *, max_steps: int, tol: float = 0.0,
           schedule: str = "sync") -> Relaxed:
@@ -55,10 +66,7 @@ def relax(model: ConvergentRNN, x: torch.Tensor | Clamped, state: State, *, max_
             new = model.step(x, s)
             evaluations += 1
         else:
-            stepped = model.step(x, s)
-            half = tuple(n if i % 2 == 0 else o for i, (n, o) in enumerate(zip(stepped, s)))
-            stepped = model.step(x, half)
-            new = tuple(h if i % 2 == 0 else n for i, (n, h) in enumerate(zip(stepped, half)))
+            new = async_sweep(model.step, x, s)
             evaluations += 2
         moved = max(float((a - b).abs().max()) for a, b in zip(new, s))
         s = new

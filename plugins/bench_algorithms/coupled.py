@@ -14,6 +14,7 @@ respond to the nudge; measured on a small EB net in tests/test_coupled.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -67,29 +68,21 @@ class CoupledLearning(EP):
         g = model.dloss_ds(free, y)[0]
         return free[0] if g is None else free[0] - n * g
 
-    @staticmethod
-    def clamp_step(model: ConvergentRNN, out: Tensor):
-        """One step of every layer but the output, which stays at ``out`` (and is seen there)."""
-        def step(x: Tensor | Clamped, state: State, *_) -> State:
+    def clamp_step(self, model: ConvergentRNN, out: Tensor) -> Callable[..., State]:
+        """One step (or asynchronous sweep: ``nudged_schedule``) of every layer but the output, which stays at
+        ``out`` (and is seen there)."""
+        def step(x: Tensor | Clamped, state: State, *_: Any) -> State:
             return (out, *model.step(x, (out, *state[1:]))[1:])
-        return step
+        return self.sweeping(step)
 
     @torch.no_grad()
     def second_phase(self, model: ConvergentRNN, xp: Tensor | Clamped, free: State, y: Tensor, n: float,
                      K: int) -> State:
-        """K free steps of every layer but the output, held at its clamp, from the free state."""
+        """K free steps (or sweeps) of every layer but the output, held at its clamp, from the free state."""
         step, state = self.clamp_step(model, self.clamped(model, free, y, n)), free
         for _ in range(K):
             state = step(xp, state)
         return state
-
-    def direction(self, model: ConvergentRNN, xp: Tensor | Clamped, free: State, y: Tensor, K: int,
-                  nudges: tuple[float, float] | None = None) -> dict[str, list[Tensor]]:
-        """``∂Φ/∂θ(s^{n₂}) − ∂Φ/∂θ(s^{n₁})`` with the output clamped (before ``1 / ((n₂ − n₁)·batch)``)."""
-        n1, n2 = self.nudges() if nudges is None else nudges
-        after = free if n2 == 0 else self.second_phase(model, xp, free, y, n2, K)
-        before = free if n1 == 0 else self.second_phase(model, xp, free, y, n1, K)
-        return model.dphi_delta(xp, after, before)
 
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
         """The clamped second phases' per-step differences, combined as the update: ``(Δs^{n₂}(t) −

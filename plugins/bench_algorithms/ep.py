@@ -27,7 +27,7 @@ from harness.api.algorithm import Learner, Processes, process_key, step_log
 from harness.api.components import Param
 from harness.api.model import Clamped, ConvergentRNN, State, nudged_delta
 from harness.api.optimizer import optimizer_params
-from harness.api.relaxation import SCHEDULES, Relaxed, relax
+from harness.api.relaxation import SCHEDULES, Relaxed, async_sweep, relax
 
 from .params import beta_param, relaxation_params
 
@@ -52,7 +52,7 @@ class EP(Learner):
 
     def __init__(self, beta: float = 0.1, variant: str = "positive", random_sign: bool = False,
                  lr: list[float] | None = None, schedule: str = "sync", tol: float = 0.0, warm_start: bool = False,
-                 **optimizer):
+                 nudged_schedule: str = "sync", **optimizer):
         super().__init__(lr, **optimizer)
         if schedule not in SCHEDULES:
             raise ValueError(f"unknown relaxation schedule {schedule!r}; known: {', '.join(SCHEDULES)}")
@@ -61,6 +61,10 @@ class EP(Learner):
         #: the free phase: the paper's T synchronous steps, or (async, or tol > 0) harness.api.relaxation.relax
         #: with at most T sweeps, stopped when a sweep moves no unit by tol; EP needs only the fixed point
         self.schedule, self.tol = schedule, float(tol)
+        if nudged_schedule not in SCHEDULES:
+            raise ValueError(f"unknown nudged_schedule {nudged_schedule!r}; known: {', '.join(SCHEDULES)}")
+        #: the second phases: K synchronous steps (the paper's) or K asynchronous sweeps
+        self.nudged_schedule = nudged_schedule
         self.relaxed: Relaxed | None = None  # the last free phase run by relax() (a schedule or a tolerance)
         #: training's free phase starts from the previous mini-batch's free state, per model
         self.warm_start = bool(warm_start)
@@ -168,18 +172,46 @@ class EP(Learner):
         ∂Φ/∂θ(s^{n₁})`` (EP's update before its factor ``1 / ((n₂ − n₁)·nudge_scale·batch)``; a readout
         in ℓ gets its term of ``Φ − n·ℓ``: :func:`~harness.api.model.nudged_delta`)."""
         n1, n2 = self.nudges() if nudges is None else nudges
-        after = free if n2 == 0 else model.relax(xp, free, K, y, n2)
-        before = free if n1 == 0 else model.relax(xp, free, K, y, n1)
+        after = free if n2 == 0 else self.second_phase(model, xp, free, y, n2, K)
+        before = free if n1 == 0 else self.second_phase(model, xp, free, y, n1, K)
         return nudged_delta(model, xp, after, before, y, (n1, n2))
+
+    def phase_step(self, model: ConvergentRNN, y: Tensor, n: float) -> Callable[..., State]:
+        """One step of the second phase with nudge ``n``: the model's nudged step, or (``nudged_schedule =
+        "async"``) one asynchronous sweep of it; ``step(x, state, *_)``."""
+        def step(x: Tensor | Clamped, state: State, *_: Any) -> State:
+            return model.step(x, state, y, n)
+        return self.sweeping(step)
+
+    def sweeping(self, step: Callable[..., State]) -> Callable[..., State]:
+        """``step``, or one asynchronous sweep of it where ``nudged_schedule = "async"``."""
+        if self.nudged_schedule == "sync":
+            return step
+
+        def sweep(x: Tensor | Clamped, state: State, *_: Any) -> State:
+            return async_sweep(step, x, state)
+        return sweep
+
+    @torch.no_grad()
+    def second_phase(self, model: ConvergentRNN, xp: Tensor | Clamped, free: State, y: Tensor, n: float,
+                     K: int) -> State:
+        """K steps (or sweeps) of the second phase with nudge ``n`` from the free state."""
+        if self.nudged_schedule == "sync":
+            return model.relax(xp, free, K, y, n)  # the model's fast path
+        step, state = self.phase_step(model, y, n), free
+        for _ in range(K):
+            state = step(xp, state)
+        return state
 
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
         """ΔEP_s(t) = (Δs^{n₂}(t) − Δs^{n₁}(t)) / ((n₂ − n₁)·scale) with Δs^n(t) = s^n_{t+1} − s^n_t, and
         the same for ∂Φ/∂θ (β > 0: random_sign draws only in training)."""
         n1, n2 = self.nudges()
         free = self.free_phase(model, x, model.init_state(x), T)
-        return combine(model, x.shape[0], [(n2, trajectory(model, x, free, y, n2, K)),
-                                           (n1, trajectory(model, x, free, y, n1, K))],
-                       [1.0, -1.0], (n2 - n1) * model.nudge_scale)
+        step = None if self.nudged_schedule == "sync" else self.phase_step  # per sweep: the update's telescope
+        return combine(model, x.shape[0],
+                       [(n, trajectory(model, x, free, y, n, K, step=None if step is None else step(model, y, n)))
+                        for n in (n2, n1)], [1.0, -1.0], (n2 - n1) * model.nudge_scale)
 
 
 class EPRandomSign(EP):

@@ -15,6 +15,9 @@ def relaxation_params() -> list[Param]:
                   "then odd ones), T sweeps at most", choices=("sync", "async"), quiet_default=True),
             Param("tol", float, 0.0, "stop the free phase when a sweep moves no unit by tol (0: all T steps)",
                   min=0, quiet_default=True),
+            Param("nudged_schedule", str, "sync", "the second phases' K steps: synchronous (the paper's), or K "
+                  "asynchronous sweeps (even layers, then odd ones; Scellier et al. 2023's code)",
+                  choices=("sync", "async"), quiet_default=True),
             Param("warm_start", bool, False, "in training, start each mini-batch's free phase from the previous "
                   "one's free state (Scellier et al. 2023's code), not from zero; prediction and evaluation still "
                   "start from zero; a stateful step (not batched across seeds, not graphed)", quiet_default=True)]
