@@ -1,7 +1,8 @@
 """The statistics behind results/dchn-digits/TABLE.md, from the committed runs (five seeds per row and
 algorithm): each seed's test error; Welch's test on the final test errors between the algorithms of a row,
-and between the rows (squared error, cross-entropy) for each algorithm; and Fisher's exact test on the
-number of seeds that ended with a class predicted for no test image. Run from the repository root:
+between the rows (squared error, cross-entropy) for each algorithm, and between each clamped-output
+algorithm and the EP variant it varies; and Fisher's exact test on the number of seeds that ended with a
+class predicted for no test image. Run from the repository root:
 python3 results/dchn-digits/welch.py"""
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ for name in names:
     for a, b in combinations(algorithms, 2):
         if (name, a) in errors and (name, b) in errors:
             welch((name, a), (name, b))
+# the clamped-output algorithms against the nudged one they vary, on the same squared-error net
+for clamped, nudged in (("coupled-centered", "ep-centered"), ("contrastive", "ep")):
+    a, b = ("DCHN digits, clamped output", clamped), ("DCHN digits", nudged)
+    if a in errors and b in errors:
+        welch(a, b)
 for alg in algorithms:
     for a, b in combinations(names, 2):
         if (a, alg) in errors and (b, alg) in errors:
