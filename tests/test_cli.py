@@ -220,3 +220,15 @@ def test_a_run_claimed_by_another_invocation_is_not_called_recorded(cli, suite_f
         claim.release()
     assert "1 run(s) being run now by another worker or invocation, skipped" in out.output
     assert "already recorded" not in out.output
+
+
+def test_the_installed_version_is_harness_version():
+    """One place for the version: the package's metadata reads harness.__version__ (pyproject's dynamic
+    version), and `bench --version` prints it."""
+    from importlib.metadata import version
+
+    from harness import __version__
+
+    assert version("eqprop-bench") == __version__
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"bench, version {__version__}"
