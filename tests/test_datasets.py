@@ -425,7 +425,8 @@ def test_plugin_registers_its_datasets():
     assert pm.registry.names("dataset") == ["blobs", "cifar10", "cifar100", "digits", "fashion_mnist", "kmnist",
                                             "mnist", "random", "svhn"]
     expected = {
-        "mnist": ["data_dir", "n_train", "n_test", "flatten", "mean", "std"],
+        "mnist": ["data_dir", "n_train", "n_test", "flatten", "mean", "std", "augment", "augment_pad",
+                  "augment_padding", "augment_flip", "pad"],
         "random": ["input_shape", "num_classes", "n_train", "n_test", "seed"],
         "blobs": ["input_size", "num_classes", "n_train", "n_test", "noise", "seed"],
     }

@@ -184,3 +184,51 @@ def test_augmentation_options_without_augment_are_refused():
         CIFAR10(augment_padding="edge")
     with pytest.raises(ValueError, match="set augment = true"):
         SVHN(augment_flip=False)
+
+
+def test_the_grey_sets_pad_to_32_and_augment_as_scellier_et_al(tmp_path):
+    """Scellier et al. 2023's MNIST and Fashion-MNIST: Pad(2, black) to 32x32, then (training only)
+    RandomCrop(32, padding=2, edge) and, for Fashion-MNIST, a flip, then Normalize. Our load and
+    augmentation give exactly that order, by hand, with the same draws; MNIST has the same options."""
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    images, labels = rng.integers(0, 256, (7, 28, 28)), rng.integers(0, 10, 7)
+    for split, n in (("train", 7), ("t10k", 3)):
+        write_idx(raw / f"{split}-images-idx3-ubyte", images[:n])
+        write_idx(raw / f"{split}-labels-idx1-ubyte", labels[:n])
+    plain = FashionMNIST(data_dir=str(tmp_path), flatten=False).load(CPU, F32)
+    padded = FashionMNIST(data_dir=str(tmp_path), flatten=False, pad=2).load(CPU, F32)
+    assert padded.train.x.shape == (7, 1, 32, 32) and padded.test.x.shape == (3, 1, 32, 32)
+    assert torch.equal(padded.train.x[:, :, 2:30, 2:30], plain.train.x)
+    assert float(padded.train.x[:, :, :2].abs().max()) == 0.0  # black
+    theirs = FashionMNIST(data_dir=str(tmp_path), flatten=False, pad=2, augment=True, augment_pad=2,
+                          augment_padding="edge", mean=[0.286], std=[0.353])
+    x = theirs.load(CPU, F32).train.x
+    out = theirs.augment_batch(x, batch_generator(5, 1, 0))
+    g = batch_generator(5, 1, 0)  # the draws, by hand
+    dy, dx = torch.randint(0, 5, (7,), generator=g), torch.randint(0, 5, (7,), generator=g)
+    flips = torch.rand(7, generator=g) < 0.5
+    by_hand = torch.nn.functional.pad(padded.train.x, (2, 2, 2, 2), mode="replicate")  # pixels in [0, 1]
+    for i in range(7):
+        crop = by_hand[i:i + 1, :, dy[i]:dy[i] + 32, dx[i]:dx[i] + 32]
+        crop = crop.flip(-1) if flips[i] else crop
+        torch.testing.assert_close(out[i:i + 1], normalise(crop.clone(), theirs.norm), rtol=1e-6, atol=1e-6)
+    assert bool(flips.any()) and not bool((dx == 2).all())  # the check bites
+
+
+def test_mnist_has_the_same_padding_and_augmentation(tmp_path):
+    from bench_datasets.images import Augmentation
+
+    make_fake_mnist(tmp_path)
+    m = MNIST(data_dir=str(tmp_path), flatten=True, pad=2, augment=True, augment_pad=2, augment_padding="edge",
+              augment_flip=False)
+    x = m.load(CPU, F32).train.x
+    assert x.shape == (12, 1024) and m.input_shape == (1024,)
+    same = Augmentation((1, 32, 32), pad=2, padding="edge", flip=False)
+    assert torch.equal(m.augment_batch(x, batch_generator(2, 1, 3)), same(x, batch_generator(2, 1, 3)))
+    assert torch.equal(MNIST(data_dir=str(tmp_path)).augment_batch(x, batch_generator(2, 1, 3)), x)  # off
+    with pytest.raises(ValueError, match="augment_pad, augment_padding and augment_flip shape the augmentation"):
+        MNIST(augment_pad=2)
+    with pytest.raises(ValueError, match="too small to augment with augment_pad = 20"):
+        FashionMNIST(augment=True, augment_pad=20)

@@ -66,9 +66,11 @@ def test_scellier2023_crosses_its_seven_algorithms_with_five_datasets(registry):
         assert r.slots["model"]["params"]["output"] == "linear"  # o ← W·h + b − β(o − y)
         d = r.slots["dataset"]["params"]
         assert d["mean"] is not None and d["std"] is not None  # every dataset normalised, as their loaders
-        assert d.get("augment", False) == (r.name in ("SVHN", "CIFAR-10", "CIFAR-100"))  # mnist has no augment
-        if d.get("augment"):
-            assert d["augment_padding"] == "edge" and d["augment_flip"] == (r.name != "SVHN")
+        assert d["augment"] and d["augment_padding"] == "edge"  # every training set cropped, edge-padded
+        assert d["augment_flip"] == (r.name not in ("SVHN", "MNIST"))
+        grey = r.name in ("MNIST", "Fashion-MNIST")
+        assert (d["pad"], d["augment_pad"]) == ((2, 2) if grey else (0, 4))  # 28 → 32, cropped by 2
+        assert r.slots["model"]["params"]["input_shape"] == ([1, 32, 32] if grey else [3, 32, 32])
 
 
 @pytest.mark.parametrize("suite", ["laborieux2021", "scellier2023"])

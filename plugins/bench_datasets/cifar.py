@@ -83,10 +83,11 @@ class CIFAR(ImageDataset):
     def __init__(self, data_dir: str | None = None, n_train: int | None = None,
                  n_test: int | None = None, flatten: bool = False, augment: bool = False,
                  mean: list[float] | None = None, std: list[float] | None = None,
-                 augment_padding: str = "black", augment_flip: bool = True) -> None:
+                 augment_padding: str = "black", augment_flip: bool = True,
+                 augment_pad: int = 4, pad: int = 0) -> None:
         folder, _, _, classes, _ = LAYOUTS[self.variant]
         super().__init__(self.variant, classes, data_dir, n_train, n_test, flatten, augment, mean, std,
-                         augment_padding, augment_flip)
+                         augment_padding, augment_flip, augment_pad, pad)
         self.folder = folder
 
     def files(self) -> dict[str, list[Path]]:

@@ -34,9 +34,10 @@ class IDXImages(ImageDataset):
     def __init__(self, data_dir: str | None = None, n_train: int | None = None,
                  n_test: int | None = None, flatten: bool = True, augment: bool = False,
                  mean: list[float] | None = None, std: list[float] | None = None,
-                 augment_padding: str = "black", augment_flip: bool = True) -> None:
+                 augment_padding: str = "black", augment_flip: bool = True,
+                 augment_pad: int = 4, pad: int = 0) -> None:
         super().__init__(self.variant, 10, data_dir, n_train, n_test, flatten, augment, mean, std,
-                         augment_padding, augment_flip)
+                         augment_padding, augment_flip, augment_pad, pad)
 
     def directory(self) -> Path:
         return self.resolved_data_dir() / LAYOUTS[self.name][0] / "raw"

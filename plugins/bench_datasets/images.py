@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -69,6 +70,30 @@ def normalise(x: torch.Tensor, norm: tuple[tuple[float, ...], tuple[float, ...]]
     return x.sub_(mean).div_(std)
 
 
+def augment_params(quiet: bool = False) -> list[Param]:
+    """The augmentation's parameters (``quiet``: ``augment`` too stays out of run ids at its default, for a
+    set that gained them after results were stored: MNIST)."""
+    return [
+        Param("augment", bool, False, "per training batch, a random crop of the image padded by augment_pad and "
+              "a horizontal flip with probability 1/2 (the field's standard augmentation); test images never",
+              quiet_default=quiet),
+        Param("augment_pad", int, PAD, "pixels of padding on each side before augment's random crop (CIFAR's "
+              "usual 4; Scellier et al. 2023's grey sets: 2)", min=1, max=10**4, quiet_default=True),
+        Param("augment_padding", str, "black", "what augment's crop pads with: black pixels (torchvision's "
+              "default) or the edge pixels repeated (torchvision's padding_mode = 'edge', the DCHN papers' codes)",
+              choices=PADDINGS, quiet_default=True),
+        Param("augment_flip", bool, True, "augment's horizontal flip; false: crops only (Scellier et al. 2023's "
+              "SVHN and MNIST)", quiet_default=True),
+    ]
+
+
+def pad_param() -> Param:
+    """``pad``: black pixels added on each side of every image, train and test, at load."""
+    return Param("pad", int, 0, "black pixels added on each side of every image at load, train and test (Scellier "
+                 "et al. 2023 pad MNIST and Fashion-MNIST from 28x28 to 32x32: pad = 2)", min=0, max=10**4,
+                 quiet_default=True)
+
+
 def image_params(where: str, flatten: bool) -> list[Param]:
     """The parameters of an image set whose files lie in ``where`` under the data directory, flat by
     default or not (each image set's ``params``)."""
@@ -78,15 +103,79 @@ def image_params(where: str, flatten: bool) -> list[Param]:
         Param("n_train", int | None, None, min=1, max=10**10, doc="use only the first N training samples (None: all)"),
         Param("n_test", int | None, None, min=1, max=10**10, doc="use only the first N test samples (None: all)"),
         Param("flatten", bool, flatten, "flat vectors for fully connected nets; false: (channels, height, width)"),
-        Param("augment", bool, False, "per training batch, a random crop of the image padded by 4 and a "
-              "horizontal flip with probability 1/2 (the field's standard augmentation); test images never"),
-        Param("augment_padding", str, "black", "what augment's crop pads with: black pixels (torchvision's "
-              "default) or the edge pixels repeated (torchvision's padding_mode = 'edge', the DCHN papers' codes)",
-              choices=PADDINGS, quiet_default=True),
-        Param("augment_flip", bool, True, "augment's horizontal flip; false: crops only (Scellier et al. 2023's "
-              "SVHN)", quiet_default=True),
+        *augment_params(),
         *norm_params(),
+        pad_param(),
     ]
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """The field's augmentation of a training batch: each image padded by ``pad`` pixels (black, or its
+    edge pixels repeated) and cropped back at random, then flipped left-right with probability ½ unless
+    ``flip`` is off; black is 0, or its normalised value per channel (``norm``), so that this equals cropping
+    before normalising, as torchvision's transforms do."""
+
+    shape: tuple[int, int, int]  # (C, H, W) of one image as loaded
+    pad: int = PAD
+    padding: str = "black"
+    flip: bool = True
+    norm: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+
+    @staticmethod
+    def of(name: str, shape: tuple[int, int, int], augment: bool, pad: int, padding: str, flip: bool,
+           norm: tuple[tuple[float, ...], tuple[float, ...]] | None) -> Augmentation | None:
+        """The augmentation a dataset's parameters ask for (None: ``augment`` off), checked."""
+        if padding not in PADDINGS:
+            raise ValueError(f"{name}: augment_padding must be one of {', '.join(PADDINGS)}, got {padding!r}")
+        if not augment and (padding != "black" or not flip or pad != PAD):
+            raise ValueError(f"{name}: augment_pad, augment_padding and augment_flip shape the augmentation; set "
+                             "augment = true or leave them out")
+        if not augment:
+            return None
+        if shape[1] < 2 * pad:
+            raise ValueError(f"{name}: images of {shape} are too small to augment with augment_pad = {pad}")
+        return Augmentation(shape, pad, padding, flip, norm)
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A training batch (flat or not) augmented from ``generator`` (a CPU generator, the run's)."""
+        n, (c, h, w), p = x.shape[0], self.shape, self.pad
+        images = x.reshape(n, c, h, w)
+        if self.padding == "edge":  # each border pixel repeated: commutes with the normalisation
+            padded = torch.nn.functional.pad(images, (p, p, p, p), mode="replicate")
+        elif self.norm is None:
+            padded = torch.nn.functional.pad(images, (p, p, p, p))
+        else:
+            black = normalise(images.new_zeros(1, c, 1, 1), self.norm)  # the same arithmetic as the load's
+            padded = black.repeat(n, 1, h + 2 * p, w + 2 * p)
+            padded[:, :, p:p + h, p:p + w] = images
+        dy = torch.randint(0, 2 * p + 1, (n,), generator=generator).to(x.device)
+        dx = torch.randint(0, 2 * p + 1, (n,), generator=generator).to(x.device)
+        flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)  # drawn either way: the same crops
+        if not self.flip:
+            flip = torch.zeros_like(flip)
+        rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])  # (n, h)
+        cols = (dx[:, None] + torch.arange(w, device=x.device)[None, :])  # (n, w)
+        cols = torch.where(flip[:, None], cols.flip(1), cols)
+        index = torch.arange(n, device=x.device)[:, None, None, None]
+        out = padded[index, torch.arange(c, device=x.device)[None, :, None, None], rows[:, None, :, None],
+                     cols[:, None, None, :]]
+        return out.reshape(x.shape)
+
+
+def padded_shape(shape: tuple[int, int, int], pad: int) -> tuple[int, int, int]:
+    """``(C, H, W)`` after ``pad`` pixels on each side."""
+    return (shape[0], shape[1] + 2 * pad, shape[2] + 2 * pad)
+
+
+def load_images(images: torch.Tensor, device: torch.device, dtype: torch.dtype, pad: int,
+                norm: tuple[tuple[float, ...], tuple[float, ...]] | None) -> torch.Tensor:
+    """uint8 images ``(N, C, H, W)`` as the run's tensors: moved as uint8 (4x less to transfer), scaled to
+    [0, 1], padded by ``pad`` black pixels, normalised (the order of torchvision's Pad, ToTensor, Normalize)."""
+    x = images.to(device).to(dtype).div_(255.0)
+    if pad:
+        x = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    return normalise(x, norm)
 
 
 class ImageDataset(Dataset):
@@ -102,21 +191,22 @@ class ImageDataset(Dataset):
     def __init__(self, name: str, num_classes: int, data_dir: str | None, n_train: int | None,
                  n_test: int | None, flatten: bool, augment: bool, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None, augment_padding: str = "black",
-                 augment_flip: bool = True) -> None:
+                 augment_flip: bool = True, augment_pad: int = PAD, pad: int = 0) -> None:
         self.name, self.num_classes = name, num_classes
         self.data_dir, self.n_train, self.n_test = data_dir, n_train, n_test
         self.flatten, self.augment = bool(flatten), bool(augment)
         self.norm = check_norm(name, mean, std, self.input_shape_unflat[0])
         self.mean: list[float] | None = list(self.norm[0]) if self.norm else None
         self.std: list[float] | None = list(self.norm[1]) if self.norm else None
-        if augment_padding not in PADDINGS:
-            raise ValueError(f"{name}: augment_padding must be one of {', '.join(PADDINGS)}, got {augment_padding!r}")
-        if not self.augment and (augment_padding != "black" or not augment_flip):
-            raise ValueError(f"{name}: augment_padding and augment_flip shape the augmentation; set augment = true "
-                             "or leave them out")
+        self.pad = int(pad)
+        if self.pad < 0:
+            raise ValueError(f"{name}: pad must be >= 0, got {pad}")
+        self.files_shape = self.input_shape_unflat  # as the files hold them
+        self.input_shape_unflat = padded_shape(self.files_shape, self.pad)
         self.augment_padding, self.augment_flip = augment_padding, bool(augment_flip)
-        if self.augment and self.input_shape_unflat[1] < 2 * PAD:
-            raise ValueError(f"{name}: images of {self.input_shape_unflat} are too small to augment")
+        self.augment_pad = int(augment_pad)
+        self.augmentation = Augmentation.of(name, self.input_shape_unflat, self.augment, self.augment_pad,
+                                            augment_padding, self.augment_flip, self.norm)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -148,43 +238,18 @@ class ImageDataset(Dataset):
             raise ValueError(f"{self.name}: {what}={n} but the split has only {images.shape[0]} samples")
         if n is not None:
             images, labels = images[:n], labels[:n]
-        x = normalise(images.to(device).to(dtype).div_(255.0), self.norm)  # moved as uint8: 4x less to transfer
+        x = load_images(images, device, dtype, self.pad, self.norm)
         return Split(x=x.reshape(x.shape[0], *self.input_shape), y=labels.to(device=device, dtype=torch.int64))
 
     def augment_batch(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """A training batch, each image cropped at random from itself padded by ``PAD`` black pixels (or
-        its edge pixels repeated) and flipped left-right with probability ½ unless ``augment_flip`` is off
-        (``generator``: a CPU generator, the run's). Black is 0, or its normalised value per channel, so
-        that this equals cropping before normalising, as torchvision's transforms do."""
-        if not self.augment:
-            return x
-        n = x.shape[0]
-        c, h, w = self.input_shape_unflat
-        images = x.reshape(n, c, h, w)
-        if self.augment_padding == "edge":  # each border pixel repeated: commutes with the normalisation
-            padded = torch.nn.functional.pad(images, (PAD, PAD, PAD, PAD), mode="replicate")
-        elif self.norm is None:
-            padded = torch.nn.functional.pad(images, (PAD, PAD, PAD, PAD))
-        else:
-            black = normalise(images.new_zeros(1, c, 1, 1), self.norm)  # the same arithmetic as split's
-            padded = black.repeat(n, 1, h + 2 * PAD, w + 2 * PAD)
-            padded[:, :, PAD:PAD + h, PAD:PAD + w] = images
-        dy = torch.randint(0, 2 * PAD + 1, (n,), generator=generator).to(x.device)
-        dx = torch.randint(0, 2 * PAD + 1, (n,), generator=generator).to(x.device)
-        flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)  # drawn either way: the same crops
-        if not self.augment_flip:
-            flip = torch.zeros_like(flip)
-        rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])  # (n, h)
-        cols = (dx[:, None] + torch.arange(w, device=x.device)[None, :])  # (n, w)
-        cols = torch.where(flip[:, None], cols.flip(1), cols)
-        index = torch.arange(n, device=x.device)[:, None, None, None]
-        out = padded[index, torch.arange(c, device=x.device)[None, :, None, None], rows[:, None, :, None],
-                     cols[:, None, None, :]]
-        return out.reshape(x.shape)
+        """A training batch augmented (:class:`Augmentation`), or as it is where ``augment`` is off."""
+        return x if self.augmentation is None else self.augmentation(x, generator)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.name!r}, data_dir={self.data_dir!r}, n_train={self.n_train}, "
                 f"n_test={self.n_test}, flatten={self.flatten}, augment={self.augment}"
                 + (f", mean={self.mean}, std={self.std}" if self.norm else "")
                 + (f", augment_padding={self.augment_padding!r}" if self.augment_padding != "black" else "")
-                + ("" if self.augment_flip else ", augment_flip=False") + ")")
+                + ("" if self.augment_flip else ", augment_flip=False")
+                + (f", augment_pad={self.augment_pad}" if self.augment_pad != PAD else "")
+                + (f", pad={self.pad}" if self.pad else "") + ")")

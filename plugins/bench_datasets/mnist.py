@@ -18,7 +18,7 @@ from harness.api.components import Param
 from harness.api.dataset import DATA_DIR_ENV, Dataset, Split, Splits, default_data_dir
 
 from .idx import read_idx
-from .images import check_norm, norm_params, normalise
+from .images import PAD, Augmentation, augment_params, check_norm, load_images, norm_params, pad_param, padded_shape
 
 __all__ = ["MNIST", "DatasetError", "FILES", "raw_dir", "clear_cache"]
 
@@ -158,6 +158,9 @@ class MNIST(Dataset):
         Param("flatten", bool, True,
               "784-vectors for fully connected nets; False gives 1x28x28 for conv nets"),
         *norm_params(),
+        # after results were stored: every one quiet at its default, so the paper's runs keep their ids
+        *augment_params(quiet=True),
+        pad_param(),
     ]
     example: ClassVar[dict | None] = {"n_train": 64, "n_test": 32}
 
@@ -165,7 +168,8 @@ class MNIST(Dataset):
 
     def __init__(self, data_dir: str | None = None, n_train: int | None = None,
                  n_test: int | None = None, flatten: bool = True, mean: list[float] | None = None,
-                 std: list[float] | None = None) -> None:
+                 std: list[float] | None = None, augment: bool = False, augment_pad: int = PAD,
+                 augment_padding: str = "black", augment_flip: bool = True, pad: int = 0) -> None:
         _check_count("n_train", n_train)
         _check_count("n_test", n_test)
         self.data_dir = data_dir
@@ -175,10 +179,27 @@ class MNIST(Dataset):
         self.norm = check_norm("mnist", mean, std, 1)
         self.mean: list[float] | None = list(self.norm[0]) if self.norm else None
         self.std: list[float] | None = list(self.norm[1]) if self.norm else None
+        self.pad, self.augment = int(pad), bool(augment)
+        if self.pad < 0:
+            raise ValueError(f"mnist: pad must be >= 0, got {pad}")
+        self.augment_padding, self.augment_flip = augment_padding, bool(augment_flip)
+        self.augment_pad = int(augment_pad)
+        self.augmentation = Augmentation.of("mnist", self.shape, self.augment, self.augment_pad, augment_padding,
+                                            self.augment_flip, self.norm)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(1, H, W)`` of one image as loaded (28x28, plus ``pad`` on each side)."""
+        return padded_shape((1, *IMAGE_SHAPE), self.pad)
+
+    def augment_batch(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A training batch augmented (``augment``), or as it is."""
+        return x if self.augmentation is None else self.augmentation(x, generator)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return (IMAGE_SHAPE[0] * IMAGE_SHAPE[1],) if self.flatten else (1, *IMAGE_SHAPE)
+        c, h, w = self.shape
+        return (c * h * w,) if self.flatten else (c, h, w)
 
     @staticmethod
     def conformance_skip(dataset: MNIST) -> str | None:
@@ -212,9 +233,8 @@ class MNIST(Dataset):
             raise ValueError(f"mnist: {name}={n} but the split has only {total} samples")
         if n is not None:
             images, labels = images[:n], labels[:n]
-        # Move as uint8 (4x less to transfer), then convert and scale on the device.
-        x = images.to(device).to(dtype).div_(255.0)
-        x = normalise(x.reshape(x.shape[0], 1, *IMAGE_SHAPE), self.norm).reshape(x.shape[0], *self.input_shape)
+        x = load_images(images.reshape(images.shape[0], 1, *IMAGE_SHAPE), device, dtype, self.pad, self.norm)
+        x = x.reshape(x.shape[0], *self.input_shape)
         y = labels.to(device=device, dtype=torch.int64)
         return Split(x=x, y=y)
 

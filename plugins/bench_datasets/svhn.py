@@ -58,9 +58,10 @@ class SVHN(ImageDataset):
     def __init__(self, data_dir: str | None = None, n_train: int | None = None, n_test: int | None = None,
                  flatten: bool = False, augment: bool = False, mean: list[float] | None = None,
                  std: list[float] | None = None,
-                 augment_padding: str = "black", augment_flip: bool = True) -> None:
+                 augment_padding: str = "black", augment_flip: bool = True,
+                 augment_pad: int = 4, pad: int = 0) -> None:
         super().__init__("svhn", 10, data_dir, n_train, n_test, flatten, augment, mean, std,
-                         augment_padding, augment_flip)
+                         augment_padding, augment_flip, augment_pad, pad)
 
     def missing(self) -> list[Path]:
         return [self.resolved_data_dir() / f for f in FILES.values() if not (self.resolved_data_dir() / f).is_file()]
