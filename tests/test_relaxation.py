@@ -114,6 +114,15 @@ def test_asynchronous_second_phases_are_sweeps_and_reach_the_synchronous_nudged_
         for i, d in enumerate(ds):
             torch.testing.assert_close(processes.weights[f"{g}.{i}"].sum(0), d / ((n2 - n1) * net.nudge_scale * 5),
                                        rtol=1e-10, atol=1e-13)
+    from bench_algorithms.richardson import EPRichardson
+
+    richardson = EPRichardson(beta=0.05, nudged_schedule="async", lr=[1.0, 1.0, 1.0])  # processes = its step
+    summed = richardson.processes(net, x, y, T=3000, K=6)
+    trained = copy.deepcopy(net)
+    richardson.train_step(trained, x, y, T=3000, K=6)
+    for (g, ps), qs in zip(net.param_groups().items(), trained.param_groups().values()):
+        for i, (p, q) in enumerate(zip(ps, qs)):
+            torch.testing.assert_close(q - p, summed.weights[f"{g}.{i}"].sum(0), rtol=1e-9, atol=1e-12)
     assert next(p for p in registry.get("algorithm", "ep").params if p.name == "nudged_schedule").quiet_default
     with pytest.raises(ValueError, match="unknown nudged_schedule 'gauss'"):
         EPCentered(beta=0.1, nudged_schedule="gauss")

@@ -208,10 +208,14 @@ class EP(Learner):
         the same for ∂Φ/∂θ (β > 0: random_sign draws only in training)."""
         n1, n2 = self.nudges()
         free = self.free_phase(model, x, model.init_state(x), T)
-        step = None if self.nudged_schedule == "sync" else self.phase_step  # per sweep: the update's telescope
-        return combine(model, x.shape[0],
-                       [(n, trajectory(model, x, free, y, n, K, step=None if step is None else step(model, y, n)))
-                        for n in (n2, n1)], [1.0, -1.0], (n2 - n1) * model.nudge_scale)
+        return combine(model, x.shape[0], [(n, self.trajectory(model, x, free, y, n, K)) for n in (n2, n1)],
+                       [1.0, -1.0], (n2 - n1) * model.nudge_scale)
+
+    def trajectory(self, model: ConvergentRNN, x: Tensor, free: State, y: Tensor, n: float, K: int) -> Processes | None:
+        """:func:`trajectory` of one second phase as this algorithm runs it (per sweep with ``nudged_schedule =
+        "async"``, so that the processes still sum to the update)."""
+        return trajectory(model, x, free, y, n, K,
+                          step=None if self.nudged_schedule == "sync" else self.phase_step(model, y, n))
 
 
 class EPRandomSign(EP):

@@ -22,7 +22,7 @@ from torch import Tensor
 from harness.api.algorithm import Processes, step_log
 from harness.api.model import ConvergentRNN
 
-from .ep import EP, combine, trajectory
+from .ep import EP, combine
 
 
 class EPRichardson(EP):
@@ -56,6 +56,6 @@ class EPRichardson(EP):
         same for ∂Φ/∂θ."""
         free = self.free_phase(model, x, model.init_state(x), T)
         half, full = self.beta / 2, self.beta
-        return combine(model, x.shape[0], [(half, trajectory(model, x, free, y, half, K)),
-                                           (full, trajectory(model, x, free, y, full, K))],
+        return combine(model, x.shape[0], [(half, self.trajectory(model, x, free, y, half, K)),
+                                           (full, self.trajectory(model, x, free, y, full, K))],
                        [4.0, -1.0], self.beta * model.nudge_scale)
