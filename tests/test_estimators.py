@@ -215,6 +215,8 @@ def test_only_the_papers_plain_ep_and_bptt_pair():
     assert Paired.can_pair([EP(0.1, lr=[1]), BPTT(lr=[1])])
     assert not Paired.can_pair([EP(0.1, variant="centered"), BPTT()])
     assert not Paired.can_pair([EP(0.1, random_sign=True), BPTT()])
+    assert "asynchronous second phases" in Paired.why_not([EP(0.2), EP(0.2, nudged_schedule="async"), BPTT()])
+    assert "warm_start" in Paired.why_not([EP(0.2, warm_start=True), BPTT()])
     assert not Paired.can_pair([EP(0.1), BPTT(momentum=0.9)])
 
 

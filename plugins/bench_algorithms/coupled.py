@@ -64,7 +64,8 @@ class CoupledLearning(EP):
         return n2 - n1
 
     def clamped(self, model: ConvergentRNN, free: State, y: Tensor, n: float) -> Tensor:
-        """The output layer's clamp for the nudge ``n``: ``s⁰_* − n·∂ℓ/∂s⁰(s_*)``."""
+        """The output layer's clamp for the nudge ``n``: ``s⁰_* − n·∂ℓ/∂s⁰(s_*)``, as it is (a negative ``n``
+        may put it outside a σ output's range; Scellier et al.'s output is linear)."""
         g = model.dloss_ds(free, y)[0]
         return free[0] if g is None else free[0] - n * g
 

@@ -72,6 +72,10 @@ class Paired(Algorithm):
                     f"got {variant[0]} EP")
         if any(isinstance(a, EP) and (a.schedule != "sync" or a.tol) for a in algorithms):
             return "EP with its own relaxation schedule or tolerance cannot share BPTT's free phase"
+        if any(isinstance(a, EP) and a.nudged_schedule != "sync" for a in algorithms):
+            return "EP with asynchronous second phases cannot share the paired nudged phase (it is synchronous)"
+        if any(isinstance(a, EP) and a.warm_start for a in algorithms):
+            return "EP with warm_start carries each run's own free state; paired members would share one"
         if any(a.random_sign for a in algorithms if isinstance(a, (EP, BPTT))):  # all are, checked above
             return "EP with a random sign of β draws per run; paired members would share it"
         if any(a.stateful for a in algorithms if isinstance(a, (EP, BPTT))):  # all are, checked above

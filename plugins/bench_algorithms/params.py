@@ -19,5 +19,6 @@ def relaxation_params() -> list[Param]:
                   "asynchronous sweeps (even layers, then odd ones; Scellier et al. 2023's code)",
                   choices=("sync", "async"), quiet_default=True),
             Param("warm_start", bool, False, "in training, start each mini-batch's free phase from the previous "
-                  "one's free state (Scellier et al. 2023's code), not from zero; prediction and evaluation still "
-                  "start from zero; a stateful step (not batched across seeds, not graphed)", quiet_default=True)]
+                  "one's free state, not from zero (Scellier et al. 2023's code carries the last second phase's "
+                  "end state instead); prediction and evaluation still start from zero; a stateful step (not "
+                  "batched across seeds, not graphed)", quiet_default=True)]
