@@ -126,3 +126,27 @@ def test_asynchronous_second_phases_are_sweeps_and_reach_the_synchronous_nudged_
     assert next(p for p in registry.get("algorithm", "ep").params if p.name == "nudged_schedule").quiet_default
     with pytest.raises(ValueError, match="unknown nudged_schedule 'gauss'"):
         EPCentered(beta=0.1, nudged_schedule="gauss")
+
+
+def test_errors_measured_after_asynchronous_sweeps(registry):
+    """The train kind's ``eval_schedule = "async"`` (Scellier et al. 2023's inference): each prediction
+    is the model's after eval_T asynchronous sweeps from zero; the default is the paper's synchronous
+    steps, quiet, and a wrong value is refused."""
+    from bench_runs.train import Train, error_and_unpredicted
+
+    torch.manual_seed(0)
+    net = registry.get("model", "p").build({"hidden": [12, 12], "input_size": 8, "output_size": 3,
+                                            "activation": "tanh", "init": "torch"}).double()
+    x = torch.rand(30, 8, dtype=D, generator=torch.Generator().manual_seed(4))
+    labels = torch.arange(30) % 3
+    by_hand = {}
+    for schedule in ("sync", "async"):
+        states = [relax(net, x[i:i + 7], net.init_state(x[i:i + 7]), max_steps=3, schedule=schedule).state
+                  for i in range(0, 30, 7)]
+        wrong = sum(int((net.predict(s) != labels[i:i + 7]).sum()) for s, i in zip(states, range(0, 30, 7)))
+        by_hand[schedule] = 100.0 * wrong / 30
+        assert error_and_unpredicted(net, x, labels, 3, 7, schedule)[0] == [by_hand[schedule]]
+    assert by_hand["sync"] != by_hand["async"]  # three sweeps are not three steps: the check bites
+    assert next(p for p in registry.get("run_kind", "train").params if p.name == "eval_schedule").quiet_default
+    with pytest.raises(ValueError, match="unknown eval_schedule 'gauss'"):
+        Train(T=3, K=1, eval_schedule="gauss")

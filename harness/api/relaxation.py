@@ -68,8 +68,8 @@ def relax(model: ConvergentRNN, x: torch.Tensor | Clamped, state: State, *, max_
         else:
             new = async_sweep(model.step, x, s)
             evaluations += 2
-        moved = max(float((a - b).abs().max()) for a, b in zip(new, s))
+        moved = max(float((a - b).abs().max()) for a, b in zip(new, s)) if tol > 0 else None  # no sync for tol 0
         s = new
-        if tol > 0 and moved < tol:
+        if moved is not None and moved < tol:
             break
     return Relaxed(state=s, sweeps=sweeps, evaluations=evaluations + 1, residual=residual(model, x, s))

@@ -49,6 +49,7 @@ from harness.api.components import Param, Slot
 from harness.api.dataset import Splits, augmenter, batch_generator
 from harness.api.model import ConvergentRNN, member_state, stack_members
 from harness.api.records import Records
+from harness.api.relaxation import SCHEDULES, relax
 from harness.api.run_kind import RunKind
 from harness.api.steps import MAX_STEPS, batch_size, check_steps, step_params
 from harness.run.acceleration import GraphedStep, compiled_train_step, graphed_train_step
@@ -116,17 +117,21 @@ def unsettled_warning(share: float, T: int, n: int, when: str) -> str:
 
 @torch.no_grad()
 def prediction_counts(model: ConvergentRNN, x: torch.Tensor, labels: torch.Tensor, T: int,
-                      batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """After ``T`` free steps from zero: the misclassified samples per member (shape ``(S,)``, or
-    ``()``) and how often each class is predicted (``(S, C)`` or ``(C,)``), left on the device.
-    Only the output layer is used, so the model may skip what cannot reach it."""
+                      batch: int, schedule: str = "sync") -> tuple[torch.Tensor, torch.Tensor]:
+    """After ``T`` free steps from zero (or ``T`` asynchronous sweeps, ``schedule = "async"``): the
+    misclassified samples per member (shape ``(S,)``, or ``()``) and how often each class is predicted
+    (``(S, C)`` or ``(C,)``), left on the device. Only the output layer is used, so a synchronous free
+    phase may skip what cannot reach it."""
     lead = (model.members,) if model.members else ()
     wrong = torch.zeros(lead, dtype=torch.int64, device=labels.device)
     predicted = torch.zeros((*lead, model.num_classes), dtype=torch.int64, device=labels.device)
     for i in range(0, len(labels), batch):
         xb = model.prepare(x[i:i + batch])
         # xb may be prepare()'s Clamped, which init_state is not declared to take (the built-in models' do: raw)
-        pred = model.predict(model.relax(xb, model.init_state(xb), T, output_at=T))  # type: ignore[arg-type]  # Clamped
+        start = model.init_state(xb)  # type: ignore[arg-type]  # Clamped
+        final = (model.relax(xb, start, T, output_at=T) if schedule == "sync" else
+                 relax(model, xb, start, max_steps=T, schedule=schedule).state)
+        pred = model.predict(final)
         wrong += (pred != labels[i:i + batch]).sum(-1)
         predicted += torch.nn.functional.one_hot(pred, model.num_classes).sum(-2)
     return wrong, predicted
@@ -137,17 +142,18 @@ def error_rate(model: ConvergentRNN, x: torch.Tensor, labels: torch.Tensor, T: i
     return 100.0 * prediction_counts(model, x, labels, T, batch)[0].item() / max(1, len(labels))
 
 
-def error_rates(model: ConvergentRNN, x: torch.Tensor, labels: torch.Tensor, T: int, batch: int) -> list[float]:
+def error_rates(model: ConvergentRNN, x: torch.Tensor, labels: torch.Tensor, T: int, batch: int,
+                schedule: str = "sync") -> list[float]:
     """:func:`error_rate` of every member (one value without members)."""
-    return error_and_unpredicted(model, x, labels, T, batch)[0]
+    return error_and_unpredicted(model, x, labels, T, batch, schedule)[0]
 
 
 def error_and_unpredicted(model: ConvergentRNN, x: torch.Tensor, labels: torch.Tensor, T: int,
-                          batch: int) -> tuple[list[float], list[int]]:
+                          batch: int, schedule: str = "sync") -> tuple[list[float], list[int]]:
     """Per member: the error in % and the number of classes predicted for no sample at all. A
     class whose output unit never wins (e.g. clipped at 0 for every input, so that BPTT's gradient
     through the clip is zero for it) costs its whole share of the error; this count shows it."""
-    wrong, predicted = prediction_counts(model, x, labels, T, batch)
+    wrong, predicted = prediction_counts(model, x, labels, T, batch, schedule)
     errors = [100.0 * w / max(1, len(labels)) for w in wrong.reshape(-1).tolist()]
     return errors, (predicted == 0).sum(-1).reshape(-1).tolist()
 
@@ -197,6 +203,9 @@ class Train(RunKind):
         Param("max_batches", int | None, None, min=1, doc="stop each epoch after this many batches "
               "(quick suites and speed checks); None = the whole training set", max=10**12),
         Param("eval_batch_size", int, 1000, min=1, doc="batch size when measuring errors", max=10**7),
+        Param("eval_schedule", str, "sync", "the free phase when measuring errors: eval_T synchronous steps (the "
+              "paper's), or eval_T asynchronous sweeps (even layers, then odd ones: Scellier et al. 2023's "
+              "inference)", choices=SCHEDULES, quiet_default=True),
         Param("eval_T", int | None, None, min=1, max=MAX_STEPS,
               doc="free steps when measuring errors (default T)"),
         Param("eval_train", bool, True, "also measure the error on the whole training set"),
@@ -223,13 +232,16 @@ class Train(RunKind):
 
     def __init__(self, T: int, K: int, epochs: int = 1, batch_size: int = 20, max_batches: int | None = None,
                  eval_batch_size: int = 1000, eval_T: int | None = None, eval_train: bool = True,
-                 checkpoint: bool = True):
+                 checkpoint: bool = True, eval_schedule: str = "sync"):
         check_steps(T, K, "train")
         if epochs < 1 or batch_size < 1:
             raise ValueError(f"epochs and batch_size must be positive, got {epochs}, {batch_size}")
         self.T, self.K, self.epochs, self.batch_size = T, K, epochs, batch_size
         self.max_batches, self.eval_batch_size = max_batches, eval_batch_size
         self.eval_T = eval_T or T
+        if eval_schedule not in SCHEDULES:
+            raise ValueError(f"unknown eval_schedule {eval_schedule!r}; known: {', '.join(SCHEDULES)}")
+        self.eval_schedule = eval_schedule
         self.eval_train, self.checkpoint = eval_train, checkpoint
 
     def __call__(self, ctx: RunContext) -> None:
@@ -460,8 +472,9 @@ class Train(RunKind):
                          + (f" + {len(data.train)} train" if self.eval_train else "") + " samples)",
                          eta_after=batches)
         tests, unpredicted = error_and_unpredicted(model, data.test.x, data.test.y, self.eval_T,
-                                                   self.eval_batch_size)
-        trains = (error_rates(model, data.train.x, data.train.y, self.eval_T, self.eval_batch_size)
+                                                   self.eval_batch_size, self.eval_schedule)
+        trains = (error_rates(model, data.train.x, data.train.y, self.eval_T, self.eval_batch_size,
+                              self.eval_schedule)
                   if self.eval_train else None)  # not evaluated: not recorded (no NaN placeholder)
         unsettled = unsettled_share(model, run.probe, self.T)
         self._check_settled(run, unsettled, f"after epoch {epoch}")
