@@ -25,7 +25,7 @@ from harness.api.components import Param
 from harness.api.model import Clamped, ConvergentRNN, State, capability
 from harness.api.optimizer import optimizer_params
 
-from .ep import EP, combine, trajectory
+from .ep import EP
 from .params import beta_param, relaxation_params
 
 
@@ -69,9 +69,11 @@ class CoupledLearning(EP):
         g = model.dloss_ds(free, y)[0]
         return free[0] if g is None else free[0] - n * g
 
-    def clamp_step(self, model: ConvergentRNN, out: Tensor) -> Callable[..., State]:
-        """One step (or asynchronous sweep: ``nudged_schedule``) of every layer but the output, which stays at
-        ``out`` (and is seen there)."""
+    def phase_step(self, model: ConvergentRNN, free: State, y: Tensor, n: float) -> Callable[..., State]:
+        """One step (or asynchronous sweep: ``nudged_schedule``) of every layer but the output, held at its
+        clamp for ``n`` (and seen there); EP's second phase, trajectory and processes then run on it."""
+        out = self.clamped(model, free, y, n)
+
         def step(x: Tensor | Clamped, state: State, *_: Any) -> State:
             return (out, *model.step(x, (out, *state[1:]))[1:])
         return self.sweeping(step)
@@ -79,22 +81,16 @@ class CoupledLearning(EP):
     @torch.no_grad()
     def second_phase(self, model: ConvergentRNN, xp: Tensor | Clamped, free: State, y: Tensor, n: float,
                      K: int) -> State:
-        """K free steps (or sweeps) of every layer but the output, held at its clamp, from the free state."""
-        step, state = self.clamp_step(model, self.clamped(model, free, y, n)), free
+        """K steps (or sweeps) of :meth:`phase_step` from the free state (never the model's nudged relax)."""
+        step, state = self.phase_step(model, free, y, n), free
         for _ in range(K):
             state = step(xp, state)
         return state
 
     def processes(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> Processes:
-        """The clamped second phases' per-step differences, combined as the update: ``(Δs^{n₂}(t) −
-        Δs^{n₁}(t)) / (n₂ − n₁)`` and the same for ∂Φ/∂θ (the first step includes the clamp's jump)."""
+        """EP's processes over the clamped second phases (the first step includes the clamp's jump)."""
         self.check_model(model)
-        n1, n2 = self.nudges()
-        free = self.free_phase(model, x, model.init_state(x), T)
-        parts: list = [(n, trajectory(model, x, free, y, n, K,
-                                      step=self.clamp_step(model, self.clamped(model, free, y, n))))
-                       for n in (n2, n1)]
-        return combine(model, x.shape[0], parts, [1.0, -1.0], n2 - n1)
+        return super().processes(model, x, y, T=T, K=K)
 
 
 class CoupledNegative(CoupledLearning):

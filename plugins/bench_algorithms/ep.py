@@ -176,9 +176,9 @@ class EP(Learner):
         before = free if n1 == 0 else self.second_phase(model, xp, free, y, n1, K)
         return nudged_delta(model, xp, after, before, y, (n1, n2))
 
-    def phase_step(self, model: ConvergentRNN, y: Tensor, n: float) -> Callable[..., State]:
-        """One step of the second phase with nudge ``n``: the model's nudged step, or (``nudged_schedule =
-        "async"``) one asynchronous sweep of it; ``step(x, state, *_)``."""
+    def phase_step(self, model: ConvergentRNN, free: State, y: Tensor, n: float) -> Callable[..., State]:
+        """One step of the second phase with nudge ``n`` from ``free``: the model's nudged step, or
+        (``nudged_schedule = "async"``) one asynchronous sweep of it; ``step(x, state, *_)``."""
         def step(x: Tensor | Clamped, state: State, *_: Any) -> State:
             return model.step(x, state, y, n)
         return self.sweeping(step)
@@ -198,7 +198,7 @@ class EP(Learner):
         """K steps (or sweeps) of the second phase with nudge ``n`` from the free state."""
         if self.nudged_schedule == "sync":
             return model.relax(xp, free, K, y, n)  # the model's fast path
-        step, state = self.phase_step(model, y, n), free
+        step, state = self.phase_step(model, free, y, n), free
         for _ in range(K):
             state = step(xp, state)
         return state
@@ -209,13 +209,12 @@ class EP(Learner):
         n1, n2 = self.nudges()
         free = self.free_phase(model, x, model.init_state(x), T)
         return combine(model, x.shape[0], [(n, self.trajectory(model, x, free, y, n, K)) for n in (n2, n1)],
-                       [1.0, -1.0], (n2 - n1) * model.nudge_scale)
+                       [1.0, -1.0], self.effective_nudge(model, n1, n2))
 
     def trajectory(self, model: ConvergentRNN, x: Tensor, free: State, y: Tensor, n: float, K: int) -> Processes | None:
         """:func:`trajectory` of one second phase as this algorithm runs it (per sweep with ``nudged_schedule =
         "async"``, so that the processes still sum to the update)."""
-        return trajectory(model, x, free, y, n, K,
-                          step=None if self.nudged_schedule == "sync" else self.phase_step(model, y, n))
+        return trajectory(model, x, free, y, n, K, step=self.phase_step(model, free, y, n))
 
 
 class EPRandomSign(EP):
