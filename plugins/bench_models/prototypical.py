@@ -1,8 +1,9 @@
 """Prototypical (P) layered nets: ``s^n_{t+1} = σ(W s^{n+1} + Wᵀ s^{n−1} + b)``, dt = 1.
 
 ``dt < 1`` makes the step leaky, ``s ← s + dt·(F(s) − s)`` with ``F`` the dt = 1 step (nudge
-included): the authors' public code steps its P nets so, with dt = 0.2 by default, where the paper's
-equations have dt = 1. The fixed points are the same; reaching them takes more steps.
+included): the authors' public code steps its P nets so, with dt = 0.2 by default since a refactor of
+2019-11-04 (its first public version stepped them at dt = 1; results/table1/authors_code_history.md),
+where the paper's equations have dt = 1. The fixed points are the same; reaching them takes more steps.
 
 ``Φ = Σ s^lower·W·s^upper + Σ b·s`` gives ``F ≈ ∂Φ/∂s`` only when ``σ`` is
 ignored, so ``derives_from_phi`` is False and the GDU theorem holds only
