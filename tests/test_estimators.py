@@ -18,7 +18,8 @@ from bench_algorithms.richardson import EPRichardson
 from bench_models import EBNet, PNet, ToyModel
 from bench_runs.bias import fit_slope, total_error
 from conftest import BLOBS_TRAIN, final_values
-from harness.api.model import per_group
+from harness.api.algorithm import process_key
+from harness.api.model import nudged_delta, per_group
 from harness.api.optimizer import apply_update
 from harness.run.runner import Runner
 from harness.suite.load import load_suite
@@ -572,3 +573,81 @@ def test_a_warm_start_begins_each_free_phase_where_the_previous_one_ended():
     cold.train_step(d, x3, y3, T=5, K=3)
     assert all(torch.equal(p, q) for p, q in zip(z.parameters(), d.parameters()))
 
+
+
+def _same(a, b):
+    return all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_warm_from_second_phase_carries_where_the_nudged_phase_ended_and_warm_reset_starts_each_epoch_cold():
+    """Scellier et al. 2023's warm start: the next mini-batch starts where the step's second phase with n₂
+    ended (a cold step from that state gives the same weights); after start_epoch the next step starts from
+    zero again; a checkpoint taken at an epoch's end restores nothing to carry (the next epoch starts cold)."""
+    torch.manual_seed(0)
+    m = PNet(hidden=[6], input_size=6, output_size=3, activation="sigmoid").to(D)
+    (x1, y1), (x2, y2), (x3, y3) = _batch(m, seed=1), _batch(m, seed=2), _batch(m, seed=3)
+    kw = dict(lr=[0.1, 0.1], warm_start=True, warm_from="second_phase", warm_reset="epoch")
+    warm, cold = EP(0.2, **kw), EP(0.2, lr=[0.1, 0.1])
+    a, b = copy.deepcopy(m), copy.deepcopy(m)
+    warm.start_epoch(1, 2)
+    warm.train_step(a, x1, y1, T=5, K=3)  # T = 5: far from the fixed point, so where a phase starts shows
+    cold.train_step(b, x1, y1, T=5, K=3)
+    assert _same(a, b)
+    with torch.no_grad():
+        xp = m.prepare(x1)
+        free = m.relax(xp, m.init_state(x1), 5)
+        nudged = m.relax(xp, free, 3, y1, 0.2)
+    assert all(torch.equal(s, t) for s, t in zip(warm._warm[a], nudged))
+    assert max(float((s - t).abs().max()) for s, t in zip(nudged, free)) > 1e-3  # not the free state
+    b.init_state = lambda x: nudged  # a cold step from where the nudged phase ended
+    warm.train_step(a, x2, y2, T=5, K=3)
+    cold.train_step(b, x2, y2, T=5, K=3)
+    assert _same(a, b)
+    del b.init_state
+    saved = copy.deepcopy(warm.state_dict())
+    warm.start_epoch(2, 2)  # a new epoch: from zero
+    c, d = copy.deepcopy(a), copy.deepcopy(a)
+    warm.train_step(c, x3, y3, T=5, K=3)
+    cold.train_step(d, x3, y3, T=5, K=3)
+    assert _same(c, d)
+    resumed, e = EP(0.2, **kw), copy.deepcopy(a)
+    resumed.load_state_dict(saved)  # the epoch-1 checkpoint, resumed into epoch 2
+    resumed.start_epoch(2, 2)
+    resumed.train_step(e, x3, y3, T=5, K=3)
+    assert _same(c, e)
+
+
+def test_zero_phase_runs_the_zero_nudge_side_for_k_steps_and_its_processes_still_sum_to_the_update():
+    """zero_phase (Scellier et al. 2023's code): EP's zero side is K free steps from s_*, not s_* itself; on an
+    unsettled free phase the update is (∂Φ/∂θ(s^β_K) − ∂Φ/∂θ(s^0_K)) / β, and the processes sum to it."""
+    torch.manual_seed(0)
+    m = PNet(hidden=[6], input_size=6, output_size=3, activation="sigmoid").to(D)
+    x, y = _batch(m, seed=1)
+    alg = EP(0.2, lr=[0.1, 0.1], zero_phase=True)
+    with torch.no_grad():
+        xp = m.prepare(x)
+        free = m.relax(xp, m.init_state(x), 5)
+        after, before = m.relax(xp, free, 3, y, 0.2), m.relax(xp, free, 3)
+    assert max(float((s - t).abs().max()) for s, t in zip(before, free)) > 1e-3  # the zero side moves
+    delta = nudged_delta(m, xp, after, before, y, (0.0, 0.2))
+    k = 1.0 / (0.2 * m.nudge_scale * x.shape[0])
+    expected, a, plain = copy.deepcopy(m), copy.deepcopy(m), copy.deepcopy(m)
+    alg.apply(expected, delta, {g: k for g in delta})
+    alg.train_step(a, x, y, T=5, K=3)
+    EP(0.2, lr=[0.1, 0.1]).train_step(plain, x, y, T=5, K=3)
+    assert _same(a, expected) and not _same(a, plain)
+    proc = alg.processes(m, x, y, T=5, K=3)
+    for g, ts in delta.items():
+        for i, t in enumerate(ts):
+            torch.testing.assert_close(proc.weights[process_key(g, i)].sum(0), t * k, rtol=1e-10, atol=1e-12)
+
+
+def test_warm_options_without_warm_start_and_richardson_with_scellier_options_are_refused():
+    with pytest.raises(ValueError, match="set warm_start = true"):
+        EP(0.2, warm_from="second_phase")
+    with pytest.raises(ValueError, match="set warm_start = true"):
+        EP(0.2, warm_reset="epoch")
+    with pytest.raises(ValueError, match="unknown warm_from 'nudged'"):
+        EP(0.2, warm_start=True, warm_from="nudged")
+    with pytest.raises(ValueError, match="zero_phase and warm_from"):
+        EPRichardson(0.1, zero_phase=True)

@@ -2,7 +2,7 @@
 against ConvergentRNN.
 
 From the free fixed point ``s_*``, two second phases with nudges ``n₁ < n₂`` (a nudge of 0 is
-``s_*`` itself, no phase run) give ``ΔEP_θ = (∂Φ/∂θ(s^{n₂}) − ∂Φ/∂θ(s^{n₁})) / (n₂ − n₁)``:
+``s_*`` itself, no phase run, unless ``zero_phase``) give ``ΔEP_θ = (∂Φ/∂θ(s^{n₂}) − ∂Φ/∂θ(s^{n₁})) / (n₂ − n₁)``:
 
 * ``positive`` ``(0, β)``: the paper's (Scellier & Bengio 2017), bias O(β);
 * ``negative`` ``(−β, 0)``: bias O(β) of the opposite sign;
@@ -29,7 +29,7 @@ from harness.api.model import Clamped, ConvergentRNN, State, nudged_delta
 from harness.api.optimizer import optimizer_params
 from harness.api.relaxation import SCHEDULES, Relaxed, async_sweep, relax
 
-from .params import beta_param, relaxation_params
+from .params import WARM_FROM, WARM_RESET, beta_param, relaxation_params
 
 #: The nudges ``(n₁, n₂)`` of each variant, in units of β.
 VARIANTS = {"positive": (0.0, 1.0), "negative": (-1.0, 0.0), "centered": (-1.0, 1.0)}
@@ -52,7 +52,8 @@ class EP(Learner):
 
     def __init__(self, beta: float = 0.1, variant: str = "positive", random_sign: bool = False,
                  lr: list[float] | None = None, schedule: str = "sync", tol: float = 0.0, warm_start: bool = False,
-                 nudged_schedule: str = "sync", **optimizer):
+                 nudged_schedule: str = "sync", warm_from: str = "free", warm_reset: str = "never",
+                 zero_phase: bool = False, **optimizer):
         super().__init__(lr, **optimizer)
         if schedule not in SCHEDULES:
             raise ValueError(f"unknown relaxation schedule {schedule!r}; known: {', '.join(SCHEDULES)}")
@@ -66,8 +67,18 @@ class EP(Learner):
         #: the second phases: K synchronous steps (the paper's) or K asynchronous sweeps
         self.nudged_schedule = nudged_schedule
         self.relaxed: Relaxed | None = None  # the last free phase run by relax() (a schedule or a tolerance)
-        #: training's free phase starts from the previous mini-batch's free state, per model
+        #: training's free phase starts from the previous mini-batch's state (``warm_from``), per model
         self.warm_start = bool(warm_start)
+        if warm_from not in WARM_FROM:
+            raise ValueError(f"unknown warm_from {warm_from!r}; known: {', '.join(WARM_FROM)}")
+        if warm_reset not in WARM_RESET:
+            raise ValueError(f"unknown warm_reset {warm_reset!r}; known: {', '.join(WARM_RESET)}")
+        if not self.warm_start and (warm_from, warm_reset) != ("free", "never"):
+            raise ValueError("warm_from and warm_reset say how a warm start carries the state; set warm_start = "
+                             "true, or leave them at their defaults")
+        self.warm_from, self.warm_reset = warm_from, warm_reset
+        #: a nudge of 0 runs its K steps from the free state (Scellier et al. 2023's code), not s_* itself
+        self.zero_phase = bool(zero_phase)
         self._warm: weakref.WeakKeyDictionary[ConvergentRNN, State] = weakref.WeakKeyDictionary()
         self._warm_last: State | None = None  # what the epoch checkpoint keeps
         self._warm_pending: State | None = None  # restored from a checkpoint, for the next model trained
@@ -104,6 +115,15 @@ class EP(Learner):
         self._warm.clear()
         self._warm_last = None
         self._warm_pending = tuple(state["warm_state"]) if "warm_state" in state else None
+        if self.warm_reset == "epoch":  # a checkpoint ends an epoch, and the next one starts from zero
+            self._warm_pending = None
+
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        """The learning-rate schedule's epoch; with ``warm_reset = "epoch"`` the epoch starts from zero."""
+        super().start_epoch(epoch, epochs)
+        if self.warm_reset == "epoch":
+            self._warm.clear()
+            self._warm_last = self._warm_pending = None
 
     def nudges(self, sign: float = 1.0) -> tuple[float, float]:
         """``(n₁, n₂)`` with ``n₁ < n₂`` for a β of the given sign."""
@@ -125,7 +145,10 @@ class EP(Learner):
             xp = model.prepare(x)  # e.g. the input's drive, once per mini-batch (generic: x itself)
         free = self.training_free_phase(model, xp, x, T)
         n1, n2 = self.nudges(self._draw_sign())
-        delta = self.direction(model, xp, free, y, K, (n1, n2))
+        after, before = self.second_phases(model, xp, free, y, K, (n1, n2))
+        if self.warm_start and self.warm_from == "second_phase":
+            self.remember(model, after)
+        delta = nudged_delta(model, xp, after, before, y, (n1, n2))
         k = 1.0 / (self.effective_nudge(model, n1, n2) * free[0].shape[model.batch_dim()])
         self.apply(model, delta, {name: k for name in delta})
         return {**step_log(model, free, y), **self.relaxation_log()}
@@ -136,8 +159,9 @@ class EP(Learner):
         return (n2 - n1) * model.nudge_scale
 
     def training_free_phase(self, model: ConvergentRNN, xp: Tensor | Clamped, x: Tensor, T: int) -> State:
-        """A training step's free phase: from zero, or (``warm_start``) from the previous mini-batch's free
-        state of the same model, where it has the same layout (a smaller last batch starts from zero)."""
+        """A training step's free phase: from zero, or (``warm_start``) from the state the previous step of
+        the same model left (``warm_from``), where it has the same layout (a smaller last batch starts from
+        zero)."""
         start = model.init_state(x)
         if not self.warm_start:
             return self.free_phase(model, xp, start, T)
@@ -148,8 +172,13 @@ class EP(Learner):
                 p.shape == s.shape and p.dtype == s.dtype and p.device == s.device for p, s in zip(previous, start)):
             start = previous
         free = self.free_phase(model, xp, start, T)
-        self._warm[model] = self._warm_last = tuple(t.detach().clone() for t in free)
+        if self.warm_from == "free":
+            self.remember(model, free)
         return free
+
+    def remember(self, model: ConvergentRNN, state: State) -> None:
+        """What the next mini-batch's free phase of ``model`` starts from (and the epoch checkpoint keeps)."""
+        self._warm[model] = self._warm_last = tuple(t.detach().clone() for t in state)
 
     def free_phase(self, model: ConvergentRNN, xp: Tensor | Clamped, state: State, T: int) -> State:
         """The free phase to the fixed point (see ``schedule``; the default is the paper's)."""
@@ -172,9 +201,17 @@ class EP(Learner):
         ∂Φ/∂θ(s^{n₁})`` (EP's update before its factor ``1 / ((n₂ − n₁)·nudge_scale·batch)``; a readout
         in ℓ gets its term of ``Φ − n·ℓ``: :func:`~harness.api.model.nudged_delta`)."""
         n1, n2 = self.nudges() if nudges is None else nudges
-        after = free if n2 == 0 else self.second_phase(model, xp, free, y, n2, K)
-        before = free if n1 == 0 else self.second_phase(model, xp, free, y, n1, K)
+        after, before = self.second_phases(model, xp, free, y, K, (n1, n2))
         return nudged_delta(model, xp, after, before, y, (n1, n2))
+
+    def second_phases(self, model: ConvergentRNN, xp: Tensor | Clamped, free: State, y: Tensor, K: int,
+                      nudges: tuple[float, float]) -> tuple[State, State]:
+        """The states after the second phases with ``n₂`` and with ``n₁`` from ``s_*``; a nudge of 0 is
+        ``s_*`` itself unless ``zero_phase``."""
+        def phase(n: float) -> State:
+            return free if n == 0 and not self.zero_phase else self.second_phase(model, xp, free, y, n, K)
+        n1, n2 = nudges
+        return phase(n2), phase(n1)
 
     def phase_step(self, model: ConvergentRNN, free: State, y: Tensor, n: float) -> Callable[..., State]:
         """One step of the second phase with nudge ``n`` from ``free``: the model's nudged step, or
@@ -214,7 +251,7 @@ class EP(Learner):
     def trajectory(self, model: ConvergentRNN, x: Tensor, free: State, y: Tensor, n: float, K: int) -> Processes | None:
         """:func:`trajectory` of one second phase as this algorithm runs it (per sweep with ``nudged_schedule =
         "async"``, so that the processes still sum to the update)."""
-        return trajectory(model, x, free, y, n, K, step=self.phase_step(model, free, y, n))
+        return trajectory(model, x, free, y, n, K, step=self.phase_step(model, free, y, n), zero=self.zero_phase)
 
 
 class EPRandomSign(EP):
@@ -256,13 +293,14 @@ EP_VARIANTS = (EPRandomSign, EPNegative, EPCentered)
 
 
 def trajectory(model: ConvergentRNN, x: Tensor, free: State, y: Tensor, nudge: complex,
-               K: int, step: Callable[..., State] | None = None) -> Processes | None:
+               K: int, step: Callable[..., State] | None = None, zero: bool = False) -> Processes | None:
     """The per-step differences of one second phase from ``s_*`` with ``nudge``: neurons
     ``s_{t+1} − s_t`` (batch mean) and ``∂Φ/∂θ(s_{t+1}) − ∂Φ/∂θ(s_t)`` (batch sum), ``(K, …)`` each;
-    None for a nudge of 0 (``s_*`` stays put: every difference is 0). Φ's parameters only
+    None for a nudge of 0 (``s_*`` stays put: every difference is 0) unless ``zero`` (its K steps are run:
+    ``zero_phase``). Φ's parameters only
     (:meth:`~harness.api.model.ConvergentRNN.phi_groups`). ``step(x, state, y, nudge)``: the second
     phase's step (default the model's, nudged; coupled learning clamps the output instead)."""
-    if nudge == 0:
+    if nudge == 0 and not zero:
         return None
     groups = model.phi_groups()
     neurons: dict[str, list[Tensor]] = {n: [] for n in model.layer_names}

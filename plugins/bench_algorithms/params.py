@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from harness.api.components import Param
 
+#: ``warm_from``: what a warm start carries to the next mini-batch.
+WARM_FROM = ("free", "second_phase")
+#: ``warm_reset``: when a warm start begins from zero again.
+WARM_RESET = ("never", "epoch")
+
 
 def beta_param(doc: str = "nudging strength β (the EB nets apply βε)") -> Param:
     return Param("beta", float, 0.1, doc)
@@ -19,6 +24,16 @@ def relaxation_params() -> list[Param]:
                   "asynchronous sweeps (even layers, then odd ones; Scellier et al. 2023's code)",
                   choices=("sync", "async"), quiet_default=True),
             Param("warm_start", bool, False, "in training, start each mini-batch's free phase from the previous "
-                  "one's free state, not from zero (Scellier et al. 2023's code carries the last second phase's "
-                  "end state instead); prediction and evaluation still start from zero; a stateful step (not "
-                  "batched across seeds, not graphed)", quiet_default=True)]
+                  "step's state (warm_from), not from zero; prediction and evaluation still start from zero; a "
+                  "stateful step (not batched across seeds, not graphed)", quiet_default=True),
+            Param("warm_from", str, "free", "with warm_start, the state carried to the next mini-batch: the free "
+                  "state (free), or where the step's second phase with the larger nudge n₂ ended (second_phase: "
+                  "Scellier et al. 2023's code, which leaves its layers there)", choices=WARM_FROM,
+                  quiet_default=True),
+            Param("warm_reset", str, "never", "with warm_start, also start each epoch's first mini-batch from "
+                  "zero (epoch: Scellier et al. 2023's code, whose evaluation between epochs resets the state)",
+                  choices=WARM_RESET, quiet_default=True),
+            Param("zero_phase", bool, False, "a nudge of 0 runs its K steps (or sweeps) from the free state, as "
+                  "the other nudge does, instead of taking the free state itself (Scellier et al. 2023's code); "
+                  "the same where the free phase has settled; no effect on the centered variants",
+                  quiet_default=True)]

@@ -37,6 +37,9 @@ class EPRichardson(EP):
         for key in ("variant", "random_sign"):
             if key in kwargs:
                 raise ValueError(f"ep-richardson fixes its nudges (β/2 and β, both positive): {key} is not an option")
+        if kwargs.get("zero_phase") or kwargs.get("warm_from", "free") != "free":
+            raise ValueError("ep-richardson runs two positive second phases and takes s_* as its zero side: "
+                             "zero_phase and warm_from = \"second_phase\" are not options")
         super().__init__(beta, **kwargs)
 
     def train_step(self, model: ConvergentRNN, x: Tensor, y: Tensor, *, T: int, K: int) -> dict[str, Tensor]:
