@@ -62,6 +62,7 @@ def test_scellier2023_crosses_its_seven_algorithms_with_five_datasets(registry):
         # their Trainer: the next batch starts where the n₂ phase ended, each epoch from zero; their zero side
         # runs its K sweeps
         assert (a["warm_from"], a["warm_reset"], a["zero_phase"]) == ("second_phase", "epoch", True)
+        assert r.params["drop_last"] is False  # their DataLoader keeps the last, smaller batch
         assert r.params["eval_schedule"] == "async"  # their inference: 60 asynchronous sweeps
         assert a.get("beta", 1.0) == (1.0 if r.slots["algorithm"]["name"] == "contrastive" else 0.25)
         assert a["lr"] == [0.0625, 0.0375, 0.025, 0.02, 0.0125] and a["lr_floor"] == 2e-6

@@ -348,3 +348,29 @@ def test_the_train_kind_tells_a_schedule_each_epoch(registry, suite_file, tmp_pa
     assert runner.store(runs[0]).status() == "done"
     epochs = runs[0].params["epochs"]
     assert calls == [(e, epochs) for e in range(1, epochs + 1)]
+
+
+def test_drop_last_false_trains_each_epochs_smaller_last_batch_too(registry, suite_file, tmp_path, monkeypatch):
+    """400 training samples in batches of 30: by default 13 batches (390 samples, a DataLoader's drop_last);
+    with drop_last = false a 14th batch of 10, so that every sample is trained on each epoch. The default
+    is quiet: writing drop_last = true leaves the run's id as it was."""
+    from bench_algorithms.ep import EP
+
+    seen: list[torch.Tensor] = []
+    original = EP.train_step
+    monkeypatch.setattr(EP, "train_step", lambda self, m, x, y, **kw: (seen.append(x), original(self, m, x, y, **kw))[1])
+    ids = {}
+    for drop_last, sizes in ((None, [30] * 13), ("true", [30] * 13), ("false", [30] * 13 + [10])):
+        seen.clear()
+        text = SUITE.replace("epochs = 3", "epochs = 2\n    batch_size = 30" + (f"\n    drop_last = {drop_last}" if drop_last else ""))
+        path = suite_file(text.replace('algorithm = { lr = [0.4, 0.2] }\n    grid.algorithm = [{ name = "ep", beta = 0.2 }, "bptt"]',
+                                       'algorithm = { name = "ep", beta = 0.2, lr = [0.4, 0.2] }'))
+        suite = load_suite(path, registry)
+        runs = [r for r in suite.runs if r.name == "p"]
+        ids[drop_last] = runs[0].id
+        _, runner = run_all(registry, path, tmp_path / str(drop_last), runs)
+        assert runner.store(runs[0]).status() == "done", (runner.store(runs[0]).dir / "error.txt").read_text()
+        assert [len(x) for x in seen] == sizes * 2
+        first_epoch = torch.cat(seen[:len(sizes)])
+        assert len(torch.unique(first_epoch, dim=0)) == sum(sizes)  # distinct samples: none twice, 390 or 400
+    assert ids[None] == ids["true"] != ids["false"]

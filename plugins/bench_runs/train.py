@@ -179,6 +179,7 @@ class _Run:
     data: Splits
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None
     batches: int  # per epoch
+    samples: int  # trained on per epoch (the last batch may be smaller: drop_last = false)
     shuffles: list[torch.Generator]  # each member's data order
     probe: torch.Tensor  # test images where the free phase is checked for a fixed point
     state_dict: Callable[[], dict] | None  # a stateful algorithm's state, into the checkpoints
@@ -202,6 +203,9 @@ class Train(RunKind):
         batch_size(),
         Param("max_batches", int | None, None, min=1, doc="stop each epoch after this many batches "
               "(quick suites and speed checks); None = the whole training set", max=10**12),
+        Param("drop_last", bool, True, "drop each epoch's last, smaller mini-batch (a DataLoader's drop_last); "
+              "false trains it too (eagerly: its shape would force a new graph or compilation)",
+              quiet_default=True),
         Param("eval_batch_size", int, 1000, min=1, doc="batch size when measuring errors", max=10**7),
         Param("eval_schedule", str, "sync", "the free phase when measuring errors: eval_T synchronous steps (the "
               "paper's), or eval_T asynchronous sweeps (even layers, then odd ones: Scellier et al. 2023's "
@@ -232,12 +236,13 @@ class Train(RunKind):
 
     def __init__(self, T: int, K: int, epochs: int = 1, batch_size: int = 20, max_batches: int | None = None,
                  eval_batch_size: int = 1000, eval_T: int | None = None, eval_train: bool = True,
-                 checkpoint: bool = True, eval_schedule: str = "sync"):
+                 checkpoint: bool = True, eval_schedule: str = "sync", drop_last: bool = True):
         check_steps(T, K, "train")
         if epochs < 1 or batch_size < 1:
             raise ValueError(f"epochs and batch_size must be positive, got {epochs}, {batch_size}")
         self.T, self.K, self.epochs, self.batch_size = T, K, epochs, batch_size
         self.max_batches, self.eval_batch_size = max_batches, eval_batch_size
+        self.drop_last = bool(drop_last)
         self.eval_T = eval_T or T
         if eval_schedule not in SCHEDULES:
             raise ValueError(f"unknown eval_schedule {eval_schedule!r}; known: {', '.join(SCHEDULES)}")
@@ -296,7 +301,8 @@ class Train(RunKind):
                 c.diverge(str(exc))
 
     def _batches(self, n: int) -> int:
-        batches = n // self.batch_size  # the last partial batch is dropped, as a DataLoader with drop_last
+        # the last partial batch is dropped, as a DataLoader with drop_last, unless drop_last = false
+        batches = n // self.batch_size if self.drop_last else -(-n // self.batch_size)
         if self.max_batches is not None:
             batches = min(batches, self.max_batches)
         if batches < 1:
@@ -376,7 +382,8 @@ class Train(RunKind):
         if ctx0.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(ctx0.device)
         return _Run(ctxs=ctxs, model=model, algorithm=algorithm, per_member=per_member, data=data,
-                    augment=augment, batches=batches, shuffles=shuffles, probe=probe, state_dict=state_dict,
+                    augment=augment, batches=batches, samples=min(len(data.train), batches * self.batch_size),
+                    shuffles=shuffles, probe=probe, state_dict=state_dict,
                     compiled=compiled, step=step, first_epoch=first_epoch, histories=histories,
                     fixed_point=fixed_point, alive=alive)
 
@@ -417,7 +424,8 @@ class Train(RunKind):
             if timed:
                 synchronize(device)
                 t0 = time.perf_counter()
-            log = run.step(x, y)
+            # a smaller last batch (drop_last = false) runs eagerly: a graph or compilation is for one shape
+            log = run.step(x, y) if y.shape[-2] == self.batch_size else run.step.step(x, y)
             if isinstance(log, dict) and "free_sweeps" in log:
                 sweeps.append(float(log["free_sweeps"]))
                 residuals.append(float(log["free_residual"]))
@@ -482,7 +490,7 @@ class Train(RunKind):
             point: dict[str, Any] = {
                 "epoch": epoch, **({"train_error": trains[i]} if trains else {}), "test_error": tests[i],
                 "unpredicted_classes": unpredicted[i], "unsettled": unsettled[i], "seconds": seconds,
-                "samples_per_s": batches * self.batch_size / seconds,
+                "samples_per_s": run.samples / seconds,
                 # the epoch's free phases, where the algorithm relaxes to a tolerance: mean sweeps, worst residual
                 **({"free_sweeps": sum(sweeps) / len(sweeps), "free_residual": max(residuals)} if sweeps else {})}
             run.histories[i].append(point)
