@@ -218,6 +218,7 @@ def test_only_the_papers_plain_ep_and_bptt_pair():
     assert not Paired.can_pair([EP(0.1, random_sign=True), BPTT()])
     assert "asynchronous second phases" in Paired.why_not([EP(0.2), EP(0.2, nudged_schedule="async"), BPTT()])
     assert "warm_start" in Paired.why_not([EP(0.2, warm_start=True), BPTT()])
+    assert "zero_phase" in Paired.why_not([EP(0.2, zero_phase=True), EP(0.2), BPTT()])
     assert not Paired.can_pair([EP(0.1), BPTT(momentum=0.9)])
 
 
@@ -605,6 +606,7 @@ def test_warm_from_second_phase_carries_where_the_nudged_phase_ended_and_warm_re
     assert _same(a, b)
     del b.init_state
     saved = copy.deepcopy(warm.state_dict())
+    assert "warm_state" not in saved  # a checkpoint ends an epoch, and the next one starts from zero
     warm.start_epoch(2, 2)  # a new epoch: from zero
     c, d = copy.deepcopy(a), copy.deepcopy(a)
     warm.train_step(c, x3, y3, T=5, K=3)
@@ -651,3 +653,22 @@ def test_warm_options_without_warm_start_and_richardson_with_scellier_options_ar
         EP(0.2, warm_start=True, warm_from="nudged")
     with pytest.raises(ValueError, match="zero_phase and warm_from"):
         EPRichardson(0.1, zero_phase=True)
+
+
+
+def test_contrastive_and_coupled_negative_carry_their_last_clamped_phase():
+    """With warm_from = "second_phase" the carried state is where the n₂ phase ended: contrastive's output
+    clamped to the target; coupled-negative's (n₂ = 0, zero_phase) output held at the free output."""
+    from bench_algorithms.coupled import Contrastive, CoupledNegative
+
+    torch.manual_seed(0)
+    m = PNet(hidden=[6], input_size=6, output_size=3, activation="sigmoid").to(D)
+    x, y = _batch(m, seed=1)
+    kw = dict(lr=[0.1, 0.1], warm_start=True, warm_from="second_phase", zero_phase=True)
+    with torch.no_grad():
+        free = m.relax(m.prepare(x), m.init_state(x), 5)
+    for algorithm, output in ((Contrastive(**kw), y), (CoupledNegative(0.2, **kw), free[0])):
+        a = copy.deepcopy(m)
+        algorithm.train_step(a, x, y, T=5, K=3)
+        torch.testing.assert_close(algorithm._warm[a][0], output, rtol=0, atol=1e-12)
+        assert float((algorithm._warm[a][1] - free[1]).abs().max()) > 1e-4  # the hidden layer moved on

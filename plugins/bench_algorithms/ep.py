@@ -103,7 +103,7 @@ class EP(Learner):
         if self._generator is not None:
             state["sign_generator"] = self._generator.get_state()
         warm = self._warm_last if self._warm_last is not None else self._warm_pending
-        if warm is not None:
+        if warm is not None and self.warm_reset != "epoch":  # a checkpoint ends an epoch: the next starts cold
             state["warm_state"] = list(warm)
         return state
 
@@ -116,7 +116,7 @@ class EP(Learner):
         self._warm_last = None
         self._warm_pending = tuple(state["warm_state"]) if "warm_state" in state else None
         if self.warm_reset == "epoch":  # a checkpoint ends an epoch, and the next one starts from zero
-            self._warm_pending = None
+            self._warm_pending = None  # (an older checkpoint may still hold a state)
 
     def start_epoch(self, epoch: int, epochs: int) -> None:
         """The learning-rate schedule's epoch; with ``warm_reset = "epoch"`` the epoch starts from zero."""
@@ -266,8 +266,8 @@ class EPRandomSign(EP):
 
 
 class EPNegative(EP):
-    """EP with the nudge −β: (∂Φ/∂θ(s*) − ∂Φ/∂θ(s^−β))/β; bias O(β), opposite to ep's (Laborieux et
-    al. 2021)
+    """EP with the nudge −β: (∂Φ/∂θ(s*) − ∂Φ/∂θ(s^−β))/β (s* after K more free steps with zero_phase); bias
+    O(β), opposite to ep's (Laborieux et al. 2021)
 
     :class:`EP` with ``variant = "negative"``.
     """

@@ -11,7 +11,8 @@ same dynamics, so one pass serves both. :class:`Paired` runs, for every member,
   at step ``T`` (each member's gradient is its own loss's), which is exactly
   BPTT's :meth:`~bench_algorithms.BPTT.train_step`;
 * from the detached step-``T`` state (EP's free fixed point ``s_*``) the ``K``
-  nudged steps and ``∂Φ/∂θ(s^β_K) − ∂Φ/∂θ(s_*)``, exactly EP's
+  nudged steps and ``∂Φ/∂θ(s^β_K) − ∂Φ/∂θ(s_*)`` (with ``zero_phase``, ``K`` free
+  steps from ``s_*`` in place of ``s_*``), exactly EP's
   :meth:`~bench_algorithms.EP.train_step`;
 
 then each member takes its own algorithm's update with its own learning rates.
@@ -19,7 +20,7 @@ Every member pays for both second phases (the other one is discarded), which is
 the price of one launch stream instead of two: worth it where launches, not
 arithmetic, set the pace (a GPU), not on a CPU. Results equal separate runs up to
 the rounding of batched matmuls (tests/test_paired.py). The EP members must
-share β (the nudged phase is one batched pass); :meth:`Paired.can_pair` says
+share β and ``zero_phase`` (the second phases are one batched pass); :meth:`Paired.can_pair` says
 whether a list of algorithms can be paired.
 """
 
@@ -74,6 +75,8 @@ class Paired(Algorithm):
             return "EP with its own relaxation schedule or tolerance cannot share BPTT's free phase"
         if any(isinstance(a, EP) and a.nudged_schedule != "sync" for a in algorithms):
             return "EP with asynchronous second phases cannot share the paired nudged phase (it is synchronous)"
+        if len({a.zero_phase for a in algorithms if isinstance(a, EP)}) > 1:
+            return "the EP members differ in zero_phase (the paired step runs one EP's second phases for all)"
         if any(isinstance(a, EP) and a.warm_start for a in algorithms):
             return "EP with warm_start carries each run's own free state; paired members would share one"
         if any(a.random_sign for a in algorithms if isinstance(a, (EP, BPTT))):  # all are, checked above

@@ -28,12 +28,15 @@ def relaxation_params() -> list[Param]:
                   "stateful step (not batched across seeds, not graphed)", quiet_default=True),
             Param("warm_from", str, "free", "with warm_start, the state carried to the next mini-batch: the free "
                   "state (free), or where the step's second phase with the larger nudge n₂ ended (second_phase: "
-                  "Scellier et al. 2023's code, which leaves its layers there)", choices=WARM_FROM,
+                  "Scellier et al. 2023's code, which leaves its layers there; for the negative variants, whose "
+                  "n₂ is 0, theirs with zero_phase)", choices=WARM_FROM,
                   quiet_default=True),
             Param("warm_reset", str, "never", "with warm_start, also start each epoch's first mini-batch from "
-                  "zero (epoch: Scellier et al. 2023's code, whose evaluation between epochs resets the state)",
+                  "zero (epoch: Scellier et al. 2023's code, whose state resets when the batch size changes, as "
+                  "it does at every epoch's smaller last training and test batches)",
                   choices=WARM_RESET, quiet_default=True),
             Param("zero_phase", bool, False, "a nudge of 0 runs its K steps (or sweeps) from the free state, as "
-                  "the other nudge does, instead of taking the free state itself (Scellier et al. 2023's code); "
+                  "the other nudge does (coupled learning: with the output held at the free output), instead of "
+                  "taking the free state itself (Scellier et al. 2023's code); "
                   "the same where the free phase has settled; no effect on the centered variants",
                   quiet_default=True)]

@@ -1,21 +1,25 @@
 """Does P-2h's EP step still point downhill late in training? The step EP takes against the step BPTT
 would take, on nets saved during the `P-2h (torch init)` EP runs.
 
-The torch-init EP runs reach their lowest training error around epoch 12 and then climb (seed 0: 0.98 %
-at epoch 12, 3.83 % at 50), where BPTT's runs keep descending. EP's update is the gradient only in the
+The torch-init EP runs reach their lowest training error at epochs 10-22 and then climb (seed 0: 0.95 %
+at epoch 10, 3.83 % at 50), where BPTT's runs keep descending. EP's update is the gradient only in the
 limit β → 0 at a fixed point; at the row's β = 0.5 it carries a bias of order β. This script measures,
 on each saved net, how the update EP trains with compares with BPTT's update there:
 
 * for each of ``--batches`` mini-batches of 20 training images (the first ones, the same for every
   net), the parameter change Δθ one training step would make (the row's learning rates, T = 100,
   K = 20), by EP (β = 0.5, the row's), by centered EP (±β: the O(β) bias cancels), by EP at β = 0.05,
-  and by BPTT (K = 20, the row's other algorithm), each from the same net;
+  by EP at β = 0.05 with ``zero_phase`` (its zero side K free steps from s_*, so that the drift of an
+  unsettled free phase cancels instead of entering the update divided by β), and by BPTT (K = 20, the
+  row's other algorithm), each from the same net;
 * ``cos``: the cosine between a candidate's Δθ and BPTT's, over all weights and biases at once, per
   batch (mean over batches) and for the batches' summed steps (the expected step, where the
   mini-batch noise averages out), and the norm ratio of the summed steps;
 * ``loss``: the training loss (½‖s⁰ − y‖² per image, BPTT's objective, at the free phase's end)
   over the batches' images before and after each candidate's summed step scaled to one step's
-  size (the mean of the batch steps): a negative change is a step downhill.
+  size (the mean of the batch steps): a negative change is a step downhill;
+* ``unsettled``: the % of those images whose free phase of T steps has not settled (the train kind's
+  measure: one more step moves a unit by 1e-3 or more).
 
 Nets: a fresh torch-init net (``torch.manual_seed(0)``), then each checkpoint given, either a file or
 ``REV:PATH`` (a file in this repository's history, read with ``git show``: the in-progress runs'
@@ -42,6 +46,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
 from bench_algorithms import BPTT, EP, EPCentered  # noqa: E402
 from bench_models import PNet  # noqa: E402
+from bench_runs.settle import unsettled_share  # noqa: E402
 
 LR = [0.2, 0.05, 0.005]  # suites/table1.toml's P-2h rows, input → output
 T, K, BETA = 100, 20, 0.5
@@ -82,7 +87,8 @@ def with_params(net: PNet, theta: torch.Tensor) -> PNet:
 
 def measure(name: str, net: PNet, x: torch.Tensor, y: torch.Tensor, batches: int) -> None:
     algorithms = {"EP β 0.5": EP(beta=BETA, lr=LR), "centered EP ±0.5": EPCentered(beta=BETA, lr=LR),
-                  "EP β 0.05": EP(beta=0.05, lr=LR), "BPTT K 20": BPTT(lr=LR)}
+                  "EP β 0.05": EP(beta=0.05, lr=LR), "EP β 0.05, zero": EP(beta=0.05, lr=LR, zero_phase=True),
+                  "BPTT K 20": BPTT(lr=LR)}
     steps: dict[str, list[torch.Tensor]] = {k: [] for k in algorithms}
     for b in range(batches):
         xb, yb = x[20 * b:20 * (b + 1)], y[20 * b:20 * (b + 1)]
@@ -91,7 +97,8 @@ def measure(name: str, net: PNet, x: torch.Tensor, y: torch.Tensor, batches: int
     ref = torch.stack(steps["BPTT K 20"])
     theta = flat(net)
     before = loss(net, x, y)
-    print(f"{name}: training loss {before:.4f} on {len(x)} images")
+    unsettled = unsettled_share(net, x, T)[0]
+    print(f"{name}: training loss {before:.4f} on {len(x)} images, {unsettled:.1f} % unsettled")
     for key, s in steps.items():
         s = torch.stack(s)
         per_batch = torch.nn.functional.cosine_similarity(s, ref, dim=1).mean()
@@ -99,7 +106,7 @@ def measure(name: str, net: PNet, x: torch.Tensor, y: torch.Tensor, batches: int
         cos = torch.nn.functional.cosine_similarity(total, total_ref, dim=0)
         ratio = total.norm() / total_ref.norm()
         after = loss(with_params(net, theta + total / batches), x, y)
-        print(f"    {key:17s} cos per batch {float(per_batch):6.3f}, cos of summed steps {float(cos):6.3f}, "
+        print(f"    {key:18s} cos per batch {float(per_batch):6.3f}, cos of summed steps {float(cos):6.3f}, "
               f"norm / BPTT's {float(ratio):5.2f}, loss change of one mean step {after - before:+.2e}")
 
 
