@@ -51,8 +51,15 @@ def test_ep_and_bptt_share_initial_weights(registry, suite_file, tmp_path):
     assert final_values(runner, ep)["final_checksum"] != final_values(runner, bptt)["final_checksum"]
 
 
-def test_checkpoint_resume_equals_uninterrupted(registry, suite_file, tmp_path, interrupt_ep):
-    path = suite_file(SUITE)
+SCELLIER_WARM = 'warm_start = true, warm_from = "second_phase", warm_reset = "epoch", zero_phase = true'
+
+
+@pytest.mark.parametrize("ep_options", ["", SCELLIER_WARM], ids=["paper", "scellier-warm-start"])
+def test_checkpoint_resume_equals_uninterrupted(registry, suite_file, tmp_path, interrupt_ep, ep_options):
+    """Stopped in epoch 2 and resumed from epoch 1's checkpoint, a run ends exactly as an uninterrupted one;
+    also with Scellier et al.'s warm start, whose state a new epoch drops."""
+    text = SUITE.replace('{ name = "ep", beta = 0.2 }', '{ name = "ep", beta = 0.2' + (f", {ep_options}" if ep_options else "") + " }")
+    path = suite_file(text)
     suite, whole = run_all(registry, path, tmp_path / "whole")
     run = suite.runs[0]
     expected = final_values(whole, run)
@@ -356,12 +363,18 @@ def test_drop_last_false_trains_each_epochs_smaller_last_batch_too(registry, sui
     is quiet: writing drop_last = true leaves the run's id as it was."""
     from bench_algorithms.ep import EP
 
+    from harness.run.acceleration import GraphedStep
+
     seen: list[torch.Tensor] = []
     original = EP.train_step
     monkeypatch.setattr(EP, "train_step", lambda self, m, x, y, **kw: (seen.append(x), original(self, m, x, y, **kw))[1])
+    through_graph: list[int] = []  # what reaches the graphed (or compiled) step: full batches only
+    graphed = GraphedStep.__call__
+    monkeypatch.setattr(GraphedStep, "__call__", lambda self, x, y: (through_graph.append(len(x)), graphed(self, x, y))[1])
     ids = {}
     for drop_last, sizes in ((None, [30] * 13), ("true", [30] * 13), ("false", [30] * 13 + [10])):
         seen.clear()
+        through_graph.clear()
         text = SUITE.replace("epochs = 3", "epochs = 2\n    batch_size = 30" + (f"\n    drop_last = {drop_last}" if drop_last else ""))
         path = suite_file(text.replace('algorithm = { lr = [0.4, 0.2] }\n    grid.algorithm = [{ name = "ep", beta = 0.2 }, "bptt"]',
                                        'algorithm = { name = "ep", beta = 0.2, lr = [0.4, 0.2] }'))
@@ -371,6 +384,7 @@ def test_drop_last_false_trains_each_epochs_smaller_last_batch_too(registry, sui
         _, runner = run_all(registry, path, tmp_path / str(drop_last), runs)
         assert runner.store(runs[0]).status() == "done", (runner.store(runs[0]).dir / "error.txt").read_text()
         assert [len(x) for x in seen] == sizes * 2
+        assert through_graph == [30] * 26  # the batch of 10 runs eagerly, beside the graph
         first_epoch = torch.cat(seen[:len(sizes)])
         assert len(torch.unique(first_epoch, dim=0)) == sum(sizes)  # distinct samples: none twice, 390 or 400
     assert ids[None] == ids["true"] != ids["false"]
