@@ -362,7 +362,6 @@ def test_drop_last_false_trains_each_epochs_smaller_last_batch_too(registry, sui
     with drop_last = false a 14th batch of 10, so that every sample is trained on each epoch. The default
     is quiet: writing drop_last = true leaves the run's id as it was."""
     from bench_algorithms.ep import EP
-
     from harness.run.acceleration import GraphedStep
 
     seen: list[torch.Tensor] = []
