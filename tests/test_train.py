@@ -357,24 +357,27 @@ def test_the_train_kind_tells_a_schedule_each_epoch(registry, suite_file, tmp_pa
     assert calls == [(e, epochs) for e in range(1, epochs + 1)]
 
 
-def test_drop_last_false_trains_each_epochs_smaller_last_batch_too(registry, suite_file, tmp_path, monkeypatch):
+@pytest.mark.device
+def test_drop_last_false_trains_each_epochs_smaller_last_batch_too(registry, suite_file, tmp_path, monkeypatch,
+                                                                   device):
     """400 training samples in batches of 30: by default 13 batches (390 samples, a DataLoader's drop_last);
-    with drop_last = false a 14th batch of 10, so that every sample is trained on each epoch. The default
-    is quiet: writing drop_last = true leaves the run's id as it was."""
+    with drop_last = false a 14th batch of 10, so that every sample is trained on each epoch, eagerly (on
+    CUDA the full batches replay a graph). The default is quiet: writing drop_last = true leaves the run's
+    id as it was."""
     from bench_algorithms.ep import EP
     from harness.run.acceleration import GraphedStep
 
-    seen: list[torch.Tensor] = []
+    eager: list[torch.Tensor] = []  # every batch EP's step runs in Python (on CUDA, graph replays are not)
     original = EP.train_step
-    monkeypatch.setattr(EP, "train_step", lambda self, m, x, y, **kw: (seen.append(x), original(self, m, x, y, **kw))[1])
-    through_graph: list[int] = []  # what reaches the graphed (or compiled) step: full batches only
+    monkeypatch.setattr(EP, "train_step", lambda self, m, x, y, **kw: (eager.append(x), original(self, m, x, y, **kw))[1])
+    stepped: list[torch.Tensor] = []  # every batch given to the graphed (or compiled) step
     graphed = GraphedStep.__call__
-    monkeypatch.setattr(GraphedStep, "__call__", lambda self, x, y: (through_graph.append(len(x)), graphed(self, x, y))[1])
+    monkeypatch.setattr(GraphedStep, "__call__", lambda self, x, y: (stepped.append(x), graphed(self, x, y))[1])
     ids = {}
-    for drop_last, sizes in ((None, [30] * 13), ("true", [30] * 13), ("false", [30] * 13 + [10])):
-        seen.clear()
-        through_graph.clear()
-        text = SUITE.replace("epochs = 3", "epochs = 2\n    batch_size = 30" + (f"\n    drop_last = {drop_last}" if drop_last else ""))
+    for drop_last, last in ((None, []), ("true", []), ("false", [10])):
+        eager.clear()
+        stepped.clear()
+        text = SUITE.replace('device = "cpu"', f'device = "{device}"').replace("epochs = 3", "epochs = 2\n    batch_size = 30" + (f"\n    drop_last = {drop_last}" if drop_last else ""))
         path = suite_file(text.replace('algorithm = { lr = [0.4, 0.2] }\n    grid.algorithm = [{ name = "ep", beta = 0.2 }, "bptt"]',
                                        'algorithm = { name = "ep", beta = 0.2, lr = [0.4, 0.2] }'))
         suite = load_suite(path, registry)
@@ -382,8 +385,9 @@ def test_drop_last_false_trains_each_epochs_smaller_last_batch_too(registry, sui
         ids[drop_last] = runs[0].id
         _, runner = run_all(registry, path, tmp_path / str(drop_last), runs)
         assert runner.store(runs[0]).status() == "done", (runner.store(runs[0]).dir / "error.txt").read_text()
-        assert [len(x) for x in seen] == sizes * 2
-        assert through_graph == [30] * 26  # the batch of 10 runs eagerly, beside the graph
-        first_epoch = torch.cat(seen[:len(sizes)])
-        assert len(torch.unique(first_epoch, dim=0)) == sum(sizes)  # distinct samples: none twice, 390 or 400
+        assert [len(x) for x in stepped] == [30] * 26  # 13 full batches an epoch through the step
+        smaller = [x for x in eager if len(x) != 30]  # the smaller last batch, run eagerly beside it
+        assert [len(x) for x in smaller] == last * 2
+        first_epoch = torch.cat(stepped[:13] + smaller[:1])
+        assert len(torch.unique(first_epoch, dim=0)) == 390 + sum(last)  # distinct samples: none twice
     assert ids[None] == ids["true"] != ids["false"]
