@@ -20,9 +20,9 @@ except ImportError:  # not pip-installed: run from the checkout
     sys.path[:0] = [str(_ROOT), str(_ROOT / "plugins")]
 
 import bench_datasets
-from bench_datasets import mnist as mnist_mod
+from bench_datasets import MNIST, DatasetError
+from bench_datasets import idx_images as idx_mod
 from bench_datasets.idx import IDXError, read_idx
-from bench_datasets.mnist import MNIST, DatasetError
 from bench_datasets.synthetic import Blobs, RandomData
 from harness.api.components import check_type
 from harness.api.dataset import DATA_DIR_ENV
@@ -51,9 +51,9 @@ def rand_u8(*shape: int, seed: int = 0) -> torch.Tensor:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    mnist_mod.clear_cache()
+    idx_mod.clear_cache()
     yield
-    mnist_mod.clear_cache()
+    idx_mod.clear_cache()
 
 
 # -- IDX ---------------------------------------------------------------------
@@ -184,8 +184,8 @@ def test_mnist_rejects_integer_dtype(tmp_path):
 def test_mnist_parses_once_per_process(tmp_path, monkeypatch):
     t = make_fake_mnist(tmp_path)
     calls = []
-    real = mnist_mod.read_idx
-    monkeypatch.setattr(mnist_mod, "read_idx", lambda p: calls.append(p) or real(p))
+    real = idx_mod.read_idx
+    monkeypatch.setattr(idx_mod, "read_idx", lambda p: calls.append(p) or real(p))
     a = MNIST(data_dir=str(tmp_path)).load(CPU, torch.float32)
     b = MNIST(data_dir=str(tmp_path), flatten=False, n_train=3).load(CPU, torch.float64)
     assert len(calls) == 4
@@ -204,7 +204,7 @@ def test_mnist_default_dir_comes_from_env(tmp_path, monkeypatch):
 
 def test_mnist_label_count_mismatch(tmp_path):
     make_fake_mnist(tmp_path, labels={"test": torch.zeros(4, dtype=torch.uint8)})
-    with pytest.raises(ValueError, match="has 4 labels but .*t10k-images.* has 5 images"):
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte: \(4,\) labels for 5 images in t10k-images"):
         MNIST(data_dir=str(tmp_path)).load(CPU, torch.float32)
 
 
@@ -225,7 +225,7 @@ def test_mnist_corrupt_file_names_it(tmp_path):
 # -- MNIST missing files / torchvision --------------------------------------
 
 def test_missing_files_without_torchvision(tmp_path, monkeypatch):
-    monkeypatch.setattr(mnist_mod, "import_torchvision", lambda: None)
+    monkeypatch.setattr(idx_mod, "import_torchvision", lambda: None)
     with pytest.raises(DatasetError) as info:
         MNIST(data_dir=str(tmp_path)).load(CPU, torch.float32)
     msg = str(info.value)
@@ -239,7 +239,7 @@ def test_missing_files_without_torchvision(tmp_path, monkeypatch):
 
 
 def test_missing_files_lists_only_the_missing_ones(tmp_path, monkeypatch):
-    monkeypatch.setattr(mnist_mod, "import_torchvision", lambda: None)
+    monkeypatch.setattr(idx_mod, "import_torchvision", lambda: None)
     make_fake_mnist(tmp_path)
     for p in (tmp_path / "MNIST" / "raw").glob("t10k-labels*"):
         p.unlink()
@@ -264,7 +264,7 @@ def _fake_torchvision(download):
 
 def test_missing_files_downloaded_with_torchvision(tmp_path, monkeypatch):
     module, calls = _fake_torchvision(lambda root: make_fake_mnist(root, n_train=6))
-    monkeypatch.setattr(mnist_mod, "import_torchvision", lambda: module)
+    monkeypatch.setattr(idx_mod, "import_torchvision", lambda: module)
     s = MNIST(data_dir=str(tmp_path)).load(CPU, torch.float32)
     assert calls == [{"root": str(tmp_path), "download": True}]
     assert len(s.train) == 6
@@ -275,7 +275,7 @@ def test_torchvision_download_failure_is_a_clear_error(tmp_path, monkeypatch):
         raise RuntimeError("network unreachable")
 
     module, _ = _fake_torchvision(fail)
-    monkeypatch.setattr(mnist_mod, "import_torchvision", lambda: module)
+    monkeypatch.setattr(idx_mod, "import_torchvision", lambda: module)
     with pytest.raises(DatasetError, match="failed .*RuntimeError: network unreachable") as info:
         MNIST(data_dir=str(tmp_path)).load(CPU, torch.float32)
     assert "train-images-idx3-ubyte" in str(info.value)
@@ -283,7 +283,7 @@ def test_torchvision_download_failure_is_a_clear_error(tmp_path, monkeypatch):
 
 def test_torchvision_download_that_produces_nothing(tmp_path, monkeypatch):
     module, _ = _fake_torchvision(lambda root: None)
-    monkeypatch.setattr(mnist_mod, "import_torchvision", lambda: module)
+    monkeypatch.setattr(idx_mod, "import_torchvision", lambda: module)
     with pytest.raises(DatasetError, match="did not produce them"):
         MNIST(data_dir=str(tmp_path)).load(CPU, torch.float32)
 
@@ -299,7 +299,7 @@ def test_any_torchvision_import_failure_counts_as_not_installed(monkeypatch, exc
 
     monkeypatch.delitem(sys.modules, "torchvision", raising=False)
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    assert mnist_mod.import_torchvision() is None
+    assert idx_mod.import_torchvision() is None
 
 
 # -- MNIST, the real files -------------------------------------------------
@@ -315,7 +315,7 @@ def test_real_mnist(monkeypatch):
     data_dir = _real_data_dir()
     if data_dir is None:
         pytest.skip(f"no MNIST: set {DATA_DIR_ENV} to a directory containing MNIST/raw/")
-    monkeypatch.setattr(mnist_mod, "import_torchvision", lambda: None)  # never download in tests
+    monkeypatch.setattr(idx_mod, "import_torchvision", lambda: None)  # never download in tests
     s = MNIST(data_dir=str(data_dir)).load(CPU, torch.float32)
     assert s.train.x.shape == (60000, 784) and s.test.x.shape == (10000, 784)
     assert s.train.y.shape == (60000,) and s.test.y.shape == (10000,)

@@ -23,7 +23,6 @@ CPU, F32 = torch.device("cpu"), torch.float32
 def fresh(monkeypatch):
     for module in (cifar, idx_images, svhn):
         module._CACHE.clear()
-    monkeypatch.setattr("bench_datasets.mnist.import_torchvision", lambda: None)  # never download in tests
     for module in (cifar, idx_images, svhn):
         monkeypatch.setattr(module, "import_torchvision", lambda: None)
 

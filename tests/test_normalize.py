@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from test_datasets import make_fake_mnist
 
 import harness.plugins as hp
-from bench_datasets import CIFAR10, KMNIST, MNIST, SVHN, FashionMNIST, cifar, idx_images, mnist, svhn
+from bench_datasets import CIFAR10, KMNIST, MNIST, SVHN, FashionMNIST, cifar, idx_images, svhn
 from bench_datasets.images import CIFAR10_MEAN, CIFAR10_STD, normalise
 from conftest import write_cifar, write_idx
 from harness.api.dataset import batch_generator
@@ -23,11 +23,11 @@ CIFAR_FILES = {f"data_batch_{i}": 3 for i in range(1, 6)} | {"test_batch": 4}
 
 @pytest.fixture(autouse=True)
 def fresh(monkeypatch):
-    for module in (cifar, idx_images, svhn, mnist):
+    for module in (cifar, idx_images, svhn):
         module._CACHE.clear()
         monkeypatch.setattr(module, "import_torchvision", lambda: None)  # never download in tests
     yield
-    mnist.clear_cache()
+    idx_images.clear_cache()
 
 
 def by_channel(values: list[float]) -> torch.Tensor:
@@ -91,7 +91,7 @@ def test_the_defaults_leave_the_data_as_before_bit_for_bit(tmp_path):
     t = make_fake_mnist(tmp_path)
     assert torch.equal(MNIST(data_dir=str(tmp_path)).load(CPU, F32).train.x,
                        t["train-images-idx3-ubyte"].reshape(12, 784).float() / 255)
-    assert repr(ds).endswith("augment=True)") and repr(MNIST()).endswith("flatten=True)")
+    assert repr(ds).endswith("augment=True)") and repr(MNIST()).endswith("flatten=True, augment=False)")
 
 
 @pytest.mark.parametrize("cls, kwargs, match", [

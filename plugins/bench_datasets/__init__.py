@@ -13,8 +13,8 @@ from harness.api.hookspecs import hookimpl
 from .cifar import CIFAR10, CIFAR100
 from .digits import Digits
 from .idx import IDXError, read_idx
-from .idx_images import KMNIST, FashionMNIST
-from .mnist import MNIST, DatasetError
+from .idx_images import KMNIST, DatasetError, FashionMNIST
+from .mnist import MNIST
 from .svhn import SVHN
 from .synthetic import Blobs, RandomData
 

@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import ClassVar
 
 import torch
@@ -23,6 +24,23 @@ PADDINGS = ("black", "edge")
 
 #: Laborieux et al. 2021's CIFAR-10 normalisation (torchvision's Normalize, after the crop and flip).
 CIFAR10_MEAN, CIFAR10_STD = [0.4914, 0.4822, 0.4465], [3 * 0.2023, 3 * 0.1994, 3 * 0.2010]
+
+
+class DatasetError(FileNotFoundError):
+    """Dataset files are missing and could not be obtained."""
+
+
+def import_torchvision() -> ModuleType | None:
+    """torchvision (which can download the image sets), or None; any failure to import counts as not installed.
+
+    A torchvision built against another torch raises all sorts of errors at import, not only
+    ImportError; a broken optional extra must not break a set for someone who already has the files.
+    """
+    try:
+        import torchvision  # noqa: PLC0415
+    except Exception:
+        return None
+    return torchvision
 
 
 def norm_params() -> list[Param]:
@@ -192,6 +210,9 @@ class ImageDataset(Dataset):
                  n_test: int | None, flatten: bool, augment: bool, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None, augment_padding: str = "black",
                  augment_flip: bool = True, augment_pad: int = PAD, pad: int = 0) -> None:
+        for what, n in (("n_train", n_train), ("n_test", n_test)):
+            if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+                raise ValueError(f"{name}: {what} must be a positive integer or None, got {n!r}")
         self.name, self.num_classes = name, num_classes
         self.data_dir, self.n_train, self.n_test = data_dir, n_train, n_test
         self.flatten, self.augment = bool(flatten), bool(augment)

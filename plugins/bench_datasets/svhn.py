@@ -15,8 +15,7 @@ import torch
 from harness.api.components import Param
 from harness.api.dataset import DATA_DIR_ENV, Splits
 
-from .images import ImageDataset, image_params
-from .mnist import DatasetError, import_torchvision
+from .images import DatasetError, ImageDataset, image_params, import_torchvision
 
 FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
 URL = "http://ufldl.stanford.edu/housenumbers/"

@@ -47,7 +47,7 @@ import torch
 from bench_algorithms.bptt import BPTT
 from bench_algorithms.ep import EP
 from bench_datasets.idx import read_idx
-from bench_datasets.mnist import FILES, raw_dir
+from bench_datasets.idx_images import FILES, raw_dir
 from bench_models import EBNet, PNet
 from harness.api.dataset import default_data_dir
 from harness.api.model import per_group, raw
@@ -410,7 +410,7 @@ def main():
         commit = "unknown (not a git checkout)"
     print(f"authors' code: {path} at commit {commit}; torch {torch.__version__}, {torch.get_num_threads()} thread")
 
-    # the mini-batch: ours (bench_datasets.mnist) and theirs (main.py's transforms on the same IDX files)
+    # the mini-batch: ours (bench_datasets.MNIST) and theirs (main.py's transforms on the same IDX files)
     x, labels = data.train.x, data.train.y
     y = torch.nn.functional.one_hot(labels, 10).to(x.dtype)  # what our models' target() gives
     items = [their_main.train_loader.dataset[i] for i in range(B)]
