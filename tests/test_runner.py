@@ -311,3 +311,19 @@ def test_a_forced_rerun_replaces_the_result_once_it_has_finished(manager, suite_
     assert store.status() == "done" and after["status.json"] != before["status.json"]
     assert after["executions.log"].count(b"\n") == 1  # the new run's files, not a mixture
     assert not (store.dir / ".next").exists() and not (store.dir / ".prev").exists()
+
+
+def test_a_checkpoint_note_is_shown_only_when_readable_and_beside_a_checkpoint(tmp_path):
+    """bench status's line for an unfinished run: from checkpoint.json, and only next to a checkpoint.pt;
+    a damaged note (or one without its checkpoint) shows nothing rather than failing the command."""
+    from harness.results.store import RunStore
+
+    store = RunStore(tmp_path / "run")
+    store.dir.mkdir()
+    store.checkpoint_note_path.write_text('{"progress": "after epoch 3 of 50", "seconds": 12600.0, "saved": "T"}')
+    assert store.checkpoint_note() is None  # no checkpoint.pt: nothing to resume from
+    store.checkpoint.write_bytes(b"x")
+    assert store.checkpoint_note() == "after epoch 3 of 50, 3.5 h of the run so far, saved T"
+    for damaged in ("{", '{"progress": "x"}', '{"progress": "x", "seconds": "soon", "saved": "T"}', "[]"):
+        store.checkpoint_note_path.write_text(damaged)
+        assert store.checkpoint_note() is None, damaged

@@ -2,8 +2,10 @@
 
 import pytest
 import torch
+from click.testing import CliRunner
 
 from conftest import BLOBS_TRAIN, final_values
+from harness.cli.commands import main
 from harness.results.store import read_json
 from harness.run.runner import Runner
 from harness.suite.load import load_suite
@@ -69,6 +71,8 @@ def test_checkpoint_resume_equals_uninterrupted(registry, suite_file, tmp_path, 
     with pytest.raises(KeyboardInterrupt):
         runner.execute([run])
     assert runner.store(run).status() == "interrupted" and runner.store(run).checkpoint.exists()
+    status = CliRunner().invoke(main, ["status", str(path), "--results-dir", str(tmp_path / "resumed")]).output
+    assert f"interrupted {run.id}" in status and "checkpoint: after epoch 1 of 3, " in status  # where it resumes
     calls["n"] = -10**9  # no more interruptions
     runner.execute([run])
     got = final_values(runner, run)
@@ -76,6 +80,7 @@ def test_checkpoint_resume_equals_uninterrupted(registry, suite_file, tmp_path, 
     for key in ("final_checksum", "test_error", "train_error"):
         assert got[key] == expected[key], key
     assert not runner.store(run).checkpoint.exists()  # removed once the run is done
+    assert not runner.store(run).checkpoint_note_path.exists() and runner.store(run).checkpoint_note() is None
     # the run's seconds are its whole wall time: the interrupted invocation's part comes from the checkpoint
     record = runner.store(run).status_record()
     earlier, this = record["resumed"]["earlier_seconds"], record["resumed"]["this_invocation"]

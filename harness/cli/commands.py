@@ -23,7 +23,7 @@ from harness.cli.common import (
 from harness.plugins import get_manager
 from harness.results.aggregate import TableError, at_epoch, collect, summarize, table_dims
 from harness.results.render import FORMATS, render
-from harness.results.store import UNSUCCESSFUL, Status
+from harness.results.store import UNSUCCESSFUL, RunStore, Status
 from harness.run.execute import Job, interrupt_on_sigterm
 from harness.suite.load import SuiteError, add_trackers, resolve_executor
 from harness.suite.spec import settings
@@ -335,6 +335,8 @@ def status(suite, results_dir, only, overrides):
         click.echo(f"{r['status']:<11} {r['run']}{extra}{err}")
         if r["run"] in jobs:
             click.echo(f"{'':<11}   {jobs[r['run']]}")
+        if r["status"] != "done" and (note := RunStore(Path(results_dir) / s.name / r["run"]).checkpoint_note()):
+            click.echo(f"{'':<11}   checkpoint: {note} (the next `bench run` resumes there)")
         for warning in r.get("warnings") if isinstance(r.get("warnings"), list) else []:
             click.echo(f"{'':<11}   warning: {warning}")
     counts = runs["status"].value_counts().to_dict()
@@ -353,8 +355,6 @@ def _jobs(base: Path, run_ids: list[str], done: set[str]) -> tuple[dict[str, str
     """For each unfinished run an executor queued (its ``submission.json``): the job, the state its
     executor reports for it (queued, running, or gone), and the log to read; and the runs whose job
     is alive."""
-    from harness.results.store import RunStore
-
     subs = {r: sub for r in run_ids if r not in done and (sub := RunStore(base / r).submission())}
     states: dict[str, str] = {}
     for name in {str(sub.get("executor", "")) for sub in subs.values()}:

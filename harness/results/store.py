@@ -146,6 +146,25 @@ class RunStore:
     def checkpoint(self) -> Path:
         return self.dir / "checkpoint.pt"
 
+    @property
+    def checkpoint_note_path(self) -> Path:
+        """Beside the checkpoint: how far it is and when it was saved (RunContext.save_checkpoint)."""
+        return self.dir / "checkpoint.json"
+
+    def checkpoint_note(self) -> str | None:
+        """Where an unfinished run would resume, for people (``bench status``): "after epoch 30 of 50, 3.4 h
+        so far, saved ..."; None without a checkpoint, or with one saved before these notes existed."""
+        if not self.checkpoint.exists():
+            return None
+        try:
+            note = read_record(self.checkpoint_note_path, ("progress", "seconds", "saved"))
+            seconds = float(note["seconds"])
+        except (FileNotFoundError, CorruptResult, OSError, TypeError, ValueError):
+            return None
+        took = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+        return ", ".join(filter(None, [str(note["progress"]), f"{took} of the run so far",
+                                       f"saved {note['saved']}"]))
+
     def status(self) -> str:
         """``done``, ``failed``, ..., ``missing`` when no status was written, or ``corrupt``."""
         return self.status_record()["status"]

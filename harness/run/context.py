@@ -17,6 +17,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from harness.api.model import ConvergentRNN
 from harness.api.records import undeclared
 from harness.api.run_kind import declared
 from harness.api.tracker import Trackers
-from harness.results.store import RunStore, atomic_write
+from harness.results.store import RunStore, atomic_write, write_json
 from harness.suite.spec import RunSpec
 
 
@@ -133,11 +134,16 @@ class RunContext:
         return path
 
     # -- checkpoints (resume inside a run) ---------------------------------
-    def save_checkpoint(self, state: dict[str, Any]) -> None:
+    def save_checkpoint(self, state: dict[str, Any], progress: str = "") -> None:
+        """``state`` as the run's checkpoint (what :meth:`load_checkpoint` gives back on a resume), and
+        beside it a note for ``bench status``: ``progress`` (e.g. "after epoch 30 of 50"), the run's
+        seconds so far and when it was saved."""
         buf = io.BytesIO()
         elapsed = self.earlier_seconds + time.perf_counter() - self.started
         torch.save({"config": self.spec.config(), "state": state, "elapsed": elapsed}, buf)
         atomic_write(self.store.checkpoint, lambda f: f.write(buf.getvalue()), mode="wb")
+        write_json(self.store.checkpoint_note_path, {"progress": progress, "seconds": round(elapsed, 1),
+                                                     "saved": datetime.now(UTC).isoformat(timespec="seconds")})
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         """The last checkpoint of this very configuration, or None. A checkpoint that cannot be

@@ -251,6 +251,7 @@ class Runner:
                 (store.dir / "error.txt").write_text(error_i)
             if status_i == Status.DONE:
                 store.checkpoint.unlink(missing_ok=True)  # only unfinished runs need one
+                store.checkpoint_note_path.unlink(missing_ok=True)
             # status.json goes last: "done" is only ever written after the metrics are in place.
             earlier = ctx.earlier_seconds if ctx is not None else 0.0
             record = {"status": status_i, "finished": _now(), "seconds": round(earlier + seconds, 3),
