@@ -313,17 +313,44 @@ def test_a_forced_rerun_replaces_the_result_once_it_has_finished(manager, suite_
     assert not (store.dir / ".next").exists() and not (store.dir / ".prev").exists()
 
 
-def test_a_checkpoint_note_is_shown_only_when_readable_and_beside_a_checkpoint(tmp_path):
-    """bench status's line for an unfinished run: from checkpoint.json, and only next to a checkpoint.pt;
-    a damaged note (or one without its checkpoint) shows nothing rather than failing the command."""
+def test_a_checkpoint_note_describes_its_own_checkpoint_or_says_why_it_cannot(tmp_path):
+    """bench status's line for an unfinished run, from checkpoint.json beside checkpoint.pt: the progress;
+    nothing without a checkpoint; for a note that is missing, damaged (even hostile) or that belongs to
+    another checkpoint (another size), a line that says so instead of a wrong epoch or a crash."""
+    import os
+    import signal
+
     from harness.results.store import RunStore
+    from harness.run.context import signals_deferred
 
     store = RunStore(tmp_path / "run")
     store.dir.mkdir()
-    store.checkpoint_note_path.write_text('{"progress": "after epoch 3 of 50", "seconds": 12600.0, "saved": "T"}')
+
+    def note(**kw):
+        store.checkpoint_note_path.write_text(json.dumps({"progress": "after epoch 3 of 50", "seconds": 12600.0,
+                                                          "saved": "T", "bytes": 1, **kw}))
+    note()
     assert store.checkpoint_note() is None  # no checkpoint.pt: nothing to resume from
     store.checkpoint.write_bytes(b"x")
     assert store.checkpoint_note() == "after epoch 3 of 50, 3.5 h of the run so far, saved T"
-    for damaged in ("{", '{"progress": "x"}', '{"progress": "x", "seconds": "soon", "saved": "T"}', "[]"):
+    note(seconds=20.0)
+    assert store.checkpoint_note() == "after epoch 3 of 50, under a minute of the run so far, saved T"
+    note(progress="after epoch 3\x1b]0;pwned\x07")
+    assert "\x1b" not in store.checkpoint_note() and "?" in store.checkpoint_note()  # no terminal escapes
+    note(bytes=2)
+    assert "describes another checkpoint" in store.checkpoint_note()
+    for damaged in ("{", '{"progress": "x"}', "[" * 100000, "[]"):
         store.checkpoint_note_path.write_text(damaged)
-        assert store.checkpoint_note() is None, damaged
+        assert "is damaged" in store.checkpoint_note(), damaged[:20]
+    for bad in ({"seconds": "soon"}, {"seconds": -5.0}, {"seconds": True}, {"progress": {"a": 1}}, {"saved": None}):
+        note(**bad)
+        assert "is damaged" in store.checkpoint_note(), bad
+    store.checkpoint_note_path.unlink()
+    assert "saved before checkpoints had notes" in store.checkpoint_note()
+    # signals_deferred: a Ctrl-C inside the block arrives after it, as it would have
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("the block ran to its end")
+    assert done == ["the block ran to its end"]

@@ -396,3 +396,44 @@ def test_drop_last_false_trains_each_epochs_smaller_last_batch_too(registry, sui
         first_epoch = torch.cat(stepped[:13] + smaller[:1])
         assert len(torch.unique(first_epoch, dim=0)) == 390 + sum(last)  # distinct samples: none twice
     assert ids[None] == ids["true"] != ids["false"]
+
+
+def test_a_batch_stopped_while_saving_its_checkpoints_saves_every_member_and_resumes(registry, suite_file, tmp_path,
+                                                                                   monkeypatch):
+    """Ctrl-C (or a preemption's SIGTERM) while a batch of seeds saves its epoch checkpoints: it arrives once
+    every member is saved, so that all are at one epoch and the batch resumes there (members at different
+    epochs would restart from scratch), and ends as an uninterrupted batch."""
+    import os
+    import signal
+
+    from harness.run.context import RunContext
+
+    text = SUITE.replace("seeds = [0]", "seeds = [0, 1]").replace("epochs = 3", "epochs = 3\n    batch_seeds = true")
+    path = suite_file(text.replace('algorithm = { lr = [0.4, 0.2] }\n    grid.algorithm = [{ name = "ep", beta = 0.2 }, "bptt"]',
+                                   'algorithm = { name = "ep", beta = 0.2, lr = [0.4, 0.2] }'))
+    suite = load_suite(path, registry)
+    runs = [r for r in suite.runs if r.name == "p"]
+    assert len(runs) == 2
+    _, whole = run_all(registry, path, tmp_path / "whole", runs)
+    saves = {"n": 0}
+    original = RunContext.save_checkpoint
+
+    def save(self, state, progress=""):
+        saves["n"] += 1
+        if saves["n"] == 3:  # epoch 2, the first member: the second is yet to be saved
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, state, progress)
+
+    monkeypatch.setattr(RunContext, "save_checkpoint", save)
+    runner = Runner(suite, registry, tmp_path / "resumed")
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute(runs)
+    assert saves["n"] == 4  # both members saved before the interrupt landed
+    for run in runs:
+        assert runner.store(run).status() == "interrupted"
+        assert runner.store(run).checkpoint_note().startswith("after epoch 2 of 3, ")
+    monkeypatch.setattr(RunContext, "save_checkpoint", original)
+    runner.execute(runs)
+    for run in runs:
+        assert runner.store(run).status_record().get("resumed"), "resumed from epoch 2, not restarted"
+        assert final_values(runner, run)["final_checksum"] == final_values(whole, run)["final_checksum"]

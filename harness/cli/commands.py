@@ -335,8 +335,10 @@ def status(suite, results_dir, only, overrides):
         click.echo(f"{r['status']:<11} {r['run']}{extra}{err}")
         if r["run"] in jobs:
             click.echo(f"{'':<11}   {jobs[r['run']]}")
-        if r["status"] != "done" and (note := RunStore(Path(results_dir) / s.name / r["run"]).checkpoint_note()):
-            click.echo(f"{'':<11}   checkpoint: {note} (the next `bench run` resumes there)")
+        if r["status"] in RESUMABLE and (note := RunStore(Path(results_dir) / s.name / r["run"]).checkpoint_note()):
+            # a failed or diverged run re-runs from the start (--rerun-failed); one running now is not resumed
+            click.echo(f"{'':<11}   last checkpoint: {note}" if r["status"] == "running" else
+                       f"{'':<11}   checkpoint: {note} (the next `bench run` resumes there)")
         for warning in r.get("warnings") if isinstance(r.get("warnings"), list) else []:
             click.echo(f"{'':<11}   warning: {warning}")
     counts = runs["status"].value_counts().to_dict()
@@ -346,6 +348,9 @@ def status(suite, results_dir, only, overrides):
     if any(counts.get(k) for k in UNSUCCESSFUL):
         sys.exit(1)  # scripts and CI can tell a suite that did not finish cleanly
 
+
+#: Statuses of a run whose epoch checkpoint the next ``bench run`` resumes from (``running``: once it stops).
+RESUMABLE = ("interrupted", "missing", "queued", "running")
 
 #: Scheduler states of a job that has yet to run, or is running, its runs.
 LIVE_JOB = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED")

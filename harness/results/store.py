@@ -8,6 +8,7 @@ Files of a run directory:
   error.txt         the traceback of a failed run
   artifacts/        tensors a run kind keeps (GDU processes, ...)
   checkpoint.pt     the latest epoch checkpoint of an unfinished run
+  checkpoint.json   beside it, for `bench status`: how far it is, the run's time so far, when saved
 
 Every file is written to a temporary name and renamed into place, so a crash
 never leaves a half-written file that looks complete. A file damaged anyway
@@ -153,17 +154,31 @@ class RunStore:
 
     def checkpoint_note(self) -> str | None:
         """Where an unfinished run would resume, for people (``bench status``): "after epoch 30 of 50, 3.4 h
-        so far, saved ..."; None without a checkpoint, or with one saved before these notes existed."""
-        if not self.checkpoint.exists():
+        of the run so far, saved ..."; None without a checkpoint. A note that is damaged, or that describes
+        another checkpoint (its size differs: a crash between the two writes, a file copied by hand), says
+        so instead of describing the wrong one."""
+        if not self.checkpoint.is_file():
             return None
+        path = self.checkpoint_note_path
+        if not path.exists():
+            return "present; saved before checkpoints had notes (its epoch is inside checkpoint.pt)"
         try:
-            note = read_record(self.checkpoint_note_path, ("progress", "seconds", "saved"))
-            seconds = float(note["seconds"])
-        except (FileNotFoundError, CorruptResult, OSError, TypeError, ValueError):
-            return None
-        took = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
-        return ", ".join(filter(None, [str(note["progress"]), f"{took} of the run so far",
-                                       f"saved {note['saved']}"]))
+            if not path.is_file():
+                raise CorruptResult(f"{path} is not a file")
+            note = read_record(path, ("progress", "seconds", "saved", "bytes"))
+            seconds, progress, saved, size = note["seconds"], note["progress"], note["saved"], note["bytes"]
+            if not (isinstance(progress, str) and isinstance(saved, str) and isinstance(size, int)
+                    and isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+                    and math.isfinite(seconds) and seconds >= 0):
+                raise CorruptResult(f"{path} is damaged (unexpected values)")
+        except (CorruptResult, OSError, RecursionError):
+            return f"present; its note {path.name} is damaged (the checkpoint itself is read when the run resumes)"
+        if size != self.checkpoint.stat().st_size:
+            return f"present; its note {path.name} describes another checkpoint (a crash between the two, or a copy)"
+        minutes = round(seconds / 60)
+        took = ("under a minute" if minutes < 1 else f"{minutes} min" if minutes < 60 else f"{seconds / 3600:.1f} h")
+        text = ", ".join(filter(None, [progress, f"{took} of the run so far", f"saved {saved}"]))
+        return "".join(c if c.isprintable() else "?" for c in text)
 
     def status(self) -> str:
         """``done``, ``failed``, ..., ``missing`` when no status was written, or ``corrupt``."""

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import io
 import math
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,28 @@ from harness.suite.spec import RunSpec
 
 class Diverged(RuntimeError):
     """The run's numbers became NaN or infinite: status ``diverged``."""
+
+
+@contextmanager
+def signals_deferred(signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM (a preemption) until the block is done, then deliver them as they would have
+    been: for writes that must land together, e.g. the checkpoints of a batch's members, which resume only
+    when all are at the same epoch. Outside the main thread (where Python runs no signal handler) a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {s: signal.getsignal(s) for s in signals}
+    held = [s for s, h in previous.items() if h is not None]  # None: a handler not set from Python, left alone
+    for s in held:
+        signal.signal(s, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for s in held:
+            signal.signal(s, previous[s])
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)
 
 
 class RunContext:
@@ -143,7 +168,8 @@ class RunContext:
         torch.save({"config": self.spec.config(), "state": state, "elapsed": elapsed}, buf)
         atomic_write(self.store.checkpoint, lambda f: f.write(buf.getvalue()), mode="wb")
         write_json(self.store.checkpoint_note_path, {"progress": progress, "seconds": round(elapsed, 1),
-                                                     "saved": datetime.now(UTC).isoformat(timespec="seconds")})
+                                                     "saved": datetime.now(UTC).isoformat(timespec="seconds"),
+                                                     "bytes": buf.getbuffer().nbytes})  # which checkpoint
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         """The last checkpoint of this very configuration, or None. A checkpoint that cannot be
@@ -175,6 +201,7 @@ class RunContext:
         path = self.store.checkpoint
         aside = path.with_name(path.name + ".corrupt")
         path.replace(aside)
+        self.store.checkpoint_note_path.unlink(missing_ok=True)
         print(f"warning: run {self.spec.id}: {path} {why}; set aside as {aside.name}, the run starts from the "
               "beginning", file=sys.stderr, flush=True)
 

@@ -8,6 +8,7 @@ for parsing once; each load only slices and converts to the run's device and dty
 from __future__ import annotations
 
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 from typing import ClassVar
 
@@ -28,20 +29,22 @@ FILES = {
     ("test", "images"): "t10k-images-idx3-ubyte",
     ("test", "labels"): "t10k-labels-idx1-ubyte",
 }
-#: name -> (folder under the data directory, torchvision class, where to get the files)
+#: name -> (folder under the data directory, torchvision class, where to get the files: "" for torchvision's)
 LAYOUTS = {
-    "mnist": ("MNIST", "MNIST", "http://yann.lecun.com/exdb/mnist/"),
+    "mnist": ("MNIST", "MNIST", ""),
     "fashion_mnist": ("FashionMNIST", "FashionMNIST", "https://github.com/zalandoresearch/fashion-mnist"),
     "kmnist": ("KMNIST", "KMNIST", "https://github.com/rois-codh/kmnist"),
 }
 
 _CACHE: dict[tuple[str, Path], dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
-_LOCK = threading.Lock()
+_LOCKS = {name: threading.Lock() for name in LAYOUTS}  # one per set: a download holds up no other set
 
 
 def clear_cache() -> None:
     """Forget the parsed files (tests; or after the files changed on disk)."""
-    with _LOCK:
+    with ExitStack() as held:
+        for lock in _LOCKS.values():
+            held.enter_context(lock)
         _CACHE.clear()
 
 
@@ -66,9 +69,10 @@ def find(directory: Path) -> tuple[dict[tuple[str, str], Path], list[str]]:
 def _missing_message(name: str, directory: Path, missing: list[str], reason: str) -> str:
     folder, _, url = LAYOUTS[name]
     files = ", ".join(f"{m}[.gz]" for m in missing)
-    return (f"{name} files missing: {files}; looked in {directory}. {reason} To fix: set --data-dir (or "
-            f"${DATA_DIR_ENV}) to a directory containing {folder}/raw/ with these files (from {url}), or "
-            f'`pip install "eqprop-bench[vision]"` so that torchvision downloads them there.')
+    return (f"{folder} files missing: {files}; looked in {directory}. {reason} To fix: set --data-dir (or "
+            f"${DATA_DIR_ENV}) to a directory containing {folder}/raw/ with these files"
+            + (f" (from {url})" if url else "") + ', or `pip install "eqprop-bench[vision]"` so that torchvision '
+            "downloads them there.")
 
 
 def _download(name: str, data_dir: Path, directory: Path, missing: list[str]) -> None:
@@ -87,9 +91,10 @@ def _download(name: str, data_dir: Path, directory: Path, missing: list[str]) ->
 def _check(image_path: Path, images: torch.Tensor, label_path: Path, labels: torch.Tensor) -> None:
     if images.dim() != 3 or tuple(images.shape[1:]) != IMAGE_SHAPE:
         raise ValueError(f"{image_path}: images should have shape (N, 28, 28), got {tuple(images.shape)}")
-    if labels.dim() != 1 or labels.shape[0] != images.shape[0]:
-        raise ValueError(f"{label_path}: {tuple(labels.shape)} labels for {images.shape[0]} images in "
-                         f"{image_path.name}")
+    if labels.dim() != 1:
+        raise ValueError(f"{label_path}: labels should be 1-D, got shape {tuple(labels.shape)}")
+    if labels.shape[0] != images.shape[0]:
+        raise ValueError(f"{label_path}: {labels.shape[0]} labels for {images.shape[0]} images in {image_path.name}")
     if labels.numel() and int(labels.max()) >= NUM_CLASSES:
         raise ValueError(f"{label_path}: label {int(labels.max())} out of range 0..{NUM_CLASSES - 1}")
 
@@ -97,7 +102,7 @@ def _check(image_path: Path, images: torch.Tensor, label_path: Path, labels: tor
 def load_raw(name: str, data_dir: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """``{split: (images uint8 (N, 1, 28, 28), labels uint8 (N,))}`` of set ``name``, parsed once, cached."""
     directory = raw_dir(data_dir, name).resolve()
-    with _LOCK:
+    with _LOCKS[name]:
         if (name, directory) in _CACHE:
             return _CACHE[(name, directory)]
         found, missing = find(directory)
@@ -120,6 +125,7 @@ class IDXImages(ImageDataset):
     """An image set in MNIST's IDX files (the subclasses fix which one: ``variant``)."""
 
     input_shape_unflat = (1, *IMAGE_SHAPE)
+    num_classes = NUM_CLASSES
     variant = "fashion_mnist"
 
     def __init__(self, data_dir: str | None = None, n_train: int | None = None,
@@ -135,6 +141,17 @@ class IDXImages(ImageDataset):
 
     def missing(self) -> list[Path]:
         return [self.directory() / file for file in find(self.directory())[1]]
+
+    @staticmethod
+    def conformance_skip(dataset: ImageDataset) -> str | None:
+        """Why the conformance kit cannot load it here: its files are not on this machine."""
+        assert isinstance(dataset, IDXImages)
+        missing = dataset.missing()
+        if not missing:
+            return None
+        folder = LAYOUTS[dataset.name][0]
+        return (f"needs data: {folder} files missing in {dataset.directory()} ({', '.join(p.name for p in missing)}); "
+                f"set --data-dir or $BENCH_DATA_DIR to a directory holding {folder}/raw/ to check it")
 
     def load(self, device: torch.device, dtype: torch.dtype) -> Splits:
         if not dtype.is_floating_point:  # before the files: a wrong dtype is wrong whatever is on disk

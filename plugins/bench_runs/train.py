@@ -53,7 +53,7 @@ from harness.api.relaxation import SCHEDULES, relax
 from harness.api.run_kind import RunKind
 from harness.api.steps import MAX_STEPS, batch_size, check_steps, step_params
 from harness.run.acceleration import GraphedStep, compiled_train_step, graphed_train_step
-from harness.run.context import Diverged, RunContext
+from harness.run.context import Diverged, RunContext, signals_deferred
 from harness.run.environment import peak_memory_mb, synchronize
 
 from .figures import train_figures
@@ -510,12 +510,12 @@ class Train(RunKind):
     def _save_checkpoints(self, run: _Run, epoch: int) -> None:
         """Save each live member's epoch checkpoint, so that an interrupted run resumes with the same result."""
         model = run.model
-        for i in run.alive:
-            run.ctxs[i].save_checkpoint({"model": member_state(model, i) if model.members else model.state_dict(),
-                                         "shuffle": run.shuffles[i].get_state(), "epoch": epoch,
-                                         "history": run.histories[i],
-                                         **({"algorithm": run.state_dict()} if run.state_dict is not None else {})},
-                                        progress=f"after epoch {epoch} of {self.epochs}")
+        with signals_deferred():  # all members or none: a batch resumes only from one epoch
+            for i in run.alive:
+                state = {"model": member_state(model, i) if model.members else model.state_dict(),
+                         "shuffle": run.shuffles[i].get_state(), "epoch": epoch, "history": run.histories[i],
+                         **({"algorithm": run.state_dict()} if run.state_dict is not None else {})}
+                run.ctxs[i].save_checkpoint(state, progress=f"after epoch {epoch} of {self.epochs}")
 
     def _record_final(self, run: _Run) -> None:
         """Record each live member's results: its last epoch's errors, mean epoch time, memory, checksum, step kind."""
