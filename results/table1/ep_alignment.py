@@ -76,7 +76,7 @@ def step(net: PNet, algorithm, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor
 def loss(net: PNet, x: torch.Tensor, y: torch.Tensor) -> float:
     c = net.prepare(x)
     s = net.relax(c, net.init_state(x), T)
-    return float(0.5 * (s[0] - y).pow(2).sum(1).mean())
+    return float(net.loss(s, y).mean())  # ½‖s⁰ − y‖² per image: the model's own ℓ, which BPTT minimises
 
 
 def with_params(net: PNet, theta: torch.Tensor) -> PNet:
