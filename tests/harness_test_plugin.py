@@ -37,7 +37,9 @@ def make_score(mode: str, epochs: int, hold_file: str = ""):
             time.sleep(0.02)  # a long run, until the test lets it finish
         model = ctx.build("model")
         for epoch in range(1, epochs + 1):
-            ctx.log_epoch(epoch, loss=1.0 / epoch)
+            # dip: lowest at epoch 2 and again at epoch 4 (a tie the first wins); "nan" for seed 6
+            dip = float("nan") if ctx.seed == 6 else abs(epoch - 2) * abs(epoch - 4) + ctx.seed
+            ctx.log_epoch(epoch, loss=1.0 / epoch, dip=dip)
             ctx.progress(epoch, epochs, "epoch")
         if mode == "fail" or (mode == "fail_seeds_from_3" and ctx.seed >= 3):
             raise RuntimeError("deliberate failure for the test")

@@ -81,6 +81,23 @@ def test_every_misspelled_table_key_is_named_at_once(declaring, tmp_path):
     assert "'score' is not among the per-epoch values" in line and "(they record: loss)" in line, line
 
 
+def test_at_lowest_must_name_a_per_epoch_value_and_lets_a_table_show_the_epoch(declaring, tmp_path):
+    path = suite(tmp_path, """
+        [tables.t]
+        at_lowest = "los"
+        metrics = ["loss"]
+        [tables.u]
+        at_lowest = "loss"
+        metrics = ["loss", "epoch"]
+    """)
+    with pytest.raises(SuiteError) as err:
+        load_suite(path, declaring)
+    text = str(err.value)
+    assert "1 problem(s)" in text, text  # table u is correct: `epoch` is a value of an at_lowest table
+    line = next(li for li in text.splitlines() if li.strip().startswith("- tables.t.at_lowest:"))
+    assert "'los' is not among the per-epoch values" in line and "did you mean 'loss'" in line, line
+
+
 def test_a_correct_table_and_labels_of_values_pass(declaring, tmp_path):
     path = suite(tmp_path, """
         [tables.t]

@@ -232,6 +232,43 @@ def test_a_table_can_take_the_values_at_one_epoch(done_suite):
     assert stats["n"].fillna(0).eq(0).all()
 
 
+def test_a_table_can_take_each_runs_values_at_its_lowest_epoch(manager, suite_file, tmp_path):
+    """``at_lowest``: each finished run at the epoch where a per-epoch metric is lowest, the first on a tie
+    (dip = |e - 2| |e - 4| + seed is lowest at epochs 2 and 4), with ``epoch`` as a metric; a run that
+    did not record the metric (seed 6 logs NaN) drops out of the cell; references do not apply."""
+    text = SUITE.replace('kind = "score"', 'kind = "score"\n    epochs = 5').replace(
+        'metrics = ["score"]\n    format = ".2f"', 'metrics = ["dip", "loss", "epoch"]\n    format = ".2f"\n'
+        '    at_lowest = "dip"', 1)
+    suite = load_suite(suite_file(text), manager.registry)
+    Runner(suite, manager.registry, tmp_path / "results").execute(suite.runs)
+    runs, records = collect(suite, tmp_path / "results")
+    spec = suite.tables["main"]
+    from harness.results.aggregate import at_epoch
+
+    values = at_epoch(suite, tmp_path / "results", records, None, "dip")
+    a = values[values["name"] == "net_a"].pivot(index="seed", columns="metric", values="value")
+    assert list(a.index) == [0, 1, 2, 4, 5]  # seed 6 recorded no dip
+    assert (a["epoch"] == 2).all() and (a["loss"] == 0.5).all() and list(a["dip"]) == [0, 1, 2, 4, 5]
+    stats = summarize(suite, spec, runs, values)
+    cells = stats.set_index(["name", "metric"])
+    assert cells.loc[("net_a", "dip"), "n"] == 5 and cells.loc[("net_a", "dip"), "mean"] == pytest.approx(2.4)
+    assert cells.loc[("net_b & co", "epoch"), "mean"] == 2 and stats["ref"].isna().all()
+    out = render(spec, stats)
+    assert "each run's values at its epoch of lowest dip (the first such epoch), not after its last" in out
+
+
+@pytest.mark.parametrize("edit,message", [
+    ("    at_lowest = \"dip\"\n    epoch = 2", "tables.main.at_lowest: a table takes its values at one epoch"),
+    ("    at_lowest = 3", "tables.main.at_lowest: expected"),
+])
+def test_at_lowest_and_epoch_are_exclusive_and_at_lowest_names_a_metric(manager, suite_file, edit, message):
+    from harness.suite.load import SuiteError
+
+    text = SUITE.replace('format = ".2f"', 'format = ".2f"\n' + edit, 1)
+    with pytest.raises(SuiteError, match=message.replace(".", r"\.")):
+        load_suite(suite_file(text), manager.registry)
+
+
 def test_the_dagger_is_explained_only_where_a_cell_carries_one(done_suite):
     suite, results = done_suite
     runs, records = collect(suite, results)

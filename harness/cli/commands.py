@@ -167,7 +167,7 @@ def _print_tables(s, results_dir, name, fmt, output, long=False):
             raise click.ClickException(f"{s.path}: no table {n!r}; tables: {', '.join(s.tables) or 'none'}")
         try:
             spec = s.tables[n]
-            stats = summarize(s, spec, runs, at_epoch(s, results_dir, records, spec.epoch))
+            stats = summarize(s, spec, runs, at_epoch(s, results_dir, records, spec.epoch, spec.at_lowest))
             chunks.append(render(spec, stats, fmt, long))
         except TableError as exc:
             raise click.ClickException(f"{s.path}: {exc}") from None
@@ -246,7 +246,7 @@ def compare_(suite, results_dir, base_dir, base_suite, base_overrides, name, thr
             sides, seeds = [], []
             for s, d in ((base, base_dir), (new, results_dir)):
                 runs, records = collect(s, d)
-                records = at_epoch(s, d, records, spec.epoch)
+                records = at_epoch(s, d, records, spec.epoch, spec.at_lowest)
                 sides.append(summarize(s, spec, runs, records))
                 seeds.append(seed_values(spec, records))
         except TableError as exc:

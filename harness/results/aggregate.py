@@ -82,16 +82,29 @@ def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame
     return runs, recs
 
 
-def at_epoch(suite: Suite, results_dir: Path, records: pd.DataFrame, epoch: int | None) -> pd.DataFrame:
-    """``records`` itself, or (``epoch`` given) the finished runs' per-epoch values at that epoch in the
-    same long format: a table of runs of different lengths can compare them at one point."""
-    if epoch is None:
+def at_epoch(suite: Suite, results_dir: Path, records: pd.DataFrame, epoch: int | None,
+             lowest: str | None = None) -> pd.DataFrame:
+    """``records`` itself, or the finished runs' per-epoch values in the same long format: at ``epoch``
+    (a table of runs of different lengths can compare them at one point), or at each run's epoch where
+    the per-epoch metric ``lowest`` is lowest, its first such epoch (an early-stopping view; the metric
+    ``epoch`` then says which epoch each run gave)."""
+    if epoch is None and lowest is None:
         return records
     frame = curves(suite, results_dir)
     done = set(records["run"]) if "run" in records else set()
     if frame.empty or not done:
         return records.iloc[0:0]
-    frame = frame[(frame["epoch"] == epoch) & frame["run"].isin(done)].drop(columns="epoch")
+    frame = frame[frame["run"].isin(done)]
+    if lowest is None:
+        frame = frame[frame["epoch"] == epoch].drop(columns="epoch")
+    elif lowest not in frame:
+        return records.iloc[0:0]
+    else:
+        # a run that did not record the metric (stored as "nan") has no such epoch and drops out; the
+        # stable sort keeps the runs in their order (a table's columns follow it)
+        value = pd.to_numeric(frame[lowest], errors="coerce")
+        ranked = frame.assign(_v=value).dropna(subset=["_v"]).sort_values("epoch", kind="stable")
+        frame = ranked.loc[ranked.groupby("run", sort=False)["_v"].idxmin()].drop(columns="_v")
     keys = [c for c in frame.columns if c in records.columns and c not in ("metric", "value")]
     return frame.melt(id_vars=keys, var_name="metric", value_name="value").dropna(subset=["value"])
 
@@ -231,7 +244,7 @@ def summarize(suite: Suite, spec: TableSpec, runs: pd.DataFrame, records: pd.Dat
         if col not in stats.columns:
             stats[col] = ""
 
-    refs = reference_frame(suite) if spec.epoch is None else pd.DataFrame()  # references are final values
+    refs = pd.DataFrame() if spec.per_epoch else reference_frame(suite)  # references are final values
     stats["ref"] = float("nan")
     stats["ref_std"] = float("nan")
     stats["source"] = ""
@@ -245,7 +258,7 @@ def summarize(suite: Suite, spec: TableSpec, runs: pd.DataFrame, records: pd.Dat
     # per row (or, with no run attribute among the rows, per column), not per seed
     keys = [d for d in rows if d in runs.columns and d != "seed"] \
         or [d for d in cols if d in runs.columns and d != "seed"]
-    stats.attrs["last_epochs"] = last_epochs(runs, keys) if spec.epoch is None else {}
+    stats.attrs["last_epochs"] = {} if spec.per_epoch else last_epochs(runs, keys)
     stats.attrs["setting_notes"] = setting_notes(suite, spec, set(runs["run"]) if "run" in runs else set(), rows)
     return stats
 

@@ -129,6 +129,9 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
     if by_epochs:
         notes.append("runs end at different epochs: " + "; ".join(
             f"{' and '.join(map(str, e))} ({', '.join(names)})" for e, names in sorted(by_epochs.items())))
+    if spec.at_lowest is not None:
+        notes.append(f"each run's values at its epoch of lowest {spec.at_lowest} (the first such "
+                     "epoch), not after its last")
     notes += stats.attrs.get("setting_notes", [])
     sources = sorted({s for s in stats.get("source", pd.Series(dtype=str)).dropna() if s})
     if sources:

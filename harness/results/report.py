@@ -112,7 +112,7 @@ def write_report(suite: Suite, results_dir: Path, output: Path | None = None, *,
     if not suite.tables:
         lines += ["The suite declares no `[tables.NAME]`.", ""]
     for spec in suite.tables.values():
-        stats = summarize(suite, spec, runs, at_epoch(suite, results_dir, records, spec.epoch))
+        stats = summarize(suite, spec, runs, at_epoch(suite, results_dir, records, spec.epoch, spec.at_lowest))
         lines += [render(spec, stats, "markdown").rstrip(), ""]
 
     if figures:

@@ -179,7 +179,10 @@ def check_tables(ck: Checker, raw: Any) -> dict[str, TableSpec]:
             ck.err(where, "expected a table")
             continue
         values = ck.check_params(where, spec, list(TABLE_KEYS.values()), "a table")
-        if len(values) == len(TABLE_KEYS):
+        if values.get("epoch") is not None and values.get("at_lowest") is not None:
+            ck.err(f"{where}.at_lowest", "a table takes its values at one epoch (`epoch`) or at each run's "
+                   "lowest (`at_lowest`), not both: remove one")
+        elif len(values) == len(TABLE_KEYS):
             out[name] = TableSpec(name=name, **values)
     return out
 
@@ -256,12 +259,19 @@ def check_table_names(ck: Checker, name: str, spec: TableSpec, runs: list[RunSpe
     decls = [(r, d) for r, d in found if d is not None]
     if not kept or len(decls) < len(found):
         return
-    if spec.epoch is None:
+    if not spec.per_epoch:
         metrics = set().union(*(d.metric_names(r.slots) for r, d in decls))
         recorded_cols = set().union(*(d.columns for _, d in decls))
         source = "final values"
     else:  # per-epoch values: the kinds' curves, with the runs' columns only
         metrics, recorded_cols, source = set().union(*(d.curves for _, d in decls)), set(), "per-epoch values"
+        if spec.at_lowest is not None:
+            if spec.at_lowest not in metrics:
+                hint = close_match(spec.at_lowest, sorted(metrics))
+                ck.err(f"tables.{name}.at_lowest", f"{spec.at_lowest!r} is not among the per-epoch values its "
+                       "runs' kinds record" + (f"; did you mean {hint!r}?" if hint else "")
+                       + f" (they record: {', '.join(sorted(metrics))})")
+            metrics = metrics | {"epoch"}  # the epoch each run gave
     columns = set().union(*(a for _, a in kept)) | recorded_cols | {"metric"}
     where = f"tables.{name}"
     for what, keys in (("rows", spec.rows), ("columns", spec.columns), ("where", list(spec.where))):

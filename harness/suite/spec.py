@@ -102,6 +102,9 @@ TABLE_KEYS: dict[str, Param] = {
         Param("labels", dict, {}, "display names of metrics and columns"),
         Param("epoch", int | None, None, "take the runs' per-epoch values at this epoch instead of their "
               "final values (e.g. to compare runs of different lengths at the same point)", min=1, max=10**5),
+        Param("at_lowest", str | None, None, "take each run's per-epoch values at the epoch where this per-epoch "
+              "metric is lowest (the first such epoch), e.g. train_error: an early-stopping view that selects "
+              "on the training set, never on the test set; the metric `epoch` then gives the epoch taken"),
         Param("notes", dict, {}, "configuration footnotes: a run key (T, model.bias, algorithm.beta, ...) → "
               "why a reader should know it; printed under the table with each row's value of that key, read "
               "from the runs' configuration (e.g. a deviation from the paper)"),
@@ -198,7 +201,14 @@ class TableSpec:
     scale: float
     labels: dict[str, str]
     epoch: int | None = None  # per-epoch values at this epoch instead of the final ones
+    at_lowest: str | None = None  # per-epoch values at each run's epoch where this metric is lowest
     notes: dict[str, str] = field(default_factory=dict)  # run key -> why it matters (a footnote)
+
+    @property
+    def per_epoch(self) -> bool:
+        """Whether the table shows per-epoch values (at one epoch, or at each run's lowest) instead of the
+        final ones: then no reference applies (references are final values)."""
+        return self.epoch is not None or self.at_lowest is not None
 
 
 @dataclass
