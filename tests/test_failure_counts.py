@@ -53,3 +53,34 @@ def test_error_tests_compare_rows_of_equal_length_with_welch(tmp_path):
     p = 0.0037013886494190493  # scipy.stats.ttest_ind_from_stats(2.06, 0.17, 5, 2.5, 0.1, 3, equal_var=False)
     assert "the paper's EB-1h" in paper and float(paper.split("|")[9]) == pytest.approx(p, rel=1e-3)
     assert "10 epochs, not EB-1h's 30" in out
+
+
+def test_error_tests_take_the_value_at_an_epoch_or_at_the_lowest_training_error(tmp_path):
+    """--epoch and --at-lowest read each run's curve (harness.results.aggregate.epoch_point), not its finals."""
+    import json
+    import subprocess
+    import sys
+
+    # seed s: test error 3 + s at epoch 1, 2 + s at epoch 2 (the lowest train error), 9 + s at epoch 3
+    for name in ("P-2h", "P-2h (torch init)"):
+        for seed in range(3):
+            run = tmp_path / "table1" / f"{name}-{seed}"
+            run.mkdir(parents=True)
+            (run / "status.json").write_text('{"status": "done"}')
+            (run / "config.json").write_text(json.dumps({"name": name, "seed": seed, "params": {"epochs": 3},
+                                                         "slots": {"algorithm": {"name": "ep"}}}))
+            shift = 0.5 * seed + (1.0 if name == "P-2h" else 0.0)
+            curve = [{"epoch": e, "test_error": t + shift, "train_error": r}
+                     for e, t, r in ((1, 3.0, 2.0), (2, 2.0, 0.5), (3, 9.0, 4.0))]
+            (run / "metrics.json").write_text(json.dumps({"final": [{"metric": "test_error", "value": 9.0 + shift}],
+                                                          "curves": curve}))
+    script = PATH.parent / "error_tests.py"
+
+    def row(*args):
+        out = subprocess.run([sys.executable, str(script), "--results-dir", str(tmp_path), *args],
+                             capture_output=True, text=True, check=True).stdout
+        return next(li for li in out.splitlines() if li.startswith("| P-2h (torch init) | ep |") and "our P-2h" in li)
+
+    assert "| 9.50 ± 0.50 (n=3) |" in row()                       # final: 9 + 0.5 s
+    assert "| 2.50 ± 0.50 (n=3) |" in row("--at-lowest", "train_error")  # epoch 2
+    assert "| 3.50 ± 0.50 (n=3) | our P-2h | 4.50 ± 0.50 (n=3) | -1.00 |" in row("--epoch", "1")

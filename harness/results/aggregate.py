@@ -82,29 +82,47 @@ def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame
     return runs, recs
 
 
+def epoch_point(points: list, epoch: int | None = None, lowest: str | None = None) -> dict | None:
+    """The point of one run's curve that a per-epoch table takes: the one at ``epoch``, or the first of
+    those where the metric ``lowest`` is lowest (an early-stopping view). None where there is none: the
+    run did not reach ``epoch``, or never recorded ``lowest`` as a number (a skipped value is "nan")."""
+    points = [p for p in points if isinstance(p, dict) and isinstance(p.get("epoch"), int)]
+    if lowest is None:
+        return next((p for p in points if p["epoch"] == epoch), None)
+    ranked = []
+    for p in points:
+        try:
+            value = float(p.get(lowest))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue
+        if value == value:  # not NaN
+            ranked.append((value, p["epoch"], p))
+    return min(ranked, key=lambda t: t[:2])[2] if ranked else None
+
+
 def at_epoch(suite: Suite, results_dir: Path, records: pd.DataFrame, epoch: int | None,
              lowest: str | None = None) -> pd.DataFrame:
     """``records`` itself, or the finished runs' per-epoch values in the same long format: at ``epoch``
     (a table of runs of different lengths can compare them at one point), or at each run's epoch where
-    the per-epoch metric ``lowest`` is lowest, its first such epoch (an early-stopping view; the metric
-    ``epoch`` then says which epoch each run gave)."""
+    the per-epoch metric ``lowest`` is lowest (``epoch_point``; the metric ``epoch`` then says which
+    epoch each run gave)."""
     if epoch is None and lowest is None:
         return records
-    frame = curves(suite, results_dir)
     done = set(records["run"]) if "run" in records else set()
-    if frame.empty or not done:
+    rows = []
+    for run in suite.runs:
+        if run.id not in done:
+            continue
+        try:
+            points = RunStore(Path(results_dir) / suite.name / run.id).metrics()["curves"] or []
+        except (CorruptResult, OSError):
+            continue  # shown as corrupt by the tables and `bench status`
+        point = epoch_point(points, epoch, lowest)
+        if point is not None:
+            rows.append({**run.attributes(), **(point if lowest else {k: v for k, v in point.items() if k != "epoch"})})
+    if not rows:
         return records.iloc[0:0]
-    frame = frame[frame["run"].isin(done)]
-    if lowest is None:
-        frame = frame[frame["epoch"] == epoch].drop(columns="epoch")
-    elif lowest not in frame:
-        return records.iloc[0:0]
-    else:
-        # a run that did not record the metric (stored as "nan") has no such epoch and drops out; the
-        # stable sort keeps the runs in their order (a table's columns follow it)
-        value = pd.to_numeric(frame[lowest], errors="coerce")
-        ranked = frame.assign(_v=value).dropna(subset=["_v"]).sort_values("epoch", kind="stable")
-        frame = ranked.loc[ranked.groupby("run", sort=False)["_v"].idxmin()].drop(columns="_v")
+    frame = pd.DataFrame(rows)
     keys = [c for c in frame.columns if c in records.columns and c not in ("metric", "value")]
     return frame.melt(id_vars=keys, var_name="metric", value_name="value").dropna(subset=["value"])
 
