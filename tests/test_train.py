@@ -85,6 +85,10 @@ def test_checkpoint_resume_equals_uninterrupted(registry, suite_file, tmp_path, 
     record = runner.store(run).status_record()
     earlier, this = record["resumed"]["earlier_seconds"], record["resumed"]["this_invocation"]
     assert earlier > 0 and this > 0 and record["seconds"] == pytest.approx(earlier + this, abs=2e-3)
+    # environment.json keeps the interrupted invocation's environment: what trained epoch 1
+    env = read_json(runner.store(run).dir / "environment.json")
+    assert [e["until"] for e in env["earlier"]] == ["after epoch 1 of 3"]
+    assert env["earlier"][0]["git_commit"] == env["git_commit"] and "until" not in env
 
 
 def test_divergence_is_reported(registry, suite_file, tmp_path, poison_run):

@@ -2,7 +2,8 @@
 
 Files of a run directory:
   config.json       the resolved configuration (what ran)
-  environment.json  Python, torch, CUDA, plugin versions, device, git commit
+  environment.json  Python, torch, CUDA, plugin versions, device, git commit; a resumed run's also
+                    lists under "earlier" the invocations that trained the part it resumed ("until")
   metrics.json      final records and per-epoch curves
   status.json       written last: ``done`` only once everything else is in place
   error.txt         the traceback of a failed run

@@ -81,6 +81,10 @@ class RunContext:
         self.trackers = trackers or Trackers({}, spec.id)
         self.started = time.perf_counter()
         self.earlier_seconds = 0.0  # wall time of earlier invocations, restored from the checkpoint
+        #: this invocation's environment.json (set by the runner) and, for a resumed run, the earlier
+        #: invocations' (from the checkpoint): a run trained across commits, machines or thread counts says so
+        self.environment: dict[str, Any] = {}
+        self.earlier_environments: list[dict[str, Any]] = []
         self._records = declared(registry.get("run_kind", spec.kind).factory)
 
     # -- components --------------------------------------------------------
@@ -165,7 +169,9 @@ class RunContext:
         seconds so far and when it was saved."""
         buf = io.BytesIO()
         elapsed = self.earlier_seconds + time.perf_counter() - self.started
-        torch.save({"config": self.spec.config(), "state": state, "elapsed": elapsed}, buf)
+        environments = [*self.earlier_environments, {**self.environment, "until": progress}]
+        torch.save({"config": self.spec.config(), "state": state, "elapsed": elapsed,
+                    "environments": environments}, buf)
         atomic_write(self.store.checkpoint, lambda f: f.write(buf.getvalue()), mode="wb")
         write_json(self.store.checkpoint_note_path, {"progress": progress, "seconds": round(elapsed, 1),
                                                      "saved": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -193,6 +199,11 @@ class RunContext:
         # a resumed run reports its wall time up to its last checkpoint plus this invocation's, not
         # only the last invocation's (a run kind that discards the state resets it to 0)
         self.earlier_seconds = float(saved.get("elapsed", 0.0))
+        envs = saved.get("environments")
+        self.earlier_environments = [e for e in envs if isinstance(e, dict)] if isinstance(envs, list) else [
+            {"note": "saved before checkpoints recorded their environment"}]
+        if self.environment:  # environment.json: this invocation's, and the ones that trained the part resumed
+            write_json(self.store.dir / "environment.json", {**self.environment, "earlier": self.earlier_environments})
         return saved["state"]
 
     def set_aside_checkpoint(self, why: str) -> None:

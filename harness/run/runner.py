@@ -210,6 +210,7 @@ class Runner:
                 write_json(store.dir / "environment.json", {**env, "batched_runs": len(runs)})
                 ctx = RunContext(run, self.registry, device, store, progress.update if progress else None,
                                  Trackers(self.trackers(), run.id), progress.message if progress else None)
+                ctx.environment = {**env, "batched_runs": len(runs)}
                 ctx.trackers.start({"suite": self.suite.name, **run.config()}, suite_dir(self.results_dir, self.suite))
                 ctxs.append(ctx)
             execute = self.registry.get("run_kind", runs[0].kind).build(runs[0].params)
