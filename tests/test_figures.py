@@ -390,6 +390,11 @@ def test_report_tells_an_environment_key_some_runs_lack_from_a_recorded_null(sto
     assert "| cpu_model | Xeon | 3 |" in text and "| cpu_model | (not recorded) | 4 |" in text
     assert "| cuda | None | 7 |" in text
     assert f"--data-dir {os.path.relpath(results / 'data')}" in text
+    # a run resumed on another machine counts under both CPUs (its environment.json's `earlier`)
+    write_json(done[0] / "environment.json", {**ENV, "cpu_model": "Xeon", "data_dir": str(results / "data"),
+                                              "earlier": [{**ENV, "cpu_model": "EPYC", "until": "after epoch 1"}]})
+    text = write_report(suite, results, default_results=False).read_text()
+    assert "| cpu_model | Xeon | 3 |" in text and "| cpu_model | EPYC | 1 |" in text
 
 
 def test_report_without_finished_runs_still_writes_the_page(stored, tmp_path):

@@ -268,6 +268,8 @@ def test_a_checkpoint_of_the_right_run_with_the_wrong_shapes_is_set_aside(bench,
     assert (run / "checkpoint.pt.corrupt").exists() and not (run / "checkpoint.pt").exists()
     assert json.loads((run / "status.json").read_text())["status"] == "done"
     assert "resumed" not in json.loads((run / "status.json").read_text())
+    # trained afresh: no earlier invocation's environment is claimed for it
+    assert "earlier" not in json.loads((run / "environment.json").read_text())
 
 
 @pytest.mark.parametrize("workers", ["0", "-2"])

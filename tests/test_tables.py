@@ -238,7 +238,8 @@ def test_a_table_can_take_each_runs_values_at_its_lowest_epoch(manager, suite_fi
     did not record the metric (seed 6 logs NaN) drops out of the cell; references do not apply."""
     text = SUITE.replace('kind = "score"', 'kind = "score"\n    epochs = 5').replace(
         'metrics = ["score"]\n    format = ".2f"', 'metrics = ["dip", "loss", "epoch"]\n    format = ".2f"\n'
-        '    at_lowest = "dip"', 1)
+        '    scale = 10.0\n    at_lowest = "dip"', 1).replace(
+        'rows = [["net_a", "score", 2.5, 0.5]]', 'rows = [["net_a", "score", 2.5, 0.5], ["net_a", "dip", 9.0, 1.0]]')
     suite = load_suite(suite_file(text), manager.registry)
     Runner(suite, manager.registry, tmp_path / "results").execute(suite.runs)
     runs, records = collect(suite, tmp_path / "results")
@@ -251,10 +252,14 @@ def test_a_table_can_take_each_runs_values_at_its_lowest_epoch(manager, suite_fi
     assert (a["epoch"] == 2).all() and (a["loss"] == 0.5).all() and list(a["dip"]) == [0, 1, 2, 4, 5]
     stats = summarize(suite, spec, runs, values)
     cells = stats.set_index(["name", "metric"])
-    assert cells.loc[("net_a", "dip"), "n"] == 5 and cells.loc[("net_a", "dip"), "mean"] == pytest.approx(2.4)
+    assert cells.loc[("net_a", "dip"), "n"] == 5 and cells.loc[("net_a", "dip"), "mean"] == pytest.approx(24.0)
+    # the epoch is a count: not scaled; the reference (a final value) is not set beside a lowest one
     assert cells.loc[("net_b & co", "epoch"), "mean"] == 2 and stats["ref"].isna().all()
     out = render(spec, stats)
     assert "each run's values at its epoch of lowest dip (the first such epoch), not after its last" in out
+    # the score kind declares nothing, so a misspelling is caught when the table is made
+    with pytest.raises(TableError, match="at_lowest = 'dpi': no finished run's curve records it; did you mean 'dip'"):
+        at_epoch(suite, tmp_path / "results", records, None, "dpi")
 
 
 @pytest.mark.parametrize("edit,message", [

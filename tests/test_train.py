@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from conftest import BLOBS_TRAIN, final_values
 from harness.cli.commands import main
-from harness.results.store import read_json
+from harness.results.store import read_json, write_json
 from harness.run.runner import Runner
 from harness.suite.load import load_suite
 
@@ -89,6 +89,29 @@ def test_checkpoint_resume_equals_uninterrupted(registry, suite_file, tmp_path, 
     env = read_json(runner.store(run).dir / "environment.json")
     assert [e["until"] for e in env["earlier"]] == ["after epoch 1 of 3"]
     assert env["earlier"][0]["git_commit"] == env["git_commit"] and "until" not in env
+
+
+def test_a_checkpoint_saved_before_environments_were_kept_resumes_with_the_replaced_environment(
+        registry, suite_file, tmp_path, interrupt_ep):
+    """An older checkpoint (no "environments" inside): the resumed run's environment.json lists, as the
+    invocation that trained the part resumed, the environment.json it replaced, marked as not recorded."""
+    suite = load_suite(suite_file(SUITE), registry)
+    run = suite.runs[0]
+    calls = interrupt_ep(30)
+    runner = Runner(suite, registry, tmp_path / "r")
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute([run])
+    store = runner.store(run)
+    saved = torch.load(store.checkpoint, weights_only=False)
+    assert [e["until"] for e in saved.pop("environments")] == ["after epoch 1 of 3"]
+    torch.save(saved, store.checkpoint)
+    env = read_json(store.dir / "environment.json")
+    write_json(store.dir / "environment.json", {**env, "torch_threads": 99})  # as the old invocation wrote it
+    calls["n"] = -10**9
+    runner.execute([run])
+    assert store.status_record()["resumed"]
+    earlier = read_json(store.dir / "environment.json")["earlier"]
+    assert len(earlier) == 1 and earlier[0]["torch_threads"] == 99 and "not recorded" in earlier[0]["until"]
 
 
 def test_divergence_is_reported(registry, suite_file, tmp_path, poison_run):

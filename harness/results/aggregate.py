@@ -10,6 +10,7 @@ difference ``ours − reference``.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -82,22 +83,39 @@ def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame
     return runs, recs
 
 
+def _real(value: object) -> float | None:
+    """A finite number (not a bool, not a string: NaN is stored as "nan"), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _epoch(point: object) -> int | None:
+    value = _real(point.get("epoch")) if isinstance(point, dict) else None
+    return int(value) if value is not None and value.is_integer() else None
+
+
 def epoch_point(points: list, epoch: int | None = None, lowest: str | None = None) -> dict | None:
     """The point of one run's curve that a per-epoch table takes: the one at ``epoch``, or the first of
     those where the metric ``lowest`` is lowest (an early-stopping view). None where there is none: the
-    run did not reach ``epoch``, or never recorded ``lowest`` as a number (a skipped value is "nan")."""
-    points = [p for p in points if isinstance(p, dict) and isinstance(p.get("epoch"), int)]
+    run did not reach ``epoch``, or never recorded ``lowest`` as a finite number (a skipped value is NaN)."""
+    numbered = [(e, p) for p in points if (e := _epoch(p)) is not None]
     if lowest is None:
-        return next((p for p in points if p["epoch"] == epoch), None)
-    ranked = []
-    for p in points:
-        try:
-            value = float(p.get(lowest))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            continue
-        if value == value:  # not NaN
-            ranked.append((value, p["epoch"], p))
+        return next((p for e, p in numbered if e == epoch), None)
+    ranked = [(v, e, p) for e, p in numbered if (v := _real(p.get(lowest))) is not None]
     return min(ranked, key=lambda t: t[:2])[2] if ranked else None
+
+
+def _run_curves(suite: Suite, results_dir: Path, ids: set[str] | None = None):
+    """(run, its curve points) for each run of the suite (of ``ids``) whose metrics can be read."""
+    base = Path(results_dir) / suite.name
+    for run in suite.runs:
+        if ids is not None and run.id not in ids:
+            continue
+        try:
+            yield run, RunStore(base / run.id).metrics()["curves"] or []
+        except (CorruptResult, OSError):
+            continue  # shown as corrupt by the tables and `bench status`
 
 
 def at_epoch(suite: Suite, results_dir: Path, records: pd.DataFrame, epoch: int | None,
@@ -105,21 +123,22 @@ def at_epoch(suite: Suite, results_dir: Path, records: pd.DataFrame, epoch: int 
     """``records`` itself, or the finished runs' per-epoch values in the same long format: at ``epoch``
     (a table of runs of different lengths can compare them at one point), or at each run's epoch where
     the per-epoch metric ``lowest`` is lowest (``epoch_point``; the metric ``epoch`` then says which
-    epoch each run gave)."""
+    epoch each run gave). A ``lowest`` that no finished run's curve records is a TableError naming it."""
     if epoch is None and lowest is None:
         return records
     done = set(records["run"]) if "run" in records else set()
-    rows = []
-    for run in suite.runs:
-        if run.id not in done:
-            continue
-        try:
-            points = RunStore(Path(results_dir) / suite.name / run.id).metrics()["curves"] or []
-        except (CorruptResult, OSError):
-            continue  # shown as corrupt by the tables and `bench status`
+    rows, recorded = [], set()
+    for run, points in _run_curves(suite, results_dir, done):
+        recorded |= {k for p in points if isinstance(p, dict) for k in p}
         point = epoch_point(points, epoch, lowest)
         if point is not None:
-            rows.append({**run.attributes(), **(point if lowest else {k: v for k, v in point.items() if k != "epoch"})})
+            rows.append({**run.attributes(), **(point if lowest is not None else
+                                                {k: v for k, v in point.items() if k != "epoch"})})
+    if lowest is not None and recorded and lowest not in recorded:
+        hint = close_match(lowest, sorted(recorded - {"epoch"}))
+        raise TableError(f"at_lowest = {lowest!r}: no finished run's curve records it"
+                         + (f"; did you mean {hint!r}?" if hint else "")
+                         + f" (they record: {', '.join(sorted(recorded - {'epoch'}))})")
     if not rows:
         return records.iloc[0:0]
     frame = pd.DataFrame(rows)
@@ -129,15 +148,8 @@ def at_epoch(suite: Suite, results_dir: Path, records: pd.DataFrame, epoch: int 
 
 def curves(suite: Suite, results_dir: Path) -> pd.DataFrame:
     """Per-epoch values of every run that recorded them, in long format."""
-    base = Path(results_dir) / suite.name
-    rows = []
-    for run in suite.runs:
-        try:
-            points = RunStore(base / run.id).metrics()["curves"]
-        except (CorruptResult, OSError):
-            continue  # shown as corrupt by the tables and `bench status`
-        rows += [{**run.attributes(), **point} for point in points]
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{**run.attributes(), **point} for run, points in _run_curves(suite, results_dir)
+                         for point in points])
 
 
 def _where(df: pd.DataFrame, where: dict) -> pd.DataFrame:
@@ -276,7 +288,8 @@ def summarize(suite: Suite, spec: TableSpec, runs: pd.DataFrame, records: pd.Dat
     # per row (or, with no run attribute among the rows, per column), not per seed
     keys = [d for d in rows if d in runs.columns and d != "seed"] \
         or [d for d in cols if d in runs.columns and d != "seed"]
-    stats.attrs["last_epochs"] = {} if spec.per_epoch else last_epochs(runs, keys)
+    # a value at one epoch is the same epoch for every run; a lowest or a final value is not
+    stats.attrs["last_epochs"] = {} if spec.epoch is not None else last_epochs(runs, keys)
     stats.attrs["setting_notes"] = setting_notes(suite, spec, set(runs["run"]) if "run" in runs else set(), rows)
     return stats
 
@@ -327,7 +340,12 @@ def table_records(spec: TableSpec, records: pd.DataFrame) -> pd.DataFrame:
     records = _where(records, spec.where)
     if spec.metrics:
         records = records[records["metric"].isin(spec.metrics)]
-    return records.assign(value=records["value"].astype(float) * spec.scale)
+    values = records["value"].astype(float)
+    if spec.at_lowest is not None:  # the epoch each run gave is a count of epochs, not a scaled quantity
+        values = values.where(records["metric"] == "epoch", values * spec.scale)
+    else:
+        values = values * spec.scale
+    return records.assign(value=values)
 
 
 def last_epochs(runs: pd.DataFrame, keys: list[str]) -> dict[tuple, tuple[int, ...]]:

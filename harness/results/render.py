@@ -69,6 +69,11 @@ def _label(spec: TableSpec, value) -> str:
     return str(spec.labels.get(str(value), value))
 
 
+def _format(spec: TableSpec, row: pd.Series) -> str:
+    """The table's format, except for the epoch an ``at_lowest`` table gives each run: a count."""
+    return ".3g" if spec.at_lowest is not None and row.get("metric") == "epoch" else spec.format
+
+
 def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[str]], list[str]]:
     """Headers, body rows and footnotes of a wide table."""
     rows, cols = table_dims(spec)
@@ -92,7 +97,7 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
         cells = {tuple(r[c] for c in cols): r for _, r in group.iterrows()}
         for key in col_keys:
             r = cells.get(key)
-            line.append(_cell(r, spec.format) if r is not None else "")
+            line.append(_cell(r, _format(spec, r)) if r is not None else "")
             if key in with_ref:
                 if r is not None and not math.isnan(r["ref"]):
                     delta = _num(r["delta"], "+" + spec.format)

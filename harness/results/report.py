@@ -48,7 +48,9 @@ def commands(suite: Suite, results_dir: Path, output: Path | None, default_resul
 
 
 def environments(suite: Suite, results_dir: Path) -> list[tuple[str, str, int]]:
-    """(key, value, number of runs) for each distinct value the finished runs recorded."""
+    """(key, value, number of runs) for each distinct value the finished runs recorded; a resumed run
+    counts once under each value its invocations had (its environment.json's ``earlier`` list), so a
+    run trained across two commits or thread counts shows under both."""
     base = Path(results_dir) / suite.name
     counts: dict[str, Counter] = {k: Counter() for k in ENV_KEYS}
     for run in suite.runs:
@@ -59,11 +61,16 @@ def environments(suite: Suite, results_dir: Path) -> list[tuple[str, str, int]]:
             env = read_record(store.dir / "environment.json")
         except (FileNotFoundError, CorruptResult):
             continue  # a run without a readable environment adds nothing to this list
+        earlier = env.get("earlier")
+        invocations = [env, *(e for e in earlier if isinstance(e, dict))] if isinstance(earlier, list) else [env]
         for key in ENV_KEYS:
-            value = env.get(key, NOT_RECORDED)  # keys added later are absent from older runs
-            if isinstance(value, dict):
-                value = ", ".join(f"{k} ({v})" for k, v in sorted(value.items()))
-            counts[key][str(value)] += 1
+            values = set()
+            for one in invocations:
+                value = one.get(key, NOT_RECORDED)  # keys added later are absent from older runs
+                if isinstance(value, dict):
+                    value = ", ".join(f"{k} ({v})" for k, v in sorted(value.items()))
+                values.add(str(value))
+            counts[key].update(values)
     return [(k, v, n) for k in ENV_KEYS if set(counts[k]) != {NOT_RECORDED}
             for v, n in counts[k].most_common()]
 

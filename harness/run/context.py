@@ -84,6 +84,7 @@ class RunContext:
         #: this invocation's environment.json (set by the runner) and, for a resumed run, the earlier
         #: invocations' (from the checkpoint): a run trained across commits, machines or thread counts says so
         self.environment: dict[str, Any] = {}
+        self.previous_environment: dict[str, Any] = {}  # the environment.json this invocation replaced
         self.earlier_environments: list[dict[str, Any]] = []
         self._records = declared(registry.get("run_kind", spec.kind).factory)
 
@@ -169,7 +170,10 @@ class RunContext:
         seconds so far and when it was saved."""
         buf = io.BytesIO()
         elapsed = self.earlier_seconds + time.perf_counter() - self.started
-        environments = [*self.earlier_environments, {**self.environment, "until": progress}]
+        earlier = self.earlier_environments
+        if earlier and {k: v for k, v in earlier[-1].items() if k != "until"} == self.environment:
+            earlier = earlier[:-1]  # resumed on the same set-up: one entry, up to where it got now
+        environments = [*earlier, {**self.environment, "until": progress}]
         torch.save({"config": self.spec.config(), "state": state, "elapsed": elapsed,
                     "environments": environments}, buf)
         atomic_write(self.store.checkpoint, lambda f: f.write(buf.getvalue()), mode="wb")
@@ -200,11 +204,17 @@ class RunContext:
         # only the last invocation's (a run kind that discards the state resets it to 0)
         self.earlier_seconds = float(saved.get("elapsed", 0.0))
         envs = saved.get("environments")
-        self.earlier_environments = [e for e in envs if isinstance(e, dict)] if isinstance(envs, list) else [
-            {"note": "saved before checkpoints recorded their environment"}]
-        if self.environment:  # environment.json: this invocation's, and the ones that trained the part resumed
-            write_json(self.store.dir / "environment.json", {**self.environment, "earlier": self.earlier_environments})
+        if isinstance(envs, list):
+            self.earlier_environments = [e for e in envs if isinstance(e, dict)]
+        else:  # saved before checkpoints carried it: the last invocation's environment.json, as the runner found it
+            self.earlier_environments = [{**self.previous_environment, "until": "(not recorded: an older checkpoint)"}]
         return saved["state"]
+
+    def start_afresh(self) -> None:
+        """The run trains from its first epoch (no usable checkpoint, or one that its batch cannot use):
+        no earlier invocation's time or environment belongs to it."""
+        self.earlier_seconds = 0.0
+        self.earlier_environments = []
 
     def set_aside_checkpoint(self, why: str) -> None:
         """A checkpoint that cannot be used is renamed ``checkpoint.pt.corrupt`` (kept for a look, never
@@ -213,6 +223,7 @@ class RunContext:
         aside = path.with_name(path.name + ".corrupt")
         path.replace(aside)
         self.store.checkpoint_note_path.unlink(missing_ok=True)
+        self.start_afresh()
         print(f"warning: run {self.spec.id}: {path} {why}; set aside as {aside.name}, the run starts from the "
               "beginning", file=sys.stderr, flush=True)
 

@@ -19,6 +19,7 @@ import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -26,7 +27,7 @@ from harness.api.components import Registry
 from harness.api.run_kind import capability
 from harness.api.tracker import Trackers
 from harness.results.claims import Claim, live_claim
-from harness.results.store import NEXT, RunStore, Status, replace_run, write_json
+from harness.results.store import NEXT, CorruptResult, RunStore, Status, read_record, replace_run, write_json
 from harness.run.context import Diverged, RunContext
 from harness.run.environment import environment, pick_device, precision, seed_everything
 from harness.run.progress import Progress
@@ -59,6 +60,15 @@ def suite_dir(results_dir: Path, suite: Suite) -> Path:
     if path.parent != Path(results_dir) or suite.name in ("", ".", ".."):  # validation refuses these
         raise ValueError(f"suite name {suite.name!r} is not one directory name")
     return path
+
+
+def _previous_environment(store: RunStore) -> dict[str, Any]:
+    """The environment.json a resumed invocation replaces (its own ``earlier`` dropped), or {}."""
+    try:
+        previous = read_record(store.dir / "environment.json")
+    except (FileNotFoundError, CorruptResult, OSError):
+        return {}
+    return {k: v for k, v in previous.items() if k != "earlier"}
 
 
 class Runner:
@@ -207,10 +217,11 @@ class Runner:
             env = environment(device, self.plugin_versions)
             for run in runs:
                 store = self._attempts[run.id]
-                write_json(store.dir / "environment.json", {**env, "batched_runs": len(runs)})
                 ctx = RunContext(run, self.registry, device, store, progress.update if progress else None,
                                  Trackers(self.trackers(), run.id), progress.message if progress else None)
                 ctx.environment = {**env, "batched_runs": len(runs)}
+                ctx.previous_environment = _previous_environment(store)
+                write_json(store.dir / "environment.json", ctx.environment)
                 ctx.trackers.start({"suite": self.suite.name, **run.config()}, suite_dir(self.results_dir, self.suite))
                 ctxs.append(ctx)
             execute = self.registry.get("run_kind", runs[0].kind).build(runs[0].params)
@@ -248,6 +259,8 @@ class Runner:
                 status_i, error_i = status, error
             metrics = {"final": ctx.final if ctx else [], "curves": ctx.curves if ctx else []}
             write_json(store.dir / "metrics.json", metrics)
+            if ctx is not None and ctx.earlier_environments:  # resumed: what trained the part before this invocation
+                write_json(store.dir / "environment.json", {**ctx.environment, "earlier": ctx.earlier_environments})
             if error_i:
                 (store.dir / "error.txt").write_text(error_i)
             if status_i == Status.DONE:

@@ -316,8 +316,8 @@ class Train(RunKind):
         checkpoints = [ctx.load_checkpoint() if self.checkpoint else None for ctx in ctxs]
         saved = [s for s in checkpoints if s is not None]
         if len(saved) < S or len({s["epoch"] for s in saved}) != 1:
-            for ctx in ctxs:  # starting afresh: no earlier invocation's time belongs to this run
-                ctx.earlier_seconds = 0.0
+            for ctx in ctxs:  # starting afresh: no earlier invocation's time or environment belongs to it
+                ctx.start_afresh()
             return 1, [[] for _ in ctxs]
         initial = {k: v.clone() for k, v in model.state_dict().items()}
         try:
@@ -330,7 +330,6 @@ class Train(RunKind):
             model.load_state_dict(initial)  # a failed load may have copied the tensors that did fit
             for ctx in ctxs:
                 ctx.set_aside_checkpoint(f"does not fit this run's model ({str(exc).splitlines()[0][:160]})")
-                ctx.earlier_seconds = 0.0
             return 1, [[] for _ in ctxs]
         load = capability(algorithm, "load_state_dict")
         if "algorithm" in saved[0] and load is not None:  # optimizer moments, random stream

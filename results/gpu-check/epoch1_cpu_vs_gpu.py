@@ -7,9 +7,14 @@ it the float32 rounding) differs. Prints test error (%) and classes predicted fo
 """
 
 import json
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+
+from harness.results.aggregate import epoch_point  # noqa: E402
+
 CPU, GPU = HERE.parent / "table1", HERE / "runs" / "table1"
 
 
@@ -19,7 +24,7 @@ def epoch1(root: Path, row: str, alg: str) -> dict[int, tuple[float, float]]:
         config = json.loads((run / "config.json").read_text())
         if config["name"] != row:
             continue
-        first = json.loads((run / "metrics.json").read_text())["curves"][0]
+        first = epoch_point(json.loads((run / "metrics.json").read_text())["curves"], 1)
         out[config["seed"]] = (first["test_error"], first["unpredicted_classes"])
     return out
 

@@ -82,17 +82,28 @@ def describe(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f} (n={len(values)})"
 
 
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"an epoch is a whole number from 1, not {text!r}")
+    return int(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results-dir", default=str(ROOT / "results"), help="holds table1/ (default: results)")
     at = parser.add_mutually_exclusive_group()
-    at.add_argument("--epoch", type=int, help="compare the test errors after this epoch instead of the final ones")
+    at.add_argument("--epoch", type=positive, help="compare the test errors after this epoch instead of the final ones")
     at.add_argument("--at-lowest", metavar="METRIC", help="compare each run's test error at its epoch of lowest "
                     "METRIC (e.g. train_error) instead of the final one")
     args = parser.parse_args()
     ours, refs = finals(Path(args.results_dir) / "table1", args.epoch, args.at_lowest), paper()
-    if args.epoch is not None or args.at_lowest:
-        when = f"after epoch {args.epoch}" if args.epoch else f"at the epoch of lowest {args.at_lowest}"
+    if not ours:
+        sys.exit(f"error_tests.py: no finished run in {args.results_dir}/table1 has a test error "
+                 + ("at that point" if args.epoch is not None or args.at_lowest else "")
+                 + (f" (is {args.at_lowest!r} a metric of the runs' curves, such as train_error?)"
+                    if args.at_lowest else ""))
+    if args.epoch is not None or args.at_lowest is not None:
+        when = f"after epoch {args.epoch}" if args.epoch is not None else f"at the epoch of lowest {args.at_lowest}"
         print(f"Test errors {when} of each run; the paper's are final values.\n")
     print("| row | algorithm | ours | compared with | theirs | Δ | Welch t | df | p (two-sided) |")
     print("|---|---|---|---|---|---|---|---|---|")

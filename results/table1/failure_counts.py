@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from math import comb
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from harness.results.aggregate import epoch_point  # noqa: E402
 
 
 def fisher(a: int, n1: int, b: int, n2: int) -> tuple[float, float]:
@@ -50,7 +54,11 @@ def curves(results: Path) -> dict[tuple[str, str], dict[int, list[dict]]]:
 
 
 def lost(history: list[dict], epoch: int, anywhere: bool = False) -> bool:
-    points = [h for h in history if h["epoch"] <= epoch] if anywhere else [h for h in history if h["epoch"] == epoch]
+    """Whether a class was predicted for no test image after ``epoch`` (``anywhere``: after any epoch up to it)."""
+    if anywhere:
+        points = [h for h in history if h["epoch"] <= epoch]
+    else:
+        points = [p] if (p := epoch_point(history, epoch)) is not None else []
     return any(h.get("unpredicted_classes", 0) > 0 for h in points)
 
 
