@@ -140,3 +140,17 @@ def test_compare_refuses_to_compare_against_nothing(cli, tmp_path):
     assert other.exit_code == 1 and "no finished run of suite" in other.output
     nan = cli("compare", path, "--results-dir", tmp_path / "a", "--base", tmp_path / "a", "--threshold", "nan")
     assert nan.exit_code == 2 and "--threshold" in nan.output
+
+
+def test_compare_of_an_at_lowest_table_compares_the_values_and_epochs_it_takes_and_says_so(cli, tmp_path):
+    """The score kind's dip is lowest at epoch 2 (|e - 2| |e - 4| + seed): a shift of the offset moves no
+    dip, so an at_lowest table of dip and epoch finds nothing changed, and the page says what it compares."""
+    path = tmp_path / "s.toml"
+    path.write_text(SUITE.format(offset=1.0).replace('kind = "score"', 'kind = "score"\n    epochs = 3').replace(
+        'metrics = ["score"]', 'metrics = ["dip", "epoch"]\n    at_lowest = "dip"'))
+    assert cli("run", path, "--results-dir", tmp_path / "a", "--no-table").exit_code == 0
+    assert cli("run", path, "--results-dir", tmp_path / "b", "--no-table", "--set", "model.offset=1.5").exit_code == 0
+    out = cli("compare", path, "--results-dir", tmp_path / "b", "--set", "model.offset=1.5", "--base", tmp_path / "a")
+    assert out.exit_code == 0, out.output
+    assert "each run's values at its epoch of lowest dip; the epoch column, in epochs, is compared" in out.output
+    assert "0 cell(s) changed" in out.output
