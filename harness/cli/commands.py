@@ -255,7 +255,7 @@ def compare_(suite, results_dir, base_dir, base_suite, base_overrides, name, thr
         comp = compare(*sides, [*rows, *cols], threshold, alpha, seeds=(seeds[0], seeds[1]))
         flagged += len(comp.changed)
         click.echo(f"**{spec.title or n}**: base {base_dir / base.name}, new {Path(results_dir) / new.name}\n")
-        if spec.epoch is not None or spec.at_lowest is not None:  # --threshold applies to an epoch column too
+        if spec.per_epoch:  # --threshold applies to an epoch column too
             click.echo(f"_values after epoch {spec.epoch}_\n" if spec.epoch is not None else
                        f"_each run's values at its epoch of lowest {spec.at_lowest}; the epoch column, in "
                        "epochs, is compared like the others_\n")
