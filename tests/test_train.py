@@ -114,6 +114,34 @@ def test_a_checkpoint_saved_before_environments_were_kept_resumes_with_the_repla
     assert len(earlier) == 1 and earlier[0]["torch_threads"] == 99 and "not recorded" in earlier[0]["until"]
 
 
+@pytest.mark.parametrize("old_checkpoint", [False, True])
+def test_a_resumed_run_keeps_the_warnings_of_its_earlier_invocations(
+        registry, suite_file, tmp_path, interrupt_ep, monkeypatch, old_checkpoint):
+    """A warning of epoch 1 (here: every epoch counts as unsettled) stays in status.json after the run is
+    resumed in epoch 2, beside the resumed invocation's own; from an older checkpoint (no "warnings"
+    inside), it comes from the status.json the resume replaced."""
+    import bench_runs.train as train_module
+
+    monkeypatch.setattr(train_module, "UNSETTLED_WARN", -1.0)
+    suite = load_suite(suite_file(SUITE), registry)
+    run = suite.runs[0]
+    calls = interrupt_ep(30)
+    runner = Runner(suite, registry, tmp_path / "r")
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute([run])
+    store = runner.store(run)
+    [first] = store.status_record()["warnings"]
+    assert "after epoch 1" in first
+    if old_checkpoint:
+        saved = torch.load(store.checkpoint, weights_only=False)
+        assert saved.pop("warnings") == [first]
+        torch.save(saved, store.checkpoint)
+    calls["n"] = -10**9
+    runner.execute([run])
+    warned = store.status_record()["warnings"]
+    assert warned[0] == first and len(warned) == 2 and "after epoch 2" in warned[1], warned
+
+
 def test_divergence_is_reported(registry, suite_file, tmp_path, poison_run):
     poison_run("p-ep-s0-", after_batches=30)  # in epoch 2 (20 mini-batches per epoch)
     suite, runner = run_all(registry, suite_file(SUITE), tmp_path)

@@ -76,6 +76,9 @@ class RunContext:
         self.curves: list[dict[str, Any]] = []
         self.diverged: str | None = None  # set by diverge(): this member of a batch blew up
         self.warnings: list[str] = []  # set by warn(): kept in status.json, shown by `bench status`
+        #: a resumed run's warnings from the invocations before this one (from the checkpoint)
+        self.earlier_warnings: list[str] = []
+        self.previous_warnings: list[str] = []  # the status.json warnings this invocation replaced
         self._progress = progress
         self._notify = notify  # prints a line without gluing it to a progress line on a terminal
         self.trackers = trackers or Trackers({}, spec.id)
@@ -175,7 +178,7 @@ class RunContext:
             earlier = earlier[:-1]  # resumed on the same set-up: one entry, up to where it got now
         environments = [*earlier, {**self.environment, "until": progress}]
         torch.save({"config": self.spec.config(), "state": state, "elapsed": elapsed,
-                    "environments": environments}, buf)
+                    "environments": environments, "warnings": self.all_warnings()}, buf)
         atomic_write(self.store.checkpoint, lambda f: f.write(buf.getvalue()), mode="wb")
         write_json(self.store.checkpoint_note_path, {"progress": progress, "seconds": round(elapsed, 1),
                                                      "saved": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -208,6 +211,8 @@ class RunContext:
             self.earlier_environments = [e for e in envs if isinstance(e, dict)]
         else:  # saved before checkpoints carried it: the last invocation's environment.json, as the runner found it
             self.earlier_environments = [{**self.previous_environment, "until": "(not recorded: an older checkpoint)"}]
+        warned = saved.get("warnings")  # an older checkpoint has none: the replaced status.json's
+        self.earlier_warnings = [str(w) for w in (warned if isinstance(warned, list) else self.previous_warnings)]
         return saved["state"]
 
     def start_afresh(self) -> None:
@@ -215,6 +220,7 @@ class RunContext:
         no earlier invocation's time or environment belongs to it."""
         self.earlier_seconds = 0.0
         self.earlier_environments = []
+        self.earlier_warnings = []
 
     def set_aside_checkpoint(self, why: str) -> None:
         """A checkpoint that cannot be used is renamed ``checkpoint.pt.corrupt`` (kept for a look, never
@@ -236,6 +242,11 @@ class RunContext:
             self._notify(text)
         else:
             print(text, file=sys.stderr, flush=True)
+
+    def all_warnings(self) -> list[str]:
+        """Every warning of the run, earlier invocations' first (a repeated message once): what
+        status.json keeps, so that a resumed run does not forget what its first epochs warned of."""
+        return list(dict.fromkeys([*self.earlier_warnings, *self.warnings]))
 
     def diverge(self, message: str) -> None:
         """Mark this run of a batch ``diverged`` with ``message`` (what :class:`Diverged` would

@@ -71,6 +71,15 @@ def _previous_environment(store: RunStore) -> dict[str, Any]:
     return {k: v for k, v in previous.items() if k != "earlier"}
 
 
+def _previous_warnings(store: RunStore) -> list[str]:
+    """The warnings of the status.json an invocation replaces (read before it is overwritten), or []."""
+    try:
+        warned = read_record(store.dir / "status.json").get("warnings")
+    except (FileNotFoundError, CorruptResult, OSError):
+        return []
+    return [str(w) for w in warned] if isinstance(warned, list) else []
+
+
 class Runner:
     def __init__(self, suite: Suite, registry: Registry, results_dir: Path, *,
                  plugin_versions: dict[str, str] | None = None, device: str | None = None,
@@ -203,6 +212,7 @@ class Runner:
     def _execute_claimed(self, runs: list[RunSpec], progress: Progress | None) -> list[Outcome]:
         started = time.perf_counter()
         self._attempts = {run.id: self._attempt_store(run) for run in runs}
+        warned = {run.id: _previous_warnings(self._attempts[run.id]) for run in runs}
         for run in runs:
             store = self._attempts[run.id]
             (store.dir / "error.txt").unlink(missing_ok=True)
@@ -221,6 +231,7 @@ class Runner:
                                  Trackers(self.trackers(), run.id), progress.message if progress else None)
                 ctx.environment = {**env, "batched_runs": len(runs)}
                 ctx.previous_environment = _previous_environment(store)
+                ctx.previous_warnings = warned[run.id]
                 write_json(store.dir / "environment.json", ctx.environment)
                 ctx.trackers.start({"suite": self.suite.name, **run.config()}, suite_dir(self.results_dir, self.suite))
                 ctxs.append(ctx)
@@ -275,8 +286,8 @@ class Runner:
             if ctx is not None:
                 ctx.trackers.finish(status_i, ctx.final if status_i == Status.DONE else [])
                 ctx.warnings += ctx.trackers.warnings
-            if ctx is not None and ctx.warnings:
-                record["warnings"] = ctx.warnings
+            if ctx is not None and ctx.all_warnings():
+                record["warnings"] = ctx.all_warnings()
             write_json(store.dir / "status.json", record)
             kept = self._settle(run, store, status_i)
             error_i = f"{error_i.rstrip()} {kept}\n" if kept else error_i
