@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import write_dist
-from harness.cli.commands import main
+from harness.cli.commands import WARNING_WIDTH, main
 
 SUITE = """
     [defaults]
@@ -83,6 +83,19 @@ def test_status_names_results_of_an_earlier_configuration(cli, suite_file, tmp_p
     out = cli("status", changed).output
     assert "total: 4 missing" in out
     assert "not in this suite: 2 result directories" in out and "tables ignore them: one-s0-" in out, out
+
+
+def test_status_shortens_long_warnings_unless_asked_for_them_whole(cli, suite_file, tmp_path):
+    path = suite_file(SUITE)
+    cli("run", path, "--only", "one")
+    [done] = sorted((tmp_path / "results" / path.stem).glob("one-s0-*/status.json"))
+    long = "the free phase has not settled " + "x" * 200 + ": raise T"
+    done.write_text(json.dumps({**json.loads(done.read_text()), "warnings": [long, "short one"]}))
+    out = cli("status", path, "--only", "one").output
+    assert "warning: " + long[:WARNING_WIDTH - 1] + "…\n" in out and "raise T" not in out
+    assert "warning: short one\n" in out and "`bench status --full` prints them whole" in out
+    full = cli("status", path, "--only", "one", "--full").output
+    assert f"warning: {long}\n" in full and "--full` prints" not in full
 
 
 def test_table_formats_and_output(cli, suite_file, tmp_path):

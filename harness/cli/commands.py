@@ -315,12 +315,17 @@ def report(suite, results_dir, output, figures, force, overrides):
     click.echo(f"wrote {path}", err=True)
 
 
+#: Characters of a warning that ``bench status`` prints without ``--full`` (a table1 status stays readable).
+WARNING_WIDTH = 110
+
 @main.command()
 @click.argument("suite", type=click.Path(dir_okay=False))
 @results_option
 @only_option
 @set_option
-def status(suite, results_dir, only, overrides):
+@click.option("--full", is_flag=True, help="Print each warning whole (by default, its first "
+              f"{WARNING_WIDTH} characters).")
+def status(suite, results_dir, only, overrides, full):
     """Done / failed / missing, per run."""
     _, s = _suite(suite, overrides)
     _results_dir(results_dir, s, write=False)
@@ -331,6 +336,7 @@ def status(suite, results_dir, only, overrides):
                         set(runs[runs["status"] == "done"]["run"]))
     queued = runs["run"].isin(alive) & (runs["status"] == "missing")
     runs.loc[queued, "status"] = "queued"  # waiting in a scheduler's queue (or for its turn in its job)
+    shortened = False
     for _, r in runs.iterrows():
         extra = f"  {r['seconds']:.1f}s" if isinstance(r["seconds"], float) and r["seconds"] == r["seconds"] else ""
         if extra and isinstance(r.get("resumed"), dict):
@@ -344,8 +350,13 @@ def status(suite, results_dir, only, overrides):
             click.echo(f"{'':<11}   last checkpoint: {note}" if r["status"] == "running" else
                        f"{'':<11}   checkpoint: {note} (the next `bench run` resumes there)")
         for warning in r.get("warnings") if isinstance(r.get("warnings"), list) else []:
-            click.echo(f"{'':<11}   warning: {warning}")
+            text = str(warning)
+            if not full and len(text) > WARNING_WIDTH:
+                text, shortened = text[:WARNING_WIDTH - 1].rstrip() + "…", True
+            click.echo(f"{'':<11}   warning: {text}")
     counts = runs["status"].value_counts().to_dict()
+    if shortened:
+        click.echo("(warnings shortened: `bench status --full` prints them whole, with what to do)")
     click.echo("total: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     if not only:
         _report_foreign(Path(results_dir) / s.name, s.runs)
