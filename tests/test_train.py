@@ -91,16 +91,23 @@ def test_checkpoint_resume_equals_uninterrupted(registry, suite_file, tmp_path, 
     assert env["earlier"][0]["git_commit"] == env["git_commit"] and "until" not in env
 
 
+def interrupted_in_epoch_2(registry, suite_file, tmp_path, interrupt_ep):
+    """SUITE's first run stopped in epoch 2 (its epoch-1 checkpoint saved): the run, its runner and the
+    interruption's call counter (set ``calls["n"] = -10**9`` before resuming)."""
+    suite = load_suite(suite_file(SUITE), registry)
+    run = suite.runs[0]
+    calls = interrupt_ep(30)  # 20 batches per epoch
+    runner = Runner(suite, registry, tmp_path / "r")
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute([run])
+    return run, runner, calls
+
+
 def test_a_checkpoint_saved_before_environments_were_kept_resumes_with_the_replaced_environment(
         registry, suite_file, tmp_path, interrupt_ep):
     """An older checkpoint (no "environments" inside): the resumed run's environment.json lists, as the
     invocation that trained the part resumed, the environment.json it replaced, marked as not recorded."""
-    suite = load_suite(suite_file(SUITE), registry)
-    run = suite.runs[0]
-    calls = interrupt_ep(30)
-    runner = Runner(suite, registry, tmp_path / "r")
-    with pytest.raises(KeyboardInterrupt):
-        runner.execute([run])
+    run, runner, calls = interrupted_in_epoch_2(registry, suite_file, tmp_path, interrupt_ep)
     store = runner.store(run)
     saved = torch.load(store.checkpoint, weights_only=False)
     assert [e["until"] for e in saved.pop("environments")] == ["after epoch 1 of 3"]
@@ -123,12 +130,7 @@ def test_a_resumed_run_keeps_the_warnings_of_its_earlier_invocations(
     import bench_runs.train as train_module
 
     monkeypatch.setattr(train_module, "UNSETTLED_WARN", -1.0)
-    suite = load_suite(suite_file(SUITE), registry)
-    run = suite.runs[0]
-    calls = interrupt_ep(30)
-    runner = Runner(suite, registry, tmp_path / "r")
-    with pytest.raises(KeyboardInterrupt):
-        runner.execute([run])
+    run, runner, calls = interrupted_in_epoch_2(registry, suite_file, tmp_path, interrupt_ep)
     store = runner.store(run)
     [first] = store.status_record()["warnings"]
     assert "after epoch 1" in first
