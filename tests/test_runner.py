@@ -335,6 +335,12 @@ def test_a_checkpoint_note_describes_its_own_checkpoint_or_says_why_it_cannot(tm
     assert store.checkpoint_note() == "after epoch 3 of 50, 3.5 h of the run so far, saved T"
     note(seconds=20.0)
     assert store.checkpoint_note() == "after epoch 3 of 50, under a minute of the run so far, saved T"
+    note(done=0.06)  # 3 of 50 epochs took 3.5 h: 47 more take about 54.8 h
+    assert store.checkpoint_note() == ("after epoch 3 of 50, 3.5 h of the run so far, about 54.8 h more at that "
+                                       "pace, saved T")
+    for odd in (0.0, 1.0, 1.5, -0.2, 5e-324, "half", None, True):  # no estimate, and no error
+        note(done=odd)
+        assert store.checkpoint_note() == "after epoch 3 of 50, 3.5 h of the run so far, saved T", odd
     note(progress="after epoch 3\x1b]0;pwned\x07")
     assert "\x1b" not in store.checkpoint_note() and "?" in store.checkpoint_note()  # no terminal escapes
     note(bytes=2)

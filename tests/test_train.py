@@ -73,6 +73,7 @@ def test_checkpoint_resume_equals_uninterrupted(registry, suite_file, tmp_path, 
     assert runner.store(run).status() == "interrupted" and runner.store(run).checkpoint.exists()
     status = CliRunner().invoke(main, ["status", str(path), "--results-dir", str(tmp_path / "resumed")]).output
     assert f"interrupted {run.id}" in status and "checkpoint: after epoch 1 of 3, " in status  # where it resumes
+    assert " more at that pace, saved " in status  # 1 of 3 epochs done: the rest estimated
     calls["n"] = -10**9  # no more interruptions
     runner.execute([run])
     got = final_values(runner, run)
@@ -475,11 +476,11 @@ def test_a_batch_stopped_while_saving_its_checkpoints_saves_every_member_and_res
     saves = {"n": 0}
     original = RunContext.save_checkpoint
 
-    def save(self, state, progress=""):
+    def save(self, state, *args, **kwargs):
         saves["n"] += 1
         if saves["n"] == 3:  # epoch 2, the first member: the second is yet to be saved
             os.kill(os.getpid(), signal.SIGINT)
-        return original(self, state, progress)
+        return original(self, state, *args, **kwargs)
 
     monkeypatch.setattr(RunContext, "save_checkpoint", save)
     runner = Runner(suite, registry, tmp_path / "resumed")

@@ -116,6 +116,12 @@ def read_json(path: Path) -> Any:
         return json.load(f)
 
 
+def _duration(seconds: float) -> str:
+    """A wall time for people: "under a minute", "12 min", "3.4 h"."""
+    minutes = round(seconds / 60)
+    return "under a minute" if minutes < 1 else f"{minutes} min" if minutes < 60 else f"{seconds / 3600:.1f} h"
+
+
 def read_record(path: Path, required: tuple[str, ...] = ()) -> dict[str, Any]:
     """A JSON object from a result file; :class:`CorruptResult` naming the file when it cannot be
     read or lacks a ``required`` key (``FileNotFoundError`` passes through)."""
@@ -176,9 +182,10 @@ class RunStore:
             return f"present; its note {path.name} is damaged (the checkpoint itself is read when the run resumes)"
         if size != self.checkpoint.stat().st_size:
             return f"present; its note {path.name} describes another checkpoint (a crash between the two, or a copy)"
-        minutes = round(seconds / 60)
-        took = ("under a minute" if minutes < 1 else f"{minutes} min" if minutes < 60 else f"{seconds / 3600:.1f} h")
-        text = ", ".join(filter(None, [progress, f"{took} of the run so far", f"saved {saved}"]))
+        done = note.get("done")  # the share of the run behind the checkpoint, where its kind says it
+        rest = seconds * (1 - done) / done if isinstance(done, float) and 0 < done < 1 else math.nan
+        left = f"about {_duration(rest)} more at that pace" if math.isfinite(rest) else ""
+        text = ", ".join(filter(None, [progress, f"{_duration(seconds)} of the run so far", left, f"saved {saved}"]))
         return "".join(c if c.isprintable() else "?" for c in text)
 
     def status(self) -> str:

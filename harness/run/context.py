@@ -167,10 +167,11 @@ class RunContext:
         return path
 
     # -- checkpoints (resume inside a run) ---------------------------------
-    def save_checkpoint(self, state: dict[str, Any], progress: str = "") -> None:
+    def save_checkpoint(self, state: dict[str, Any], progress: str = "", done: float | None = None) -> None:
         """``state`` as the run's checkpoint (what :meth:`load_checkpoint` gives back on a resume), and
         beside it a note for ``bench status``: ``progress`` (e.g. "after epoch 30 of 50"), the run's
-        seconds so far and when it was saved."""
+        seconds so far, when it was saved and, given ``done`` (the share of the run behind it, e.g.
+        30 / 50), about how long the rest takes at the pace so far."""
         buf = io.BytesIO()
         elapsed = self.earlier_seconds + time.perf_counter() - self.started
         earlier = self.earlier_environments
@@ -182,7 +183,8 @@ class RunContext:
         atomic_write(self.store.checkpoint, lambda f: f.write(buf.getvalue()), mode="wb")
         write_json(self.store.checkpoint_note_path, {"progress": progress, "seconds": round(elapsed, 1),
                                                      "saved": datetime.now(UTC).isoformat(timespec="seconds"),
-                                                     "bytes": buf.getbuffer().nbytes})  # which checkpoint
+                                                     "bytes": buf.getbuffer().nbytes,  # which checkpoint
+                                                     **({"done": float(done)} if done is not None else {})})
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         """The last checkpoint of this very configuration, or None. A checkpoint that cannot be

@@ -514,7 +514,8 @@ class Train(RunKind):
                 state = {"model": member_state(model, i) if model.members else model.state_dict(),
                          "shuffle": run.shuffles[i].get_state(), "epoch": epoch, "history": run.histories[i],
                          **({"algorithm": run.state_dict()} if run.state_dict is not None else {})}
-                run.ctxs[i].save_checkpoint(state, progress=f"after epoch {epoch} of {self.epochs}")
+                run.ctxs[i].save_checkpoint(state, progress=f"after epoch {epoch} of {self.epochs}",
+                                            done=epoch / self.epochs)
 
     def _record_final(self, run: _Run) -> None:
         """Record each live member's results: its last epoch's errors, mean epoch time, memory, checksum, step kind."""
