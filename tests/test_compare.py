@@ -154,3 +154,28 @@ def test_compare_of_an_at_lowest_table_compares_the_values_and_epochs_it_takes_a
     assert out.exit_code == 0, out.output
     assert "each run's values at its epoch of lowest dip; the epoch column, in epochs, is compared" in out.output
     assert "0 cell(s) changed" in out.output
+
+
+def test_compare_shows_a_cost_that_moved_but_does_not_count_it(cli, tmp_path, monkeypatch):
+    """A metric the run kind declares as a cost (here `width`, standing in for seconds or samples/s)
+    moved by 2 on every seed: the table marks it, the exit status ignores it; the score, unchanged,
+    keeps the status 0. Without the declaration the same move is a change (exit 1)."""
+    import harness_test_plugin
+
+    from harness.api.records import Records
+
+    path = tmp_path / "s.toml"
+    path.write_text(SUITE.format(offset=1.0).replace('metrics = ["score"]', 'metrics = ["score", "width"]'))
+    assert cli("run", path, "--results-dir", tmp_path / "a", "--no-table").exit_code == 0
+    wide = ("--set", "model.width=5")
+    assert cli("run", path, "--results-dir", tmp_path / "b", "--no-table", *wide).exit_code == 0
+    args = ("compare", path, "--results-dir", tmp_path / "b", *wide, "--base", tmp_path / "a")
+    assert cli(*args).exit_code == 1  # the kind declares nothing: width is a result like any other
+    monkeypatch.setattr(harness_test_plugin.make_score, "records", Records(
+        metrics=("score", "width", "per_layer"), columns=("layer",), curves=("loss", "dip"), costs=("width",)),
+        raising=False)
+    out = cli(*args)
+    width = next(x for x in out.output.splitlines() if x.startswith("| one") and "| width" in x)
+    assert "+2.00" in width and "moved (a cost: not counted)" in width, out.output
+    assert "0 cell(s) changed" in out.output and "2 cost cell(s) moved, not counted" in out.output
+    assert out.exit_code == 0, out.output

@@ -118,6 +118,20 @@ def test_the_kit_refuses_a_member_of_another_type(registry):
     assert builds.status == FAIL and "batch_slots = 'algorithm' is not a tuple[str, ...]" in builds.message
 
 
+def test_the_kit_refuses_a_cost_that_the_kind_does_not_record():
+    from harness.api.records import Records
+
+    def kind_factory():
+        return lambda ctx: None
+
+    kind_factory.records = Records(metrics=("test_error", "seconds_per_epoch"), costs=("seconds_per_epoch",))
+    assert {r.check: r for r in check_run_kind(kind_factory)}["records"].status != FAIL
+    kind_factory.records = Records(metrics=("test_error",), curves=("seconds",), costs=("seconds", "secs_per_epoch"))
+    records = {r.check: r for r in check_run_kind(kind_factory)}["records"]
+    assert records.status == FAIL and "Records.costs names 'secs_per_epoch', which are neither among its" in \
+        records.message
+
+
 def test_a_bare_class_given_to_the_kit_gets_its_declaration(registry):
     eb = registry.get("model", "eb").factory
     comp = as_component("model", eb)

@@ -22,6 +22,9 @@ class Records:
     curves: tuple[str, ...] = ()
     #: slots whose components' names are metric names too (a GDU run records each metric it is given)
     metric_slots: tuple[str, ...] = ()
+    #: which of those values measure the machine rather than the algorithm (times, throughput, memory):
+    #: ``bench compare`` shows how they moved but counts no change in them (another CPU is not a regression)
+    costs: tuple[str, ...] = ()
 
     def metric_names(self, slots: dict[str, Any]) -> set[str]:
         """The metric names a run with these resolved slots may record as final values."""

@@ -3,7 +3,7 @@ default (a kind defines only those it has)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from harness.api.components import optional_member
@@ -50,3 +50,13 @@ def declared(factory: Any) -> Records | None:
     then checked only once results exist)."""
     records = capability(factory, "records")
     return records if isinstance(records, Records) else None
+
+
+def declared_costs(registry: Any, kinds: Iterable[str]) -> frozenset[str]:
+    """The metrics that these run kinds (names in ``registry``) declare as measuring the machine
+    (``Records.costs``): what ``bench compare`` shows but never counts as a change."""
+    out: set[str] = set()
+    for kind in set(kinds):
+        records = declared(registry.get("run_kind", kind).factory)
+        out |= set(records.costs) if records is not None else set()
+    return frozenset(out)

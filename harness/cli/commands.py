@@ -217,8 +217,11 @@ def table(suite, results_dir, fmt, name, output, long, overrides):
 def compare_(suite, results_dir, base_dir, base_suite, base_overrides, name, threshold, alpha, overrides):
     """Two result sets side by side, cell by cell: Δ and a t-test over seeds (paired where both sides
     ran the same seeds, else Welch's; none with one run on a side, where |Δ| alone is held against
-    --threshold). Exit status, for CI: 0 no cell changed, 1 some cell changed, 2 a usage error, and 1
-    with a message when either side has no finished run to compare."""
+    --threshold). Times, throughput and memory (what the run kinds declare as costs) are shown and
+    tested but never count as a change: they measure the machine. Exit status, for CI: 0 no cell
+    changed, 1 some cell changed, 2 a usage error, and 1 with a message when either side has no
+    finished run to compare."""
+    from harness.api.run_kind import declared_costs
     from harness.results.aggregate import seed_values
     from harness.results.compare import compare
     from harness.results.compare import render as render_comparison
@@ -228,7 +231,7 @@ def compare_(suite, results_dir, base_dir, base_suite, base_overrides, name, thr
     if not Path(base_dir).is_dir():
         raise click.ClickException(f"--base {base_dir}: no such directory (a results directory, e.g. another "
                                    "checkout's results/)")
-    _, new = _suite(suite, overrides)
+    manager, new = _suite(suite, overrides)
     _, base = _suite(base_suite or suite, base_overrides)
     for s, d, what in ((base, base_dir, "--base"), (new, results_dir, "--results-dir")):
         _results_dir(d, s, write=False)
@@ -237,7 +240,8 @@ def compare_(suite, results_dir, base_dir, base_suite, base_overrides, name, thr
                                        f"--set / --base-set) in {Path(d) / s.name}: nothing to compare against; "
                                        "check the directory and the overrides the runs were made with")
     names = [name] if name else list(new.tables)
-    flagged = 0
+    costs = declared_costs(manager.registry, (r.kind for r in new.runs))  # another machine is not a change
+    flagged = moved = 0
     for n in names:
         if n not in new.tables:
             raise click.ClickException(f"{new.path}: no table {n!r}; tables: {', '.join(new.tables) or 'none'}")
@@ -252,16 +256,18 @@ def compare_(suite, results_dir, base_dir, base_suite, base_overrides, name, thr
         except TableError as exc:
             raise click.ClickException(f"{new.path}: {exc}") from None
         rows, cols = table_dims(spec)
-        comp = compare(*sides, [*rows, *cols], threshold, alpha, seeds=(seeds[0], seeds[1]))
+        comp = compare(*sides, [*rows, *cols], threshold, alpha, seeds=(seeds[0], seeds[1]), costs=costs)
         flagged += len(comp.changed)
+        moved += int(comp.frame["moved"].sum())
         click.echo(f"**{spec.title or n}**: base {base_dir / base.name}, new {Path(results_dir) / new.name}\n")
         if spec.per_epoch:  # --threshold applies to an epoch column too
             click.echo(f"_values after epoch {spec.epoch}_\n" if spec.epoch is not None else
                        f"_each run's values at its epoch of lowest {spec.at_lowest}; the epoch column, in "
                        "epochs, is compared like the others_\n")
         click.echo(render_comparison(comp, spec.format) + "\n")
-    click.echo(f"{flagged} cell(s) changed (|Δ| > {threshold:g}, and p < {alpha:g} where a test was possible)",
-               err=True)
+    click.echo(f"{flagged} cell(s) changed (|Δ| > {threshold:g}, and p < {alpha:g} where a test was possible)"
+               + (f"; {moved} cost cell(s) moved, not counted (times, throughput and memory measure the machine)"
+                  if moved else ""), err=True)
     sys.exit(1 if flagged else 0)
 
 

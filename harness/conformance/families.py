@@ -15,6 +15,7 @@ from harness.api.components import Registry
 from harness.api.dataset import Dataset
 from harness.api.executor import Executor
 from harness.api.model import ConvergentRNN
+from harness.api.records import undeclared
 from harness.api.run_kind import RunKind, declared
 from harness.api.tracker import Tracker
 
@@ -272,9 +273,14 @@ def _run_kind_checks(kind: Any, params: dict[str, Any] | None = None, *,
             raise CheckFailed("a run kind declares what it records, `records = Records(metrics=(...), columns=(...), "
                               "curves=(...))` on its factory (harness.api.records), so that bench validate can check "
                               "the tables of a suite before its runs")
+        stray = undeclared(declared_records.costs, {*declared_records.metrics, *declared_records.curves})
+        if stray:
+            raise CheckFailed(f"Records.costs names {', '.join(map(repr, stray))}, which are neither among its metrics "
+                              "nor its curves: a cost is one of the values it records")
         return (f"{len(declared_records.metrics)} final metric(s), {len(declared_records.curves)} per-epoch value(s)"
                 + (f", the metrics of slot(s) {', '.join(declared_records.metric_slots)}"
-                   if declared_records.metric_slots else ""))
+                   if declared_records.metric_slots else "")
+                + (f", {len(declared_records.costs)} of them cost(s)" if declared_records.costs else ""))
 
     def builds():
         execute = _build(comp, params)

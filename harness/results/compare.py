@@ -85,7 +85,7 @@ def paired(diffs: list[float]) -> tuple[float, float, float]:
 
 @dataclass
 class Comparison:
-    frame: pd.DataFrame  # keys, then base/new mean, std, n, delta, p, changed
+    frame: pd.DataFrame  # keys, then base/new mean, std, n, delta, p, changed, moved (a cost that changed)
     keys: list[str]
 
     @property
@@ -94,10 +94,12 @@ class Comparison:
 
 
 def compare(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], threshold: float, alpha: float,
-            seeds: tuple[dict, dict] | None = None) -> Comparison:
+            seeds: tuple[dict, dict] | None = None, costs: frozenset[str] = frozenset()) -> Comparison:
     """Cell by cell (``keys``: the table's row and column keys, metric included) over two summaries
     (:func:`harness.results.aggregate.summarize` frames); ``seeds``: each side's per-seed values by cell
-    (:func:`harness.results.aggregate.seed_values`), for the paired test."""
+    (:func:`harness.results.aggregate.seed_values`), for the paired test. A cell of a metric in ``costs``
+    (a time, a throughput: what the run kinds declare as measuring the machine) is tested like the others
+    but never ``changed``: ``moved`` says whether it would have been."""
     base_seeds, new_seeds = seeds or ({}, {})
     cols = [*keys, "mean", "std", "n"]
     both = base[cols].merge(new[cols], on=keys, how="outer", suffixes=("_base", "_new"))
@@ -121,11 +123,12 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], threshold: f
             changed = bool(abs(delta) > threshold)
         else:
             changed = bool(p == p and p < alpha and abs(delta) > threshold)
+        cost = r.get("metric") in costs
         rows.append({**{k: r[k] for k in keys}, "base": r["mean_base"], "base_std": r["std_base"], "base_n": n1,
                      "new": r["mean_new"], "new_std": r["std_new"], "new_n": n2, "delta": delta, "p": p,
-                     "test": test, "changed": changed})
+                     "test": test, "changed": changed and not cost, "moved": changed and cost})
     return Comparison(pd.DataFrame(rows, columns=[*keys, "base", "base_std", "base_n", "new", "new_std", "new_n",
-                                                  "delta", "p", "test", "changed"]), keys)
+                                                  "delta", "p", "test", "changed", "moved"]), keys)
 
 
 def render(comp: Comparison, fmt: str = ".3g") -> str:
@@ -139,7 +142,8 @@ def render(comp: Comparison, fmt: str = ".3g") -> str:
     body = [[*(str(r[k]) for k in comp.keys), cell(r["base"], r["base_std"], r["base_n"]),
              cell(r["new"], r["new_std"], r["new_n"]),
              "—" if r["delta"] != r["delta"] else f"{r['delta']:+{fmt}}",
-             "—" if r["p"] != r["p"] else f"{r['p']:.3g}", r["test"], "changed" if r["changed"] else ""]
+             "—" if r["p"] != r["p"] else f"{r['p']:.3g}", r["test"],
+             "changed" if r["changed"] else "moved (a cost: not counted)" if r["moved"] else ""]
             for _, r in comp.frame.iterrows()]
     return tabulate(body, headers=[*comp.keys, "base", "new", "Δ (new − base)", "p", "test", ""], tablefmt="github",
                     disable_numparse=True)

@@ -106,7 +106,7 @@ class Relaxation(RunKind):
     #: comparisons with sync.
     records = Records(metrics=("sweeps", "step_evaluations", "residual", "settled", "seconds", "time_ratio",
                                "state_difference", "update_difference"),
-                      columns=("schedule",))
+                      columns=("schedule",), costs=("seconds", "time_ratio"))
 
     def __init__(self, tol: float = 1e-8, max_sweeps: int = 20000, repeats: int = 3, K: int = 20,
                  batch_size: int = 20, threads: int = 0):
