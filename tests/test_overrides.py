@@ -149,6 +149,16 @@ def test_an_override_no_selected_run_has_is_an_error_naming_it(bench, tmp_path):
     assert code == 1 and "--set epoch: unknown key 'epoch'" in out and "did you mean 'epochs'?" in out
 
 
+def test_a_bad_value_for_a_key_only_some_runs_have_is_one_error_naming_those_runs(bench, tmp_path):
+    """`epochs=two` in a suite of two kinds: the training run refuses the value, which is the one error
+    (the GDU run, without the key, is not reported as lacking it), with the run it fails in."""
+    (tmp_path / "over.toml").write_text(MIXED)
+    code, out = bench("validate", "--set", "epochs=two")
+    assert code == 1 and "1 problem(s)" in out, out
+    assert "--set epochs: expected int in [1, 100000], got str 'two' (in run 'net')" in out
+    assert "unknown key" not in out
+
+
 BOTH = SUITE.replace('grid.algorithm = [{ name = "ep", beta = 0.5 }, "bptt"]', 'grid.algorithm = ["ep", "bptt"]') + """
 [[runs]]
 name = "ep"

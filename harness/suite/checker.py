@@ -33,7 +33,7 @@ class Checker:
         self.path, self.registry = path, registry
         self.problems: list[str] = []
         self.errors = 0
-        self.inherited: dict[str, list[str | None]] = {}  # problem at defaults.KEY -> the runs it fails in
+        self.inherited: dict[str, list[str | None]] = {}  # problem at defaults.KEY or --set KEY -> the runs it fails in
 
     def err(self, where: str, message: str) -> None:
         self.errors += 1  # counted even when reported already: callers compare counts to see a failure

@@ -153,6 +153,7 @@ def load_suite(path: str | Path, registry: Registry, overrides: dict[str, Any] |
     names_seen: set[str] = set()
     applied: dict[str, set[str]] = {}  # run id -> the --set keys written into it
     not_applied: dict[str, str] = {}  # --set key -> why some run does not take it
+    taken: set[str] = set()  # --set keys that some run has
     for i, raw in enumerate(raw_runs):
         label = raw.get("name")
         where = f"runs[{i}]" + (f" ({label})" if isinstance(label, str) else "")
@@ -176,6 +177,7 @@ def load_suite(path: str | Path, registry: Registry, overrides: dict[str, Any] |
         for key, problem in refused.items():  # kept aside: an error only if no run (of those selected) has the key
             not_applied.setdefault(key, problem)
         mine = {k: v for k, v in overrides.items() if k not in refused}  # what this run has is written into it
+        taken |= set(mine)  # (even where its value is then refused: the key itself is right)
         slots = {sl.name for sl in kind.slots} if kind is not None else set()
         expanded = _resolve_run(ck, where, defaults, raw, slots, mine)
         for run in expanded:
@@ -184,7 +186,7 @@ def load_suite(path: str | Path, registry: Registry, overrides: dict[str, Any] |
 
     report_inherited(ck, len(raw_runs))
     for key, problem in not_applied.items():
-        if not any(key in keys for keys in applied.values()):
+        if key not in taken:
             ck.problems.append(problem)  # no run of the suite has it: a misspelling, say so
     ids = [r.id for r in runs]
     for dup in {x for x in ids if ids.count(x) > 1}:
@@ -211,7 +213,7 @@ def _resolve_run(ck: Checker, where: str, defaults: dict[str, Any], raw: dict[st
     before = len(ck.problems)
     expanded = _expand_run(ck, where, merged)
     blame_defaults(ck, before, where, raw, defaults)
-    blame_overrides(ck, before, where, overrides)
+    blame_overrides(ck, before, where, raw.get("name"), overrides)
     return expanded
 
 

@@ -109,16 +109,24 @@ def override(ck: Checker, where: str, raw: dict[str, Any], overrides: dict[str, 
     return out
 
 
-def blame_overrides(ck: Checker, start: int, where: str, overrides: dict[str, Any]) -> None:
-    """A problem with a value given by ``--set`` is reported at ``--set KEY``, once."""
-    for i in range(start, len(ck.problems)):
-        location, sep, message = ck.problems[i].partition(": ")
+def blame_overrides(ck: Checker, start: int, where: str, name: str | None, overrides: dict[str, Any]) -> None:
+    """A problem with a value given by ``--set`` is reported at ``--set KEY``, once, with the runs it
+    fails in (:func:`report_inherited` names them unless it fails in all)."""
+    kept = ck.problems[:start]
+    for problem in ck.problems[start:]:
+        location, sep, message = problem.partition(": ")
         for key in overrides:
             parts = key.split(".")  # a problem at any prefix of a dotted key (a misspelled head) is its too
             prefixes = {".".join(parts[:n]) for n in range(1, len(parts) + 1)}
             if location in {f"{w}.{p}" for w in (where, "defaults") for p in prefixes}:
-                ck.problems[i] = f"--set {key}{sep}{message}"
-    ck.problems[:] = list(dict.fromkeys(ck.problems))
+                runs = ck.inherited.setdefault(f"--set {key}{sep}{message}", [])
+                if name not in runs:
+                    runs.append(name)
+                break
+        else:
+            if problem not in kept:
+                kept.append(problem)
+    ck.problems[:] = kept
 
 
 def _from_defaults(path: list[str], raw: dict[str, Any], defaults: dict[str, Any]) -> bool:
