@@ -245,3 +245,15 @@ def test_the_installed_version_is_harness_version():
     assert version("eqprop-bench") == __version__
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"bench, version {__version__}"
+
+
+def test_a_run_left_running_by_a_dead_worker_is_interrupted_in_status_and_dry_run(cli, suite_file, tmp_path):
+    """status.json says "running" but no live worker claims the run: both commands call it interrupted
+    (and the dry run would run it), as the runner treats it."""
+    path = suite_file(SUITE)
+    cli("run", path, "--only", "one")
+    [record] = sorted((tmp_path / "results" / path.stem).glob("one-s0-*/status.json"))
+    record.write_text(json.dumps({"status": "running", "started": "T"}))  # no claim.json beside it
+    run_id = record.parent.name
+    assert f"run   {run_id}  (interrupted)" in cli("run", path, "--only", "one", "--dry-run").output
+    assert f"interrupted {run_id}" in cli("status", path, "--only", "one").output

@@ -22,6 +22,7 @@ from harness.cli.common import (
 )
 from harness.plugins import get_manager
 from harness.results.aggregate import TableError, at_epoch, collect, summarize, table_dims
+from harness.results.claims import run_state
 from harness.results.render import FORMATS, render
 from harness.results.store import UNSUCCESSFUL, RunStore, Status
 from harness.run.execute import Job, interrupt_on_sigterm
@@ -79,7 +80,7 @@ def run(suite, results_dir, device, only, dry_run, rerun_failed, force, executor
     _results_dir(results_dir, s, write=not dry_run)
     if dry_run:
         for r in runs:
-            click.echo(f"{'run ' if r in todo else 'skip'}  {r.id}  ({runner.store(r).status()})")
+            click.echo(f"{'run ' if r in todo else 'skip'}  {r.id}  ({run_state(runner.store(r))})")
         return
     click.echo(f"suite {s.name}: {len(runs)} run(s), {len(todo)} to do, executor {chosen['name']}, "
                f"results in {Path(results_dir) / s.name}", err=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.api.components import close_match
-from harness.results.claims import live_claim
+from harness.results.claims import run_state
 from harness.results.store import CorruptResult, RunStore, Status
 from harness.suite.spec import Suite, TableSpec
 
@@ -58,9 +58,7 @@ def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame
         store = RunStore(base / run.id)
         attrs = run.attributes()
         status = store.status_record()
-        state = status.get("status", Status.MISSING)
-        if state == Status.RUNNING and live_claim(store.dir) is None:
-            state = Status.INTERRUPTED  # its worker died without recording an outcome
+        state = run_state(store, status)
         run_rows.append({**attrs, "status": state, "seconds": status.get("seconds"),
                          "error": status.get("error", ""), "warnings": status.get("warnings", []),
                          "resumed": status.get("resumed"),

@@ -19,7 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
-from harness.results.store import write_json
+from harness.results.store import RunStore, Status, write_json
 
 #: Seconds a claim lives without a heartbeat. Heartbeats come every TTL / 4.
 DEFAULT_TTL = float(os.environ.get("BENCH_CLAIM_TTL", "120"))
@@ -128,3 +128,11 @@ def live_claim(run_dir: Path) -> dict | None:
     """The claim of a live worker on this run, or None."""
     claim = read_claim(Path(run_dir) / "claim.json")
     return None if is_stale(claim) else claim
+
+
+def run_state(store: RunStore, record: dict | None = None) -> str:
+    """The run's status as people should see it: status.json's, except that a run "running" with no
+    live worker's claim is "interrupted" (its worker died without recording an outcome; the next
+    `bench run` resumes it). ``record``: its status.json, when already read."""
+    state = (record if record is not None else store.status_record()).get("status", Status.MISSING)
+    return Status.INTERRUPTED if state == Status.RUNNING and live_claim(store.dir) is None else state
