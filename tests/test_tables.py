@@ -102,6 +102,20 @@ def test_rendering_matches_golden_files(done_suite, fmt, ext):
     assert text == golden.read_text()
 
 
+def test_a_blank_cell_is_explained_under_the_table(done_suite):
+    """Per seed, net_a has no seed 3 and net_b none after 2 (failed): those cells are blank, and the
+    note says why; the `layers` table, every cell filled and no reference, has neither note."""
+    suite, results = done_suite
+    runs, records = collect(suite, results)
+    spec = dataclasses.replace(suite.tables["main"], rows=["seed"], columns=["name", "metric"])
+    text = render(spec, summarize(suite, spec, runs, records))
+    row3 = next(line for line in text.splitlines() if line.startswith("| 3 "))
+    assert [c.strip() for c in row3.strip(" |").split("|")[:3]] == ["3", "", ""], row3
+    assert "a blank cell: no run of that row records that value" in text
+    full = render(suite.tables["layers"], summarize(suite, suite.tables["layers"], runs, records))
+    assert "a blank" not in full
+
+
 def test_latex_escaping():
     assert latex_escape("a_b & 50% #1 {x} $y ~ ^ \\") == \
         r"a\_b \& 50\% \#1 \{x\} \$y \textasciitilde{} \^{} \textbackslash{}"

@@ -14,6 +14,8 @@ from harness.suite.spec import TableSpec
 FORMATS = ("markdown", "latex", "csv")
 STD_NOTE = "mean ± sample std (ddof=1) over seeds"
 DAGGER_NOTE = "† a cell with fewer finished runs than planned (counts below)"
+BLANK_NOTE = "a blank cell: no run of that row records that value"
+BLANK_REF_NOTE = "a blank (ref): the reference has no value for that row"
 
 # Non-ASCII marks pass through tabulate's LaTeX escaping as placeholders.
 _LATEX_MARKS = {"±": ("QQPMQQ", r"$\pm$"), "Δ": ("QQDELTAQQ", r"$\Delta$"), "†": ("QQDAGQQ", r"$^\dagger$"),
@@ -90,7 +92,7 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
         headers.append(name)
         if key in with_ref:
             headers += [f"{name} (ref)", f"{name} Δ"]
-    body = []
+    body, blank, blank_ref = [], False, False
     for row_key, group in stats.groupby(rows, sort=False, dropna=False):
         row_key = row_key if isinstance(row_key, tuple) else (row_key,)
         line = [_label(spec, k) for k in row_key]
@@ -98,12 +100,14 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
         for key in col_keys:
             r = cells.get(key)
             line.append(_cell(r, _format(spec, r)) if r is not None else "")
+            blank |= r is None
             if key in with_ref:
                 if r is not None and not math.isnan(r["ref"]):
                     delta = _num(r["delta"], "+" + spec.format)
                     line += [_ref_cell(r, spec.format), delta]
                 else:
                     line += ["", ""]
+                    blank_ref = True
         body.append(line)
     counts = stats["n"].dropna().astype(int) if "n" in stats else pd.Series(dtype=int)
     counts = counts[counts > 0]
@@ -115,6 +119,8 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
     flagged = stats[stats["done"] < stats["expected"]] if "expected" in stats else stats.iloc[0:0]
     if len(flagged):  # the † explanation only where a cell carries one
         notes[0] += "; " + DAGGER_NOTE
+    if blank or blank_ref:
+        notes[0] += "; " + "; ".join([BLANK_NOTE] * blank + [BLANK_REF_NOTE] * blank_ref)
     run_dims = [d for d in stats.attrs.get("run_dims", rows + cols) if d in flagged.columns and d != "metric"]
     seen = set()
     for _, r in flagged.iterrows():
