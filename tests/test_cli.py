@@ -257,3 +257,15 @@ def test_a_run_left_running_by_a_dead_worker_is_interrupted_in_status_and_dry_ru
     run_id = record.parent.name
     assert f"run   {run_id}  (interrupted)" in cli("run", path, "--only", "one", "--dry-run").output
     assert f"interrupted {run_id}" in cli("status", path, "--only", "one").output
+
+
+def test_a_missing_suite_file_names_the_closest_one(cli, tmp_path, monkeypatch):
+    (tmp_path / "suites").mkdir()
+    for name in ("table1.toml", "table1-quick.toml", "table3.toml"):
+        (tmp_path / "suites" / name).write_text("")
+    monkeypatch.chdir(tmp_path)
+    assert "file not found; did you mean suites/table1-quick.toml?" in cli("validate", "suites/tabel1-quick.toml").output
+    assert "file not found; did you mean suites/table1.toml?" in cli("table", "table1").output  # folder left out
+    far = cli("validate", "suites/zzzz.toml").output  # nothing close: the files that are there
+    assert "file not found (suite files there: suites/table1-quick.toml, suites/table1.toml, suites/table3.toml)" in far
+    assert "file not found (there is no folder nowhere)" in cli("status", "nowhere/t.toml").output

@@ -333,7 +333,9 @@ WARNING_WIDTH = 110
 @click.option("--full", is_flag=True, help="Print each warning whole (by default, its first "
               f"{WARNING_WIDTH} characters).")
 def status(suite, results_dir, only, overrides, full):
-    """Done / failed / missing, per run."""
+    """Each run's state (done, failed, diverged, running, interrupted, missing), where an unfinished
+    run resumes, its warnings, and result directories of an earlier configuration. Exit 1 if a run
+    failed, diverged or is corrupt."""
     _, s = _suite(suite, overrides)
     _results_dir(results_dir, s, write=False)
     runs, _ = collect(s, results_dir)

@@ -136,6 +136,8 @@ def write_report(suite: Suite, results_dir: Path, output: Path | None = None, *,
             paths = []
             lines += [f"Figures skipped: {exc}.", ""]
             print(f"warning: report {path}: figures skipped: {exc}", file=sys.stderr, flush=True)
+        if paths:  # beside the page, where its links expect them
+            print(f"wrote {len(paths)} figure(s) in {path.parent / 'figures'}", file=sys.stderr, flush=True)
         for p in paths:
             rel = Path(os.path.relpath(p, path.parent)).as_posix()
             lines += [f"![{p.stem}]({rel})", ""]

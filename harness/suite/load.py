@@ -52,7 +52,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.api.components import Component, ComponentError, Registry, check_type, type_name
+from harness.api.components import Component, ComponentError, Registry, check_type, close_match, type_name
 from harness.suite.checker import Checker, component_table, unknown_key_message
 from harness.suite.checks import (
     check_against_runs,
@@ -88,12 +88,28 @@ from harness.suite.spec import (
 )
 
 
+def _not_found(path: Path) -> str:
+    """"file not found", with the closest suite file (a misspelling, or a name given without its
+    folder ``suites/``), else the suite files that are there."""
+    if not path.parent.is_dir():
+        return f"file not found (there is no folder {path.parent})"
+    folders = [path.parent] + ([Path("suites")] if path.parent == Path(".") and Path("suites").is_dir() else [])
+    found = [str(f) for folder in folders for f in sorted(folder.glob("*.toml"))]
+    stems: dict[str, str] = {}
+    for f in found:  # matched by name alone: the shared "suites/" and ".toml" would make anything look close
+        stems.setdefault(Path(f).stem, f)
+    hint = close_match(path.stem, stems)
+    if hint:
+        return f"file not found; did you mean {stems[hint]}?"
+    return "file not found" + (f" (suite files there: {', '.join(found)})" if found else "")
+
+
 def load_toml(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
-        raise SuiteError(path, ["file not found"]) from None
+        raise SuiteError(path, [_not_found(Path(path))]) from None
     except IsADirectoryError:
         raise SuiteError(path, ["is a directory, not a suite file (give the path of a .toml file)"]) from None
     except PermissionError:
