@@ -269,3 +269,16 @@ def test_a_missing_suite_file_names_the_closest_one(cli, tmp_path, monkeypatch):
     far = cli("validate", "suites/zzzz.toml").output  # nothing close: the files that are there
     assert "file not found (suite files there: suites/table1-quick.toml, suites/table1.toml, suites/table3.toml)" in far
     assert "file not found (there is no folder nowhere)" in cli("status", "nowhere/t.toml").output
+
+
+def test_a_table_none_of_whose_runs_finished_says_so(cli, suite_file):
+    path = suite_file(SUITE + """
+    [tables.failing]
+    where = { name = "two" }
+    rows = ["name"]
+    metrics = ["score"]
+""")
+    cli("run", path)  # "one" is done, "two" fails: the second table has no finished run
+    out = cli("table", path, "--table", "failing").output
+    assert "_no finished run yet; † a cell with fewer finished runs than planned" in out, out
+    assert "one run per cell" not in out and "name=two: 0/2 runs done (2 failed, 0 not run)" in out

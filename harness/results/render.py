@@ -115,7 +115,8 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
     # how many seeds, from the results (a title typed by hand stays "over 3 seeds" when 2 ran)
     seeds = f"{counts.min()} to {most}" if len(counts) and counts.min() != most else f"{most}"
     notes = [STD_NOTE.replace("over seeds", f"over {seeds} seeds") if most > 1
-             else "one run per cell: values without a standard deviation"]
+             else "one run per cell: values without a standard deviation" if most == 1
+             else "no finished run yet"]
     flagged = stats[stats["done"] < stats["expected"]] if "expected" in stats else stats.iloc[0:0]
     if len(flagged):  # the † explanation only where a cell carries one
         notes[0] += "; " + DAGGER_NOTE
