@@ -90,10 +90,12 @@ def test_status_shortens_long_warnings_unless_asked_for_them_whole(cli, suite_fi
     cli("run", path, "--only", "one")
     [done] = sorted((tmp_path / "results" / path.stem).glob("one-s0-*/status.json"))
     long = "the free phase has not settled " + "x" * 200 + ": raise T"
-    done.write_text(json.dumps({**json.loads(done.read_text()), "warnings": [long, "short one"]}))
+    done.write_text(json.dumps({**json.loads(done.read_text()), "warnings": [long, "short one",
+                                                                            "a\x1b]0;pwned\x07\nb"]}))
     out = cli("status", path, "--only", "one").output
     assert "warning: " + long[:WARNING_WIDTH - 1] + "…\n" in out and "raise T" not in out
     assert "warning: short one\n" in out and "`bench status --full` prints them whole" in out
+    assert "warning: a?]0;pwned??b\n" in out and "\x1b" not in out  # no terminal escape, one line
     full = cli("status", path, "--only", "one", "--full").output
     assert f"warning: {long}\n" in full and "--full` prints" not in full
 

@@ -149,6 +149,12 @@ def test_an_override_no_selected_run_has_is_an_error_naming_it(bench, tmp_path):
     assert code == 1 and "--set epoch: unknown key 'epoch'" in out and "did you mean 'epochs'?" in out
 
 
+def test_a_misspelled_key_is_still_named_beside_a_run_of_an_unknown_kind(bench, tmp_path):
+    (tmp_path / "over.toml").write_text(MIXED.replace('kind = "gdu"', 'kind = "gdux"'))
+    code, out = bench("validate", "--set", "epoch=2")
+    assert code == 1 and "gdux" in out and "--set epoch: unknown key 'epoch'" in out, out
+
+
 def test_a_bad_value_for_a_key_only_some_runs_have_is_one_error_naming_those_runs(bench, tmp_path):
     """`epochs=two` in a suite of two kinds: the training run refuses the value, which is the one error
     (the GDU run, without the key, is not reported as lacking it), with the run it fails in."""

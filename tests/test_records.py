@@ -161,3 +161,11 @@ def test_the_issues_misspellings_of_a_training_table_fail_validation(registry, t
     assert "4 problem(s)" in text, text
     for hint in ("'name'", "'algorithm'", "'test_error'", "'kind'"):
         assert f"did you mean {hint}" in text, text
+
+
+def test_a_bare_string_is_refused_where_a_tuple_of_names_is_declared():
+    with pytest.raises(TypeError, match=r"Records.costs must be a tuple of names, e.g. \('seconds',\) for one"):
+        Records(metrics=("seconds",), costs=("seconds"))
+    with pytest.raises(TypeError, match="Records.metrics must be a tuple of names"):
+        Records(metrics=("a", 1))
+    assert Records(metrics=["a", "b"]).metrics == ("a", "b")  # a list is taken as one

@@ -139,6 +139,8 @@ def test_a_resumed_run_keeps_the_warnings_of_its_earlier_invocations(
         saved = torch.load(store.checkpoint, weights_only=False)
         assert saved.pop("warnings") == [first]
         torch.save(saved, store.checkpoint)
+    else:  # the worker died without a word: only the checkpoint holds the warning
+        write_json(store.dir / "status.json", {"status": "running", "started": "T"})
     calls["n"] = -10**9
     runner.execute([run])
     warned = store.status_record()["warnings"]

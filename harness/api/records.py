@@ -22,9 +22,21 @@ class Records:
     curves: tuple[str, ...] = ()
     #: slots whose components' names are metric names too (a GDU run records each metric it is given)
     metric_slots: tuple[str, ...] = ()
-    #: which of those values measure the machine rather than the algorithm (times, throughput, memory):
-    #: ``bench compare`` shows how they moved but counts no change in them (another CPU is not a regression)
+    #: which of those values measure or describe the machine rather than the algorithm (times, throughput,
+    #: memory, its thread count): ``bench compare`` shows how they moved but counts no change in them
+    #: (another CPU is not a regression)
     costs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Each field a tuple of names (a list is taken as one); a bare string, a common slip for a
+        one-name tuple (``("seconds")``), is refused instead of being read letter by letter."""
+        for name in ("metrics", "columns", "curves", "metric_slots", "costs"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not isinstance(value, (tuple, list)) \
+                    or not all(isinstance(v, str) for v in value):
+                raise TypeError(f"Records.{name} must be a tuple of names, e.g. ({value!r},) for one, "
+                                f"not {value!r}")
+            object.__setattr__(self, name, tuple(value))
 
     def metric_names(self, slots: dict[str, Any]) -> set[str]:
         """The metric names a run with these resolved slots may record as final values."""

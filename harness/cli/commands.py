@@ -330,10 +330,10 @@ WARNING_WIDTH = 110
 @results_option
 @only_option
 @set_option
-@click.option("--full", is_flag=True, help="Print each warning whole (by default, its first "
+@click.option("--full", is_flag=True, help="Print each warning whole (by default, one shortened to "
               f"{WARNING_WIDTH} characters).")
 def status(suite, results_dir, only, overrides, full):
-    """Each run's state (done, failed, diverged, running, interrupted, missing), where an unfinished
+    """Each run's state (done, failed, diverged, corrupt, running, queued, interrupted, missing), where an unfinished
     run resumes, its warnings, and result directories of an earlier configuration. Exit 1 if a run
     failed, diverged or is corrupt."""
     _, s = _suite(suite, overrides)
@@ -359,7 +359,7 @@ def status(suite, results_dir, only, overrides, full):
             click.echo(f"{'':<11}   last checkpoint: {note}" if r["status"] == "running" else
                        f"{'':<11}   checkpoint: {note} (the next `bench run` resumes there)")
         for warning in r.get("warnings") if isinstance(r.get("warnings"), list) else []:
-            text = str(warning)
+            text = "".join(c if c.isprintable() else "?" for c in str(warning))  # no terminal escapes
             if not full and len(text) > WARNING_WIDTH:
                 text, shortened = text[:WARNING_WIDTH - 1].rstrip() + "…", True
             click.echo(f"{'':<11}   warning: {text}")

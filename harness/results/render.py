@@ -107,7 +107,7 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
                     line += [_ref_cell(r, spec.format), delta]
                 else:
                     line += ["", ""]
-                    blank_ref = True
+                    blank_ref |= r is not None  # (no run: the data cell's note says so)
         body.append(line)
     counts = stats["n"].dropna().astype(int) if "n" in stats else pd.Series(dtype=int)
     counts = counts[counts > 0]

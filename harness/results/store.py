@@ -183,7 +183,7 @@ class RunStore:
         if size != self.checkpoint.stat().st_size:
             return f"present; its note {path.name} describes another checkpoint (a crash between the two, or a copy)"
         done = note.get("done")  # the share of the run behind the checkpoint, where its kind says it
-        rest = seconds * (1 - done) / done if isinstance(done, float) and 0 < done < 1 else math.nan
+        rest = seconds * (1 - done) / done if isinstance(done, float) and 1e-6 <= done < 1 else math.nan
         left = f"about {_duration(rest)} more at that pace" if math.isfinite(rest) else ""
         text = ", ".join(filter(None, [progress, f"{_duration(seconds)} of the run so far", left, f"saved {saved}"]))
         return "".join(c if c.isprintable() else "?" for c in text)

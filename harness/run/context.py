@@ -179,7 +179,8 @@ class RunContext:
             earlier = earlier[:-1]  # resumed on the same set-up: one entry, up to where it got now
         environments = [*earlier, {**self.environment, "until": progress}]
         torch.save({"config": self.spec.config(), "state": state, "elapsed": elapsed,
-                    "environments": environments, "warnings": self.all_warnings()}, buf)
+                    "environments": environments,  # and the warnings so far, the trackers' included
+                    "warnings": list(dict.fromkeys([*self.all_warnings(), *self.trackers.warnings]))}, buf)
         atomic_write(self.store.checkpoint, lambda f: f.write(buf.getvalue()), mode="wb")
         write_json(self.store.checkpoint_note_path, {"progress": progress, "seconds": round(elapsed, 1),
                                                      "saved": datetime.now(UTC).isoformat(timespec="seconds"),

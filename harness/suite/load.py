@@ -193,7 +193,8 @@ def load_suite(path: str | Path, registry: Registry, overrides: dict[str, Any] |
         for key, problem in refused.items():  # kept aside: an error only if no run (of those selected) has the key
             not_applied.setdefault(key, problem)
         mine = {k: v for k, v in overrides.items() if k not in refused}  # what this run has is written into it
-        taken |= set(mine)  # (even where its value is then refused: the key itself is right)
+        if kind is not None:  # (an unknown kind refuses nothing: its runs say nothing of the key)
+            taken |= set(mine)  # (even where its value is then refused: the key itself is right)
         slots = {sl.name for sl in kind.slots} if kind is not None else set()
         expanded = _resolve_run(ck, where, defaults, raw, slots, mine)
         for run in expanded:

@@ -120,7 +120,8 @@ class Speed(RunKind):
         "paired_speedup", "flops_per_sample", "ops_per_batch", "achieved_gflops", "dispatch_us", "dispatch_share_pct",
         "dominant_gflops", "products_gflops", "roofline_pct"),
         # all but the checks of equal results and the counts of work, which do not depend on the machine
-        costs=("samples_per_s", "generic_samples_per_s", "speedup", "ms_per_batch", "generic_ms_per_batch",
+        costs=("torch_threads", "cuda_graph", "samples_per_s", "generic_samples_per_s", "speedup", "ms_per_batch",
+               "generic_ms_per_batch",
                "seconds_per_epoch", "generic_seconds_per_epoch", "peak_memory_mb", "eager_samples_per_s",
                "graph_speedup", "compiled_samples_per_s", "compiled_speedup", "compile_seconds", "seeds_samples_per_s",
                "seeds_speedup", "paired_samples_per_s", "paired_speedup", "achieved_gflops", "dispatch_us",

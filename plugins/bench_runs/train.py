@@ -229,7 +229,8 @@ class Train(RunKind):
                  "first_step_seconds", "compiled_step", "cuda_graph", "free_sweeps", "free_residual"),
         curves=("test_error", "train_error", "unpredicted_classes", "unsettled", "seconds", "samples_per_s",
                 "free_sweeps", "free_residual"),
-        costs=("seconds_per_epoch", "samples_per_s", "peak_memory_mb", "first_step_seconds", "seconds"))
+        costs=("seconds_per_epoch", "samples_per_s", "peak_memory_mb", "first_step_seconds", "seconds",
+               "compiled_step", "cuda_graph"))  # (whether the step compiles or is graphed depends on the device)
     #: Its figures (the run-kind contract): train and test error per epoch.
     figures = staticmethod(train_figures)
     #: Runs differing only in these slots can share one batched model (``batch_algorithms``).
