@@ -24,7 +24,7 @@ from harness.plugins import get_manager
 from harness.results.aggregate import TableError, at_epoch, collect, summarize, table_dims
 from harness.results.claims import run_state
 from harness.results.render import FORMATS, render
-from harness.results.store import UNSUCCESSFUL, RunStore, Status
+from harness.results.store import UNSUCCESSFUL, RunStore, Status, printable
 from harness.run.execute import Job, interrupt_on_sigterm
 from harness.suite.load import SuiteError, add_trackers, resolve_executor
 from harness.suite.spec import settings
@@ -359,7 +359,7 @@ def status(suite, results_dir, only, overrides, full):
             click.echo(f"{'':<11}   last checkpoint: {note}" if r["status"] == "running" else
                        f"{'':<11}   checkpoint: {note} (the next `bench run` resumes there)")
         for warning in r.get("warnings") if isinstance(r.get("warnings"), list) else []:
-            text = "".join(c if c.isprintable() else "?" for c in str(warning))  # no terminal escapes
+            text = printable(str(warning))  # no terminal escapes
             if not full and len(text) > WARNING_WIDTH:
                 text, shortened = text[:WARNING_WIDTH - 1].rstrip() + "…", True
             click.echo(f"{'':<11}   warning: {text}")

@@ -120,8 +120,10 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
     flagged = stats[stats["done"] < stats["expected"]] if "expected" in stats else stats.iloc[0:0]
     if len(flagged):  # the † explanation only where a cell carries one
         notes[0] += "; " + DAGGER_NOTE
-    if blank or blank_ref:
-        notes[0] += "; " + "; ".join([BLANK_NOTE] * blank + [BLANK_REF_NOTE] * blank_ref)
+    if blank:
+        notes[0] += "; " + BLANK_NOTE
+    if blank_ref:
+        notes[0] += "; " + BLANK_REF_NOTE
     run_dims = [d for d in stats.attrs.get("run_dims", rows + cols) if d in flagged.columns and d != "metric"]
     seen = set()
     for _, r in flagged.iterrows():

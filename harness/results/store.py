@@ -116,6 +116,12 @@ def read_json(path: Path) -> Any:
         return json.load(f)
 
 
+def printable(text: str) -> str:
+    """``text`` with every unprintable character (a terminal escape, a newline) shown as ``?``: for
+    strings read from result files and printed to a terminal."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 def _duration(seconds: float) -> str:
     """A wall time for people: "under a minute", "12 min", "3.4 h"."""
     minutes = round(seconds / 60)
@@ -186,7 +192,7 @@ class RunStore:
         rest = seconds * (1 - done) / done if isinstance(done, float) and 1e-6 <= done < 1 else math.nan
         left = f"about {_duration(rest)} more at that pace" if math.isfinite(rest) else ""
         text = ", ".join(filter(None, [progress, f"{_duration(seconds)} of the run so far", left, f"saved {saved}"]))
-        return "".join(c if c.isprintable() else "?" for c in text)
+        return printable(text)
 
     def status(self) -> str:
         """``done``, ``failed``, ..., ``missing`` when no status was written, or ``corrupt``."""

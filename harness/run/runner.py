@@ -286,8 +286,9 @@ class Runner:
             if ctx is not None:
                 ctx.trackers.finish(status_i, ctx.final if status_i == Status.DONE else [])
                 ctx.warnings += ctx.trackers.warnings
-            if ctx is not None and ctx.all_warnings():
-                record["warnings"] = ctx.all_warnings()
+            run_warnings = ctx.all_warnings() if ctx is not None else []
+            if run_warnings:
+                record["warnings"] = run_warnings
             write_json(store.dir / "status.json", record)
             kept = self._settle(run, store, status_i)
             error_i = f"{error_i.rstrip()} {kept}\n" if kept else error_i
