@@ -129,6 +129,13 @@ def test_missing_runs_are_flagged(manager, suite_file, tmp_path):
     row = next(line for line in text.splitlines() if line.startswith("| net_a "))
     assert row.split("|")[2].strip() == "3.50 ± 3.54 †"
     assert "† name=net_a: 2/6 runs done (0 failed, 4 not run)" in text
+    # the footnotes follow the table's rows, whatever order the summary holds its cells in
+    spec = dataclasses.replace(suite.tables["main"], rows=["seed"], columns=["name", "metric"])
+    text = render(spec, summarize(suite, spec, runs, records))
+    lines = text.splitlines()
+    rows = [int(line.split("|")[1]) for line in lines[4:] if line.startswith("| ")]  # seeds 0, 5, 1, ...
+    noted = [int(line.split("seed=")[1].split(",")[0]) for line in lines if line.startswith("_† ")]
+    assert len(noted) > 2 and noted == sorted(noted, key=rows.index), text
 
 
 def test_runs_training_or_stopped_midway_are_not_counted_as_not_run(manager, suite_file, tmp_path):
@@ -198,6 +205,10 @@ def test_a_misspelled_metric_or_column_is_refused_once_results_exist(done_suite)
     with pytest.raises(TableError, match="metric 'scroe' is recorded by none of its finished runs; did you mean "
                                          "'score'"):
         summarize(suite, spec, runs, records)
+    spec.metrics, spec.format = ["score"], {"scroe": ".2f"}
+    with pytest.raises(TableError, match="format names metric 'scroe', which none of its finished runs records; "
+                                         "did you mean 'score'"):
+        summarize(suite, spec, runs, records)
     spec.metrics, spec.rows = ["score"], ["nmae"]
     with pytest.raises(TableError, match="rows names 'nmae', which is neither a run column nor recorded by its "
                                          "runs; did you mean 'name'"):
@@ -205,13 +216,35 @@ def test_a_misspelled_metric_or_column_is_refused_once_results_exist(done_suite)
 
 
 def test_numbers_are_written_out_unless_the_format_asks_for_e_notation():
-    from harness.results.render import _num
+    from harness.results.numbers import number
 
-    assert _num(2390.4, ".3g") == "2390" and _num(1.2e-5, ".2g") == "0.000012" and _num(-15000.0, "+.2g") == "-15000"
-    assert _num(15000.0, "+.2g") == "+15000" and _num(2390.4, ".3e") == "2.390e+03" and _num(0.5, ".3g") == "0.5"
+    assert number(2390.4, ".3g") == "2390" and number(1.2e-5, ".2g") == "0.000012" and number(-15000.0, "+.2g") == "-15000"
+    assert number(15000.0, "+.2g") == "+15000" and number(2390.4, ".3e") == "2.390e+03" and number(0.5, ".3g") == "0.5"
     # no significant digit lost in writing out (3.3e-06 once printed as 0.000003)
-    assert _num(3.3e-06, ".2g") == "0.0000033" and _num(2.25e-06, ".3g") == "0.00000225"
-    assert _num(1.0e-4, ".2g") == "0.0001" and _num(1e20, ".2g") == "1e+20"
+    assert number(3.3e-06, ".2g") == "0.0000033" and number(2.25e-06, ".3g") == "0.00000225"
+    assert number(1.0e-4, ".2g") == "0.0001" and number(1e20, ".2g") == "1e+20"
+
+
+def test_a_difference_always_shows_its_sign_whatever_the_format_says():
+    from harness.results.numbers import signed
+
+    assert signed(0.5, ".2f") == "+0.50" and signed(-0.5, ".2f") == "-0.50" and signed(0.5, "+.2f") == "+0.50"
+    assert signed(2390.4, ".3g") == "+2390" and signed(float("nan"), ".2f") == "—"
+
+
+def test_a_table_can_give_each_metric_its_own_format(done_suite):
+    """A table that mixes errors and counts formats each metric its own way (the others: .3g), the
+    reference and Δ cells in their metric's format."""
+    suite, results = done_suite
+    runs, records = collect(suite, results)
+    spec = dataclasses.replace(suite.tables["main"], format={"score": ".3f"})
+    row = next(line for line in render(spec, summarize(suite, spec, runs, records)).splitlines()
+               if line.startswith("| net_a "))
+    assert [c.strip() for c in row.strip(" |").split("|")] == ["net_a", "4.000 ± 2.366", "2.500 ± 0.500", "+1.500"]
+    spec = dataclasses.replace(suite.tables["main"], format={"per_layer": ".1f"})  # score not named: .3g
+    row = next(line for line in render(spec, summarize(suite, spec, runs, records)).splitlines()
+               if line.startswith("| net_a "))
+    assert [c.strip() for c in row.strip(" |").split("|")] == ["net_a", "4 ± 2.37", "2.5 ± 0.5", "+1.5"]
 
 
 def test_csv_has_the_shape_of_the_printed_table_and_long_is_tidy(done_suite):
@@ -340,9 +373,14 @@ def test_unchecked_references_and_setting_notes_are_printed_under_the_table(mana
      "tables.main.notes.model.ofset: no run has a setting 'model.ofset'"),
     (('source = "Doe et al. 2020, Table 9"', 'source = "Doe et al. 2020, Table 9"\n    checked = "no"'),
      "references[0].checked: expected true or false"),
+    (('format = ".2f"', 'format = ".2z"'), "tables.main.format: '.2z' is no format spec of a number (Unknown "
+     "format code 'z' for object of type 'float'): write e.g."),
+    (('format = ".2f"', 'format = { score = 2 }'), "tables.main.format.score: 2 is no format spec of a number"),
 ])
-def test_a_wrong_note_or_checked_flag_fails_validation(manager, suite_file, edit, message):
+def test_a_wrong_table_setting_or_checked_flag_fails_validation(manager, suite_file, edit, message):
+    import re
+
     from harness.suite.load import SuiteError
 
-    with pytest.raises(SuiteError, match=message.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
+    with pytest.raises(SuiteError, match=re.escape(message)):
         load_suite(suite_file(SUITE.replace(*edit, 1)), manager.registry)

@@ -265,7 +265,7 @@ def compare_(suite, results_dir, base_dir, base_suite, base_overrides, name, thr
             click.echo(f"_values after epoch {spec.epoch}_\n" if spec.epoch is not None else
                        f"_each run's values at its epoch of lowest {spec.at_lowest}; the epoch column, in "
                        "epochs, is compared like the others_\n")
-        click.echo(render_comparison(comp, spec.format) + "\n")
+        click.echo(render_comparison(comp, spec.number_format) + "\n")
     click.echo(f"{flagged} cell(s) changed (|Δ| > {threshold:g}, and p < {alpha:g} where a test was possible)"
                + (f"; {moved} cost cell(s) moved, not counted (times, throughput and memory measure the machine)"
                   if moved else ""), err=True)

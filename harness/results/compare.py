@@ -14,9 +14,14 @@ from the regularised incomplete beta function (no SciPy needed).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
+
+from harness.results.numbers import number, signed
+from harness.suite.spec import DEFAULT_FORMAT
 
 
 def _betacf(a: float, b: float, x: float) -> float:
@@ -131,19 +136,22 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], threshold: f
                                                   "delta", "p", "test", "changed", "moved"]), keys)
 
 
-def render(comp: Comparison, fmt: str = ".3g") -> str:
+def render(comp: Comparison, number_format: Callable[[Any], str] = lambda metric: DEFAULT_FORMAT) -> str:
+    """The comparison as a Markdown table; ``number_format`` gives each metric's format spec (the
+    suite table's, so that a cell reads as ``bench table`` prints it)."""
     from tabulate import tabulate
 
-    def cell(mean, std, n):
+    def cell(mean, std, n, fmt):
         if not n:
             return "—"
-        return f"{mean:{fmt}}" + (f" ± {std:{fmt}}" if n > 1 else "") + f" (n={n})"
+        return number(mean, fmt) + (f" ± {number(std, fmt)}" if n > 1 else "") + f" (n={n})"
 
-    body = [[*(str(r[k]) for k in comp.keys), cell(r["base"], r["base_std"], r["base_n"]),
-             cell(r["new"], r["new_std"], r["new_n"]),
-             "—" if r["delta"] != r["delta"] else f"{r['delta']:+{fmt}}",
-             "—" if r["p"] != r["p"] else f"{r['p']:.3g}", r["test"],
-             "changed" if r["changed"] else "moved (a cost: not counted)" if r["moved"] else ""]
-            for _, r in comp.frame.iterrows()]
+    body = []
+    for _, r in comp.frame.iterrows():
+        fmt = number_format(r.get("metric"))
+        body.append([*(str(r[k]) for k in comp.keys), cell(r["base"], r["base_std"], r["base_n"], fmt),
+                     cell(r["new"], r["new_std"], r["new_n"], fmt), signed(r["delta"], fmt),
+                     "—" if r["p"] != r["p"] else f"{r['p']:.3g}", r["test"],
+                     "changed" if r["changed"] else "moved (a cost: not counted)" if r["moved"] else ""])
     return tabulate(body, headers=[*comp.keys, "base", "new", "Δ (new − base)", "p", "test", ""], tablefmt="github",
                     disable_numparse=True)

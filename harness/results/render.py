@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from decimal import Decimal
 
 import pandas as pd
 from tabulate import tabulate
 
 from harness.results.aggregate import COUNTED, table_dims
+from harness.results.numbers import number, signed
 from harness.suite.spec import TableSpec
 
 FORMATS = ("markdown", "latex", "csv")
@@ -32,25 +32,12 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
 
 
-def _num(value: float, fmt: str) -> str:
-    """``value`` in the table's format; a ``g`` format's e-notation (2.39e+03) is written out
-    (2390) unless the format asks for it (``e``), so columns of numbers read alike."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    text = format(value, fmt)
-    if "e" in text and fmt.endswith("g") and 1e-6 <= abs(value) < 1e16:
-        text = format(Decimal(text), "f")  # exactly the digits the format kept (3.3e-06 -> 0.0000033)
-        if fmt.startswith("+") and not text.startswith("-"):
-            text = "+" + text
-    return text
-
-
 def _cell(row: pd.Series, fmt: str) -> str:
     n = row.get("n")
     n = 0 if n is None or (isinstance(n, float) and math.isnan(n)) else int(n)
-    text = _num(row.get("mean"), fmt) if n else "—"
+    text = number(row.get("mean"), fmt) if n else "—"
     if n > 1:
-        text += f" ± {_num(row.get('std'), fmt)}"
+        text += f" ± {number(row.get('std'), fmt)}"
     expected = row.get("expected")
     if expected is not None and not (isinstance(expected, float) and math.isnan(expected)) \
             and row.get("done", 0) < expected:
@@ -59,9 +46,9 @@ def _cell(row: pd.Series, fmt: str) -> str:
 
 
 def _ref_cell(row: pd.Series, fmt: str) -> str:
-    text = _num(row["ref"], fmt)
+    text = number(row["ref"], fmt)
     if not math.isnan(row.get("ref_std", float("nan"))):
-        text += f" ± {_num(row['ref_std'], fmt)}"
+        text += f" ± {number(row['ref_std'], fmt)}"
     return text
 
 
@@ -69,11 +56,6 @@ def _label(spec: TableSpec, value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"  # a cell key that missing runs could not provide (e.g. their layers)
     return str(spec.labels.get(str(value), value))
-
-
-def _format(spec: TableSpec, row: pd.Series) -> str:
-    """The table's format, except for the epoch an ``at_lowest`` table gives each run: a count."""
-    return ".3g" if spec.at_lowest is not None and row.get("metric") == "epoch" else spec.format
 
 
 def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[str]], list[str]]:
@@ -93,18 +75,20 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
         if key in with_ref:
             headers += [f"{name} (ref)", f"{name} Δ"]
     body, blank, blank_ref = [], False, False
+    row_rank: dict[tuple, int] = {}
     for row_key, group in stats.groupby(rows, sort=False, dropna=False):
         row_key = row_key if isinstance(row_key, tuple) else (row_key,)
+        row_rank.setdefault(row_key, len(row_rank))
         line = [_label(spec, k) for k in row_key]
         cells = {tuple(r[c] for c in cols): r for _, r in group.iterrows()}
         for key in col_keys:
             r = cells.get(key)
-            line.append(_cell(r, _format(spec, r)) if r is not None else "")
+            fmt = spec.number_format(r.get("metric")) if r is not None else ""
+            line.append(_cell(r, fmt) if r is not None else "")
             blank |= r is None
             if key in with_ref:
                 if r is not None and not math.isnan(r["ref"]):
-                    delta = _num(r["delta"], "+" + spec.format)
-                    line += [_ref_cell(r, spec.format), delta]
+                    line += [_ref_cell(r, fmt), signed(r["delta"], fmt)]
                 else:
                     line += ["", ""]
                     blank_ref |= r is not None  # (no run: the data cell's note says so)
@@ -125,8 +109,14 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
     if blank_ref:
         notes[0] += "; " + BLANK_REF_NOTE
     run_dims = [d for d in stats.attrs.get("run_dims", rows + cols) if d in flagged.columns and d != "metric"]
+    col_rank = {k: i for i, k in enumerate(col_keys)}
+
+    def place(r: pd.Series) -> tuple[int, int]:  # the cell's place in the table: its footnote's place
+        return (row_rank.get(tuple(r.get(c) for c in rows), len(row_rank)),
+                col_rank.get(tuple(r.get(c) for c in cols), len(col_rank)))
+
     seen = set()
-    for _, r in flagged.iterrows():
+    for r in sorted((r for _, r in flagged.iterrows()), key=place):
         key = tuple(r.get(d) for d in run_dims)
         if key in seen:
             continue

@@ -179,12 +179,31 @@ def check_tables(ck: Checker, raw: Any) -> dict[str, TableSpec]:
             ck.err(where, "expected a table")
             continue
         values = ck.check_params(where, spec, list(TABLE_KEYS.values()), "a table")
+        if not _check_format(ck, where, values.get("format")):
+            values.pop("format", None)  # (the suite is refused: this table is never made)
         if values.get("epoch") is not None and values.get("at_lowest") is not None:
             ck.err(f"{where}.at_lowest", "a table takes its values at one epoch (`epoch`) or at each run's "
                    "lowest (`at_lowest`), not both: remove one")
         elif len(values) == len(TABLE_KEYS):
             out[name] = TableSpec(name=name, **values)
     return out
+
+
+def _check_format(ck: Checker, where: str, fmt: Any) -> bool:
+    """Each format spec must write a number; a typo (".2z") would otherwise stop ``bench table``
+    after the runs, with a traceback."""
+    ok = True
+    for metric, spec in (fmt.items() if isinstance(fmt, dict) else [("", fmt)] if fmt is not None else []):
+        key = f"{where}.format" + (f".{metric}" if metric else "")
+        try:
+            if not isinstance(spec, str):
+                raise TypeError("expected a string")
+            format(-1.5, spec)
+        except (TypeError, ValueError) as exc:
+            ck.err(key, f"{spec!r} is no format spec of a number ({exc}): write e.g. \".2f\" (two decimals) or "
+                   "\".3g\" (three significant digits)")
+            ok = False
+    return ok
 
 
 def _matches(attrs: dict[str, Any], key: str, value: Any) -> bool:
@@ -285,6 +304,11 @@ def check_table_names(ck: Checker, name: str, spec: TableSpec, runs: list[RunSpe
             hint = close_match(metric, sorted(metrics))
             ck.err(f"{where}.metrics", f"{metric!r} is not among the {source} its runs' kinds record"
                    + (f"; did you mean {hint!r}?" if hint else "") + f" (they record: {', '.join(sorted(metrics))})")
+    for metric in spec.format if isinstance(spec.format, dict) else ():
+        if metric not in metrics:
+            hint = close_match(metric, sorted(metrics))
+            ck.err(f"{where}.format.{metric}", f"formats {metric!r}, which is not among the {source} its runs' "
+                   "kinds record" + (f"; did you mean {hint!r}?" if hint else ""))
     dims = set(spec.rows) | set(spec.columns)
     if dims & recorded_cols:
         return  # labels may name values of a recorded column (a layer), known only from results

@@ -89,6 +89,10 @@ SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")
 TOP_KEYS = ("name", "description", "defaults", "runs", "references", "tables", "executor", "trackers")
 
 
+#: How a table writes a number that its ``format`` does not cover.
+DEFAULT_FORMAT = ".3g"
+
+
 TABLE_KEYS: dict[str, Param] = {
     p.name: p
     for p in (
@@ -97,7 +101,9 @@ TABLE_KEYS: dict[str, Param] = {
         Param("rows", list[str], ["name"], "columns that label rows"),
         Param("columns", list[str], ["metric"], "columns spread across the table"),
         Param("metrics", list[str], [], "metrics to show (all when empty)"),
-        Param("format", str, ".3g", "Python format spec of numbers"),
+        Param("format", str | dict[str, str], DEFAULT_FORMAT, "Python format spec of numbers (\".2f\"), or a "
+              "table metric → format spec for tables that mix kinds of numbers ({ test_error = \".2f\", "
+              "unpredicted_classes = \".0f\" }; a metric it does not name: \".3g\")"),
         Param("scale", float, 1.0, "multiply values (e.g. 100 for %)"),
         Param("labels", dict, {}, "display names of metrics and columns"),
         Param("epoch", int | None, None, "take the runs' per-epoch values at this epoch instead of their "
@@ -197,7 +203,7 @@ class TableSpec:
     rows: list[str]
     columns: list[str]
     metrics: list[str]
-    format: str
+    format: str | dict[str, str]  # one format spec, or metric -> format spec
     scale: float
     labels: dict[str, str]
     epoch: int | None = None  # per-epoch values at this epoch instead of the final ones
@@ -209,6 +215,13 @@ class TableSpec:
         """Whether the table shows per-epoch values (at one epoch, or at each run's lowest) instead of the
         final ones: then no reference applies (references are final values)."""
         return self.epoch is not None or self.at_lowest is not None
+
+    def number_format(self, metric: Any = None) -> str:
+        """The format spec of ``metric``'s numbers: the table's one format, or its entry for that metric.
+        The epoch an ``at_lowest`` table gives each run is a count, not in the error's format."""
+        if isinstance(self.format, dict):
+            return self.format.get(str(metric), DEFAULT_FORMAT)
+        return DEFAULT_FORMAT if self.at_lowest is not None and metric == "epoch" else self.format
 
 
 @dataclass

@@ -1,0 +1,27 @@
+"""How tables write numbers: one format spec per metric, e-notation written out, a difference's
+sign always shown. Shared by ``bench table`` and ``bench compare`` so both print a cell alike."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+
+def number(value: float, fmt: str) -> str:
+    """``value`` in the table's format; a ``g`` format's e-notation (2.39e+03) is written out
+    (2390) unless the format asks for it (``e``), so columns of numbers read alike."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    text = format(value, fmt)
+    if "e" in text and fmt.endswith("g") and 1e-6 <= abs(value) < 1e16:
+        text = format(Decimal(text), "f")  # exactly the digits the format kept (3.3e-06 -> 0.0000033)
+        if fmt.startswith("+") and not text.startswith("-"):
+            text = "+" + text
+    return text
+
+
+def signed(value: float, fmt: str) -> str:
+    """``value`` in ``fmt`` with its sign always written (a difference: +0.42, -0.07), whatever
+    ``fmt`` says about signs."""
+    text = number(value, fmt)
+    return text if text == "—" or text.lstrip()[:1] in ("+", "-") else "+" + text
