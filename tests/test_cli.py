@@ -114,6 +114,30 @@ def test_table_formats_and_output(cli, suite_file, tmp_path):
     assert bad.exit_code == 1 and "no table 'mian'" in bad.output
 
 
+def test_table_of_some_runs_and_some_tables(cli, suite_file):
+    """--only keeps those runs' rows and counts the † against them alone; --table repeats; a table
+    whose `where` keeps none of the chosen runs is left out, and a misspelled table gets a hint."""
+    path = suite_file(SUITE + """
+    [tables.seeds]
+    title = "per seed"
+    rows = ["name", "seed"]
+    metrics = ["score"]
+    where = { name = "two" }
+    """)
+    cli("run", path)
+    full = cli("table", path).output
+    assert "| two    | — †" in full and "† name=two: 0/2 runs done (2 failed, 0 not run)" in full
+    one = cli("table", path, "--only", "one")
+    assert one.exit_code == 0 and "| one    | 1.5 ± 0.7" in one.output
+    assert "two" not in one.output and "†" not in one.output and "per seed" not in one.output
+    both = cli("table", path, "--table", "seeds", "--table", "main").output
+    assert both.index("**per seed**") < both.index("| one ")  # both tables, in the order asked
+    none = cli("table", path, "--only", "one", "--table", "seeds")
+    assert none.exit_code == 1 and "table(s) seeds show none of the runs chosen by --only one" in none.output
+    bad = cli("table", path, "--table", "sedes")
+    assert bad.exit_code == 1 and "no table 'sedes' (did you mean 'seeds'?); tables: main, seeds" in bad.output
+
+
 def test_only_matches_nothing(cli, suite_file):
     result = cli("run", suite_file(SUITE), "--only", "onee")
     assert result.exit_code == 1 and "did you mean 'one'?" in result.output

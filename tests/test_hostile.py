@@ -196,7 +196,7 @@ def test_a_results_path_through_a_file(bench, tmp_path, command):
 
 def test_an_unknown_table(bench, tmp_path):
     code, out = bench("table", _write(tmp_path, BASE), "--table", "mian")
-    assert code == 1 and "no table 'mian'; tables: main" in out
+    assert code == 1 and "no table 'mian' (did you mean 'main'?); tables: main" in out
 
 
 @pytest.fixture

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
+import shlex
 import sys
 from pathlib import Path
 
 import click
 
+from harness.api.components import close_match
 from harness.cli.common import (
     _parse_opt,
     _results_dir,
@@ -19,6 +22,7 @@ from harness.cli.common import (
     only_option,
     results_option,
     set_option,
+    table_option,
 )
 from harness.plugins import get_manager
 from harness.results.aggregate import TableError, at_epoch, collect, summarize, table_dims
@@ -110,7 +114,7 @@ def run(suite, results_dir, device, only, dry_run, rerun_failed, force, executor
         see = f" (see {store.dir / 'error.txt'})" if (store.dir / "error.txt").exists() else ""
         click.echo(f"  {r.status}: {r.run_id}: {error}{see}", err=True)
     if show_table and s.tables:
-        _print_tables(s, results_dir, None, "markdown", None)
+        _print_tables(s, results_dir, (), "markdown", None)
     sys.exit(1 if bad else 0)
 
 
@@ -158,20 +162,32 @@ def show(suite, only, fmt, overrides):
     click.echo(as_json(runs) if fmt == "json" else as_toml(runs))
 
 
-def _print_tables(s, results_dir, name, fmt, output, long=False):
-    _results_dir(results_dir, s, write=False)
-    runs, records = collect(s, results_dir)
-    names = [name] if name else list(s.tables)
-    chunks = []
+def _table_names(s, names) -> list[str]:
+    """The tables asked for (all when none), each checked to exist, before anything is computed."""
     for n in names:
         if n not in s.tables:
-            raise click.ClickException(f"{s.path}: no table {n!r}; tables: {', '.join(s.tables) or 'none'}")
+            hint = close_match(n, list(s.tables))
+            raise click.ClickException(f"{s.path}: no table {n!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+                                       + f"; tables: {', '.join(s.tables) or 'none'}")
+    return list(dict.fromkeys(names)) or list(s.tables)
+
+
+def _print_tables(s, results_dir, names, fmt, output, long=False, only=()):
+    _results_dir(results_dir, s, write=False)
+    runs, records = collect(s, results_dir)
+    chunks = []
+    for n in _table_names(s, names):
+        spec = s.tables[n]
         try:
-            spec = s.tables[n]
             stats = summarize(s, spec, runs, at_epoch(s, results_dir, records, spec.epoch, spec.at_lowest))
-            chunks.append(render(spec, stats, fmt, long))
         except TableError as exc:
             raise click.ClickException(f"{s.path}: {exc}") from None
+        if stats.empty and only:  # the table's `where` keeps none of the runs --only chose
+            continue
+        chunks.append(render(spec, stats, fmt, long))
+    if not chunks:
+        raise click.ClickException(f"{s.path}: table(s) {', '.join(_table_names(s, names))} show none of the runs "
+                                   f"chosen by --only {', '.join(only)} (their `where` keeps other runs)")
     text = "\n".join(chunks)
     if output:
         Path(output).write_text(text)
@@ -184,21 +200,27 @@ def _print_tables(s, results_dir, name, fmt, output, long=False):
 @click.argument("suite", type=click.Path(dir_okay=False))
 @results_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="markdown", show_default=True)
-@click.option("--table", "name", default=None, help="One table of the suite (default: all).")
+@table_option
+@only_option
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write to a file.")
 @click.option("--long", is_flag=True, help="With --format csv: tidy form, one row per cell (mean, std, n, counts).")
 @set_option
-def table(suite, results_dir, fmt, name, output, long, overrides):
-    """Print a suite's tables from stored results."""
+def table(suite, results_dir, fmt, names, only, output, long, overrides):
+    """Print a suite's tables from stored results (--only: just some runs' rows, counted against
+    those runs alone)."""
     _, s = _suite(suite, overrides)
     if not s.tables:
         raise click.ClickException(f"{suite}: the suite declares no [tables.NAME]; add one to lay out results")
-    if name is None or name in s.tables:
-        _results_dir(results_dir, s, write=False)
-        if not (collect(s, results_dir)[0]["status"] == Status.DONE).any():
-            raise click.ClickException(f"no finished run of suite {s.name!r} in {Path(results_dir) / s.name} yet: "
-                                       f"`bench run {suite}` makes them (`bench status {suite}` shows each run)")
-    _print_tables(s, results_dir, name, fmt, output, long)
+    _table_names(s, names)
+    if only:
+        s = dataclasses.replace(s, runs=_select(s, only))
+    _results_dir(results_dir, s, write=False)
+    if not (collect(s, results_dir)[0]["status"] == Status.DONE).any():
+        which = f" chosen by --only {', '.join(only)}" if only else ""
+        args = suite + "".join(f" --only {shlex.quote(o)}" for o in only)
+        raise click.ClickException(f"no finished run{which} of suite {s.name!r} in {Path(results_dir) / s.name} "
+                                   f"yet: `bench run {args}` makes them (`bench status {args}` shows each run)")
+    _print_tables(s, results_dir, names, fmt, output, long, only)
 
 
 @main.command(name="compare")
@@ -209,13 +231,13 @@ def table(suite, results_dir, fmt, name, output, long, overrides):
 @click.option("--base-suite", type=click.Path(dir_okay=False), default=None,
               help="The base's suite file, when it differs (default: SUITE).")
 @click.option("--base-set", "base_overrides", multiple=True, metavar="KEY=VALUE", help="--set of the base's runs.")
-@click.option("--table", "name", default=None, help="One table of the suite (default: all).")
+@table_option
 @click.option("--threshold", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Flag a cell only when |Δ| exceeds this (in the table's units, after its scale).")
 @click.option("--alpha", type=click.FloatRange(0, 1), default=0.05, show_default=True,
               help="Flag a tested cell only when its two-sided p-value is below this.")
 @set_option
-def compare_(suite, results_dir, base_dir, base_suite, base_overrides, name, threshold, alpha, overrides):
+def compare_(suite, results_dir, base_dir, base_suite, base_overrides, names, threshold, alpha, overrides):
     """Two result sets side by side, cell by cell: Δ and a t-test over seeds (paired where both sides
     ran the same seeds, else Welch's; none with one run on a side, where |Δ| alone is held against
     --threshold). Times, throughput and memory (what the run kinds declare as costs) are shown and
@@ -240,12 +262,10 @@ def compare_(suite, results_dir, base_dir, base_suite, base_overrides, name, thr
             raise click.ClickException(f"{what} {d}: no finished run of suite {s.name!r} (as resolved with its "
                                        f"--set / --base-set) in {Path(d) / s.name}: nothing to compare against; "
                                        "check the directory and the overrides the runs were made with")
-    names = [name] if name else list(new.tables)
+    names = _table_names(new, names)
     costs = declared_costs(manager.registry, (r.kind for r in new.runs))  # another machine is not a change
     flagged = moved = 0
     for n in names:
-        if n not in new.tables:
-            raise click.ClickException(f"{new.path}: no table {n!r}; tables: {', '.join(new.tables) or 'none'}")
         spec = new.tables[n]
         try:
             sides, seeds = [], []

@@ -58,6 +58,11 @@ def only_option(f):
                         help="Only runs whose name or id matches (glob; repeatable).")(f)
 
 
+def table_option(f):
+    return click.option("--table", "names", multiple=True, metavar="TABLE",
+                        help="A table of the suite (repeatable; default: all).")(f)
+
+
 def data_option(f):
     def set_data_dir(ctx, param, value):
         if value:
