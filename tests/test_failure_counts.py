@@ -84,3 +84,19 @@ def test_error_tests_take_the_value_at_an_epoch_or_at_the_lowest_training_error(
     assert "| 9.50 ± 0.50 (n=3) |" in row()                       # final: 9 + 0.5 s
     assert "| 2.50 ± 0.50 (n=3) |" in row("--at-lowest", "train_error")  # epoch 2
     assert "| 3.50 ± 0.50 (n=3) | our P-2h | 4.50 ± 0.50 (n=3) | -1.00 |" in row("--epoch", "1")
+
+
+_unsettled_spec = importlib.util.spec_from_file_location(
+    "unsettled_counts", PATH.parent / "unsettled_counts.py")
+unsettled_counts = importlib.util.module_from_spec(_unsettled_spec)
+_unsettled_spec.loader.exec_module(unsettled_counts)
+
+
+@pytest.mark.parametrize("x,y,p", [
+    ([35, 34, 29, 33, 22], [3, 12, 17], 2 / 56),  # complete separation, 5 against 3: 2 of 56 splits
+    ([1, 2, 3], [4, 5, 6], 2 / 20),               # 3 against 3: 2 of 20
+    ([1, 2, 4], [3, 5, 6], 4 / 20),               # U = 1 of 9: the 4 splits with U <= 1 or U >= 8
+    ([1, 1], [1, 1], 1.0),                        # all tied: every split as extreme
+])
+def test_the_exact_rank_sum_test_counts_the_splits_at_least_as_extreme(x, y, p):
+    assert unsettled_counts.rank_sum_p(x, y) == pytest.approx(p, rel=1e-12)
