@@ -11,16 +11,19 @@ from harness.api.components import Param
 from harness.suite.load import load_suite
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMITTED = sorted(p.name for p in (ROOT / "results").iterdir()
-                   if p.is_dir() and (ROOT / "suites" / f"{p.name}.toml").exists())
+#: results/<suite>/, and results/reruns/<setting>/<suite>/ (a suite rerun under other execution settings)
+COMMITTED = sorted(str(p.relative_to(ROOT / "results"))
+                   for base in (ROOT / "results", *(ROOT / "results" / "reruns").glob("*/"))
+                   for p in base.iterdir() if p.is_dir() and (ROOT / "suites" / f"{p.name}.toml").exists())
 
 
-@pytest.mark.parametrize("suite", COMMITTED)
-def test_every_committed_run_is_a_run_of_its_suite(registry, suite):
+@pytest.mark.parametrize("where", COMMITTED)
+def test_every_committed_run_is_a_run_of_its_suite(registry, where):
+    suite = Path(where).name
     ids = {r.id for r in load_suite(ROOT / "suites" / f"{suite}.toml", registry).runs}
-    stored = {p.name for p in (ROOT / "results" / suite).iterdir() if p.is_dir() and (p / "status.json").exists()}
+    stored = {p.name for p in (ROOT / "results" / where).iterdir() if p.is_dir() and (p / "status.json").exists()}
     orphans = sorted(stored - ids)
-    assert not orphans, (f"results/{suite}/ holds runs that suites/{suite}.toml no longer produces (their ids "
+    assert not orphans, (f"results/{where}/ holds runs that suites/{suite}.toml no longer produces (their ids "
                          f"moved): {orphans[:5]}; give a new parameter quiet_default=True if its default "
                          "reproduces the old behaviour, else rerun them")
 
