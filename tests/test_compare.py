@@ -140,6 +140,10 @@ def test_compare_refuses_to_compare_against_nothing(cli, tmp_path):
     assert other.exit_code == 1 and "no finished run of suite" in other.output
     nan = cli("compare", path, "--results-dir", tmp_path / "a", "--base", tmp_path / "a", "--threshold", "nan")
     assert nan.exit_code == 2 and "--threshold" in nan.output
+    typo = cli("compare", path, "--results-dir", tmp_path / "a", "--base", tmp_path / "a", "--table", "main",
+               "--table", "mian")
+    assert typo.exit_code == 1 and "no table 'mian' (did you mean 'main'?)" in typo.output
+    assert "| one" not in typo.output  # refused before any table is compared
 
 
 def test_compare_of_an_at_lowest_table_compares_the_values_and_epochs_it_takes_and_says_so(cli, tmp_path):
