@@ -133,7 +133,12 @@ def test_table_of_some_runs_and_some_tables(cli, suite_file):
     both = cli("table", path, "--table", "seeds", "--table", "main").output
     assert both.index("**per seed**") < both.index("| one ")  # both tables, in the order asked
     none = cli("table", path, "--only", "one", "--table", "seeds")
-    assert none.exit_code == 1 and "table(s) seeds show none of the runs chosen by --only one" in none.output
+    assert none.exit_code == 1 and "no table shows the runs chosen by --only one: the `where` of 'seeds'" in none.output
+    some = cli("table", path, "--only", "one", "--table", "seeds", "--table", "main")
+    assert some.exit_code == 0 and "table(s) 'seeds' left out: their `where` keeps none of the runs" in some.output
+    unrun = cli("table", path, "--only", "two", "--set", "model.offset=3.0")  # the hint repeats the selection
+    assert unrun.exit_code == 1 and "`bench run " in unrun.output
+    assert "--only two --set model.offset=3.0` makes them" in unrun.output, unrun.output
     bad = cli("table", path, "--table", "sedes")
     assert bad.exit_code == 1 and "no table 'sedes' (did you mean 'seeds'?); tables: main, seeds" in bad.output
 

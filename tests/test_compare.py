@@ -99,6 +99,11 @@ def test_compare_pairs_seeds_and_flags_a_systematic_shift(cli, tmp_path):
     tolerant = cli("compare", path, "--results-dir", tmp_path / "b", "--set", "model.offset=1.5", "--base",
                    tmp_path / "a", "--threshold", "1")
     assert tolerant.exit_code == 1 and "1 cell(s) changed" in tolerant.output  # two: 3 -> 1.5, |Δ| = 1.5
+    path.write_text(SUITE.format(offset=1.0).replace('format = ".2f"', 'format = { score = ".3f" }'))
+    per_metric = cli("compare", path, "--results-dir", tmp_path / "b", "--set", "model.offset=1.5", "--base",
+                     tmp_path / "a")  # a cell reads as `bench table` writes it, in its metric's format
+    line = _lines(per_metric, "one")
+    assert "2.500 ± 1.291 (n=4)" in line and "3.000 ± 1.291 (n=4)" in line and "+0.500" in line, line
 
 
 def test_compare_falls_back_to_welch_when_the_seeds_differ(cli, tmp_path):

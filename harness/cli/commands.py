@@ -14,6 +14,7 @@ import click
 
 from harness.api.components import close_match
 from harness.cli.common import (
+    RESULTS_ENV,
     _parse_opt,
     _results_dir,
     _suite,
@@ -175,7 +176,7 @@ def _table_names(s, names) -> list[str]:
 def _print_tables(s, results_dir, names, fmt, output, long=False, only=()):
     _results_dir(results_dir, s, write=False)
     runs, records = collect(s, results_dir)
-    chunks = []
+    chunks, skipped = [], []
     for n in _table_names(s, names):
         spec = s.tables[n]
         try:
@@ -183,11 +184,16 @@ def _print_tables(s, results_dir, names, fmt, output, long=False, only=()):
         except TableError as exc:
             raise click.ClickException(f"{s.path}: {exc}") from None
         if stats.empty and only:  # the table's `where` keeps none of the runs --only chose
+            skipped.append(n)
             continue
         chunks.append(render(spec, stats, fmt, long))
+    chosen = " ".join(f"--only {shlex.quote(o)}" for o in only)
     if not chunks:
-        raise click.ClickException(f"{s.path}: table(s) {', '.join(_table_names(s, names))} show none of the runs "
-                                   f"chosen by --only {', '.join(only)} (their `where` keeps other runs)")
+        raise click.ClickException(f"{s.path}: no table shows the runs chosen by {chosen}: the `where` of "
+                                   f"{', '.join(map(repr, skipped))} keeps other runs")
+    if skipped and names:  # asked for by name: say why it is missing
+        click.echo(f"table(s) {', '.join(map(repr, skipped))} left out: their `where` keeps none of the runs "
+                   f"chosen by {chosen}", err=True)
     text = "\n".join(chunks)
     if output:
         Path(output).write_text(text)
@@ -216,8 +222,12 @@ def table(suite, results_dir, fmt, names, only, output, long, overrides):
         s = dataclasses.replace(s, runs=_select(s, only))
     _results_dir(results_dir, s, write=False)
     if not (collect(s, results_dir)[0]["status"] == Status.DONE).any():
-        which = f" chosen by --only {', '.join(only)}" if only else ""
-        args = suite + "".join(f" --only {shlex.quote(o)}" for o in only)
+        chosen = " ".join(f"--only {shlex.quote(o)}" for o in only)
+        which = f" chosen by {chosen}" if only else ""
+        elsewhere = str(results_dir) != os.environ.get(RESULTS_ENV, "results")
+        args = shlex.join([suite, *[a for o in only for a in ("--only", o)],
+                           *[a for o in overrides for a in ("--set", o)],
+                           *(["--results-dir", str(results_dir)] if elsewhere else [])])
         raise click.ClickException(f"no finished run{which} of suite {s.name!r} in {Path(results_dir) / s.name} "
                                    f"yet: `bench run {args}` makes them (`bench status {args}` shows each run)")
     _print_tables(s, results_dir, names, fmt, output, long, only)
@@ -255,6 +265,7 @@ def compare_(suite, results_dir, base_dir, base_suite, base_overrides, names, th
         raise click.ClickException(f"--base {base_dir}: no such directory (a results directory, e.g. another "
                                    "checkout's results/)")
     manager, new = _suite(suite, overrides)
+    names = _table_names(new, names)  # a misspelled table before anything is read
     _, base = _suite(base_suite or suite, base_overrides)
     for s, d, what in ((base, base_dir, "--base"), (new, results_dir, "--results-dir")):
         _results_dir(d, s, write=False)
@@ -262,7 +273,6 @@ def compare_(suite, results_dir, base_dir, base_suite, base_overrides, names, th
             raise click.ClickException(f"{what} {d}: no finished run of suite {s.name!r} (as resolved with its "
                                        f"--set / --base-set) in {Path(d) / s.name}: nothing to compare against; "
                                        "check the directory and the overrides the runs were made with")
-    names = _table_names(new, names)
     costs = declared_costs(manager.registry, (r.kind for r in new.runs))  # another machine is not a change
     flagged = moved = 0
     for n in names:

@@ -206,12 +206,6 @@ def _check_columns(spec: TableSpec, dims: list[str], runs: pd.DataFrame, records
             hint = close_match(metric, recorded)
             raise TableError(f"table {spec.name!r}: metric {metric!r} is recorded by none of its finished runs"
                              + (f"; did you mean {hint!r}?" if hint else "") + f" (recorded: {', '.join(recorded)})")
-    for metric in spec.format if isinstance(spec.format, dict) else ():
-        if metric not in recorded:
-            hint = close_match(metric, recorded)
-            raise TableError(f"table {spec.name!r}: format names metric {metric!r}, which none of its finished runs "
-                             "records" + (f"; did you mean {hint!r}?" if hint else "") + f" (recorded: "
-                             f"{', '.join(recorded)})")
 
 
 def _check_cells(spec: TableSpec, run_dims: list[str], runs: pd.DataFrame) -> None:

@@ -21,7 +21,8 @@ def number(value: float, fmt: str) -> str:
 
 
 def signed(value: float, fmt: str) -> str:
-    """``value`` in ``fmt`` with its sign always written (a difference: +0.42, -0.07), whatever
-    ``fmt`` says about signs."""
-    text = number(value, fmt)
-    return text if text == "—" or text.lstrip()[:1] in ("+", "-") else "+" + text
+    """``value`` in ``fmt`` (precision and type: a table's format) with its sign always written, as a
+    difference reads (+0.42, -0.07); a difference that rounds to zero is +0.00, never -0.00."""
+    fmt = fmt.removeprefix("+")
+    text = number(value, fmt if fmt.startswith("z") else "z" + fmt)
+    return text if text == "—" or text.startswith(("+", "-")) else "+" + text

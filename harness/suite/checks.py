@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from harness.api.components import Component, ComponentError, check_type, close_match
@@ -179,7 +180,7 @@ def check_tables(ck: Checker, raw: Any) -> dict[str, TableSpec]:
             ck.err(where, "expected a table")
             continue
         values = ck.check_params(where, spec, list(TABLE_KEYS.values()), "a table")
-        if not _check_format(ck, where, values.get("format")):
+        if not _check_format(ck, where, values):
             values.pop("format", None)  # (the suite is refused: this table is never made)
         if values.get("epoch") is not None and values.get("at_lowest") is not None:
             ck.err(f"{where}.at_lowest", "a table takes its values at one epoch (`epoch`) or at each run's "
@@ -189,20 +190,32 @@ def check_tables(ck: Checker, raw: Any) -> dict[str, TableSpec]:
     return out
 
 
-def _check_format(ck: Checker, where: str, fmt: Any) -> bool:
-    """Each format spec must write a number; a typo (".2z") would otherwise stop ``bench table``
-    after the runs, with a traceback."""
-    ok = True
+#: What a table's format spec may say: the precision and the type (and "z", "#", a thousands
+#: separator). The table aligns its columns and writes a difference's sign itself, so fill, align,
+#: width and sign would only garble its cells ("+    0.50").
+FORMAT_SPEC = re.compile(r"z?#?[,_]?(?:\.\d+)?[eEfFgG%]?")
+
+
+def _check_format(ck: Checker, where: str, values: dict[str, Any]) -> bool:
+    """Each format spec must be one a table can write every number with (a typo such as ".2z" would
+    otherwise stop ``bench table`` after the runs), and a per-metric format must name metrics the
+    table shows."""
+    fmt, ok = values.get("format"), True
     for metric, spec in (fmt.items() if isinstance(fmt, dict) else [("", fmt)] if fmt is not None else []):
         key = f"{where}.format" + (f".{metric}" if metric else "")
-        try:
-            if not isinstance(spec, str):
-                raise TypeError("expected a string")
-            format(-1.5, spec)
-        except (TypeError, ValueError) as exc:
-            ck.err(key, f"{spec!r} is no format spec of a number ({exc}): write e.g. \".2f\" (two decimals) or "
-                   "\".3g\" (three significant digits)")
+        if not isinstance(spec, str) or not FORMAT_SPEC.fullmatch(spec):
+            ck.err(key, f"{spec!r} is not a format a table can use: write the precision and the type only, e.g. "
+                   "\".2f\" (two decimals), \".3g\" (three significant digits) or \".1e\"; the table aligns "
+                   "its columns and gives a difference its sign")
             ok = False
+    shown = [*(values.get("metrics") or []), *(["epoch"] if values.get("at_lowest") else [])]
+    if isinstance(fmt, dict) and values.get("metrics"):  # (all metrics: checked against the runs' kinds)
+        for metric in fmt:
+            if metric not in shown:
+                hint = close_match(str(metric), shown)
+                ck.err(f"{where}.format.{metric}", f"formats {metric!r}, which is not among the table's metrics ("
+                       + ", ".join(shown) + ")" + (f"; did you mean {hint!r}?" if hint else ""))
+                ok = False
     return ok
 
 
@@ -299,16 +312,14 @@ def check_table_names(ck: Checker, name: str, spec: TableSpec, runs: list[RunSpe
                 hint = close_match(key, sorted(columns))
                 ck.err(f"{where}.{what}", f"{key!r} is neither a column of the table's runs nor recorded by them"
                        + (f"; did you mean {hint!r}?" if hint else "") + f" (columns: {', '.join(sorted(columns))})")
-    for metric in spec.metrics:
+    # the metrics it shows, and those a per-metric format names when it shows all (else checked on load)
+    named = [(f"{where}.metrics", m) for m in spec.metrics]
+    named += [(f"{where}.format.{m}", m) for m in spec.format_metrics if not spec.metrics]
+    for key, metric in named:
         if metric not in metrics:
             hint = close_match(metric, sorted(metrics))
-            ck.err(f"{where}.metrics", f"{metric!r} is not among the {source} its runs' kinds record"
+            ck.err(key, f"{metric!r} is not among the {source} its runs' kinds record"
                    + (f"; did you mean {hint!r}?" if hint else "") + f" (they record: {', '.join(sorted(metrics))})")
-    for metric in spec.format if isinstance(spec.format, dict) else ():
-        if metric not in metrics:
-            hint = close_match(metric, sorted(metrics))
-            ck.err(f"{where}.format.{metric}", f"formats {metric!r}, which is not among the {source} its runs' "
-                   "kinds record" + (f"; did you mean {hint!r}?" if hint else ""))
     dims = set(spec.rows) | set(spec.columns)
     if dims & recorded_cols:
         return  # labels may name values of a recorded column (a layer), known only from results

@@ -216,6 +216,11 @@ class TableSpec:
         final ones: then no reference applies (references are final values)."""
         return self.epoch is not None or self.at_lowest is not None
 
+    @property
+    def format_metrics(self) -> list[str]:
+        """The metrics a per-metric ``format`` names (none for one format for all)."""
+        return list(self.format) if isinstance(self.format, dict) else []
+
     def number_format(self, metric: Any = None) -> str:
         """The format spec of ``metric``'s numbers: the table's one format, or its entry for that metric.
         The epoch an ``at_lowest`` table gives each run is a count, not in the error's format."""
