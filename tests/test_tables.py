@@ -384,3 +384,33 @@ def test_a_wrong_table_setting_or_checked_flag_fails_validation(manager, suite_f
 
     with pytest.raises(SuiteError, match=re.escape(message)):
         load_suite(suite_file(SUITE.replace(*edit, 1)), manager.registry)
+
+
+def test_a_row_key_that_some_runs_lack_keeps_their_rows_and_daggers(manager, suite_file, tmp_path):
+    """A grid value that sets a parameter (model.width) gives its runs a column the other runs lack
+    (NaN): those runs' cells must still be counted, flagged and shown, not dropped with the NaN key."""
+    text = """
+    name = "nan_rows"
+    [defaults]
+    kind = "score"
+    seeds = [0, 1]
+    device = "cpu"
+    [[runs]]
+    name = "net"
+    grid.model = [{ name = "const", offset = 1.0, width = 4 }, { name = "const", offset = 2.0 }]
+    [tables.main]
+    rows = ["model.width", "name"]
+    columns = ["metric"]
+    metrics = ["score"]
+    format = ".2f"
+    """
+    suite = load_suite(suite_file(text), manager.registry)
+    wide = [r for r in suite.runs if r.attributes().get("model.width") == "4"]
+    assert len(wide) == 2 and len(suite.runs) == 4
+    Runner(suite, manager.registry, tmp_path / "r").execute([*wide, next(r for r in suite.runs if r not in wide)])
+    runs, records = collect(suite, tmp_path / "r")
+    out = render(suite.tables["main"], summarize(suite, suite.tables["main"], runs, records))
+    rows = {tuple(c.strip() for c in line.strip(" |").split("|")) for line in out.splitlines()[4:]
+            if line.startswith("| ")}
+    assert rows == {("4", "net", "1.50 ± 0.71"), ("—", "net", "2.00 †")}, out
+    assert "† name=net: 1/2 runs done (0 failed, 1 not run)" in out and "nan" not in out, out

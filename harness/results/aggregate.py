@@ -253,7 +253,7 @@ def summarize(suite: Suite, spec: TableSpec, runs: pd.DataFrame, records: pd.Dat
         # A run that is training or was stopped midway is not "not run": the footnote says which.
         states = {s: runs["status"].eq(s) for s in COUNTED}
         counts = (runs.assign(**states)
-                  .groupby(run_dims or (lambda _: 0), sort=False)
+                  .groupby(run_dims or (lambda _: 0), sort=False, dropna=False)  # (a key some runs lack: NaN)
                   .agg(expected=("status", "size"), **{s: (s, "sum") for s in COUNTED})
                   .reset_index())
         if not run_dims:

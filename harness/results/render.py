@@ -123,7 +123,8 @@ def layout(spec: TableSpec, stats: pd.DataFrame) -> tuple[list[str], list[list[s
         seen.add(key)
         other = {k: int(r.get(k, 0) or 0) for k in COUNTED if k not in ("done", "failed")}
         missing = int(r["expected"] - r["done"] - r["failed"] - sum(other.values()))
-        where = ", ".join(f"{d}={r.get(d)}" for d in run_dims if str(r.get(d))) or "all runs"
+        where = ", ".join(f"{d}={r.get(d)}" for d in run_dims  # (a key these runs do not have: left out)
+                          if not pd.isna(r.get(d)) and str(r.get(d))) or "all runs"
         extra = "".join(f", {n} {k}" for k, n in other.items() if n)
         notes.append(f"† {where}: {int(r['done'])}/{int(r['expected'])} runs done"
                      f" ({int(r['failed'])} failed{extra}, {missing} not run)")
