@@ -313,3 +313,33 @@ def test_a_table_none_of_whose_runs_finished_says_so(cli, suite_file):
     out = cli("table", path, "--table", "failing").output
     assert "_no finished run yet; † a cell with fewer finished runs than planned" in out, out
     assert "one run per cell" not in out and "name=two: 0/2 runs done (2 failed, 0 not run)" in out
+
+
+def test_a_run_waiting_in_a_live_bench_run_is_queued_in_status(cli, suite_file, tmp_path):
+    """`bench run` lists the runs it has yet to execute in a queue file that lives as long as it does:
+    `bench status` calls them queued and says whose turn they wait for, not missing or interrupted; a
+    dead invocation's list counts for nothing, and `bench run` leaves none behind."""
+    import os
+    import socket
+
+    from harness.results.claims import Queue
+
+    path = suite_file(SUITE)
+    cli("run", path, "--only", "one", "--no-table")
+    base = tmp_path / "results" / path.stem
+    assert not list(base.glob("queue-*.json"))  # a finished `bench run` leaves no list behind
+    [first, second] = sorted(p.name for p in base.glob("one-s*"))
+    (base / first / "status.json").write_text(json.dumps({"status": "running", "started": "T"}))  # a dead worker's
+    queue = Queue(base, [first, "two-s0-x"])
+    with queue:
+        out = cli("status", path).output
+        assert f"queued      {first}" in out and f"done        {second}" in out, out
+        assert f"waiting for its turn in the `bench run` of pid {os.getpid()}" in out
+        assert "(its `bench run` resumes there)" not in out  # (it has no checkpoint)
+    assert not queue.path.exists()
+    assert f"interrupted {first}" in cli("status", path).output  # its bench run is gone
+    dead = {"runs": [first], "host": socket.gethostname(), "pid": 2 ** 22 + 12345, "expires": 1e12, "started": 0}
+    (base / "queue-dead.json").write_text(json.dumps(dead))  # a killed invocation's, on this host (pid > pid_max)
+    assert f"interrupted {first}" in cli("status", path).output
+    cli("run", path, "--only", "one", "--no-table")
+    assert not list(base.glob("queue-*.json"))  # the next `bench run` clears it away

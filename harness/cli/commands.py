@@ -8,6 +8,7 @@ import math
 import os
 import shlex
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -27,7 +28,7 @@ from harness.cli.common import (
 )
 from harness.plugins import get_manager
 from harness.results.aggregate import TableError, at_epoch, collect, summarize, table_dims
-from harness.results.claims import run_state
+from harness.results.claims import Queue, live_queues, run_state
 from harness.results.render import FORMATS, render
 from harness.results.store import UNSUCCESSFUL, RunStore, Status, printable
 from harness.run.execute import Job, interrupt_on_sigterm
@@ -96,7 +97,8 @@ def run(suite, results_dir, device, only, dry_run, rerun_failed, force, executor
               trackers=s.trackers, threads=threads, suite=s)
     interrupt_on_sigterm()  # kill / a scheduler's preemption: record "interrupted"
     try:
-        results = executor.execute(job, runs if chosen["name"] == "local" else todo)
+        with Queue(Path(results_dir) / s.name, [r.id for r in todo]):  # `bench status`: queued, not missing
+            results = executor.execute(job, runs if chosen["name"] == "local" else todo)
     except KeyboardInterrupt:
         click.echo("interrupted: finished runs are kept; run the same command again to resume", err=True)
         sys.exit(130)
@@ -375,6 +377,14 @@ def status(suite, results_dir, only, overrides, full):
                         set(runs[runs["status"] == "done"]["run"]))
     queued = runs["run"].isin(alive) & (runs["status"] == "missing")
     runs.loc[queued, "status"] = "queued"  # waiting in a scheduler's queue (or for its turn in its job)
+    waiting = live_queues(Path(results_dir) / s.name)  # ... or for its turn in a live `bench run` here
+    local = runs["run"].isin(list(waiting)) & runs["status"].isin(["missing", "interrupted"])
+    runs.loc[local, "status"] = "queued"
+    for run_id in runs.loc[local, "run"]:
+        q = waiting[run_id]
+        since = datetime.fromtimestamp(float(q.get("started", 0)), UTC).isoformat(timespec="seconds")
+        jobs[run_id] = printable(f"waiting for its turn in the `bench run` of pid {q.get('pid')} on {q.get('host')} "
+                                 f"(since {since})")  # (read from a file: no terminal escapes)
     shortened = False
     for _, r in runs.iterrows():
         extra = f"  {r['seconds']:.1f}s" if isinstance(r["seconds"], float) and r["seconds"] == r["seconds"] else ""
@@ -386,8 +396,9 @@ def status(suite, results_dir, only, overrides, full):
             click.echo(f"{'':<11}   {jobs[r['run']]}")
         if r["status"] in RESUMABLE and (note := RunStore(Path(results_dir) / s.name / r["run"]).checkpoint_note()):
             # a failed or diverged run re-runs from the start (--rerun-failed); one running now is not resumed
+            resumes = "its `bench run` resumes there" if r["run"] in waiting else "the next `bench run` resumes there"
             click.echo(f"{'':<11}   last checkpoint: {note}" if r["status"] == "running" else
-                       f"{'':<11}   checkpoint: {note} (the next `bench run` resumes there)")
+                       f"{'':<11}   checkpoint: {note} ({resumes})")
         for warning in r.get("warnings") if isinstance(r.get("warnings"), list) else []:
             text = printable(str(warning))  # no terminal escapes
             if not full and len(text) > WARNING_WIDTH:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -57,8 +58,8 @@ def is_stale(claim: dict | None, now: float | None = None) -> bool:
 class Claim:
     """An exclusive, expiring claim on one run directory."""
 
-    def __init__(self, run_dir: Path, ttl: float = DEFAULT_TTL):
-        self.path = Path(run_dir) / "claim.json"
+    def __init__(self, run_dir: Path, ttl: float = DEFAULT_TTL, name: str = "claim.json"):
+        self.path = Path(run_dir) / name
         self.ttl = ttl
         self.token = uuid.uuid4().hex
         self._stop = threading.Event()
@@ -93,7 +94,7 @@ class Claim:
 
     def _break(self, stale: dict | None) -> None:
         """Move a stale claim aside; if another worker replaced it meanwhile, put theirs back."""
-        aside = self.path.with_name(f"claim.stale-{uuid.uuid4().hex}.json")
+        aside = self.path.with_name(f"{self.path.stem}.stale-{uuid.uuid4().hex}.json")
         try:
             os.rename(self.path, aside)
         except FileNotFoundError:
@@ -122,6 +123,44 @@ class Claim:
             self._thread.join(timeout=5)
         if (read_claim(self.path) or {}).get("token") == self.token:
             self.path.unlink(missing_ok=True)
+
+
+class Queue(Claim):
+    """The runs a live ``bench run`` has yet to execute, in one file per invocation in the suite's
+    results directory (``queue-HOST-PID.json``, kept alive by a heartbeat as a claim is), so that
+    ``bench status`` says a run waiting for its turn is queued, not interrupted or missing. It only
+    informs: each run's own claim still decides who executes it."""
+
+    def __init__(self, base: Path, run_ids: list[str], ttl: float = DEFAULT_TTL):
+        host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname())
+        super().__init__(base, ttl, name=f"{QUEUE_PREFIX}{host}-{os.getpid()}.json")
+        self.runs, self.started = list(run_ids), time.time()
+
+    def _record(self) -> dict:
+        return {**super()._record(), "runs": self.runs, "started": self.started}
+
+    def __enter__(self) -> Queue:
+        for path in self.path.parent.glob(f"{QUEUE_PREFIX}*.json"):  # those of dead invocations
+            if path != self.path and is_stale(read_claim(path)):
+                path.unlink(missing_ok=True)
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+QUEUE_PREFIX = "queue-"
+
+
+def live_queues(base: Path) -> dict[str, dict]:
+    """Run id -> the record of the live ``bench run`` that has it queued (see :class:`Queue`)."""
+    out: dict[str, dict] = {}
+    for path in sorted(Path(base).glob(f"{QUEUE_PREFIX}*.json")) if Path(base).is_dir() else []:
+        record = read_claim(path)
+        if record is not None and not is_stale(record):
+            out.update({str(r): record for r in record.get("runs", [])})
+    return out
 
 
 def live_claim(run_dir: Path) -> dict | None:
