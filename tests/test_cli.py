@@ -336,6 +336,8 @@ def test_a_run_waiting_in_a_live_bench_run_is_queued_in_status(cli, suite_file, 
         assert f"queued      {first}" in out and f"done        {second}" in out, out
         assert f"waiting for its turn in the `bench run` of pid {os.getpid()}" in out
         assert "(its `bench run` resumes there)" not in out  # (it has no checkpoint)
+        table = cli("table", path).output  # the table's footnote counts it the same way
+        assert "† name=one: 1/2 runs done (0 failed, 1 queued, 0 not run)" in table, table
     assert not queue.path.exists()
     assert f"interrupted {first}" in cli("status", path).output  # its bench run is gone
     dead = {"runs": [first], "host": socket.gethostname(), "pid": 2 ** 22 + 12345, "expires": 1e12, "started": 0}

@@ -378,9 +378,7 @@ def status(suite, results_dir, only, overrides, full):
     queued = runs["run"].isin(alive) & (runs["status"] == "missing")
     runs.loc[queued, "status"] = "queued"  # waiting in a scheduler's queue (or for its turn in its job)
     waiting = live_queues(Path(results_dir) / s.name)  # ... or for its turn in a live `bench run` here
-    local = runs["run"].isin(list(waiting)) & runs["status"].isin(["missing", "interrupted"])
-    runs.loc[local, "status"] = "queued"
-    for run_id in runs.loc[local, "run"]:
+    for run_id in runs.loc[runs["run"].isin(list(waiting)) & (runs["status"] == "queued"), "run"]:
         q = waiting[run_id]
         since = datetime.fromtimestamp(float(q.get("started", 0)), UTC).isoformat(timespec="seconds")
         jobs[run_id] = printable(f"waiting for its turn in the `bench run` of pid {q.get('pid')} on {q.get('host')} "

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.api.components import close_match
-from harness.results.claims import run_state
+from harness.results.claims import live_queues, run_state
 from harness.results.store import CorruptResult, RunStore, Status
 from harness.suite.spec import Suite, TableSpec
 
@@ -43,7 +43,7 @@ def _flat(config: dict) -> dict[str, object]:
 
 #: run states a table counts per cell (beside "expected"); the rest of the expected runs are "not run"
 COUNTED = tuple(s.value for s in (Status.DONE, Status.FAILED, Status.DIVERGED, Status.CORRUPT,
-                                   Status.RUNNING, Status.INTERRUPTED))
+                                   Status.RUNNING, Status.INTERRUPTED, Status.QUEUED))
 
 # what collect() records about a run's outcome, beside its attributes (never a table dimension)
 _RUN_STATE = ("status", "seconds", "error", "warnings", "resumed", "_config", "last_epoch")
@@ -54,11 +54,14 @@ def collect(suite: Suite, results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame
     final values of the finished runs, one row per value, in long format."""
     base = Path(results_dir) / suite.name
     run_rows, records = [], []
+    waiting = live_queues(base)  # runs a live `bench run` has yet to execute
     for run in suite.runs:
         store = RunStore(base / run.id)
         attrs = run.attributes()
         status = store.status_record()
         state = run_state(store, status)
+        if state in (Status.MISSING, Status.INTERRUPTED) and run.id in waiting:
+            state = Status.QUEUED
         run_rows.append({**attrs, "status": state, "seconds": status.get("seconds"),
                          "error": status.get("error", ""), "warnings": status.get("warnings", []),
                          "resumed": status.get("resumed"),

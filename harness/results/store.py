@@ -33,8 +33,9 @@ from typing import Any
 
 
 class Status(StrEnum):
-    """A run's state. The first five are what status.json records; a reader finds the last two
-    (no status.json yet; a result file that cannot be read)."""
+    """A run's state. The first five are what status.json records; a reader finds the last three
+    (no status.json yet; a result file that cannot be read; a run not finished that a live ``bench
+    run`` has yet to execute)."""
 
     DONE = "done"
     FAILED = "failed"
@@ -43,6 +44,7 @@ class Status(StrEnum):
     RUNNING = "running"
     MISSING = "missing"
     CORRUPT = "corrupt"
+    QUEUED = "queued"
 
 
 #: The states status.json may hold.
