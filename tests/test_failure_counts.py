@@ -42,7 +42,8 @@ def test_error_tests_compare_rows_of_equal_length_with_welch(tmp_path):
             (run / "status.json").write_text('{"status": "done"}')
             (run / "config.json").write_text(json.dumps({"name": name, "seed": seed, "params": {"epochs": epochs},
                                                          "slots": {"algorithm": {"name": "ep"}}}))
-            (run / "metrics.json").write_text(json.dumps({"final": [{"metric": "test_error", "value": error}]}))
+            (run / "metrics.json").write_text(json.dumps({"final": [{"metric": "test_error", "value": error}],
+                                                          "curves": []}))
     script = PATH.parent / "error_tests.py"
     out = subprocess.run([sys.executable, str(script), "--results-dir", str(tmp_path)], capture_output=True,
                          text=True, check=True).stdout

@@ -26,7 +26,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -255,6 +255,15 @@ class RunStore:
     def write_submission(self, record: dict[str, Any]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         write_json(self.dir / SUBMISSION, record)
+
+
+def finished_runs(base: Path) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """The configuration and the metrics (final values, curves) of each finished run under ``base``
+    (a suite's results), in directory order: what the analysis scripts beside the results read."""
+    for status in sorted(Path(base).glob("*/status.json")):
+        store = RunStore(status.parent)
+        if store.status() == Status.DONE:
+            yield store.config(), store.metrics()
 
 
 def replace_run(live: Path, new: Path) -> None:

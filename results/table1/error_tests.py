@@ -23,7 +23,6 @@ been reached by then", not "is this the paper's measurement".
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tomllib
@@ -34,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from harness.results.aggregate import epoch_point  # noqa: E402
 from harness.results.compare import welch  # noqa: E402
+from harness.results.store import finished_runs  # noqa: E402
 
 PAPER_TRIALS = 5
 
@@ -48,12 +48,7 @@ def finals(results: Path, epoch: int | None = None,
     """(row name, algorithm) -> seed -> test error (%) of the finished runs: final, or at ``epoch``, or at
     the epoch where ``lowest`` is lowest (a run without that point is left out)."""
     out: dict[tuple[str, str], dict[int, float]] = {}
-    for status in sorted(results.glob("*/status.json")):
-        run = status.parent
-        if json.loads(status.read_text()).get("status") != "done":
-            continue
-        config = json.loads((run / "config.json").read_text())
-        metrics = json.loads((run / "metrics.json").read_text())
+    for config, metrics in finished_runs(results):
         if epoch is None and lowest is None:
             value = {r["metric"]: r["value"] for r in metrics["final"]}.get("test_error")
         else:

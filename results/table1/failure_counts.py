@@ -15,7 +15,6 @@ the smallest two-sided p-value there is 1/56 ≈ 0.018, the largest effect 0/3 a
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from math import comb
 from pathlib import Path
@@ -24,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from harness.results.aggregate import epoch_point  # noqa: E402
+from harness.results.store import finished_runs  # noqa: E402
 
 
 def fisher(a: int, n1: int, b: int, n2: int) -> tuple[float, float]:
@@ -42,14 +42,9 @@ def fisher(a: int, n1: int, b: int, n2: int) -> tuple[float, float]:
 def curves(results: Path) -> dict[tuple[str, str], dict[int, list[dict]]]:
     """(row name, algorithm) -> seed -> per-epoch records, for the finished runs."""
     out: dict[tuple[str, str], dict[int, list[dict]]] = {}
-    for status in sorted(results.glob("*/status.json")):
-        run = status.parent
-        if json.loads(status.read_text()).get("status") != "done":
-            continue
-        config = json.loads((run / "config.json").read_text())
-        history = json.loads((run / "metrics.json").read_text()).get("curves", [])
+    for config, metrics in finished_runs(results):
         alg = config["slots"]["algorithm"]["name"]
-        out.setdefault((config["name"], alg), {})[config["seed"]] = history
+        out.setdefault((config["name"], alg), {})[config["seed"]] = metrics["curves"]
     return out
 
 

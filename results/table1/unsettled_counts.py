@@ -18,11 +18,14 @@ smallest p is 2/56 ≈ 0.036 (every EP seed above every BPTT seed, or below).
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from itertools import combinations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from harness.results.store import finished_runs  # noqa: E402
 
 
 def rank_sum_p(x: list[float], y: list[float]) -> float:
@@ -47,14 +50,9 @@ def unsettled(results: Path) -> dict[tuple[str, str], dict[int, list[float]]]:
     """(row name, algorithm) -> seed -> ``unsettled`` at the init, then after each epoch, for the
     finished runs that record it."""
     out: dict[tuple[str, str], dict[int, list[float]]] = {}
-    for status in sorted(results.glob("*/status.json")):
-        run = status.parent
-        if json.loads(status.read_text()).get("status") != "done":
-            continue
-        config = json.loads((run / "config.json").read_text())
-        metrics = json.loads((run / "metrics.json").read_text())
-        values = [p["unsettled"] for p in metrics.get("curves", []) if p.get("unsettled") is not None]
-        init = [r["value"] for r in metrics.get("final", []) if r.get("metric") == "unsettled_at_init"]
+    for config, metrics in finished_runs(results):
+        values = [p["unsettled"] for p in metrics["curves"] if p.get("unsettled") is not None]
+        init = [r["value"] for r in metrics["final"] if r.get("metric") == "unsettled_at_init"]
         if values and init:
             out.setdefault((config["name"], config["slots"]["algorithm"]["name"]), {})[config["seed"]] = init + values
     return out
