@@ -175,6 +175,11 @@ def _table_names(s, names) -> list[str]:
     return list(dict.fromkeys(names)) or list(s.tables)
 
 
+def _only_args(only) -> str:
+    """``--only`` as the user would type it again (quoted for a shell)."""
+    return " ".join(f"--only {shlex.quote(o)}" for o in only)
+
+
 def _print_tables(s, results_dir, names, fmt, output, long=False, only=()):
     _results_dir(results_dir, s, write=False)
     runs, records = collect(s, results_dir)
@@ -189,7 +194,7 @@ def _print_tables(s, results_dir, names, fmt, output, long=False, only=()):
             skipped.append(n)
             continue
         chunks.append(render(spec, stats, fmt, long))
-    chosen = " ".join(f"--only {shlex.quote(o)}" for o in only)
+    chosen = _only_args(only)
     if not chunks:
         raise click.ClickException(f"{s.path}: no table shows the runs chosen by {chosen}: the `where` of "
                                    f"{', '.join(map(repr, skipped))} keeps other runs")
@@ -224,8 +229,7 @@ def table(suite, results_dir, fmt, names, only, output, long, overrides):
         s = dataclasses.replace(s, runs=_select(s, only))
     _results_dir(results_dir, s, write=False)
     if not (collect(s, results_dir)[0]["status"] == Status.DONE).any():
-        chosen = " ".join(f"--only {shlex.quote(o)}" for o in only)
-        which = f" chosen by {chosen}" if only else ""
+        which = f" chosen by {_only_args(only)}" if only else ""
         elsewhere = str(results_dir) != os.environ.get(RESULTS_ENV, "results")
         args = shlex.join([suite, *[a for o in only for a in ("--only", o)],
                            *[a for o in overrides for a in ("--set", o)],

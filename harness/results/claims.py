@@ -125,6 +125,10 @@ class Claim:
             self.path.unlink(missing_ok=True)
 
 
+#: The name of a :class:`Queue` file begins with this, then the host and the pid.
+QUEUE_PREFIX = "queue-"
+
+
 class Queue(Claim):
     """The runs a live ``bench run`` has yet to execute, in one file per invocation in the suite's
     results directory (``queue-HOST-PID.json``, kept alive by a heartbeat as a claim is), so that
@@ -148,9 +152,6 @@ class Queue(Claim):
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-QUEUE_PREFIX = "queue-"
 
 
 def live_queues(base: Path) -> dict[str, dict]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.results.numbers import number, signed
+from harness.results.numbers import mean_std, signed
 from harness.suite.spec import DEFAULT_FORMAT
 
 
@@ -142,9 +142,7 @@ def render(comp: Comparison, number_format: Callable[[Any], str] = lambda metric
     from tabulate import tabulate
 
     def cell(mean, std, n, fmt):
-        if not n:
-            return "—"
-        return number(mean, fmt) + (f" ± {number(std, fmt)}" if n > 1 else "") + f" (n={n})"
+        return mean_std(mean, std, n, fmt) + (f" (n={n})" if n else "")
 
     body = []
     for _, r in comp.frame.iterrows():

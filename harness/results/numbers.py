@@ -20,6 +20,13 @@ def number(value: float, fmt: str) -> str:
     return text
 
 
+def mean_std(mean: float, std: float, n: int, fmt: str) -> str:
+    """A cell over ``n`` runs: "—" for none, the mean alone for one, "mean ± std" for more."""
+    if not n:
+        return "—"
+    return number(mean, fmt) + (f" ± {number(std, fmt)}" if n > 1 else "")
+
+
 def signed(value: float, fmt: str) -> str:
     """``value`` in ``fmt`` (precision and type: a table's format) with its sign always written, as a
     difference reads (+0.42, -0.07); a difference that rounds to zero is +0.00, never -0.00."""

@@ -8,7 +8,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from harness.results.aggregate import COUNTED, table_dims
-from harness.results.numbers import number, signed
+from harness.results.numbers import mean_std, number, signed
 from harness.suite.spec import TableSpec
 
 FORMATS = ("markdown", "latex", "csv")
@@ -35,9 +35,7 @@ def latex_escape(text: str) -> str:
 def _cell(row: pd.Series, fmt: str) -> str:
     n = row.get("n")
     n = 0 if n is None or (isinstance(n, float) and math.isnan(n)) else int(n)
-    text = number(row.get("mean"), fmt) if n else "—"
-    if n > 1:
-        text += f" ± {number(row.get('std'), fmt)}"
+    text = mean_std(row.get("mean"), row.get("std"), n, fmt)
     expected = row.get("expected")
     if expected is not None and not (isinstance(expected, float) and math.isnan(expected)) \
             and row.get("done", 0) < expected:
