@@ -86,6 +86,36 @@ def test_eb_output_layer_has_sigma_prime():
     assert torch.allclose(m.step(x, s)[0], expected, atol=1e-14)
 
 
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("clip", [False, True])
+def test_eb_output_sigma_prime_false_drops_the_factor_on_the_output_layer_only(fast, clip):
+    """The authors' code's output step, s⁰ ← (1 − ε)s⁰ + ε(W₀₁σ(s¹) + b₀) (+ nudge, clip), with the
+    hidden layers' steps unchanged; the model no longer claims F = ∂Φ/∂s, and Φ's θ-gradient is the same."""
+    torch.manual_seed(0)
+    kw = dict(hidden=[5], input_size=4, output_size=3, activation="sigmoid", eps=0.2, clip=clip, fast=fast)
+    paper = EBNet(**kw).to(D)
+    authors = EBNet(**kw, output_sigma_prime=False).to(D)
+    authors.load_state_dict(paper.state_dict())
+    assert paper.derives_from_phi == (not clip) and not authors.derives_from_phi
+    assert authors.clip_range is None  # the kit must not check this step against clip(∂Φ/∂s)
+    x = torch.rand(2, 4, dtype=D)
+    y = torch.eye(3, dtype=D)[[0, 2]]
+    s = _random_state(paper, x, -0.2, 1.2)
+    for beta in (0.0, 0.5):
+        got = authors.step(authors.prepare(x), s, y, beta)
+        ref = paper.step(paper.prepare(x), s, y, beta)
+        drive = paper.act(s[1]) @ paper.w["W01"].t() + paper.b["s0"]
+        out = 0.8 * s[0] + 0.2 * drive + beta * 0.2 * (y - s[0])
+        if clip:
+            out = out.clamp(0, 1)
+        torch.testing.assert_close(got[0], out, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(got[1], ref[1], rtol=0, atol=0)
+        assert not torch.allclose(got[0], ref[0])  # σ'(s⁰) < 1 here, so the factor mattered
+    for g, ps in paper.dphi_dtheta(x, s).items():
+        for a, b in zip(ps, authors.dphi_dtheta(x, s)[g]):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_eb_clip_breaks_the_gradient_form_and_clips():
     m = EBNet(hidden=[5], input_size=4, output_size=3, clip=True).to(D)
     assert not m.derives_from_phi

@@ -67,6 +67,10 @@ PINNED = {
         "P-conv (torch init)": (TABLE4, "P-conv", dict(init="torch")),
         # extra row, 10 of the 30 epochs (see the suite)
         "EB-1h (straight-through clip)": (TABLE4, "EB-1h", dict(clip_grad="straight_through", epochs=10)),
+        # extra row, BPTT as the authors' code trains it: PyTorch's init, no σ'(s⁰) on the output layer,
+        # K + 1 = 13 steps; 10 of the 30 epochs (see the suite)
+        "EB-1h (authors' settings)": (TABLE4, "EB-1h", dict(init="torch", output_sigma_prime=False, K=13,
+                                                            epochs=10)),
         # extra row: the paper's equations, without biases
         "P-1h (no bias)": (TABLE4, "P-1h", dict(bias=False)),
     },
@@ -127,6 +131,8 @@ def pinned_values(run: dict) -> dict:
         out["dt"] = m["dt"]
     if "clip" in m:
         out["clip"], out["clip_grad"] = m["clip"], m["clip_grad"]
+    if "output_sigma_prime" in m:  # the EB nets' output step: the paper's has σ'(s⁰)
+        out["output_sigma_prime"] = m["output_sigma_prime"]
     if run["kind"] in ("train", "speed"):
         out["lr"] = a["lr"]
     if run["kind"] == "train":
@@ -152,6 +158,7 @@ def expected_values(table: dict, row: str, deviations: dict, run: dict, suite: s
         want.setdefault("dt", 1.0)
     if want["model"] == "eb":
         want.setdefault("clip", False)
+        want.setdefault("output_sigma_prime", True)
     else:
         want.pop("clip_grad", None)
     return want

@@ -10,6 +10,9 @@ then ``F`` no longer derives from ``Φ`` and ``derives_from_phi`` is False.
 (zero gradient where the clip is active, as ``clamp`` and the authors' code)
 or ``straight_through`` (gradient 1 everywhere, the values still clipped).
 It changes nothing the forward pass computes, so EP is unaffected.
+``output_sigma_prime = False`` drops the factor ``σ'(s^0)`` from the output layer's step, as the
+authors' code does (results/table1/authors_code_check.md): the step is then not ``∂Φ/∂s`` on that
+layer, while ``Φ``'s dependence on ``θ`` (hence EP's ``∂Φ/∂θ``) is unchanged.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ CLIP_GRADS = ("exact", "straight_through")
 class EnergyBased(DenseRNN):
     def __init__(self, sizes: Sequence[int], input_size: int, edges, *, activation: str, eps: float,
                  clip: bool, bias: bool, init: str, bias_groups=None, fast: bool = True,
-                 clip_grad: str = "exact"):
+                 clip_grad: str = "exact", output_sigma_prime: bool = True):
         super().__init__(sizes, input_size, edges, activation, bias, init, bias_groups, fast=fast)
         if clip_grad not in CLIP_GRADS:
             raise ValueError(f"unknown clip_grad {clip_grad!r}; known: {', '.join(CLIP_GRADS)}")
@@ -42,8 +45,10 @@ class EnergyBased(DenseRNN):
         self.clip = bool(clip)
         self.clip_grad = clip_grad
         self.nudge_scale = self.eps
-        self.derives_from_phi = not self.clip
-        self.clip_range = (0.0, 1.0) if self.clip else None  # the kit checks the step against clip(∂Φ/∂s)
+        self.output_sigma_prime = bool(output_sigma_prime)
+        self.derives_from_phi = not self.clip and self.output_sigma_prime
+        # the kit checks a clipped step against clip(∂Φ/∂s); without σ'(s^0) the step is not that
+        self.clip_range = (0.0, 1.0) if self.clip and self.output_sigma_prime else None
 
     def input_activation(self, x: Tensor) -> Tensor:
         return self.act(self.flat_input(x))
@@ -64,12 +69,15 @@ class EnergyBased(DenseRNN):
             a = [f for f, _, _ in both]
             cached = x.cache["drive"]
             new = [torch.addcmul(s * consts["leak"], g, self.fast_drive(n, a, cached), value=eps * k)
+                   if n or self.output_sigma_prime
+                   else torch.add(s * consts["leak"], self.fast_drive(n, a, cached), alpha=eps)
                    for n, (s, (_, g, k)) in enumerate(zip(state, both))]
         else:
             ax = self.act(self.flat_input(raw(x)))
             a = [self.act(s) for s in state]
             drives = self.drives(a, ax)
-            new = [(1 - eps) * s + eps * self.act.df(s) * d for s, d in zip(state, drives)]
+            new = [(1 - eps) * s + eps * (self.act.df(s) * d if n or self.output_sigma_prime else d)
+                   for n, (s, d) in enumerate(zip(state, drives))]
         if beta != 0.0 and y is not None:
             new[0] = new[0] + (beta * eps) * (y - state[0])
         if self.clip:
@@ -134,6 +142,8 @@ class EBNet(EnergyBased):
         Param("clip_grad", str, "exact", "how BPTT differentiates the clip: exact (zero where "
               "it clips, as clamp and the authors' code) or straight_through (identity); the "
               "clipped values are the same, EP is unaffected", choices=CLIP_GRADS),
+        Param("output_sigma_prime", bool, True, "keep the factor σ'(s⁰) in the output layer's step (the "
+              "paper's F = ∂Φ/∂s); false drops it, as the authors' code does", quiet_default=True),
     )
     example: ClassVar[dict | None] = {"hidden": [7, 5], "input_size": 6, "output_size": 3}
 
@@ -143,10 +153,12 @@ class EBNet(EnergyBased):
 
     def __init__(self, hidden: Sequence[int] = (512,), input_size: int = 784, output_size: int = 10,
                  activation: str = "tanh", eps: float = 0.08, clip: bool = False, bias: bool = True,
-                 init: str = "glorot", clip_grad: str = "exact", fast: bool = True):
+                 init: str = "glorot", clip_grad: str = "exact", output_sigma_prime: bool = True,
+                 fast: bool = True):
         sizes = [int(output_size)] + [int(h) for h in reversed(list(hidden))]
         super().__init__(sizes, input_size, layered_edges(len(sizes)), activation=activation, eps=eps,
-                         clip=clip, bias=bias, init=init, fast=fast, clip_grad=clip_grad)
+                         clip=clip, bias=bias, init=init, fast=fast, clip_grad=clip_grad,
+                         output_sigma_prime=output_sigma_prime)
 
 
 class ToyModel(EnergyBased):

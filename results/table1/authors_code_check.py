@@ -50,7 +50,7 @@ from bench_datasets.idx import read_idx
 from bench_datasets.idx_images import FILES, raw_dir
 from bench_models import EBNet, PNet
 from harness.api.dataset import default_data_dir
-from harness.api.model import per_group, raw
+from harness.api.model import per_group
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mnist_check import mnist
@@ -176,24 +176,6 @@ def load_same_weights(ours, theirs):
     for o, t in pairs:
         assert torch.equal(op[o], tp[t])
     return pairs
-
-
-class EBNetNoOutputSigmaPrime(EBNet):
-    """Diagnostic, not a model of the suite: our EB net (generic path) with the output layer's factor
-    σ'(s^0) replaced by 1, the one difference docs/models.md records between the paper's EB dynamics (ours) and
-    the authors' code. Φ's dependence on θ is unchanged, so EP's ∂Φ/∂θ is ours."""
-
-    def step(self, x, state, y=None, beta=0.0):
-        eps = self.eps
-        a = [self.act(s) for s in state]
-        drives = self.drives(a, self.act(self.flat_input(raw(x))))
-        gains = [torch.ones_like(state[0])] + [self.act.df(s) for s in state[1:]]
-        new = [(1 - eps) * s + eps * g * d for s, g, d in zip(state, gains, drives)]
-        if beta != 0.0 and y is not None:
-            new[0] = new[0] + (beta * eps) * (y - state[0])
-        if self.clip:
-            new = [self._clip(s) for s in new]
-        return tuple(new)
 
 
 def gparams(model, grads_by_group):
@@ -444,9 +426,9 @@ def main():
             model = EBNet(hidden=[512], activation="sigmoid", eps=0.2, clip=True, init="torch")
             title = "EB-1h: ours (EBNet) vs theirs (EPcont, dt = eps = 0.2)"
         else:
-            model = EBNetNoOutputSigmaPrime(hidden=[512], activation="sigmoid", eps=0.2, clip=True, init="torch",
-                                            fast=False)
-            title = "EB-1h: ours with the output's sigma'(s0) set to 1 (diagnostic) vs theirs (EPcont)"
+            model = EBNet(hidden=[512], activation="sigmoid", eps=0.2, clip=True, init="torch",
+                          output_sigma_prime=False)
+            title = "EB-1h: ours with output_sigma_prime = false (the output's sigma'(s0) dropped) vs theirs (EPcont)"
         theirs = nc.EPcont(their_args(their_main, THEIR_EB1H))
         pairs, o64, t64 = compare(title, model, theirs, nf, x, y, OUR_EB1H, ["s0", "s1"],
                                   ("K", "train", "train+1"))
