@@ -497,3 +497,24 @@ def test_a_batch_stopped_while_saving_its_checkpoints_saves_every_member_and_res
     for run in runs:
         assert runner.store(run).status_record().get("resumed"), "resumed from epoch 2, not restarted"
         assert final_values(runner, run)["final_checksum"] == final_values(whole, run)["final_checksum"]
+
+
+def test_a_run_name_with_a_quote_after_only_does_not_break_compile(monkeypatch):
+    """Inductor writes the argument after ``--only`` into every compiled module as a string literal:
+    `bench run suites/table1.toml --only "EB-1h (authors' settings)"` made each compile fail with a
+    SyntaxError and the runs fall back to eager. compile_step leaves that benchmark harness out."""
+    import shutil
+    import sys
+
+    import torch._inductor.config as inductor_config
+
+    from harness.run.acceleration import compile_step
+
+    if not (shutil.which("g++") or shutil.which("clang++")):
+        pytest.skip("torch.compile's CPU backend needs a C++ compiler")
+    torch._dynamo.reset()
+    monkeypatch.setattr(inductor_config, "fx_graph_cache", False)  # generate the module, do not reuse one
+    monkeypatch.setattr(sys, "argv", ["bench", "run", "s.toml", "--only", "EB-1h (authors' settings)"])
+    x = torch.linspace(-1, 1, 7)
+    step = compile_step(lambda t: torch.sigmoid(4 * (t - 0.5)) * t)
+    torch.testing.assert_close(step(x), torch.sigmoid(4 * (x - 0.5)) * x)

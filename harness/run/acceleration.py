@@ -144,6 +144,13 @@ class GraphedStep:
         return out
 
 
+def compile_step(fn: Callable[..., Any]) -> Any:
+    """``torch.compile(fn)`` without inductor's benchmark harness: inductor writes the argument after
+    ``--only`` on the command line into each compiled module as a Python string, so ``bench run
+    --only "EB-1h (authors' settings)"`` made every compile fail with a SyntaxError (torch 2.13)."""
+    return torch.compile(fn, options={"benchmark_harness": False})
+
+
 class CompileBackend:
     """The same first-use check for ``torch.compile`` of the step: "capture" compiles it and runs it
     once, "replay" runs the compiled step again (on the static inputs GraphedStep fills) and copies
@@ -156,7 +163,7 @@ class CompileBackend:
         self.out: dict[str, Tensor] | None = None
 
     def capture(self, fn: Callable[[], dict[str, Tensor]], restore: Callable[[], None]) -> dict[str, Tensor]:
-        self.fn = torch.compile(fn)
+        self.fn = compile_step(fn)
         self.out = {k: v.clone() for k, v in self.fn().items()}
         return self.out
 

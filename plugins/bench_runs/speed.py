@@ -74,7 +74,7 @@ from harness.api.model import stack_members
 from harness.api.records import Records
 from harness.api.run_kind import RunKind
 from harness.api.steps import batch_size, check_steps, step_params
-from harness.run.acceleration import StepFn, graphed_train_step
+from harness.run.acceleration import StepFn, compile_step, graphed_train_step
 from harness.run.context import RunContext
 from harness.run.environment import peak_memory_mb, synchronize, torch_threads
 
@@ -250,7 +250,7 @@ class Speed(RunKind):
         the timed repetitions, after their warm-up, do not include."""
         model = copy.deepcopy(fast)
         model.load_state_dict(init)
-        step = torch.compile(lambda x, y: algorithm.train_step(model, x, y, T=self.T, K=self.K))
+        step = compile_step(lambda x, y: algorithm.train_step(model, x, y, T=self.T, K=self.K))
         synchronize(model.device)
         start = time.perf_counter()
         try:
