@@ -10,6 +10,10 @@ the smallest two-sided p-value there is 1/56 ≈ 0.018, the largest effect 0/3 a
 
     python3 results/table1/failure_counts.py            # the committed runs of suites/table1.toml
     python3 results/table1/failure_counts.py --results-dir /tmp/mine
+    python3 results/table1/failure_counts.py --pair "EB-1h (authors' settings)" "EB-1h (torch init)"
+
+``--pair A B`` (repeatable) adds row A against row B, for two rows that are not an extra row and its
+paper row.
 """
 
 from __future__ import annotations
@@ -60,23 +64,30 @@ def lost(history: list[dict], epoch: int, anywhere: bool = False) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results-dir", default=str(ROOT / "results"), help="holds table1/ (default: results)")
+    parser.add_argument("--pair", nargs=2, action="append", default=[], metavar=("ROW", "AGAINST"),
+                        help="also compare ROW with AGAINST (row names as in the suite); repeatable")
     args = parser.parse_args()
     runs = curves(Path(args.results_dir) / "table1")
-    print("| extra row | paper row | alg | when | extra: seeds that lost a class | paper: seeds | "
+    pairs = [(name, name.split(" (")[0], alg) for name, alg in sorted(runs)
+             if name.split(" (")[0] != name and (name.split(" (")[0], alg) in runs]
+    for row, against in args.pair:
+        algs = [alg for name, alg in sorted(runs) if name == row and (against, alg) in runs]
+        if not algs:
+            parser.error(f"--pair {row!r} {against!r}: no algorithm has finished runs of both rows "
+                         f"(rows with finished runs: {', '.join(sorted({n for n, _ in runs}))})")
+        pairs += [(row, against, alg) for alg in algs]
+    print("| row | against | alg | when | row: seeds that lost a class | against: seeds | "
           "Fisher p (two-sided) | p (one-sided) |")
     print("|---|---|---|---|---|---|---|---|")
-    for (name, alg), seeds in sorted(runs.items()):
-        base = name.split(" (")[0]
-        if base == name or (base, alg) not in runs:
-            continue
-        paper = runs[(base, alg)]
-        last = min(min(len(h) for h in seeds.values()), min(len(h) for h in paper.values()))
+    for name, base, alg in pairs:
+        seeds, other = runs[(name, alg)], runs[(base, alg)]
+        last = min(min(len(h) for h in seeds.values()), min(len(h) for h in other.values()))
         for when, epoch, anywhere in (("epoch 1", 1, False), (f"epoch {last}", last, False),
                                       (f"any epoch ≤ {last}", last, True)):
             a = sum(lost(h, epoch, anywhere) for h in seeds.values())
-            b = sum(lost(h, epoch, anywhere) for h in paper.values())
-            two, one = fisher(a, len(seeds), b, len(paper))
-            print(f"| {name} | {base} | {alg} | {when} | {a} of {len(seeds)} | {b} of {len(paper)} | "
+            b = sum(lost(h, epoch, anywhere) for h in other.values())
+            two, one = fisher(a, len(seeds), b, len(other))
+            print(f"| {name} | {base} | {alg} | {when} | {a} of {len(seeds)} | {b} of {len(other)} | "
                   f"{two:.3g} | {one:.3g} |")
 
 
