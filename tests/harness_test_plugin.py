@@ -62,6 +62,9 @@ def register_models(register):
     register("const", Const, params=[Param("offset", float, doc="added to the seed"),
                                      Param("width", int, 3, "an integer parameter")],
              doc="A model that is a constant.")
+    # a second component with fewer settings: a table note on model.width has no value for it
+    register("point", lambda offset: Const(offset, 0), params=[Param("offset", float, doc="added to the seed")],
+             doc="A constant without a width setting.")
 
 
 @hookimpl

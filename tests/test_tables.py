@@ -414,3 +414,39 @@ def test_a_row_key_that_some_runs_lack_keeps_their_rows_and_daggers(manager, sui
             if line.startswith("| ")}
     assert rows == {("4", "net", "1.50 ± 0.71"), ("—", "net", "2.00 †")}, out
     assert "† name=net: 1/2 runs done (0 failed, 1 not run)" in out and "nan" not in out, out
+
+
+def test_a_note_on_a_setting_some_rows_lack_lists_only_the_rows_that_have_it(manager, suite_file, tmp_path):
+    """Table 1 footnotes model.dt (P nets) and model.output_sigma_prime (EB nets): a row whose component
+    has no such setting is left out of the note, not listed as "null"."""
+    text = """
+    name = "lacking"
+    [defaults]
+    kind = "score"
+    seeds = [0]
+    device = "cpu"
+    [[runs]]
+    name = "wide"
+    model = { name = "const", offset = 1.0, width = 4 }
+    [[runs]]
+    name = "wider"
+    model = { name = "const", offset = 1.0, width = 8 }
+    [[runs]]
+    name = "plain"
+    model = { name = "point", offset = 2.0 }
+    [tables.main]
+    metrics = ["score"]
+    format = ".2f"
+    notes = { "model.width" = "why" }
+    """
+    suite = load_suite(suite_file(text), manager.registry)
+    Runner(suite, manager.registry, tmp_path / "r").execute(suite.runs)
+    runs, records = collect(suite, tmp_path / "r")
+    out = render(suite.tables["main"], summarize(suite, suite.tables["main"], runs, records), "markdown")
+    assert "model.width: 4 (wide); 8 (wider): why" in out and "null" not in out, out
+    one = text.replace("width = 8", "width = 4")
+    suite = load_suite(suite_file(one, "one.toml"), manager.registry)
+    Runner(suite, manager.registry, tmp_path / "r1").execute(suite.runs)
+    runs, records = collect(suite, tmp_path / "r1")
+    out = render(suite.tables["main"], summarize(suite, suite.tables["main"], runs, records), "markdown")
+    assert "model.width = 4 in every row that has it: why" in out, out

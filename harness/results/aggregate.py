@@ -302,20 +302,24 @@ def setting_notes(suite: Suite, spec: TableSpec, ids: set[str], rows: list[str])
     out = []
     for key, why in spec.notes.items():
         by_value: dict[str, list[str]] = {}
+        lacking = False  # a row whose component has no such key (a P net has no output_sigma_prime)
         for run in mine:
             try:
                 value = run.value(key)
             except KeyError:
-                value = None
+                lacking = True
+                continue
             label = json.dumps(value) if not isinstance(value, str) else value
             attrs = run.attributes()
             row = " ".join(str(attrs.get(d, "")) for d in rows if d != "seed") or run.name
             names = by_value.setdefault(label, [])
             if row not in names:
                 names.append(row)
+        if not by_value:
+            continue
         if len(by_value) == 1:
             (value,) = by_value
-            out.append(f"{key} = {value} in every row: {why}")
+            out.append(f"{key} = {value} in every row{' that has it' if lacking else ''}: {why}")
         else:
             out.append(f"{key}: " + "; ".join(f"{v} ({', '.join(names)})" for v, names in by_value.items())
                        + f": {why}")
