@@ -39,8 +39,9 @@ PAPER_TRIALS = 5
 
 
 EPOCHS: dict[tuple[str, str], int] = {}  # (row name, algorithm) -> epochs trained
-#: extra rows that vary another extra row, compared with it too (authors' settings = torch init and dt 0.2)
-VARIES = {"P-2h (authors' settings)": "P-2h (torch init)"}
+#: extra rows that vary another extra row, compared with it too (authors' settings = torch init and their
+#: code's other settings: dt 0.2 for P-2h; no σ'(s⁰) and K + 1 BPTT steps for EB-1h)
+VARIES = {"P-2h (authors' settings)": "P-2h (torch init)", "EB-1h (authors' settings)": "EB-1h (torch init)"}
 
 
 def finals(results: Path, epoch: int | None = None,
