@@ -98,6 +98,7 @@ def test_eb_output_sigma_prime_false_drops_the_factor_on_the_output_layer_only(f
     authors.load_state_dict(paper.state_dict())
     assert paper.derives_from_phi == (not clip) and not authors.derives_from_phi
     assert authors.clip_range is None  # the kit must not check this step against clip(∂Φ/∂s)
+    assert authors.supports_complex == paper.supports_complex == (not clip)  # a clip is not holomorphic
     x = torch.rand(2, 4, dtype=D)
     y = torch.eye(3, dtype=D)[[0, 2]]
     s = _random_state(paper, x, -0.2, 1.2)

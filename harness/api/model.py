@@ -104,7 +104,8 @@ class ConvergentRNN(nn.Module):
     #: True when the model's code broadcasts over a leading seed dimension, so that it accepts ``members``.
     supports_members: bool = False
     #: ``(low, high)``: the generic step clips every unit to it after each step (the EB nets' [0, 1]);
-    #: ``None``: no clip. A clipped model's F is not ∂Φ/∂s everywhere (set ``derives_from_phi``).
+    #: ``None``: no clip, or a step that is not the clipped ∂Φ/∂s even inside the range (the kit then
+    #: does not derive it). A clipped model's F is not ∂Φ/∂s everywhere (set ``derives_from_phi``).
     clip_range: tuple[float, float] | None = None
     #: The prototypical nets' step is ``σ(∂Φ/∂s)`` plus the nudge on the output layer, with σ this
     #: function (elementwise), or one function per layer (a tuple in :attr:`layer_names`' order: a

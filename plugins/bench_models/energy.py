@@ -12,7 +12,8 @@ or ``straight_through`` (gradient 1 everywhere, the values still clipped).
 It changes nothing the forward pass computes, so EP is unaffected.
 ``output_sigma_prime = False`` drops the factor ``σ'(s^0)`` from the output layer's step, as the
 authors' code does (results/table1/authors_code_check.md): the step is then not ``∂Φ/∂s`` on that
-layer, while ``Φ``'s dependence on ``θ`` (hence EP's ``∂Φ/∂θ``) is unchanged.
+layer, while ``Φ``'s dependence on ``θ`` (hence EP's ``∂Φ/∂θ``) is unchanged; the GDU theorem, which needs
+``F = ∂Φ/∂s``, then does not hold exactly even without the clip.
 """
 
 from __future__ import annotations
@@ -47,8 +48,14 @@ class EnergyBased(DenseRNN):
         self.nudge_scale = self.eps
         self.output_sigma_prime = bool(output_sigma_prime)
         self.derives_from_phi = not self.clip and self.output_sigma_prime
-        # the kit checks a clipped step against clip(∂Φ/∂s); without σ'(s^0) the step is not that
+        # the kit checks a step with a clip_range against clip(∂Φ/∂s); without σ'(s^0) the step is not
+        # that, so the range is left unset and what depends on the clip itself reads ``clip``
         self.clip_range = (0.0, 1.0) if self.clip and self.output_sigma_prime else None
+
+    @property
+    def supports_complex(self) -> bool:  # type: ignore[override]  # the clip, not only clip_range
+        """A clip is not holomorphic, whether or not the kit derives the step (``clip_range``)."""
+        return self.act.name in ("tanh", "sigmoid") and not self.clip
 
     def input_activation(self, x: Tensor) -> Tensor:
         return self.act(self.flat_input(x))

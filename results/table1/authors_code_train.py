@@ -21,7 +21,7 @@ Welch's test (harness.results.compare.welch, as error_tests.py) and Fisher's (fa
 Their modules are imported as authors_code_check.py imports them (a stand-in torchvision reading the
 IDX files); nothing of theirs is changed or copied here.
 
-About 8 minutes per seed and epoch (BPTT) on one CPU thread. Run from the repository root:
+About 5 minutes per seed and epoch (BPTT) on one CPU thread. Run from the repository root:
     git clone https://github.com/ernoult/updatesEPgradientsBPTT /tmp/authors
     python results/table1/authors_code_train.py --authors-code /tmp/authors --data-dir ../shared/data \\
         --seeds 0 1 2 3 4 --epochs 1 --method BPTT

@@ -75,7 +75,7 @@ def main() -> None:
         if not algs:
             parser.error(f"--pair {row!r} {against!r}: no algorithm has finished runs of both rows "
                          f"(rows with finished runs: {', '.join(sorted({n for n, _ in runs}))})")
-        pairs += [(row, against, alg) for alg in algs]
+        pairs += [(row, against, alg) for alg in algs if (row, against, alg) not in pairs]
     print("| row | against | alg | when | row: seeds that lost a class | against: seeds | "
           "Fisher p (two-sided) | p (one-sided) |")
     print("|---|---|---|---|---|---|---|---|")
