@@ -51,6 +51,8 @@ class DenseRNN(ConvergentRNN):
     """
 
     supports_members = True
+    #: whether every unit is clipped to [0, 1] after each step (the EB nets set it; a clip is not holomorphic)
+    clip: bool = False
 
     def __init__(self, sizes: Sequence[int], input_size: int, edges: Sequence[tuple[str, int, int]],
                  activation: str, bias: bool, init: str, bias_groups: dict[int, str] | None = None,
@@ -96,8 +98,9 @@ class DenseRNN(ConvergentRNN):
 
     @property
     def supports_complex(self) -> bool:  # type: ignore[override]  # computed here, from the activation and clip
-        """tanh and the paper's sigmoid are analytic; the hard sigmoid and a clip are not."""
-        return self.act.name in ("tanh", "sigmoid") and self.clip_range is None
+        """tanh and the paper's sigmoid are analytic; the hard sigmoid and a clip are not (``clip``, not
+        ``clip_range``, which an EB net without σ'(s⁰) leaves unset though it clips)."""
+        return self.act.name in ("tanh", "sigmoid") and not self.clip
 
     def init_state(self, x: Tensor) -> State:
         x = raw(x)

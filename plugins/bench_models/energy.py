@@ -52,11 +52,6 @@ class EnergyBased(DenseRNN):
         # that, so the range is left unset and what depends on the clip itself reads ``clip``
         self.clip_range = (0.0, 1.0) if self.clip and self.output_sigma_prime else None
 
-    @property
-    def supports_complex(self) -> bool:  # type: ignore[override]  # the clip, not only clip_range
-        """A clip is not holomorphic, whether or not the kit derives the step (``clip_range``)."""
-        return self.act.name in ("tanh", "sigmoid") and not self.clip
-
     def input_activation(self, x: Tensor) -> Tensor:
         return self.act(self.flat_input(x))
 

@@ -147,6 +147,15 @@ def import_authors(path: Path, data_dir: str):
     return nc, nf, main
 
 
+def authors_commit(path: Path) -> str:
+    """The commit their checkout is at, for the printed record."""
+    try:
+        return subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
 def their_args(main, flags: str, **override):
     args = main.parser.parse_args(flags.split())
     for k, v in override.items():
@@ -385,12 +394,8 @@ def main():
     args, data = mnist(n_train=B, n_test=1, parser=parser)  # sets one torch thread
     path = Path(args.authors_code).resolve()
     nc, nf, their_main = import_authors(path, args.data_dir or str(default_data_dir()))
-    try:
-        commit = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown (not a git checkout)"
-    print(f"authors' code: {path} at commit {commit}; torch {torch.__version__}, {torch.get_num_threads()} thread")
+    print(f"authors' code: {path} at commit {authors_commit(path)}; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} thread")
 
     # the mini-batch: ours (bench_datasets.MNIST) and theirs (main.py's transforms on the same IDX files)
     x, labels = data.train.x, data.train.y

@@ -36,13 +36,19 @@ import contextlib  # noqa: E402
 import io  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 
 import torch  # noqa: E402
 
 # importing it also puts our code on sys.path
-from authors_code_check import ROOT, THEIR_EB1H, import_authors, load_same_weights, their_args  # noqa: E402
+from authors_code_check import (  # noqa: E402
+    ROOT,
+    THEIR_EB1H,
+    authors_commit,
+    import_authors,
+    load_same_weights,
+    their_args,
+)
 from failure_counts import fisher  # noqa: E402
 
 from bench_models import EBNet  # noqa: E402
@@ -105,9 +111,8 @@ def main() -> None:
     torch.set_num_threads(1)
     data_dir = args.data_dir or str(default_data_dir())
     nc, nf, their_main = import_authors(args.authors_code.resolve(), data_dir)
-    commit = subprocess.run(["git", "-C", str(args.authors_code), "rev-parse", "HEAD"], capture_output=True,
-                            text=True).stdout.strip() or "unknown"
-    print(f"authors' code: {args.authors_code} at commit {commit}; torch {torch.__version__}, 1 thread")
+    print(f"authors' code: {args.authors_code} at commit {authors_commit(args.authors_code)}; "
+          f"torch {torch.__version__}, 1 thread")
     print(f"their EB-1h command: {THEIR_EB1H}; method {args.method}; {args.epochs} epoch(s)")
     print(f"their loaders: train batch {their_main.train_loader.batch_size}, shuffled; "
           f"test batch {their_main.test_loader.batch_size}")

@@ -68,8 +68,8 @@ def main() -> None:
                         help="also compare ROW with AGAINST (row names as in the suite); repeatable")
     args = parser.parse_args()
     runs = curves(Path(args.results_dir) / "table1")
-    pairs = [(name, name.split(" (")[0], alg) for name, alg in sorted(runs)
-             if name.split(" (")[0] != name and (name.split(" (")[0], alg) in runs]
+    pairs = [(name, base, alg) for name, alg in sorted(runs)
+             if (base := name.split(" (")[0]) != name and (base, alg) in runs]
     for row, against in args.pair:
         algs = [alg for name, alg in sorted(runs) if name == row and (against, alg) in runs]
         if not algs:
