@@ -338,6 +338,12 @@ def test_a_checkpoint_note_describes_its_own_checkpoint_or_says_why_it_cannot(tm
     note(done=0.06)  # 3 of 50 epochs took 3.5 h: 47 more take about 54.8 h
     assert store.checkpoint_note() == ("after epoch 3 of 50, 3.5 h of the run so far, about 54.8 h more at that "
                                        "pace, saved T")
+    note(done=0.06, pace=36000.0)  # the invocation that saved it runs the whole run in 10 h: 9.4 h more
+    assert store.checkpoint_note() == ("after epoch 3 of 50, 3.5 h of the run so far, about 9.4 h more at that "
+                                       "pace, saved T")
+    for odd in (0, -1.0, float("inf"), "fast", True, None):  # a pace that cannot be: the whole run's, as before
+        note(done=0.06, pace=odd)
+        assert "about 54.8 h more" in store.checkpoint_note(), odd
     for odd in (0.0, 1.0, 1.5, -0.2, 5e-324, 1e-300, "half", None, True):  # no estimate, and no error
         note(done=odd)
         assert store.checkpoint_note() == "after epoch 3 of 50, 3.5 h of the run so far, saved T", odd

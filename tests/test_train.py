@@ -123,6 +123,28 @@ def test_a_checkpoint_saved_before_environments_were_kept_resumes_with_the_repla
 
 
 @pytest.mark.parametrize("old_checkpoint", [False, True])
+def test_bench_status_estimates_the_rest_at_the_pace_of_the_invocation_that_saved_the_checkpoint(
+        registry, suite_file, tmp_path, interrupt_ep, old_checkpoint):
+    """An earlier invocation that took 10⁶ s for epoch 1 (a paused process, a slower machine) counts in the
+    run's seconds but not in the estimate of the rest, which this invocation's pace gives; an older
+    checkpoint (no "done" inside) has no pace of its own and keeps the whole run's."""
+    run, runner, calls = interrupted_in_epoch_2(registry, suite_file, tmp_path, interrupt_ep)
+    store = runner.store(run)
+    saved = torch.load(store.checkpoint, weights_only=False)
+    saved["elapsed"] = 1e6
+    if old_checkpoint:
+        del saved["done"]
+    torch.save(saved, store.checkpoint)
+    calls["n"] = 0  # the resumed run stops again in epoch 3, after saving epoch 2
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute([run])
+    note = store.checkpoint_note()
+    assert note.startswith("after epoch 2 of 3, 277.8 h of the run so far, "), note
+    rest = "about 138.9 h more" if old_checkpoint else "under a minute more"  # 1e6 s for 2/3 of it, or seconds
+    assert f"{rest} at that pace, saved " in note, note
+
+
+@pytest.mark.parametrize("old_checkpoint", [False, True])
 def test_a_resumed_run_keeps_the_warnings_of_its_earlier_invocations(
         registry, suite_file, tmp_path, interrupt_ep, monkeypatch, old_checkpoint):
     """A warning of epoch 1 (here: every epoch counts as unsettled) stays in status.json after the run is

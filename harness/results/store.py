@@ -169,7 +169,8 @@ class RunStore:
 
     def checkpoint_note(self) -> str | None:
         """Where an unfinished run would resume, for people (``bench status``): "after epoch 30 of 50, 3.4 h
-        of the run so far, saved ..."; None without a checkpoint. A note that is damaged, or that describes
+        of the run so far, about 2.1 h more at that pace, saved ..." (the pace of the invocation that saved
+        it, or of the whole run for an older note); None without a checkpoint. A note that is damaged, or that describes
         another checkpoint (its size differs: a crash between the two writes, a file copied by hand), says
         so instead of describing the wrong one."""
         if not self.checkpoint.is_file():
@@ -191,8 +192,15 @@ class RunStore:
         if size != self.checkpoint.stat().st_size:
             return f"present; its note {path.name} describes another checkpoint (a crash between the two, or a copy)"
         done = note.get("done")  # the share of the run behind the checkpoint, where its kind says it
-        rest = seconds * (1 - done) / done if isinstance(done, float) and 1e-6 <= done < 1 else math.nan
-        left = f"about {_duration(rest)} more at that pace" if math.isfinite(rest) else ""
+        pace = note.get("pace")  # the whole run's seconds at the pace of the invocation that saved it
+        rest = math.nan
+        if isinstance(done, float) and 1e-6 <= done < 1:
+            if isinstance(pace, (int, float)) and not isinstance(pace, bool) and 0 < pace < math.inf:
+                rest = pace * (1 - done)
+            else:
+                rest = seconds * (1 - done) / done
+        left = f"{_duration(rest)} more at that pace" if math.isfinite(rest) else ""
+        left = left if left.startswith("under") or not left else f"about {left}"
         text = ", ".join(filter(None, [progress, f"{_duration(seconds)} of the run so far", left, f"saved {saved}"]))
         return printable(text)
 

@@ -84,6 +84,9 @@ class RunContext:
         self.trackers = trackers or Trackers({}, spec.id)
         self.started = time.perf_counter()
         self.earlier_seconds = 0.0  # wall time of earlier invocations, restored from the checkpoint
+        #: the share of the run behind the checkpoint this invocation resumed from (0 for a fresh run; None
+        #: when an older checkpoint did not record it): the pace for ``bench status`` is this invocation's
+        self.done_at_start: float | None = 0.0
         #: this invocation's environment.json (set by the runner) and, for a resumed run, the earlier
         #: invocations' (from the checkpoint): a run trained across commits, machines or thread counts says so
         self.environment: dict[str, Any] = {}
@@ -171,21 +174,26 @@ class RunContext:
         """``state`` as the run's checkpoint (what :meth:`load_checkpoint` gives back on a resume), and
         beside it a note for ``bench status``: ``progress`` (e.g. "after epoch 30 of 50"), the run's
         seconds so far, when it was saved and, given ``done`` (the share of the run behind it, e.g.
-        30 / 50), about how long the rest takes at the pace so far."""
+        30 / 50), about how long the rest takes: at this invocation's pace where it has made progress,
+        so that time an earlier invocation spent paused, or on a slower machine, does not count."""
         buf = io.BytesIO()
         elapsed = self.earlier_seconds + time.perf_counter() - self.started
         earlier = self.earlier_environments
         if earlier and {k: v for k, v in earlier[-1].items() if k != "until"} == self.environment:
             earlier = earlier[:-1]  # resumed on the same set-up: one entry, up to where it got now
         environments = [*earlier, {**self.environment, "until": progress}]
-        torch.save({"config": self.spec.config(), "state": state, "elapsed": elapsed,
+        pace = {}  # seconds the whole run would take at this invocation's pace
+        if done is not None and self.done_at_start is not None and done > self.done_at_start:
+            pace = {"pace": round((time.perf_counter() - self.started) / (done - self.done_at_start), 1)}
+        torch.save({"config": self.spec.config(), "state": state, "elapsed": elapsed, "done": done,
                     "environments": environments,  # and the warnings so far, the trackers' included
                     "warnings": list(dict.fromkeys([*self.all_warnings(), *self.trackers.warnings]))}, buf)
         atomic_write(self.store.checkpoint, lambda f: f.write(buf.getvalue()), mode="wb")
         write_json(self.store.checkpoint_note_path, {"progress": progress, "seconds": round(elapsed, 1),
                                                      "saved": datetime.now(UTC).isoformat(timespec="seconds"),
                                                      "bytes": buf.getbuffer().nbytes,  # which checkpoint
-                                                     **({"done": float(done)} if done is not None else {})})
+                                                     **({"done": float(done)} if done is not None else {}),
+                                                     **pace})
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         """The last checkpoint of this very configuration, or None. A checkpoint that cannot be
@@ -209,6 +217,8 @@ class RunContext:
         # a resumed run reports its wall time up to its last checkpoint plus this invocation's, not
         # only the last invocation's (a run kind that discards the state resets it to 0)
         self.earlier_seconds = float(saved.get("elapsed", 0.0))
+        done = saved.get("done")  # an older checkpoint has none: its pace is then the whole run's
+        self.done_at_start = float(done) if isinstance(done, (int, float)) and not isinstance(done, bool) else None
         envs = saved.get("environments")
         if isinstance(envs, list):
             self.earlier_environments = [e for e in envs if isinstance(e, dict)]
@@ -222,6 +232,7 @@ class RunContext:
         """The run trains from its first epoch (no usable checkpoint, or one that its batch cannot use):
         no earlier invocation's time or environment belongs to it."""
         self.earlier_seconds = 0.0
+        self.done_at_start = 0.0
         self.earlier_environments = []
         self.earlier_warnings = []
 
