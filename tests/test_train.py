@@ -122,12 +122,12 @@ def test_a_checkpoint_saved_before_environments_were_kept_resumes_with_the_repla
     assert len(earlier) == 1 and earlier[0]["torch_threads"] == 99 and "not recorded" in earlier[0]["until"]
 
 
-@pytest.mark.parametrize("old_checkpoint", [False, True])
+@pytest.mark.parametrize("old_checkpoint", [None, "with its note", "without a note"])
 def test_bench_status_estimates_the_rest_at_the_pace_of_the_invocation_that_saved_the_checkpoint(
         registry, suite_file, tmp_path, interrupt_ep, old_checkpoint):
     """An earlier invocation that took 10⁶ s for epoch 1 (a paused process, a slower machine) counts in the
     run's seconds but not in the estimate of the rest, which this invocation's pace gives; an older
-    checkpoint (no "done" inside) has no pace of its own and keeps the whole run's."""
+    checkpoint (no "done" inside) takes it from its note, and without one keeps the whole run's pace."""
     run, runner, calls = interrupted_in_epoch_2(registry, suite_file, tmp_path, interrupt_ep)
     store = runner.store(run)
     saved = torch.load(store.checkpoint, weights_only=False)
@@ -135,12 +135,17 @@ def test_bench_status_estimates_the_rest_at_the_pace_of_the_invocation_that_save
     if old_checkpoint:
         del saved["done"]
     torch.save(saved, store.checkpoint)
+    note = read_json(store.checkpoint_note_path)
+    if old_checkpoint == "without a note":
+        store.checkpoint_note_path.unlink()
+    else:  # the note describes the checkpoint as edited here
+        write_json(store.checkpoint_note_path, {**note, "bytes": store.checkpoint.stat().st_size})
     calls["n"] = 0  # the resumed run stops again in epoch 3, after saving epoch 2
     with pytest.raises(KeyboardInterrupt):
         runner.execute([run])
     note = store.checkpoint_note()
     assert note.startswith("after epoch 2 of 3, 277.8 h of the run so far, "), note
-    rest = "about 138.9 h more" if old_checkpoint else "under a minute more"  # 1e6 s for 2/3 of it, or seconds
+    rest = "about 138.9 h more" if old_checkpoint == "without a note" else "under a minute more"  # 1e6 s, or s
     assert f"{rest} at that pace, saved " in note, note
 
 
