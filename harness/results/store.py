@@ -204,6 +204,15 @@ class RunStore:
         text = ", ".join(filter(None, [progress, f"{_duration(seconds)} of the run so far", left, f"saved {saved}"]))
         return printable(text)
 
+    def checkpoint_done(self) -> Any:
+        """The share of the run that checkpoint.json says is behind the checkpoint, if the note describes this
+        checkpoint; else None (what a resumed run's pace for ``bench status`` starts from)."""
+        try:
+            note = read_record(self.checkpoint_note_path, ("done", "bytes"))
+            return note["done"] if note["bytes"] == self.checkpoint.stat().st_size else None
+        except (CorruptResult, OSError, RecursionError):
+            return None
+
     def status(self) -> str:
         """``done``, ``failed``, ..., ``missing`` when no status was written, or ``corrupt``."""
         return self.status_record()["status"]

@@ -31,7 +31,7 @@ from harness.api.model import ConvergentRNN
 from harness.api.records import undeclared
 from harness.api.run_kind import declared
 from harness.api.tracker import Trackers
-from harness.results.store import CorruptResult, RunStore, atomic_write, read_record, write_json
+from harness.results.store import RunStore, atomic_write, write_json
 from harness.suite.spec import RunSpec
 
 
@@ -217,7 +217,7 @@ class RunContext:
         # a resumed run reports its wall time up to its last checkpoint plus this invocation's, not
         # only the last invocation's (a run kind that discards the state resets it to 0)
         self.earlier_seconds = float(saved.get("elapsed", 0.0))
-        done = saved.get("done", self._noted_done())  # an older checkpoint has it only in its note
+        done = saved.get("done", self.store.checkpoint_done())  # an older checkpoint has it only in its note
         self.done_at_start = float(done) if isinstance(done, (int, float)) and not isinstance(done, bool) else None
         envs = saved.get("environments")
         if isinstance(envs, list):
@@ -227,15 +227,6 @@ class RunContext:
         warned = saved.get("warnings")  # an older checkpoint has none: the replaced status.json's
         self.earlier_warnings = [str(w) for w in (warned if isinstance(warned, list) else self.previous_warnings)]
         return saved["state"]
-
-    def _noted_done(self) -> Any:
-        """The share done that checkpoint.json gives, if it describes this checkpoint; else None (the pace
-        for ``bench status`` is then the whole run's)."""
-        try:
-            note = read_record(self.store.checkpoint_note_path, ("done", "bytes"))
-            return note["done"] if note["bytes"] == self.store.checkpoint.stat().st_size else None
-        except (CorruptResult, OSError, RecursionError):
-            return None
 
     def start_afresh(self) -> None:
         """The run trains from its first epoch (no usable checkpoint, or one that its batch cannot use):
