@@ -199,8 +199,10 @@ class RunStore:
                 rest = pace * (1 - done)
             else:
                 rest = seconds * (1 - done) / done
-        left = f"{_duration(rest)} more at that pace" if math.isfinite(rest) else ""
-        left = left if left.startswith("under") or not left else f"about {left}"
+        left = ""
+        if math.isfinite(rest):
+            rest_text = _duration(rest)
+            left = f"{'' if rest_text.startswith('under') else 'about '}{rest_text} more at that pace"
         text = ", ".join(filter(None, [progress, f"{_duration(seconds)} of the run so far", left, f"saved {saved}"]))
         return printable(text)
 

@@ -177,14 +177,15 @@ class RunContext:
         30 / 50), about how long the rest takes: at this invocation's pace where it has made progress,
         so that time an earlier invocation spent paused, or on a slower machine, does not count."""
         buf = io.BytesIO()
-        elapsed = self.earlier_seconds + time.perf_counter() - self.started
+        now = time.perf_counter()
+        elapsed = self.earlier_seconds + now - self.started
         earlier = self.earlier_environments
         if earlier and {k: v for k, v in earlier[-1].items() if k != "until"} == self.environment:
             earlier = earlier[:-1]  # resumed on the same set-up: one entry, up to where it got now
         environments = [*earlier, {**self.environment, "until": progress}]
         pace = {}  # seconds the whole run would take at this invocation's pace
         if done is not None and self.done_at_start is not None and done > self.done_at_start:
-            pace = {"pace": round((time.perf_counter() - self.started) / (done - self.done_at_start), 1)}
+            pace = {"pace": round((now - self.started) / (done - self.done_at_start), 1)}
         torch.save({"config": self.spec.config(), "state": state, "elapsed": elapsed, "done": done,
                     "environments": environments,  # and the warnings so far, the trackers' included
                     "warnings": list(dict.fromkeys([*self.all_warnings(), *self.trackers.warnings]))}, buf)
