@@ -223,6 +223,9 @@ def test_the_processes_executor_says_the_pace_of_the_whole_invocation():
 
     assert pace(2, 5, 60.0) == "processes: 2/5 run(s) ended in 1:00; the other 3 ≈ 1:30 at this pace"
     assert pace(5, 5, 61.0) == "processes: 5/5 run(s) ended in 1:01"
+    # a run that resumed did only its rest: no extrapolation from it
+    assert pace(1, 4, 1020.0, resumed=1) == ("processes: 1/4 run(s) ended in 17:00; the other 3: no estimate, "
+                                             "1 of those ended resumed from a checkpoint (each run's line gives its ETA)")
 
 
 def test_batched_seeds_run_together_with_the_same_records(manager, suite_file, tmp_path):

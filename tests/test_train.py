@@ -7,6 +7,7 @@ import torch
 from click.testing import CliRunner
 
 from conftest import BLOBS_TRAIN, final_values
+from harness.api.executor import RunResult
 from harness.cli.commands import main
 from harness.results.store import read_json, write_json
 from harness.run.runner import Runner
@@ -77,9 +78,10 @@ def test_checkpoint_resume_equals_uninterrupted(registry, suite_file, tmp_path, 
     assert f"interrupted {run.id}" in status and "checkpoint: after epoch 1 of 3, " in status  # where it resumes
     assert " more at that pace, saved " in status  # 1 of 3 epochs done: the rest estimated
     calls["n"] = -10**9  # no more interruptions
-    runner.execute([run])
+    (outcome,) = runner.execute([run])
     got = final_values(runner, run)
     assert calls["n"] == -10**9 + 40  # epochs 2 and 3 only: epoch 1 came from the checkpoint
+    assert outcome.resumed and RunResult.of(outcome).resumed  # executors' pace leaves it out
     for key in ("final_checksum", "test_error", "train_error"):
         assert got[key] == expected[key], key
     assert not runner.store(run).checkpoint.exists()  # removed once the run is done

@@ -10,17 +10,19 @@ from typing import Any
 
 @dataclass
 class RunResult:
-    """What a worker sends back (picklable): the run id, its status, seconds, last error line."""
+    """What a worker sends back (picklable): the run id, its status, seconds, last error line, and
+    whether it resumed from a checkpoint (then its seconds are only this invocation's part)."""
 
     run_id: str
     status: str
     seconds: float = 0.0
     error: str = ""
+    resumed: bool = False
 
     @classmethod
     def of(cls, outcome) -> RunResult:
         """From a :class:`harness.run.runner.Outcome`."""
-        return cls(outcome.run.id, outcome.status, outcome.seconds, outcome.last_error)
+        return cls(outcome.run.id, outcome.status, outcome.seconds, outcome.last_error, outcome.resumed)
 
 
 class Executor:

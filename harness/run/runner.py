@@ -43,8 +43,9 @@ def last_line(text: str) -> str:
 class Outcome:
     run: RunSpec
     status: str  # done | failed | diverged | interrupted | skipped:<recorded status>
-    seconds: float = 0.0
+    seconds: float = 0.0  # this invocation's
     error: str = ""
+    resumed: bool = False  # from a checkpoint: ``seconds`` covers only the rest of the run
 
     @property
     def last_error(self) -> str:
@@ -292,7 +293,7 @@ class Runner:
             write_json(store.dir / "status.json", record)
             kept = self._settle(run, store, status_i)
             error_i = f"{error_i.rstrip()} {kept}\n" if kept else error_i
-            outcomes.append(Outcome(run, status_i, seconds, error_i))
+            outcomes.append(Outcome(run, status_i, seconds, error_i, resumed=bool(earlier)))
         return outcomes
 
     def _settle(self, run: RunSpec, attempt: RunStore, status: str) -> str:

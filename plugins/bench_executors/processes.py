@@ -53,12 +53,19 @@ def _worker(job: Job, device: str, threads: int | None, todo, done) -> None:
                 done.put(("result", RunResult(run_id, "failed", 0.0, f"{type(exc).__name__}: {exc}"), os.getpid()))
 
 
-def pace(ended: int, total: int, seconds: float) -> str:
+def pace(ended: int, total: int, seconds: float, resumed: int = 0) -> str:
     """The whole invocation's progress when a worker finishes a unit: the runs left at the pace of
-    those ended so far, all workers together (an extrapolation: runs differ, hence ≈)."""
+    those ended so far, all workers together (an extrapolation: runs differ, hence ≈). No estimate
+    once a run that resumed from a checkpoint has ended: it did only the rest of its work, so its
+    pace would make whole runs look short; each run's own line gives its ETA instead."""
     left = total - ended
     text = f"processes: {ended}/{total} run(s) ended in {fmt_seconds(seconds)}"
-    return text + (f"; the other {left} ≈ {fmt_seconds(seconds * left / ended)} at this pace" if left else "")
+    if not left:
+        return text
+    if resumed:
+        return text + (f"; the other {left}: no estimate, {resumed} of those ended resumed from a checkpoint "
+                       "(each run's line gives its ETA)")
+    return text + f"; the other {left} ≈ {fmt_seconds(seconds * left / ended)} at this pace"
 
 
 class WorkerProcesses(Executor):
@@ -96,6 +103,7 @@ class WorkerProcesses(Executor):
         print(f"processes: {len(procs)} worker(s) on {', '.join(self.devices[:len(procs)])}", file=sys.stderr)
         results: dict[str, RunResult] = {}
         running: dict[int, list[str]] = {}
+        resumed = 0  # ended runs that resumed from a checkpoint
         began = time.monotonic()
         try:
             while len(results) < len(runs):
@@ -109,9 +117,10 @@ class WorkerProcesses(Executor):
                     running[pid] = payload
                 else:
                     results[payload.run_id] = payload
+                    resumed += payload.resumed
                     if all(r in results for r in running.get(pid, [])):
                         running.pop(pid, None)
-                        print(pace(len(results), len(runs), time.monotonic() - began), file=sys.stderr)
+                        print(pace(len(results), len(runs), time.monotonic() - began, resumed), file=sys.stderr)
         except KeyboardInterrupt:
             for p in procs:
                 p.terminate()
