@@ -101,3 +101,27 @@ _unsettled_spec.loader.exec_module(unsettled_counts)
 ])
 def test_the_exact_rank_sum_test_counts_the_splits_at_least_as_extreme(x, y, p):
     assert unsettled_counts.rank_sum_p(x, y) == pytest.approx(p, rel=1e-12)
+
+
+def test_seed_courses_reads_each_seeds_curve(tmp_path):
+    """results/table1/seed_courses.py: a seed's last, lowest and highest test error, its unsettled range and the
+    epochs with a lost class, from its curves; a row with no finished run is an error that names it."""
+    import json
+    import subprocess
+    import sys
+
+    curves = [{"epoch": 1, "test_error": 9.0, "train_error": 8.5, "unsettled": 40.0, "unpredicted_classes": 1},
+              {"epoch": 2, "test_error": 5.25, "train_error": 4.0, "unsettled": 2.5, "unpredicted_classes": 0},
+              {"epoch": 3, "test_error": 7.5, "train_error": 6.75, "unsettled": 10.0, "unpredicted_classes": 0}]
+    run = tmp_path / "table1" / "r"
+    run.mkdir(parents=True)
+    (run / "status.json").write_text('{"status": "done"}')
+    (run / "config.json").write_text(json.dumps({"name": "P-2h (x)", "seed": 4, "slots": {"algorithm": {"name": "ep"}}}))
+    (run / "metrics.json").write_text(json.dumps({"final": [], "curves": curves}))
+    script = PATH.parent / "seed_courses.py"
+    out = subprocess.run([sys.executable, str(script), "--row", "P-2h (x)", "--results-dir", str(tmp_path)],
+                         capture_output=True, text=True, check=True).stdout
+    assert "| P-2h (x) | ep | 4 | 7.50 % (6.75 %) | 5.25 % (epoch 2) to 9.00 % | 2.5–40.0 % | 1 |" in out
+    bad = subprocess.run([sys.executable, str(script), "--row", "P-2h (y)", "--results-dir", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "no finished run of ['P-2h (y)']" in bad.stderr
