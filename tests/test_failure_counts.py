@@ -50,6 +50,7 @@ def test_error_tests_compare_rows_of_equal_length_with_welch(tmp_path):
     ours = next(line for line in out.splitlines() if line.startswith("| EB-1h (torch init) | ep |") and "our EB-1h" in line)
     p = 0.024817461725749643  # scipy.stats.ttest_ind([2.2, 2.3, 2.2], [2.4, 2.5, 2.6], equal_var=False)
     assert ours.split("|")[6].strip() == "-0.27" and float(ours.split("|")[9]) == pytest.approx(p, rel=1e-3)
+    assert ours.split("|")[10].strip() == "0.1"  # exact rank-sum: every seed below every other, 2 of 20 splits
     paper = next(line for line in out.splitlines() if line.startswith("| EB-1h | ep |"))
     p = 0.0037013886494190493  # scipy.stats.ttest_ind_from_stats(2.06, 0.17, 5, 2.5, 0.1, 3, equal_var=False)
     assert "the paper's EB-1h" in paper and float(paper.split("|")[9]) == pytest.approx(p, rel=1e-3)
@@ -87,12 +88,6 @@ def test_error_tests_take_the_value_at_an_epoch_or_at_the_lowest_training_error(
     assert "| 3.50 ± 0.50 (n=3) | our P-2h | 4.50 ± 0.50 (n=3) | -1.00 |" in row("--epoch", "1")
 
 
-_unsettled_spec = importlib.util.spec_from_file_location(
-    "unsettled_counts", PATH.parent / "unsettled_counts.py")
-unsettled_counts = importlib.util.module_from_spec(_unsettled_spec)
-_unsettled_spec.loader.exec_module(unsettled_counts)
-
-
 @pytest.mark.parametrize("x,y,p", [
     ([35, 34, 29, 33, 22], [3, 12, 17], 2 / 56),  # complete separation, 5 against 3: 2 of 56 splits
     ([1, 2, 3], [4, 5, 6], 2 / 20),               # 3 against 3: 2 of 20
@@ -100,7 +95,9 @@ _unsettled_spec.loader.exec_module(unsettled_counts)
     ([1, 1], [1, 1], 1.0),                        # all tied: every split as extreme
 ])
 def test_the_exact_rank_sum_test_counts_the_splits_at_least_as_extreme(x, y, p):
-    assert unsettled_counts.rank_sum_p(x, y) == pytest.approx(p, rel=1e-12)
+    from harness.results.compare import rank_sum_p
+
+    assert rank_sum_p(x, y) == pytest.approx(p, rel=1e-12)
 
 
 def test_seed_courses_reads_each_seeds_curve(tmp_path):

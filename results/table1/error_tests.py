@@ -7,7 +7,9 @@ of the finished seeds, and, against the paper, on its mean ± std as transcribed
 `[[references]]` (five trials each, by the paper's text; the values are marked `checked = false`:
 they were not compared with the PDF). Only rows trained as long as the row they vary are compared.
 Five seeds against five: a p-value says how often seed noise alone would give such a gap, not why
-the rows differ.
+the rows differ. Between two of our rows, the exact rank-sum test of their seeds is given too
+(harness.results.compare.rank_sum_p): it assumes no normal spread, which a row whose seeds diverge
+(a lost class, an unstable run) does not have; with 3 seeds against 5 its smallest p is 2/56.
 
 By default the final test errors (after the last epoch). `--epoch N` compares the values after epoch N
 (the table `p2h_epoch10`), and `--at-lowest train_error` each run's value at its epoch of lowest training
@@ -32,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from harness.results.aggregate import epoch_point  # noqa: E402
-from harness.results.compare import welch  # noqa: E402
+from harness.results.compare import rank_sum_p, welch  # noqa: E402
 from harness.results.store import finished_runs  # noqa: E402
 
 PAPER_TRIALS = 5
@@ -101,8 +103,8 @@ def main() -> None:
     if args.epoch is not None or args.at_lowest is not None:
         when = f"after epoch {args.epoch}" if args.epoch is not None else f"at the epoch of lowest {args.at_lowest}"
         print(f"Test errors {when} of each run; the paper's are final values.\n")
-    print("| row | algorithm | ours | compared with | theirs | Δ | Welch t | df | p (two-sided) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| row | algorithm | ours | compared with | theirs | Δ | Welch t | df | p (two-sided) | rank-sum p (exact) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for (name, alg), seeds in sorted(ours.items()):
         values = list(seeds.values())
         if len(values) < 2:
@@ -111,18 +113,19 @@ def main() -> None:
         base = name.split(" (")[0]
         if EPOCHS[(name, alg)] != EPOCHS.get((base, alg), EPOCHS[(name, alg)]):
             print(f"| {name} | {alg} | {describe(values)} | — | {EPOCHS[(name, alg)]} epochs, not {base}'s "
-                  f"{EPOCHS[(base, alg)]}: compared per epoch by failure_counts.py | | | | |")
+                  f"{EPOCHS[(base, alg)]}: compared per epoch by failure_counts.py | | | | | |")
             continue
         if (base, alg) in refs:
             pm, ps = refs[(base, alg)]
             t, df, p = welch(pm, ps, PAPER_TRIALS, m, s, len(values))
             print(f"| {name} | {alg} | {describe(values)} | the paper's {base} | {pm:.2f} ± {ps:.2f} (n=5) | "
-                  f"{m - pm:+.2f} | {t:.2f} | {df:.1f} | {p:.3g} |")
+                  f"{m - pm:+.2f} | {t:.2f} | {df:.1f} | {p:.3g} | |")
         for row in ([base] if base != name else []) + ([VARIES[name]] if name in VARIES else []):
             if len(other := list(ours.get((row, alg), {}).values())) >= 2:
                 t, df, p = welch(statistics.mean(other), statistics.stdev(other), len(other), m, s, len(values))
                 print(f"| {name} | {alg} | {describe(values)} | our {row} | {describe(other)} | "
-                      f"{m - statistics.mean(other):+.2f} | {t:.2f} | {df:.1f} | {p:.3g} |")
+                      f"{m - statistics.mean(other):+.2f} | {t:.2f} | {df:.1f} | {p:.3g} | "
+                      f"{rank_sum_p(values, other):.3g} |")
 
 
 if __name__ == "__main__":

@@ -19,31 +19,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from itertools import combinations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from harness.results.compare import rank_sum_p  # noqa: E402
 from harness.results.store import finished_runs  # noqa: E402
-
-
-def rank_sum_p(x: list[float], y: list[float]) -> float:
-    """Exact two-sided p of the Mann–Whitney U of ``x`` against ``y``: the share of the splits of the
-    pooled values into groups of their sizes whose U is at least as far from n1·n2/2 as the observed."""
-    def u(a: list[float], b: list[float]) -> float:
-        return sum(1.0 if i > j else 0.5 if i == j else 0.0 for i in a for j in b)
-
-    pooled, n1 = x + y, len(x)
-    centre = n1 * len(y) / 2
-    observed = abs(u(x, y) - centre)
-    splits = list(combinations(range(len(pooled)), n1))
-    extreme = 0
-    for chosen in splits:
-        a = [pooled[i] for i in chosen]
-        b = [pooled[i] for i in range(len(pooled)) if i not in chosen]
-        extreme += abs(u(a, b) - centre) >= observed - 1e-9
-    return extreme / len(splits)
 
 
 def unsettled(results: Path) -> dict[tuple[str, str], dict[int, list[float]]]:
