@@ -107,9 +107,12 @@ def test_seed_courses_reads_each_seeds_curve(tmp_path):
     import subprocess
     import sys
 
-    curves = [{"epoch": 1, "test_error": 9.0, "train_error": 8.5, "unsettled": 40.0, "unpredicted_classes": 1},
-              {"epoch": 2, "test_error": 5.25, "train_error": 4.0, "unsettled": 2.5, "unpredicted_classes": 0},
-              {"epoch": 3, "test_error": 7.5, "train_error": 6.75, "unsettled": 10.0, "unpredicted_classes": 0}]
+    curves = [{"epoch": 1, "test_error": 9.0, "train_error": 8.5, "unsettled": 40.0, "unpredicted_classes": 1,
+               "seconds": 100.0},
+              {"epoch": 2, "test_error": 5.25, "train_error": 4.0, "unsettled": 2.5, "unpredicted_classes": 0,
+               "seconds": 9000.0},
+              {"epoch": 3, "test_error": 7.5, "train_error": 6.75, "unsettled": 10.0, "unpredicted_classes": 0,
+               "seconds": 120.0}]
     run = tmp_path / "table1" / "r"
     run.mkdir(parents=True)
     (run / "status.json").write_text('{"status": "done"}')
@@ -118,7 +121,7 @@ def test_seed_courses_reads_each_seeds_curve(tmp_path):
     script = PATH.parent / "seed_courses.py"
     out = subprocess.run([sys.executable, str(script), "--row", "P-2h (x)", "--results-dir", str(tmp_path)],
                          capture_output=True, text=True, check=True).stdout
-    assert "| P-2h (x) | ep | 4 | 7.50 % (6.75 %) | 5.25 % (epoch 2) to 9.00 % | 2.5–40.0 % | 1 |" in out
+    assert "| P-2h (x) | ep | 4 | 7.50 % (6.75 %) | 5.25 % (epoch 2) to 9.00 % | 2.5–40.0 % | 1 | 120 (longest 9000, epoch 2) |" in out
     bad = subprocess.run([sys.executable, str(script), "--row", "P-2h (y)", "--results-dir", str(tmp_path)],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "no finished run of ['P-2h (y)']" in bad.stderr

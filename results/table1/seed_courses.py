@@ -1,7 +1,9 @@
 """Each seed's course over its epochs, for the rows named: the test (and train) error after the last
 epoch, the lowest and highest test error over the epochs and where the lowest was, the range of the
-probe images left unsettled after T steps, and the epochs after which a class was predicted for no
-test image. What `bench table` summarises over seeds, seen seed by seed (docs/table1.md section 6).
+probe images left unsettled after T steps, the epochs after which a class was predicted for no test
+image, and the wall seconds of its epochs (median and longest: a paused or shared machine shows
+there, and the cost tables' mean s/epoch includes it). What `bench table` summarises over seeds,
+seen seed by seed (docs/table1.md section 6).
 
     python3 results/table1/seed_courses.py --row "P-2h (authors' settings)"
     python3 results/table1/seed_courses.py --row "P-2h (torch init)" --row P-2h --results-dir /tmp/mine
@@ -10,6 +12,7 @@ test image. What `bench table` summarises over seeds, seen seed by seed (docs/ta
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,11 @@ def course(curves: list[dict[str, Any]]) -> dict[str, str]:
     (low, at), (high, _) = min(tests), max(tests)
     unsettled = [p["unsettled"] for p in curves if p.get("unsettled") is not None]
     lost = [str(p["epoch"]) for p in curves if (p.get("unpredicted_classes") or 0) > 0]
-    return {"final": final, "range": f"{low:.2f} % (epoch {at}) to {high:.2f} %",
+    seconds = [(p["seconds"], p["epoch"]) for p in curves if p.get("seconds") is not None]
+    longest = max(seconds) if seconds else None
+    return {"seconds": f"{statistics.median(s for s, _ in seconds):.0f} (longest {longest[0]:.0f}, epoch {longest[1]})"
+            if longest else "not recorded",
+            "final": final, "range": f"{low:.2f} % (epoch {at}) to {high:.2f} %",
             "unsettled": f"{min(unsettled):.1f}–{max(unsettled):.1f} %" if unsettled else "not recorded",
             "lost": ", ".join(lost) or "none"}
 
@@ -53,13 +60,13 @@ def main() -> None:
         sys.exit(f"no finished run of {missing} in {Path(args.results_dir) / args.suite} "
                  "(`bench status` lists the suite's runs; check the row's name)")
     print("| row | alg | seed | after the last epoch: test (train) | test error over the epochs "
-          "| probe images unsettled after T steps | a class lost after epochs |")
-    print("|---|---|---|---|---|---|---|")
+          "| probe images unsettled after T steps | a class lost after epochs | s per epoch: median (longest) |")
+    print("|---|---|---|---|---|---|---|---|")
     order = sorted(rows, key=lambda key: (args.row.index(key[0]), key[1] != "ep", key[2]))  # EP first
     for name, alg, seed in order:
         cells = rows[(name, alg, seed)]
         print(f"| {name} | {alg} | {seed} | {cells['final']} | {cells['range']} | {cells['unsettled']} "
-              f"| {cells['lost']} |")
+              f"| {cells['lost']} | {cells['seconds']} |")
 
 
 if __name__ == "__main__":
