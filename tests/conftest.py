@@ -197,6 +197,31 @@ def interrupt_ep(monkeypatch):
 
 
 #: The [defaults] of a small training suite on blobs (seconds per run), shared by the training tests.
+def tiny_net_suite(name: str) -> str:
+    """A suite of one tiny P net on blobs, trained one epoch by EP and by BPTT (seconds): the base that
+    tests of suite files edit (bad keys, overrides)."""
+    return f'name = "{name}"\n' + TINY_NET
+
+
+TINY_NET = """\
+[defaults]
+kind = "train"
+device = "cpu"
+seeds = [0]
+dataset = { name = "blobs", input_size = 6, num_classes = 3, n_train = 40, n_test = 20 }
+model = { name = "p", input_size = 6, output_size = 3, hidden = [5], activation = "sigmoid" }
+T = 5
+K = 2
+epochs = 1
+batch_size = 10
+algorithm = { lr = [0.1, 0.1] }
+
+[[runs]]
+name = "net"
+grid.algorithm = [{ name = "ep", beta = 0.5 }, "bptt"]
+"""
+
+
 BLOBS_TRAIN = """
     [defaults]
     kind = "train"

@@ -14,26 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import tiny_net_suite
 from harness.cli.commands import main
 
-BASE = """
-name = "hostile"
-[defaults]
-kind = "train"
-device = "cpu"
-seeds = [0]
-dataset = { name = "blobs", input_size = 6, num_classes = 3, n_train = 40, n_test = 20 }
-model = { name = "p", input_size = 6, output_size = 3, hidden = [5], activation = "sigmoid" }
-T = 5
-K = 2
-epochs = 1
-batch_size = 10
-algorithm = { lr = [0.1, 0.1] }
-
-[[runs]]
-name = "net"
-grid.algorithm = [{ name = "ep", beta = 0.5 }, "bptt"]
-
+BASE = "\n" + tiny_net_suite("hostile") + """
 [[references]]
 source = "a test"
 columns = ["name", "algorithm", "test_error"]
