@@ -26,7 +26,7 @@ Nets: a fresh torch-init net (``torch.manual_seed(0)``), then each checkpoint gi
 checkpoints are committed at each session's end, e.g. ``5b62b8a:results/table1/P-2h-torch-init-ep-
 s3-91f7a252/checkpoint.pt``). One torch thread; about 10 s per net and 25 batches.
 
-    python3 results/table1/ep_alignment.py --data-dir ../shared/data [--batches 25] CHECKPOINT...
+    python3 results/table1/ep_alignment.py --data-dir ../shared/data [--batches 25] [--T 100 --T 500] CHECKPOINT...
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def flat(net: PNet) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for p in net.parameters()]).double()
 
 
-def step(net: PNet, algorithm, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def step(net: PNet, algorithm, x: torch.Tensor, y: torch.Tensor, T: int) -> torch.Tensor:
     """Δθ of one training step of ``algorithm`` from ``net`` (on a copy)."""
     moved = copy.deepcopy(net)
     algorithm.train_step(moved, x, y, T=T, K=K)
@@ -73,7 +73,7 @@ def step(net: PNet, algorithm, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor
 
 
 @torch.no_grad()
-def loss(net: PNet, x: torch.Tensor, y: torch.Tensor) -> float:
+def loss(net: PNet, x: torch.Tensor, y: torch.Tensor, T: int) -> float:
     c = net.prepare(x)
     s = net.relax(c, net.init_state(x), T)
     return float(net.loss(s, y).mean())  # ½‖s⁰ − y‖² per image: the model's own ℓ, which BPTT minimises
@@ -85,7 +85,7 @@ def with_params(net: PNet, theta: torch.Tensor) -> PNet:
     return out
 
 
-def measure(name: str, net: PNet, x: torch.Tensor, y: torch.Tensor, batches: int) -> None:
+def measure(name: str, net: PNet, x: torch.Tensor, y: torch.Tensor, batches: int, T: int = T) -> None:
     algorithms = {"EP β 0.5": EP(beta=BETA, lr=LR), "centered EP ±0.5": EPCentered(beta=BETA, lr=LR),
                   "EP β 0.05": EP(beta=0.05, lr=LR), "EP β 0.05, zero": EP(beta=0.05, lr=LR, zero_phase=True),
                   "BPTT K 20": BPTT(lr=LR)}
@@ -93,19 +93,19 @@ def measure(name: str, net: PNet, x: torch.Tensor, y: torch.Tensor, batches: int
     for b in range(batches):
         xb, yb = x[20 * b:20 * (b + 1)], y[20 * b:20 * (b + 1)]
         for key, algorithm in algorithms.items():
-            steps[key].append(step(net, algorithm, xb, yb))
+            steps[key].append(step(net, algorithm, xb, yb, T))
     ref = torch.stack(steps["BPTT K 20"])
     theta = flat(net)
-    before = loss(net, x, y)
+    before = loss(net, x, y, T)
     unsettled = unsettled_share(net, x, T)[0]
-    print(f"{name}: training loss {before:.4f} on {len(x)} images, {unsettled:.1f} % unsettled")
+    print(f"{name}, T = {T}: training loss {before:.4f} on {len(x)} images, {unsettled:.1f} % unsettled")
     for key, s in steps.items():
         s = torch.stack(s)
         per_batch = torch.nn.functional.cosine_similarity(s, ref, dim=1).mean()
         total, total_ref = s.sum(0), ref.sum(0)
         cos = torch.nn.functional.cosine_similarity(total, total_ref, dim=0)
         ratio = total.norm() / total_ref.norm()
-        after = loss(with_params(net, theta + total / batches), x, y)
+        after = loss(with_params(net, theta + total / batches), x, y, T)
         print(f"    {key:18s} cos per batch {float(per_batch):6.3f}, cos of summed steps {float(cos):6.3f}, "
               f"norm / BPTT's {float(ratio):5.2f}, loss change of one mean step {after - before:+.2e}")
 
@@ -114,19 +114,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="*", help="checkpoint files or REV:PATH")
     parser.add_argument("--batches", type=int, default=25, help="mini-batches of 20 (the first training images)")
+    parser.add_argument("--T", type=int, action="append", help="free-phase steps (repeatable: each measured in "
+                        f"turn; default {T}, the rows'; e.g. --T 100 --T 500 on a dt = 0.2 net: 500 steps of 0.2 "
+                        "span the time of dt = 1's 100)")
+    parser.add_argument("--no-fresh", action="store_true", help="skip the untrained torch-init net")
     known, _ = parser.parse_known_args()
     args, data = mnist(n_train=20 * known.batches, n_test=1, parser=parser)
     x, y = data.train.x, None
     torch.manual_seed(0)
     fresh = PNet(hidden=[512, 512], activation="sigmoid", init="torch")
     y = fresh.target(data.train.y)
-    measure("torch init, seed 0, untrained", fresh, x, y, args.batches)
-    for spec in args.checkpoints:
-        label, saved = load(spec)
-        config = saved["config"]
-        net = PNet(**config["slots"]["model"]["params"])
-        net.load_state_dict(saved["state"]["model"])
-        measure(f"{config['id']} after epoch {saved['state']['epoch']}", net, x, y, args.batches)
+    for steps in args.T or [T]:
+        if not args.no_fresh:
+            measure("torch init, seed 0, untrained", fresh, x, y, args.batches, steps)
+        for spec in args.checkpoints:
+            label, saved = load(spec)
+            config = saved["config"]
+            net = PNet(**config["slots"]["model"]["params"])
+            net.load_state_dict(saved["state"]["model"])
+            measure(f"{config['id']} after epoch {saved['state']['epoch']}", net, x, y, args.batches, steps)
 
 
 if __name__ == "__main__":
