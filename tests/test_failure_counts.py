@@ -125,3 +125,27 @@ def test_seed_courses_reads_each_seeds_curve(tmp_path):
     bad = subprocess.run([sys.executable, str(script), "--row", "P-2h (y)", "--results-dir", str(tmp_path)],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "no finished run of ['P-2h (y)']" in bad.stderr
+
+
+def test_row_tests_compare_every_pair_of_rows_seed_for_seed(tmp_path):
+    """results/p2h-free-phase/row_tests.py: per-seed test errors, Welch's p, the exact rank-sum p and how many
+    seeds end above the other row's same seed."""
+    import json
+    import subprocess
+    import sys
+
+    rows = {"dt = 0.2, T = 100": [30.0, 17.0, 27.0], "dt = 0.2, T = 500": [12.0, 18.0, 11.0]}
+    for name, errors in rows.items():
+        for seed, error in enumerate(errors):
+            run = tmp_path / "p2h-free-phase" / f"{name}-{seed}"
+            run.mkdir(parents=True)
+            (run / "status.json").write_text('{"status": "done"}')
+            (run / "config.json").write_text(json.dumps({"name": name, "seed": seed, "slots": {}}))
+            (run / "metrics.json").write_text(json.dumps({"final": [{"metric": "test_error", "value": error}], "curves": []}))
+    script = Path(__file__).resolve().parent.parent / "results" / "p2h-free-phase" / "row_tests.py"
+    out = subprocess.run([sys.executable, str(script), "--results-dir", str(tmp_path)], capture_output=True,
+                         text=True, check=True).stdout
+    line = next(row for row in out.splitlines() if row.startswith("| dt = 0.2, T = 100 |"))
+    cells = [c.strip() for c in line.split("|")]
+    # U = 8 of 9: the 4 of 20 splits with U <= 1 or U >= 8; seed 1 is the one where T = 500 ends above
+    assert cells[2] == "30.00, 17.00, 27.00" and cells[5] == "+11.00" and cells[7] == "0.2" and cells[8] == "2 of 3"
