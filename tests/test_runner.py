@@ -352,14 +352,19 @@ def test_a_checkpoint_note_describes_its_own_checkpoint_or_says_why_it_cannot(tm
         assert store.checkpoint_note() == "after epoch 3 of 50, 3.5 h of the run so far, saved T", odd
     note(progress="after epoch 3\x1b]0;pwned\x07")
     assert "\x1b" not in store.checkpoint_note() and "?" in store.checkpoint_note()  # no terminal escapes
-    note(bytes=2)
+    note(done=0.06)
+    assert store.checkpoint_done() == 0.06  # what a resumed run's pace starts from
+    note(done=0.06, bytes=2)
     assert "describes another checkpoint" in store.checkpoint_note()
+    assert store.checkpoint_done() is None  # another checkpoint's share is not this one's
     for damaged in ("{", '{"progress": "x"}', "[" * 100000, "[]"):
         store.checkpoint_note_path.write_text(damaged)
         assert "is damaged" in store.checkpoint_note(), damaged[:20]
-    for bad in ({"seconds": "soon"}, {"seconds": -5.0}, {"seconds": True}, {"progress": {"a": 1}}, {"saved": None}):
-        note(**bad)
+    for bad in ({"seconds": "soon"}, {"seconds": -5.0}, {"seconds": True}, {"progress": {"a": 1}}, {"saved": None},
+                {"bytes": "1"}, {"bytes": True}, {"bytes": None}):
+        note(done=0.06, **bad)
         assert "is damaged" in store.checkpoint_note(), bad
+    assert store.checkpoint_done() is None  # (its bytes was damaged last)
     store.checkpoint_note_path.unlink()
     assert "saved before checkpoints had notes" in store.checkpoint_note()
     # signals_deferred: a Ctrl-C inside the block arrives after it, as it would have

@@ -100,13 +100,12 @@ def rank_sum_p(x: list[float], y: list[float]) -> float:
     pooled, n1 = x + y, len(x)
     centre = n1 * len(y) / 2
     observed = abs(u(x, y) - centre)
-    splits = list(combinations(range(len(pooled)), n1))
     extreme = 0
-    for chosen in splits:
+    for chosen in combinations(range(len(pooled)), n1):
         a = [pooled[i] for i in chosen]
         b = [pooled[i] for i in range(len(pooled)) if i not in chosen]
         extreme += abs(u(a, b) - centre) >= observed - 1e-9
-    return extreme / len(splits)
+    return extreme / math.comb(len(pooled), n1)
 
 
 @dataclass

@@ -179,17 +179,15 @@ class RunStore:
         if not path.exists():
             return "present; saved before checkpoints had notes (its epoch is inside checkpoint.pt)"
         try:
-            if not path.is_file():
-                raise CorruptResult(f"{path} is not a file")
-            note = read_record(path, ("progress", "seconds", "saved", "bytes"))
-            seconds, progress, saved, size = note["seconds"], note["progress"], note["saved"], note["bytes"]
-            if not (isinstance(progress, str) and isinstance(saved, str) and isinstance(size, int)
+            note, current = self._checkpoint_record(("progress", "seconds", "saved"))
+            seconds, progress, saved = note["seconds"], note["progress"], note["saved"]
+            if not (isinstance(progress, str) and isinstance(saved, str)
                     and isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
                     and math.isfinite(seconds) and seconds >= 0):
                 raise CorruptResult(f"{path} is damaged (unexpected values)")
         except (CorruptResult, OSError, RecursionError):
             return f"present; its note {path.name} is damaged (the checkpoint itself is read when the run resumes)"
-        if size != self.checkpoint.stat().st_size:
+        if not current:
             return f"present; its note {path.name} describes another checkpoint (a crash between the two, or a copy)"
         done = note.get("done")  # the share of the run behind the checkpoint, where its kind says it
         pace = note.get("pace")  # the whole run's seconds at the pace of the invocation that saved it
@@ -210,10 +208,22 @@ class RunStore:
         """The share of the run that checkpoint.json says is behind the checkpoint, if the note describes this
         checkpoint; else None (what a resumed run's pace for ``bench status`` starts from)."""
         try:
-            note = read_record(self.checkpoint_note_path, ("done", "bytes"))
-            return note["done"] if note["bytes"] == self.checkpoint.stat().st_size else None
+            note, current = self._checkpoint_record(("done",))
         except (CorruptResult, OSError, RecursionError):
             return None
+        return note["done"] if current else None
+
+    def _checkpoint_record(self, keys: tuple[str, ...]) -> tuple[dict[str, Any], bool]:
+        """checkpoint.json with ``keys``, and whether it describes checkpoint.pt as it is now (the size it
+        recorded matches: the two are written one after the other, so a crash or a copy can part them).
+        Raises CorruptResult or OSError when the note cannot be read."""
+        path = self.checkpoint_note_path
+        if not path.is_file():
+            raise CorruptResult(f"{path} is not a file")
+        note = read_record(path, (*keys, "bytes"))
+        if not isinstance(note["bytes"], int) or isinstance(note["bytes"], bool):
+            raise CorruptResult(f"{path} is damaged (its bytes is not a count)")
+        return note, note["bytes"] == self.checkpoint.stat().st_size
 
     def status(self) -> str:
         """``done``, ``failed``, ..., ``missing`` when no status was written, or ``corrupt``."""
