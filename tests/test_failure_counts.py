@@ -100,6 +100,18 @@ def test_the_exact_rank_sum_test_counts_the_splits_at_least_as_extreme(x, y, p):
     assert rank_sum_p(x, y) == pytest.approx(p, rel=1e-12)
 
 
+@pytest.mark.parametrize("above, below, p", [
+    (5, 0, 2 / 32), (0, 5, 2 / 32),   # every pair one way: 2 of the 32 sign patterns as extreme
+    (4, 1, 12 / 32),                  # 2·(1 + 5)/32
+    (3, 2, 1.0), (0, 0, 1.0),         # the middle, and no untied pair: nothing to say
+    (10, 0, 2 / 1024),
+])
+def test_the_sign_test_is_the_two_sided_binomial_tail(above, below, p):
+    from harness.results.compare import sign_test_p
+
+    assert sign_test_p(above, below) == pytest.approx(p, rel=1e-12)
+
+
 def test_seed_courses_reads_each_seeds_curve(tmp_path):
     """results/table1/seed_courses.py: a seed's last, lowest and highest test error, its unsettled range and the
     epochs with a lost class, from its curves; a row with no finished run is an error that names it."""
@@ -148,4 +160,5 @@ def test_row_tests_compare_every_pair_of_rows_seed_for_seed(tmp_path):
     line = next(row for row in out.splitlines() if row.startswith("| dt = 0.2, T = 100 |"))
     cells = [c.strip() for c in line.split("|")]
     # U = 8 of 9: the 4 of 20 splits with U <= 1 or U >= 8; seed 1 is the one where T = 500 ends above
-    assert cells[2] == "30.00, 17.00, 27.00" and cells[5] == "+11.00" and cells[7] == "0.2" and cells[8] == "2 of 3"
+    assert cells[2] == "30.00, 17.00, 27.00" and cells[5] == "+11.00" and cells[7] == "0.2"
+    assert cells[8] == "2 of 3 (sign test p = 1)"  # 2 of 3 pairs one way: 2·(1 + 3)/8 = 1

@@ -108,6 +108,16 @@ def rank_sum_p(x: list[float], y: list[float]) -> float:
     return extreme / math.comb(len(pooled), n1)
 
 
+def sign_test_p(above: int, below: int) -> float:
+    """Exact two-sided p of the sign test: seeds run in pairs (the same seed on both sides), ``above`` of
+    them higher on one side and ``below`` lower (ties left out). Twice the binomial(n, ½) tail of the
+    smaller count, capped at 1; with 5 pairs its smallest p is 2/32 = 0.0625."""
+    n, k = above + below, min(above, below)
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
+
+
 @dataclass
 class Comparison:
     frame: pd.DataFrame  # keys, then base/new mean, std, n, delta, p, changed, moved (a cost that changed)
